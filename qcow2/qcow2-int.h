@@ -1,0 +1,296 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * qcow2/qcow2-int.h - internals shared by the qcow2 source files, grouped by
+ * the file that defines them (as QEMU's block/qcow2.h). Not installed.
+ */
+#ifndef QCOW2_QCOW2_INT_H
+#define QCOW2_QCOW2_INT_H
+
+#include <assert.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "qcow2/qcow2.h"
+
+/* ---- On-disk constants (docs/interop/qcow2.txt) ---- */
+
+#define QCOW2_MAGIC            0x514649fbu /* "QFI\xfb" */
+#define QCOW2_V2_HEADER_LEN    72
+#define QCOW2_V3_HEADER_LEN    104
+#define QCOW2_DEFAULT_HDR_LEN  112 /* with compression_type + padding */
+
+#define QCOW2_INCOMPAT_DIRTY        (1ull << 0)
+#define QCOW2_INCOMPAT_CORRUPT      (1ull << 1)
+#define QCOW2_INCOMPAT_DATA_FILE    (1ull << 2)
+#define QCOW2_INCOMPAT_COMPRESSION  (1ull << 3)
+#define QCOW2_INCOMPAT_EXTL2        (1ull << 4)
+#define QCOW2_INCOMPAT_KNOWN        0x1full
+#define QCOW2_COMPAT_LAZY_REFCOUNTS (1ull << 0)
+#define QCOW2_AUTOCLEAR_BITMAPS     (1ull << 0)
+#define QCOW2_AUTOCLEAR_DATA_RAW    (1ull << 1)
+#define QCOW2_AUTOCLEAR_KNOWN       0x3ull
+
+#define QCOW2_EXT_END          0x00000000u
+#define QCOW2_EXT_BACKING_FMT  0xe2792acau
+#define QCOW2_EXT_FEATURE_NAME 0x6803f857u
+#define QCOW2_EXT_BITMAPS      0x23852875u
+#define QCOW2_EXT_CRYPTO       0x0537be77u
+#define QCOW2_EXT_DATA_FILE    0x44415441u
+
+#define QCOW2_OFLAG_COPIED     (1ull << 63)
+#define QCOW2_OFLAG_COMPRESSED (1ull << 62)
+#define QCOW2_OFLAG_ZERO       (1ull << 0)
+#define QCOW2_L1E_OFFSET_MASK  0x00fffffffffffe00ull
+#define QCOW2_L2E_OFFSET_MASK  0x00fffffffffffe00ull
+#define QCOW2_REFT_OFFSET_MASK 0xfffffffffffffe00ull
+#define QCOW2_L1E_RESERVED     0x7f000000000001ffull
+#define QCOW2_L2E_STD_RESERVED 0x3f000000000001feull
+#define QCOW2_EXTL2_SUBCLUSTERS 32
+
+/* Highest host offset a descriptor can express (56 bits). */
+#define QCOW2_MAX_HOST_OFFSET ((1ull << 56) - 1)
+
+/* ---- In-memory image (qcow2.c) ---- */
+
+/* Mirror of the fixed header fields (all host-endian). */
+struct qcow2_header {
+    uint32_t magic;
+    uint32_t version;
+    uint64_t backing_file_offset;
+    uint32_t backing_file_size;
+    uint32_t cluster_bits;
+    uint64_t size;
+    uint32_t crypt_method;
+    uint32_t l1_size;
+    uint64_t l1_table_offset;
+    uint64_t refcount_table_offset;
+    uint32_t refcount_table_clusters;
+    uint32_t nb_snapshots;
+    uint64_t snapshots_offset;
+    uint64_t incompatible_features;
+    uint64_t compatible_features;
+    uint64_t autoclear_features;
+    uint32_t refcount_order;
+    uint32_t header_length;
+    uint8_t compression_type;
+};
+
+/* A header extension kept verbatim so a header rewrite preserves it. */
+struct qcow2_ext {
+    uint32_t magic;
+    uint32_t len;  /* payload bytes */
+    uint8_t *data; /* owned */
+};
+
+/* One parsed snapshot table entry (qcow2-snapshot.c keeps the table). */
+struct qcow2_snapshot {
+    uint64_t l1_table_offset;
+    uint32_t l1_size;
+    char *id;   /* owned, NUL-terminated */
+    char *name; /* owned, NUL-terminated */
+    uint32_t date_sec;
+    uint32_t date_nsec;
+    uint64_t vm_clock_nsec;
+    uint32_t vm_state_size32;
+    uint64_t vm_state_size;  /* from extra data when present */
+    uint64_t disk_size;      /* from extra data, else the image size */
+    uint64_t icount;         /* UINT64_MAX when absent or -1 */
+    uint32_t extra_data_size;
+    uint8_t *extra_data;     /* owned; preserved verbatim beyond what we know */
+};
+
+struct qcow2_cache; /* qcow2-cache.c */
+
+struct qcow2_image {
+    enum qcow2_format format;
+    char *filename;            /* owned */
+    int fd;
+    unsigned flags;            /* QCOW2_OPEN_* */
+    bool read_only;
+    int sticky_err;            /* <0 after a failed metadata write: no writes */
+    uint64_t size;             /* guest bytes */
+    uint64_t file_size;        /* host file length as last known */
+
+    /* qcow2 only below. */
+    struct qcow2_header hdr;
+    uint32_t cluster_bits;
+    uint64_t cluster_size;
+    uint32_t l2_bits;          /* log2(entries per L2 table) */
+    uint64_t l2_size;          /* entries per L2 table */
+    size_t l2_entry_size;      /* 8, or 16 with extended L2 */
+    bool extended_l2;
+    uint32_t subcluster_bits;
+    uint32_t refcount_bits;
+    uint64_t refcount_max;     /* 2^refcount_bits - 1 */
+    uint32_t refcount_block_bits; /* log2(entries per refcount block) */
+    uint64_t *l1_table;        /* l1_size entries, host-endian; owned */
+    uint32_t l1_size;
+    uint64_t *refcount_table;  /* host-endian; owned */
+    uint64_t refcount_table_size; /* entries */
+    uint64_t free_cluster_index;  /* allocation search hint */
+    struct qcow2_ext *exts;    /* unknown/preserved extensions; owned */
+    size_t nb_exts;
+    char *backing_file;        /* owned; NULL if none */
+    char *backing_fmt;         /* owned; NULL if none */
+    char *full_backing_filename; /* owned; resolved relative to image */
+    struct qcow2_image *backing; /* owned; NULL if none or not opened */
+    struct qcow2_snapshot *snapshots; /* owned array */
+    uint32_t nb_snapshots;
+    uint64_t vm_state_offset;  /* guest-address of the VM-state area */
+    struct qcow2_cache *l2_cache;
+    struct qcow2_cache *refcount_cache;
+    bool header_dirty;         /* header needs rewriting on flush */
+    bool lazy_dirty;           /* dirty bit set on disk (lazy refcounts) */
+    void *compress_ctx;        /* per-image zstd/zlib scratch; owned */
+};
+
+/* ---- qcow2.c ---- */
+
+/* pread/pwrite the whole range or fail (-EIO; short read past EOF on a
+ * metadata read is -EBADMSG). */
+int qcow2_io_pread(struct qcow2_image *img, uint64_t off, void *dst,
+                   size_t len, struct err *err);
+int qcow2_io_pwrite(struct qcow2_image *img, uint64_t off, const void *src,
+                    size_t len, struct err *err);
+/* Serialise the header and extensions into cluster 0 (as QEMU lays them
+ * out) and write it. */
+int qcow2_header_write(struct qcow2_image *img, struct err *err);
+/* Write the in-memory L1 entries [first, first+count) to disk. */
+int qcow2_l1_write(struct qcow2_image *img, uint32_t first, uint32_t count,
+                   struct err *err);
+/* Grow the active L1 to at least @min_size entries (relocating it). */
+int qcow2_l1_grow(struct qcow2_image *img, uint64_t min_size,
+                  struct err *err);
+/* Mark the image corrupt (set incompatible bit 1 on disk), enter the sticky
+ * error state and return -EIO with a message naming @what. */
+int qcow2_signal_corruption(struct qcow2_image *img, struct err *err,
+                            const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static inline uint64_t qcow2_offset_into_cluster(const struct qcow2_image *img,
+                                                 uint64_t off)
+{
+    return off & (img->cluster_size - 1);
+}
+
+static inline uint64_t qcow2_size_to_clusters(const struct qcow2_image *img,
+                                              uint64_t size)
+{
+    return (size + img->cluster_size - 1) >> img->cluster_bits;
+}
+
+/* Number of L1 entries that cover @size guest bytes. */
+static inline uint64_t qcow2_size_to_l1(const struct qcow2_image *img,
+                                        uint64_t size)
+{
+    unsigned shift = img->cluster_bits + img->l2_bits;
+    return (size + (1ull << shift) - 1) >> shift;
+}
+
+/* ---- qcow2-cache.c ---- */
+
+/* A write-back cache of cluster-sized metadata tables (L2 or refcount
+ * blocks). Entries are borrowed with get/put; put NULLs the pointer. */
+int qcow2_cache_new(struct qcow2_image *img, size_t nb_entries,
+                    struct qcow2_cache **out);
+void qcow2_cache_free(struct qcow2_cache *c);
+/* Borrow the table at @offset, reading it from disk. */
+int qcow2_cache_get(struct qcow2_cache *c, uint64_t offset, void **table,
+                    struct err *err);
+/* Borrow the table at @offset without reading it (caller fills it). */
+int qcow2_cache_get_empty(struct qcow2_cache *c, uint64_t offset,
+                          void **table, struct err *err);
+void qcow2_cache_put(struct qcow2_cache *c, void **table);
+void qcow2_cache_mark_dirty(struct qcow2_cache *c, void *table);
+/* Write back every dirty entry (no fsync). */
+int qcow2_cache_flush(struct qcow2_cache *c, struct err *err);
+/* Drop the entry for @offset (after the cluster is freed). */
+void qcow2_cache_discard(struct qcow2_cache *c, uint64_t offset);
+/* Drop every entry (after writing back dirty ones). */
+int qcow2_cache_empty(struct qcow2_cache *c, struct err *err);
+
+/* ---- qcow2-refcount.c ---- */
+
+int qcow2_refcount_init(struct qcow2_image *img, struct err *err);
+/* Refcount of host cluster @cluster_index (0 past the table). */
+int qcow2_refcount_get(struct qcow2_image *img, uint64_t cluster_index,
+                       uint64_t *out, struct err *err);
+/* Add @delta (may be negative) to the refcounts of every cluster touched
+ * by host byte range [offset, offset+length). Fails with -ERANGE on
+ * overflow/underflow without changing anything. */
+int qcow2_refcount_update(struct qcow2_image *img, uint64_t offset,
+                          uint64_t length, int64_t delta, struct err *err);
+/* Allocate @nb_clusters contiguous free clusters with refcount 1 and return
+ * the host offset of the first. */
+int64_t qcow2_cluster_alloc(struct qcow2_image *img, uint64_t nb_clusters,
+                            struct err *err);
+/* Allocate @size bytes for compressed data (packed into partly used
+ * clusters like QEMU's qcow2_alloc_bytes). */
+int64_t qcow2_bytes_alloc(struct qcow2_image *img, uint64_t size,
+                          struct err *err);
+/* Decrement the refcount of clusters in the range (freeing at 0). */
+int qcow2_cluster_free(struct qcow2_image *img, uint64_t offset,
+                       uint64_t length, struct err *err);
+/* Add @delta to the refcount of every cluster reachable from an L1 table
+ * (L2 tables and data clusters; compressed ones count per touched cluster).
+ * Used by snapshot create (+1) and delete (-1). When @update_copied, also
+ * rewrite the COPIED flags of the active L1/L2 to match the new counts. */
+int qcow2_update_snapshot_refcount(struct qcow2_image *img,
+                                   uint64_t l1_offset, uint32_t l1_size,
+                                   int delta, struct err *err);
+/* Rewrite the COPIED flags of the active L1 and L2 tables so that they are
+ * set exactly when refcount == 1. */
+int qcow2_fix_copied_flags(struct qcow2_image *img, struct err *err);
+/* True if [offset, offset+len) overlaps any metadata structure (header,
+ * L1, refcount table/blocks, snapshot table and L1s, cached L2s). */
+bool qcow2_overlaps_metadata(struct qcow2_image *img, uint64_t offset,
+                             uint64_t len);
+
+/* ---- qcow2-cluster.c ---- */
+
+/* Decoded L2 entry for one guest cluster. */
+enum qcow2_cluster_type {
+    QCOW2_CLUSTER_UNALLOCATED = 0,
+    QCOW2_CLUSTER_ZERO_PLAIN,  /* zero flag, no host cluster */
+    QCOW2_CLUSTER_ZERO_ALLOC,  /* zero flag, host cluster preallocated */
+    QCOW2_CLUSTER_NORMAL,
+    QCOW2_CLUSTER_COMPRESSED,
+};
+
+/* Read one L2 entry (and the extended bitmap word) for guest @offset from
+ * L1 table @l1 (active or a snapshot's). Returns 0, or negative errno. */
+int qcow2_l2_entry_get(struct qcow2_image *img, const uint64_t *l1,
+                       uint32_t l1_size, uint64_t offset, uint64_t *entry,
+                       uint64_t *bitmap, struct err *err);
+enum qcow2_cluster_type qcow2_l2_entry_type(const struct qcow2_image *img,
+                                            uint64_t entry);
+/* Decode a compressed descriptor into host byte offset and byte length. */
+void qcow2_compressed_desc(const struct qcow2_image *img, uint64_t entry,
+                           uint64_t *host_off, uint64_t *nb_bytes);
+
+/* ---- qcow2-compress.c ---- */
+
+/* Decompress exactly @dst_len bytes from @src. Thread-safe. Returns 0 or
+ * -EBADMSG. */
+int qcow2_decompress(enum qcow2_compression type, void *dst, size_t dst_len,
+                     const void *src, size_t src_len);
+/* Compress into @dst; returns bytes, -ENOSPC if not smaller than @dst_cap. */
+int qcow2_compress_buf(enum qcow2_compression type, void *dst, size_t dst_cap,
+                       const void *src, size_t src_len);
+
+/* ---- qcow2-snapshot.c ---- */
+
+/* Parse the snapshot table named by the header into img->snapshots. */
+int qcow2_snapshots_load(struct qcow2_image *img, struct err *err);
+/* Write img->snapshots as a new table, update the header, free the old. */
+int qcow2_snapshots_store(struct qcow2_image *img, struct err *err);
+void qcow2_snapshots_free(struct qcow2_image *img);
+
+/* ---- qcow2-check.c ---- */
+
+/* Rebuild refcounts from scratch by walking all metadata (used by check
+ * -r all and by opening a dirty lazy-refcount image read-write). */
+int qcow2_rebuild_refcounts(struct qcow2_image *img, struct err *err);
+
+#endif /* QCOW2_QCOW2_INT_H */

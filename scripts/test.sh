@@ -1,0 +1,69 @@
+#!/bin/sh
+# The whole test suite, as CI runs it: installs missing Debian packages, then
+# builds and tests twice (gcc with -Werror; clang with ASan+UBSan), running
+# the cmocka unit tests, the fuzz corpus replays and the pytest integration
+# tests against each build. The last line is "N passed, N failed".
+#
+# Usage: scripts/test.sh [--only gcc|asan]   (PYTEST_ARGS adds pytest options)
+set -u
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+only=""
+if [ "${1:-}" = "--only" ]; then
+    only=$2
+    shift 2
+fi
+"$top/scripts/setup.sh" || { echo "setup failed"; echo "0 passed, 1 failed"; exit 1; }
+
+results="$top/build/results"
+rm -rf "$results"
+mkdir -p "$results"
+
+# Slow artefacts shared by both builds, cached outside the clone.
+if [ -x "$top/scripts/artefacts.sh" ]; then
+    "$top/scripts/artefacts.sh" || echo "artefacts FAIL" >>"$results/extra"
+fi
+
+run_build() {
+    name=$1
+    shift
+    bdir="$top/build/$name"
+    echo "=== build $name"
+    if [ ! -f "$bdir/build.ninja" ]; then
+        if ! "$@" "$bdir" >"$results/$name-setup.log" 2>&1; then
+            cat "$results/$name-setup.log"
+            echo "setup-$name FAIL" >>"$results/extra"
+            return
+        fi
+    fi
+    if ! ninja -C "$bdir" >"$results/$name-build.log" 2>&1; then
+        tail -50 "$results/$name-build.log"
+        echo "build-$name FAIL" >>"$results/extra"
+        return
+    fi
+    echo "=== unit tests ($name)"
+    meson test -C "$bdir" --no-rebuild --print-errorlogs \
+        --timeout-multiplier "${TIMEOUT_MULT:-1}" --num-processes 2
+    cp "$bdir/meson-logs/testlog.json" "$results/$name-meson.json"
+    echo "=== integration tests ($name)"
+    RRVM_BUILD="$bdir" /usr/bin/python3 -m pytest -q -p no:cacheprovider \
+        --timeout=900 --junitxml="$results/$name-pytest.xml" \
+        ${PYTEST_ARGS:-} "$top/tests/integration"
+    rc=$?
+    if [ $rc -ne 0 ] && [ $rc -ne 1 ] && [ $rc -ne 5 ]; then
+        echo "pytest-$name FAIL" >>"$results/extra"
+    fi
+}
+
+if [ -z "$only" ] || [ "$only" = gcc ]; then
+    run_build gcc env CC=gcc meson setup -Dwerror=true \
+        -Dbuildtype=debugoptimized
+fi
+if [ -z "$only" ] || [ "$only" = asan ]; then
+    export ASAN_OPTIONS=detect_leaks=1
+    export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+    TIMEOUT_MULT=3 run_build asan env CC=clang meson setup \
+        -Db_sanitize=address,undefined -Db_lundef=false \
+        -Dbuildtype=debugoptimized
+fi
+exec /usr/bin/python3 "$top/scripts/summarize.py" "$results"

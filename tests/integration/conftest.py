@@ -1,0 +1,45 @@
+"""Shared fixtures for the integration tests: where the built binaries are,
+and a scratch directory per test. Tests drive the binaries as a user would."""
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+TOP = Path(__file__).resolve().parents[2]
+BUILD = Path(os.environ.get("RRVM_BUILD", TOP / "build" / "gcc"))
+
+
+def binary(rel):
+    p = BUILD / rel
+    if not p.exists():
+        pytest.fail(f"{p} was not built")
+    return str(p)
+
+
+@pytest.fixture
+def rrvm_img():
+    return binary("imgtool/rrvm-img")
+
+
+@pytest.fixture
+def rrvm():
+    return binary("emulator/rrvm")
+
+
+def run(cmd, check=True, **kw):
+    """Run a command, returning CompletedProcess with text output."""
+    kw.setdefault("stdout", subprocess.PIPE)
+    kw.setdefault("stderr", subprocess.PIPE)
+    kw.setdefault("text", True)
+    kw.setdefault("timeout", 600)
+    p = subprocess.run(cmd, **kw)
+    if check and p.returncode != 0:
+        raise AssertionError(
+            f"{cmd} exited {p.returncode}\nstdout:{p.stdout}\nstderr:{p.stderr}")
+    return p
+
+
+def have(tool):
+    return shutil.which(tool) is not None
