@@ -66,4 +66,36 @@ if [ -z "$only" ] || [ "$only" = asan ]; then
         -Db_sanitize=address,undefined -Db_lundef=false \
         -Dbuildtype=debugoptimized
 fi
+
+# Static checks: formatting, man pages.
+check() {
+    name=$1
+    shift
+    if "$@" >"$results/$name.log" 2>&1; then
+        echo "$name PASS" >>"$results/extra"
+    else
+        echo "=== $name failed:"
+        tail -30 "$results/$name.log"
+        echo "$name FAIL" >>"$results/extra"
+    fi
+}
+if [ -z "$only" ]; then
+    check clang-format sh -c "git ls-files '*.c' '*.h' | xargs -r clang-format --dry-run -Werror"
+    check mandoc-lint sh -c "ls docs/man/*.1 >/dev/null 2>&1 || exit 0; mandoc -Tlint -Wwarning docs/man/*.1"
+    # A short libFuzzer run per target on top of the committed corpus.
+    fdir="$top/build/fuzz"
+    if [ ! -f "$fdir/build.ninja" ]; then
+        CC=clang meson setup -Dfuzzing_engine=libfuzzer \
+            -Db_sanitize=address,undefined -Db_lundef=false -Dtests=true \
+            -Dbuildtype=debugoptimized "$fdir" >"$results/fuzz-setup.log" 2>&1
+    fi
+    for src in tests/fuzz/fuzz-*.c; do
+        t=$(basename "$src" .c)
+        new=$(mktemp -d)
+        check "libfuzzer-$t" sh -c "ninja -C '$fdir' 'tests/fuzz/$t' && \
+            '$fdir/tests/fuzz/$t' -max_total_time=${FUZZ_SECONDS:-25} \
+            -timeout=10 -rss_limit_mb=2048 '$new' 'tests/fuzz/corpus/$t'"
+        rm -rf "$new"
+    done
+fi
 exec /usr/bin/python3 "$top/scripts/summarize.py" "$results"
