@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "common/err.h"
+#include "emulator/rv.h"
 
 /* ---- CPU <-> machine contract ---- */
 
@@ -92,5 +93,300 @@ void rv_cpu_flush_caches(struct rv_cpu *cpu);
 size_t rv_cpu_save(const struct rv_cpu *cpu, uint8_t *dst, size_t dst_cap);
 /* Returns 0, or -EBADMSG on a malformed blob. */
 int rv_cpu_load(struct rv_cpu *cpu, const uint8_t *src, size_t src_len);
+
+/* ---- machine <-> devices (machine-virt.c, dev-*.c) ---- */
+
+struct rv_machine;
+struct rv_chardev;
+
+/*
+ * What a device may ask of the machine. Devices never touch the CPU or the
+ * host directly: every outside input (serial bytes, entropy) comes through
+ * input_byte/entropy, the hooks record/replay will log and feed.
+ */
+struct rv_dev_host {
+    void *opaque;
+    /* Raise or lower PLIC source @line (1..RV_PLIC_SOURCES-1). */
+    void (*set_irq)(void *opaque, unsigned line, bool level);
+    /* Drive mip bit @irq (RV_IRQ_*) of the hart. */
+    void (*set_mip)(void *opaque, unsigned irq, bool level);
+    /* Virtual time in ns since power-on (a function of the icount). */
+    uint64_t (*now_ns)(void *opaque);
+    /* A deadline changed: end the current CPU slice early. */
+    void (*kick)(void *opaque);
+    /* THE serial input hook: next host byte, 1 if one was taken, else 0. */
+    int (*input_byte)(void *opaque, uint8_t *byte);
+    /* Serial output. */
+    void (*output)(void *opaque, const uint8_t *src, size_t len);
+    /* THE entropy hook: fill @dst with @len bytes. */
+    void (*entropy)(void *opaque, uint8_t *dst, size_t len);
+    /* Host pointer to guest RAM [@gpa, @gpa+@len), or NULL if not RAM. */
+    uint8_t *(*dma)(void *opaque, uint64_t gpa, uint64_t len);
+    /* Guest RAM changed behind the CPU's back (DMA writes). */
+    void (*dma_written)(void *opaque, uint64_t gpa, uint64_t len);
+    /* sifive_test: RV_EXIT_POWEROFF with @code, or reset (@reset). */
+    void (*shutdown)(void *opaque, bool reset, int code);
+    /* -d guest_errors/unimp (printf-like); may be NULL. */
+    void (*log)(void *opaque, unsigned mask, const char *msg);
+};
+
+/* MMIO handlers; @size_log2 0..3. Return 0, or -1 for an access fault. */
+typedef int rv_mmio_read_fn(void *dev, uint64_t off, unsigned size_log2,
+                            uint64_t *val);
+typedef int rv_mmio_write_fn(void *dev, uint64_t off, unsigned size_log2,
+                             uint64_t val);
+
+/* Memory map (QEMU 7.2 virt). */
+#define RV_MROM_BASE    0x1000ull
+#define RV_MROM_SIZE    0xf000ull
+#define RV_TEST_BASE    0x100000ull
+#define RV_TEST_SIZE    0x1000ull
+#define RV_RTC_BASE     0x101000ull
+#define RV_RTC_SIZE     0x1000ull
+#define RV_CLINT_BASE   0x2000000ull
+#define RV_CLINT_SIZE   0x10000ull
+#define RV_PLIC_BASE    0xc000000ull
+#define RV_PLIC_SIZE    0x600000ull
+#define RV_UART_BASE    0x10000000ull
+#define RV_UART_SIZE    0x100ull
+#define RV_VIRTIO_BASE  0x10001000ull
+#define RV_VIRTIO_SIZE  0x1000ull
+#define RV_UART_IRQ     10
+#define RV_RTC_IRQ      11
+#define RV_VIRTIO_IRQ   1 /* slot n uses RV_VIRTIO_IRQ + n */
+#define RV_TIMEBASE_HZ  10000000u
+#define RV_UART_CLOCK   3686400u
+
+/* State blobs: every device serialises to a fixed little-endian layout. */
+
+/* dev-clint.c: MSWI + MTIMER for one hart. */
+struct rv_clint {
+    const struct rv_dev_host *host;
+    uint32_t msip;
+    uint64_t mtimecmp;
+    int64_t mtime_delta; /* ticks added by guest writes to mtime */
+};
+#define RV_CLINT_STATE_LEN 24
+void rv_dev_clint_init(struct rv_clint *c, const struct rv_dev_host *host);
+void rv_dev_clint_reset(struct rv_clint *c);
+uint64_t rv_dev_clint_mtime(const struct rv_clint *c);
+/* Virtual ns at which MTIP rises, or UINT64_MAX if never. */
+uint64_t rv_dev_clint_deadline_ns(const struct rv_clint *c);
+/* Re-evaluate MTIP against the current time. */
+void rv_dev_clint_update(struct rv_clint *c);
+rv_mmio_read_fn rv_dev_clint_read;
+rv_mmio_write_fn rv_dev_clint_write;
+void rv_dev_clint_save(const struct rv_clint *c, uint8_t *dst);
+void rv_dev_clint_load(struct rv_clint *c, const uint8_t *src);
+
+/* dev-plic.c: SiFive PLIC, 2 contexts (0 = M, 1 = S) for one hart. */
+#define RV_PLIC_SOURCES  97 /* source 0 reserved, 1..96 (riscv,ndev = 96) */
+#define RV_PLIC_WORDS    4  /* 32-bit words of per-source bits */
+#define RV_PLIC_CONTEXTS 2
+#define RV_PLIC_PRIO_MASK 7u
+struct rv_plic {
+    const struct rv_dev_host *host;
+    uint32_t prio[RV_PLIC_SOURCES];
+    uint32_t pending[RV_PLIC_WORDS];
+    uint32_t claimed[RV_PLIC_WORDS];
+    uint32_t level[RV_PLIC_WORDS];
+    uint32_t enable[RV_PLIC_CONTEXTS][RV_PLIC_WORDS];
+    uint32_t threshold[RV_PLIC_CONTEXTS];
+};
+#define RV_PLIC_STATE_LEN (4 * (RV_PLIC_SOURCES + 3 * RV_PLIC_WORDS + \
+                                RV_PLIC_CONTEXTS * (RV_PLIC_WORDS + 1)))
+void rv_dev_plic_init(struct rv_plic *p, const struct rv_dev_host *host);
+void rv_dev_plic_reset(struct rv_plic *p);
+void rv_dev_plic_set_irq(struct rv_plic *p, unsigned src, bool level);
+rv_mmio_read_fn rv_dev_plic_read;
+rv_mmio_write_fn rv_dev_plic_write;
+void rv_dev_plic_save(const struct rv_plic *p, uint8_t *dst);
+void rv_dev_plic_load(struct rv_plic *p, const uint8_t *src);
+
+/* dev-uart.c: ns16550a with a 16-byte receive FIFO. */
+#define RV_UART_FIFO 16
+struct rv_uart {
+    const struct rv_dev_host *host;
+    unsigned irq;
+    uint8_t ier, lcr, mcr, scr, dll, dlm, fcr;
+    bool thr_ipending;
+    uint8_t rx[RV_UART_FIFO];
+    unsigned rx_head, rx_count;
+};
+#define RV_UART_STATE_LEN (16 + RV_UART_FIFO)
+void rv_dev_uart_init(struct rv_uart *u, const struct rv_dev_host *host,
+                      unsigned irq);
+void rv_dev_uart_reset(struct rv_uart *u);
+/* An input point: take one host byte if the receive FIFO is empty. */
+void rv_dev_uart_poll_input(struct rv_uart *u);
+rv_mmio_read_fn rv_dev_uart_read;
+rv_mmio_write_fn rv_dev_uart_write;
+void rv_dev_uart_save(const struct rv_uart *u, uint8_t *dst);
+void rv_dev_uart_load(struct rv_uart *u, const uint8_t *src);
+
+/* dev-test.c: sifive_test finisher. */
+#define RV_TEST_FAIL  0x3333
+#define RV_TEST_PASS  0x5555
+#define RV_TEST_RESET 0x7777
+struct rv_test {
+    const struct rv_dev_host *host;
+};
+rv_mmio_read_fn rv_dev_test_read;
+rv_mmio_write_fn rv_dev_test_write;
+
+/* dev-rtc.c: goldfish RTC. */
+struct rv_rtc {
+    const struct rv_dev_host *host;
+    uint64_t base_ns;   /* time of day at virtual time 0 */
+    int64_t delta_ns;   /* guest writes to TIME */
+    uint64_t alarm_ns;  /* time of day; 0 = none */
+    uint32_t time_high; /* latched by a TIME_LOW read */
+    uint32_t irq_enabled;
+    uint32_t alarm_running;
+    uint32_t irq_pending;
+    unsigned irq;
+};
+#define RV_RTC_STATE_LEN 40
+void rv_dev_rtc_init(struct rv_rtc *r, const struct rv_dev_host *host,
+                     unsigned irq, uint64_t base_ns);
+void rv_dev_rtc_reset(struct rv_rtc *r);
+/* Virtual ns at which the alarm fires, or UINT64_MAX. */
+uint64_t rv_dev_rtc_deadline_ns(const struct rv_rtc *r);
+void rv_dev_rtc_update(struct rv_rtc *r);
+rv_mmio_read_fn rv_dev_rtc_read;
+rv_mmio_write_fn rv_dev_rtc_write;
+void rv_dev_rtc_save(const struct rv_rtc *r, uint8_t *dst);
+void rv_dev_rtc_load(struct rv_rtc *r, const uint8_t *src);
+
+/* dev-virtio.c: virtio-mmio version 2 transport, virtio-blk, virtio-rng. */
+#define RV_VIRTQ_MAX      256 /* QueueNumMax: QEMU's virtio-blk default */
+#define RV_VIRTIO_QUEUES  1
+#define RV_VIRTIO_ID_BLK  2
+#define RV_VIRTIO_ID_RNG  4
+#define RV_VIRTIO_CONFIG_LEN 64
+
+/* A virtio-blk backing store (qcow2, raw or a test buffer). */
+struct rv_blk_backend {
+    void *opaque;
+    uint64_t size; /* bytes */
+    bool readonly;
+    int (*read)(void *opaque, uint64_t off, void *dst, size_t len);
+    int (*write)(void *opaque, uint64_t off, const void *src, size_t len);
+    int (*flush)(void *opaque);
+    int (*discard)(void *opaque, uint64_t off, uint64_t len);
+    int (*write_zeroes)(void *opaque, uint64_t off, uint64_t len,
+                        bool unmap);
+};
+
+struct rv_virtq {
+    uint32_t num;
+    uint32_t ready;
+    uint64_t desc, avail, used;
+    uint16_t last_avail;
+};
+
+struct rv_virtio {
+    const struct rv_dev_host *host;
+    unsigned irq;
+    uint32_t device_id; /* 0 = empty slot */
+    uint64_t host_features;
+    uint64_t guest_features;
+    uint32_t host_features_sel, guest_features_sel;
+    uint32_t queue_sel;
+    uint32_t status;
+    uint32_t isr;
+    uint32_t config_generation;
+    struct rv_virtq vq[RV_VIRTIO_QUEUES];
+    const struct rv_blk_backend *blk; /* borrowed; blk devices only */
+    uint8_t config[RV_VIRTIO_CONFIG_LEN];
+    uint64_t io_errors; /* requests that failed on the host */
+};
+#define RV_VIRTIO_STATE_LEN (48 + RV_VIRTIO_QUEUES * 32)
+/* @blk is borrowed (NULL for rng/empty). */
+void rv_dev_virtio_init(struct rv_virtio *v, const struct rv_dev_host *host,
+                        unsigned irq, uint32_t device_id,
+                        const struct rv_blk_backend *blk);
+void rv_dev_virtio_reset(struct rv_virtio *v);
+rv_mmio_read_fn rv_dev_virtio_read;
+rv_mmio_write_fn rv_dev_virtio_write;
+void rv_dev_virtio_save(const struct rv_virtio *v, uint8_t *dst);
+void rv_dev_virtio_load(struct rv_virtio *v, const uint8_t *src);
+
+/* fdt.c: the device tree QEMU 7.2 builds for virt, minus host-dependent
+ * and unused nodes. */
+#define RV_FDT_MAX_SIZE (64u << 10)
+struct rv_fdt_params {
+    uint64_t ram_size;
+    const char *isa;
+    const char *mmu_type;
+    const char *bootargs;        /* NULL if none */
+    uint64_t initrd_start, initrd_end; /* both 0 if none */
+};
+/* Write the DTB into @dst. Returns its size, or -ENOSPC/-EINVAL. */
+int rv_fdt_build(const struct rv_fdt_params *p, uint8_t *dst, size_t dst_cap,
+                 struct err *err);
+/* Set /chosen bootargs and initrd in an existing DTB (-dtb), resizing in
+ * @dst_cap. Returns the new size or a negative errno. */
+int rv_fdt_fixup_chosen(uint8_t *dtb, size_t dst_cap,
+                        const struct rv_fdt_params *p, struct err *err);
+
+/* loader.c: files into guest RAM. */
+struct rv_ram {
+    uint8_t *host;
+    uint64_t base;
+    uint64_t size;
+};
+/*
+ * Load @path into RAM: an ELF64 RISC-V executable at its physical addresses
+ * (*@entry = e_entry), else raw bytes at @raw_addr (*@entry = @raw_addr).
+ * [*@lo, *@end) covers every byte loaded. @allow_elf false loads raw.
+ * Returns 0, or -ENOENT/-EIO, -EBADMSG (malformed ELF), -ERANGE (outside RAM).
+ */
+int rv_load_file(const struct rv_ram *ram, const char *path, bool allow_elf,
+                 uint64_t raw_addr, uint64_t *entry, uint64_t *lo,
+                 uint64_t *end, struct err *err);
+/* Read a whole file of at most @max bytes. *@out is mem_alloc'd. */
+int rv_load_read_file(const char *path, size_t max, uint8_t **out,
+                      size_t *len, struct err *err);
+/* Write the QEMU 7.2 reset vector and fw_dynamic_info into @rom. */
+void rv_load_reset_vector(uint8_t *rom, size_t rom_len, uint64_t start,
+                          uint64_t fdt_addr, uint64_t kernel_entry);
+/* QEMU 7.2's FDT placement rule for @fdt_size bytes. */
+uint64_t rv_load_fdt_addr(uint64_t ram_size, uint64_t fdt_size);
+
+/* vmstate.c: the device-state blob (snapshots and the state hash). */
+struct rv_devices {
+    struct rv_clint *clint;
+    struct rv_plic *plic;
+    struct rv_uart *uart;
+    struct rv_rtc *rtc;
+    struct rv_virtio *virtio; /* RV_VIRTIO_SLOTS entries */
+};
+#define RV_VMSTATE_MAGIC   0x56445652u /* "RVDV" */
+#define RV_VMSTATE_VERSION 1
+#define RV_VMSTATE_HDR_LEN 16
+#define RV_VMSTATE_SECTIONS (4 + RV_VIRTIO_SLOTS)
+#define RV_VMSTATE_DEVICES_LEN                                                 \
+    (RV_VMSTATE_HDR_LEN + 8 * RV_VMSTATE_SECTIONS + RV_CLINT_STATE_LEN +       \
+     RV_PLIC_STATE_LEN + RV_UART_STATE_LEN + RV_RTC_STATE_LEN +                \
+     RV_VIRTIO_SLOTS * RV_VIRTIO_STATE_LEN + 4)
+/* Serialise every device into @dst (RV_VMSTATE_DEVICES_LEN bytes). */
+void rv_vmstate_devices_save(const struct rv_devices *d, uint8_t *dst);
+/* Restore from a blob made by rv_vmstate_devices_save(). Returns 0, or
+ * -EBADMSG (bad magic, length, section or checksum), -ENOTSUP (newer
+ * version). Devices are untouched on failure. */
+int rv_vmstate_devices_load(const struct rv_devices *d, const uint8_t *src,
+                            size_t src_len, struct err *err);
+
+/* chardev.c (beyond rv.h) */
+/* Read up to @cap input bytes without blocking; sets RV_CHARDEV_EV_* in
+ * *@events. Returns the count, 0 if none, or -EPIPE at end of input. */
+int rv_chardev_read(struct rv_chardev *c, uint8_t *dst, size_t cap,
+                    unsigned *events);
+/* Write all of @src (blocking). Returns 0 or a negative errno. */
+int rv_chardev_write(struct rv_chardev *c, const uint8_t *src, size_t len);
+/* File descriptor to poll for input, or -1. */
+int rv_chardev_poll_fd(const struct rv_chardev *c);
+
 
 #endif /* EMULATOR_RV_INT_H */

@@ -1,0 +1,994 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * emulator/machine-virt.c - the `virt` machine: memory map, devices, boot,
+ * and the main loop.
+ *
+ * DESIGN NOTES
+ * 1. Virtual time is vtime_ns = (icount << shift) + idle_ns. idle_ns only
+ *    grows when the hart waits in WFI: time jumps to the next deadline.
+ *    Nothing guest-visible reads the host clock (except -rtc base=utc,
+ *    taken once at start-up by the caller).
+ * 2. The CPU runs in slices of at most SLICE_MAX instructions that end at
+ *    the next timer deadline, so MTIP rises at an exact instruction count.
+ *    Slice boundaries depend only on the icount and guest actions.
+ * 3. Outside input enters through two hooks only: machine_input_byte()
+ *    (serial) and machine_entropy() (virtio-rng). Host input is buffered
+ *    between slices; the UART takes a byte only when its FIFO is empty.
+ *    With all input available before start, runs are identical.
+ * 4. Guest reset re-copies the boot images (as QEMU's ROM blobs) and
+ *    resets every device; RAM is otherwise kept, the icount continues.
+ *
+ *    power-on --> RUNNING --(WFI)--> IDLE --(deadline/input)--> RUNNING
+ *                   |  \--(sifive_test reset)--> reset --> RUNNING
+ *                   \--(poweroff / Ctrl-a x / trap loop)--> EXITED
+ */
+#include "emulator/rv.h"
+#include "emulator/rv-int.h"
+
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/alloc.h"
+#include "common/bytes.h"
+#include "common/hash.h"
+#include "qcow2/qcow2.h"
+
+/* Longest CPU slice: 2^18 instructions, ~2 ms of host time, so input and
+ * Ctrl-a x stay responsive. */
+#define SLICE_MAX (1u << 18)
+/* Host input buffered ahead of the guest. */
+#define INPUT_BUF 4096
+/* Boot images kept for guest reset: firmware, kernel, initrd, FDT,
+ * -device loader files. */
+#define MAX_BLOBS (4 + RV_MAX_LOADERS)
+/* Kernel alignment above the firmware on RV64 (riscv_calc_kernel_start). */
+#define KERNEL_ALIGN      (2ull << 20)
+#define INITRD_MAX_OFFSET (128ull << 20)
+
+struct blob {
+    uint64_t gpa;
+    uint8_t *data;
+    size_t len;
+};
+
+struct disk {
+    struct qcow2_image *img;
+    struct rv_blk_backend be;
+};
+
+struct rv_machine {
+    struct rv_machine_config cfg;
+    struct rv_cpu *cpu;
+    struct rv_ram ram;
+    uint8_t *rom;
+    struct rv_dev_host host;
+    struct rv_clint clint;
+    struct rv_plic plic;
+    struct rv_uart uart;
+    struct rv_test test;
+    struct rv_rtc rtc;
+    struct rv_virtio virtio[RV_VIRTIO_SLOTS];
+    struct disk disk[RV_VIRTIO_SLOTS];
+    struct blob blobs[MAX_BLOBS];
+    unsigned nb_blobs;
+    uint64_t start_addr;   /* where the reset ROM jumps */
+    uint64_t kernel_entry; /* fw_dynamic next_addr; 0 without -kernel */
+    uint64_t fdt_addr;
+    uint64_t icount_base; /* instructions before the last CPU reset */
+    uint64_t idle_ns;     /* virtual ns skipped while idle */
+    uint8_t input[INPUT_BUF];
+    size_t input_head, input_len;
+    bool input_eof;
+    uint64_t rng[4]; /* xoshiro256** state */
+    bool req_shutdown, req_reset, req_quit, stopped;
+    int exit_code;
+    struct err io_err;
+};
+
+/* ---- time ---- */
+
+static uint64_t machine_icount(const struct rv_machine *m)
+{
+    return m->icount_base + rv_cpu_icount(m->cpu);
+}
+
+static uint64_t machine_now_ns(void *opaque)
+{
+    struct rv_machine *m = opaque;
+
+    return (machine_icount(m) << m->cfg.icount_shift) + m->idle_ns;
+}
+
+static uint64_t machine_get_time(void *opaque)
+{
+    struct rv_machine *m = opaque;
+
+    return rv_dev_clint_mtime(&m->clint);
+}
+
+/* ---- the device host ---- */
+
+static void machine_set_irq(void *opaque, unsigned line, bool level)
+{
+    struct rv_machine *m = opaque;
+
+    rv_dev_plic_set_irq(&m->plic, line, level);
+}
+
+static void machine_set_mip(void *opaque, unsigned irq, bool level)
+{
+    struct rv_machine *m = opaque;
+
+    rv_cpu_set_irq(m->cpu, irq, level);
+}
+
+static void machine_kick(void *opaque)
+{
+    struct rv_machine *m = opaque;
+
+    rv_cpu_request_exit(m->cpu);
+}
+
+/* THE serial input hook (see DESIGN NOTES 3). */
+static int machine_input_byte(void *opaque, uint8_t *byte)
+{
+    struct rv_machine *m = opaque;
+
+    if (!m->input_len) {
+        return 0;
+    }
+    *byte = m->input[m->input_head];
+    m->input_head = (m->input_head + 1) % INPUT_BUF;
+    m->input_len--;
+    return 1;
+}
+
+static void machine_output(void *opaque, const uint8_t *src, size_t len)
+{
+    struct rv_machine *m = opaque;
+
+    rv_chardev_write(m->cfg.serial, src, len);
+}
+
+static uint64_t rotl(uint64_t x, int k)
+{
+    return (x << k) | (x >> (64 - k));
+}
+
+static uint64_t rng_next(uint64_t *s)
+{
+    uint64_t r = rotl(s[1] * 5, 7) * 9;
+    uint64_t t = s[1] << 17;
+
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = rotl(s[3], 45);
+    return r;
+}
+
+static void rng_seed(uint64_t *s, uint64_t seed)
+{
+    for (unsigned i = 0; i < 4; i++) {
+        uint64_t z = (seed += 0x9e3779b97f4a7c15ull);
+
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+        s[i] = z ^ (z >> 31);
+    }
+}
+
+/* THE entropy hook: xoshiro256** from a documented seed (-rng-seed). */
+static void machine_entropy(void *opaque, uint8_t *dst, size_t len)
+{
+    struct rv_machine *m = opaque;
+    uint8_t b[8];
+
+    while (len) {
+        size_t n = len < 8 ? len : 8;
+
+        wr_le64(b, rng_next(m->rng));
+        memcpy(dst, b, n);
+        dst += n;
+        len -= n;
+    }
+}
+
+static uint8_t *machine_dma(void *opaque, uint64_t gpa, uint64_t len)
+{
+    struct rv_machine *m = opaque;
+
+    if (gpa < m->ram.base || gpa - m->ram.base > m->ram.size ||
+        len > m->ram.size - (gpa - m->ram.base)) {
+        return NULL;
+    }
+    return m->ram.host + (gpa - m->ram.base);
+}
+
+static void machine_dma_written(void *opaque, uint64_t gpa, uint64_t len)
+{
+    struct rv_machine *m = opaque;
+
+    rv_cpu_flush_caches(m->cpu);
+}
+
+static void machine_shutdown(void *opaque, bool reset, int code)
+{
+    struct rv_machine *m = opaque;
+
+    if (reset) {
+        m->req_reset = true;
+    } else {
+        m->req_shutdown = true;
+        m->exit_code = code;
+    }
+    rv_cpu_request_exit(m->cpu);
+}
+
+static void machine_log(void *opaque, unsigned mask, const char *msg)
+{
+    struct rv_machine *m = opaque;
+
+    if ((m->cfg.log_mask & mask) && m->cfg.log_fn) {
+        m->cfg.log_fn(m->cfg.log_opaque, msg);
+    }
+}
+
+/* ---- the bus ---- */
+
+struct mmio_dev {
+    uint64_t base, size;
+    rv_mmio_read_fn *read;
+    rv_mmio_write_fn *write;
+    void *dev;
+};
+
+static bool mmio_find(struct rv_machine *m, uint64_t pa, struct mmio_dev *d)
+{
+    if (pa >= RV_VIRTIO_BASE &&
+        pa < RV_VIRTIO_BASE + RV_VIRTIO_SLOTS * RV_VIRTIO_SIZE) {
+        unsigned slot = (unsigned)((pa - RV_VIRTIO_BASE) / RV_VIRTIO_SIZE);
+
+        *d = (struct mmio_dev){RV_VIRTIO_BASE + slot * RV_VIRTIO_SIZE,
+                               RV_VIRTIO_SIZE, rv_dev_virtio_read,
+                               rv_dev_virtio_write, &m->virtio[slot]};
+        return true;
+    }
+    if (pa >= RV_UART_BASE && pa < RV_UART_BASE + RV_UART_SIZE) {
+        *d = (struct mmio_dev){RV_UART_BASE, RV_UART_SIZE, rv_dev_uart_read,
+                               rv_dev_uart_write, &m->uart};
+        return true;
+    }
+    if (pa >= RV_CLINT_BASE && pa < RV_CLINT_BASE + RV_CLINT_SIZE) {
+        *d = (struct mmio_dev){RV_CLINT_BASE, RV_CLINT_SIZE, rv_dev_clint_read,
+                               rv_dev_clint_write, &m->clint};
+        return true;
+    }
+    if (pa >= RV_PLIC_BASE && pa < RV_PLIC_BASE + RV_PLIC_SIZE) {
+        *d = (struct mmio_dev){RV_PLIC_BASE, RV_PLIC_SIZE, rv_dev_plic_read,
+                               rv_dev_plic_write, &m->plic};
+        return true;
+    }
+    if (pa >= RV_TEST_BASE && pa < RV_TEST_BASE + RV_TEST_SIZE) {
+        *d = (struct mmio_dev){RV_TEST_BASE, RV_TEST_SIZE, rv_dev_test_read,
+                               rv_dev_test_write, &m->test};
+        return true;
+    }
+    if (pa >= RV_RTC_BASE && pa < RV_RTC_BASE + RV_RTC_SIZE) {
+        *d = (struct mmio_dev){RV_RTC_BASE, RV_RTC_SIZE, rv_dev_rtc_read,
+                               rv_dev_rtc_write, &m->rtc};
+        return true;
+    }
+    return false;
+}
+
+static void bus_error(struct rv_machine *m, const char *what, uint64_t pa,
+                      unsigned size_log2)
+{
+    char msg[128];
+
+    if (!(m->cfg.log_mask & RV_LOG_GUEST_ERRORS) || !m->cfg.log_fn) {
+        return;
+    }
+    snprintf(msg, sizeof(msg), "invalid %u-byte %s at 0x%llx", 1u << size_log2,
+             what, (unsigned long long)pa);
+    m->cfg.log_fn(m->cfg.log_opaque, msg);
+}
+
+static int bus_read(void *opaque, uint64_t pa, unsigned size_log2,
+                    uint64_t *val)
+{
+    struct rv_machine *m = opaque;
+    struct mmio_dev d;
+
+    if (!mmio_find(m, pa, &d)) {
+        bus_error(m, "read", pa, size_log2);
+        return -1;
+    }
+    if (d.read(d.dev, pa - d.base, size_log2, val) < 0) {
+        bus_error(m, "read", pa, size_log2);
+        return -1;
+    }
+    return 0;
+}
+
+static int bus_write(void *opaque, uint64_t pa, unsigned size_log2,
+                     uint64_t val)
+{
+    struct rv_machine *m = opaque;
+    struct mmio_dev d;
+
+    if (!mmio_find(m, pa, &d)) {
+        bus_error(m, "write", pa, size_log2);
+        return -1;
+    }
+    if (d.write(d.dev, pa - d.base, size_log2, val) < 0) {
+        bus_error(m, "write", pa, size_log2);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- disks ---- */
+
+static int disk_read(void *opaque, uint64_t off, void *dst, size_t len)
+{
+    return qcow2_read(opaque, off, dst, len, NULL);
+}
+
+static int disk_write(void *opaque, uint64_t off, const void *src, size_t len)
+{
+    return qcow2_write(opaque, off, src, len, NULL);
+}
+
+static int disk_flush(void *opaque)
+{
+    return qcow2_flush(opaque, NULL);
+}
+
+static int disk_discard(void *opaque, uint64_t off, uint64_t len)
+{
+    return qcow2_discard(opaque, off, len, NULL);
+}
+
+static int disk_write_zeroes(void *opaque, uint64_t off, uint64_t len,
+                             bool unmap)
+{
+    return qcow2_write_zeroes(opaque, off, len,
+                              unmap ? QCOW2_ZERO_MAY_UNMAP : 0, NULL);
+}
+
+/*
+ * snapshot=on: a temporary qcow2 overlay backed by the image, unlinked as
+ * soon as it is open so that it disappears however we exit.
+ */
+static int disk_open_snapshot(const struct rv_drive_config *dc,
+                              enum qcow2_format fmt, unsigned flags,
+                              struct qcow2_image **out, struct err *err)
+{
+    struct qcow2_create_opts o;
+    char path[] = "/var/tmp/rrvm-snapshot-XXXXXX";
+    char *abs = NULL;
+    int fd, ret;
+
+    abs = realpath(dc->file, NULL);
+    if (!abs) {
+        return err_set(err, -errno, "%s: %s", dc->file, strerror(errno));
+    }
+    fd = mkstemp(path);
+    if (fd < 0) {
+        ret = err_set(err, -errno, "snapshot overlay: %s", strerror(errno));
+        goto out;
+    }
+    close(fd);
+    qcow2_create_opts_init(&o);
+    o.backing_file = abs;
+    o.backing_fmt = fmt == QCOW2_FORMAT_RAW ? "raw" : "qcow2";
+    ret = qcow2_create(path, &o, err);
+    if (ret == 0) {
+        ret = qcow2_open(path, QCOW2_FORMAT_QCOW2,
+                         (flags & ~QCOW2_OPEN_RDONLY) | QCOW2_OPEN_UNSAFE, out,
+                         err);
+    }
+    unlink(path);
+out:
+    free(abs);
+    return ret;
+}
+
+static int disk_open(struct disk *d, const struct rv_drive_config *dc,
+                     struct err *err)
+{
+    enum qcow2_format fmt;
+    unsigned flags = 0;
+    int ret;
+
+    if (!dc->format) {
+        ret = qcow2_probe(dc->file, &fmt, err);
+        if (ret < 0) {
+            return ret;
+        }
+    } else if (strcmp(dc->format, "qcow2") == 0) {
+        fmt = QCOW2_FORMAT_QCOW2;
+    } else if (strcmp(dc->format, "raw") == 0) {
+        fmt = QCOW2_FORMAT_RAW;
+    } else {
+        return err_set(err, -ENOTSUP, "%s: unsupported format '%s'", dc->file,
+                       dc->format);
+    }
+    if (dc->readonly || dc->snapshot) {
+        flags |= QCOW2_OPEN_RDONLY;
+    }
+    if (dc->cache_unsafe) {
+        flags |= QCOW2_OPEN_UNSAFE;
+    }
+    if (dc->cache_direct) {
+        flags |= QCOW2_OPEN_NOCACHE;
+    }
+    if (dc->snapshot && !dc->readonly) {
+        ret = disk_open_snapshot(dc, fmt, flags, &d->img, err);
+    } else {
+        ret = qcow2_open(dc->file, fmt, flags, &d->img, err);
+    }
+    if (ret < 0) {
+        return ret;
+    }
+    d->be = (struct rv_blk_backend){
+        .opaque = d->img,
+        .size = qcow2_size(d->img),
+        .readonly = dc->readonly,
+        .read = disk_read,
+        .write = disk_write,
+        .flush = disk_flush,
+        .discard = disk_discard,
+        .write_zeroes = disk_write_zeroes,
+    };
+    return 0;
+}
+
+/* ---- boot ---- */
+
+static int blob_add(struct rv_machine *m, uint64_t gpa, uint64_t end,
+                    struct err *err)
+{
+    struct blob *b;
+
+    if (m->nb_blobs == MAX_BLOBS) {
+        return err_set(err, -ERANGE, "too many boot images");
+    }
+    b = &m->blobs[m->nb_blobs];
+    b->len = (size_t)(end - gpa);
+    b->data = mem_alloc(b->len ? b->len : 1);
+    if (!b->data) {
+        return err_set(err, -ENOMEM, "boot image copy: out of memory");
+    }
+    memcpy(b->data, m->ram.host + (gpa - m->ram.base), b->len);
+    b->gpa = gpa;
+    m->nb_blobs++;
+    return 0;
+}
+
+/* Load one boot image and keep a copy for guest resets. */
+static int load_image(struct rv_machine *m, const char *path, bool allow_elf,
+                      uint64_t raw_addr, uint64_t *entry, uint64_t *end,
+                      struct err *err)
+{
+    uint64_t lo;
+    int ret;
+
+    ret =
+        rv_load_file(&m->ram, path, allow_elf, raw_addr, entry, &lo, end, err);
+    if (ret < 0) {
+        return ret;
+    }
+    return blob_add(m, lo, *end, err);
+}
+
+static int machine_boot_setup(struct rv_machine *m, struct err *err)
+{
+    const struct rv_machine_config *c = &m->cfg;
+    struct rv_fdt_params fp = {0};
+    uint64_t entry, end, fw_end = RV_RAM_BASE, kstart, istart, iend;
+    uint8_t *dtb = NULL;
+    size_t dtb_len = 0;
+    int ret, n;
+
+    m->start_addr = RV_RAM_BASE;
+    if (c->bios) {
+        ret = load_image(m, c->bios, true, RV_RAM_BASE, &entry, &fw_end, err);
+        if (ret < 0) {
+            err_prefix(err, "-bios");
+            return ret;
+        }
+        m->start_addr = entry;
+    }
+    if (c->kernel) {
+        kstart = c->bios ? (fw_end + KERNEL_ALIGN - 1) & ~(KERNEL_ALIGN - 1)
+                         : RV_RAM_BASE;
+        ret = load_image(m, c->kernel, true, kstart, &entry, &end, err);
+        if (ret < 0) {
+            err_prefix(err, "-kernel");
+            return ret;
+        }
+        m->kernel_entry = entry;
+        if (!c->bios) {
+            m->start_addr = entry;
+        }
+        if (c->initrd) {
+            uint64_t off = c->ram_size / 2;
+
+            if (off > INITRD_MAX_OFFSET) {
+                off = INITRD_MAX_OFFSET;
+            }
+            istart = entry + off;
+            ret = load_image(m, c->initrd, false, istart, &entry, &iend, err);
+            if (ret < 0) {
+                err_prefix(err, "-initrd");
+                return ret;
+            }
+            fp.initrd_start = istart;
+            fp.initrd_end = iend;
+        }
+    } else if (c->initrd) {
+        return err_set(err, -EINVAL, "-initrd needs -kernel");
+    }
+    for (unsigned i = 0; i < c->nb_loaders; i++) {
+        const struct rv_loader_config *l = &c->loaders[i];
+
+        ret = load_image(m, l->file, true, l->has_addr ? l->addr : 0, &entry,
+                         &end, err);
+        if (ret < 0) {
+            err_prefix(err, "-device loader");
+            return ret;
+        }
+    }
+
+    fp.ram_size = c->ram_size;
+    fp.isa = c->isa;
+    fp.mmu_type = c->mmu_type;
+    fp.bootargs = c->append;
+    dtb = mem_alloc(RV_FDT_MAX_SIZE);
+    if (!dtb) {
+        return err_set(err, -ENOMEM, "device tree: out of memory");
+    }
+    if (c->dtb) {
+        uint8_t *file = NULL;
+
+        ret = rv_load_read_file(c->dtb, RV_FDT_MAX_SIZE, &file, &dtb_len, err);
+        if (ret < 0) {
+            err_prefix(err, "-dtb");
+            goto out;
+        }
+        memcpy(dtb, file, dtb_len);
+        mem_free(file);
+        n = rv_fdt_fixup_chosen(dtb, RV_FDT_MAX_SIZE, &fp, err);
+    } else {
+        n = rv_fdt_build(&fp, dtb, RV_FDT_MAX_SIZE, err);
+    }
+    if (n < 0) {
+        ret = n;
+        goto out;
+    }
+    dtb_len = (size_t)n;
+    if (c->dumpdtb) {
+        FILE *f = fopen(c->dumpdtb, "wb");
+
+        if (!f || fwrite(dtb, 1, dtb_len, f) != dtb_len) {
+            ret = err_set(err, -EIO, "%s: %s", c->dumpdtb, strerror(errno));
+            if (f) {
+                fclose(f);
+            }
+            goto out;
+        }
+        if (fclose(f) != 0) {
+            ret = err_set(err, -EIO, "%s: %s", c->dumpdtb, strerror(errno));
+            goto out;
+        }
+        ret = 0;
+        goto out;
+    }
+    m->fdt_addr = rv_load_fdt_addr(c->ram_size, dtb_len);
+    memcpy(m->ram.host + (m->fdt_addr - m->ram.base), dtb, dtb_len);
+    ret = blob_add(m, m->fdt_addr, m->fdt_addr + dtb_len, err);
+    rv_load_reset_vector(m->rom, RV_MROM_SIZE, m->start_addr, m->fdt_addr,
+                         c->kernel ? m->kernel_entry : 0);
+out:
+    mem_free(dtb);
+    return ret;
+}
+
+static void machine_reset(struct rv_machine *m)
+{
+    m->icount_base += rv_cpu_icount(m->cpu);
+    for (unsigned i = 0; i < m->nb_blobs; i++) {
+        struct blob *b = &m->blobs[i];
+
+        memcpy(m->ram.host + (b->gpa - m->ram.base), b->data, b->len);
+    }
+    rv_cpu_reset(m->cpu, RV_MROM_BASE);
+    rv_cpu_flush_caches(m->cpu);
+    rv_dev_clint_reset(&m->clint);
+    rv_dev_plic_reset(&m->plic);
+    rv_dev_uart_reset(&m->uart);
+    rv_dev_rtc_reset(&m->rtc);
+    for (unsigned i = 0; i < RV_VIRTIO_SLOTS; i++) {
+        rv_dev_virtio_reset(&m->virtio[i]);
+    }
+    m->req_reset = false;
+}
+
+void rv_machine_config_init(struct rv_machine_config *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->ram_size = 128ull << 20;
+    cfg->isa = "rv64imafdc_zicsr_zifencei";
+    cfg->mmu_type = "riscv,sv48";
+    cfg->icount_shift = RV_ICOUNT_DEFAULT_SHIFT;
+    cfg->icount_sleep = true;
+    cfg->rtc_base_ns = RV_RTC_DEFAULT_BASE_NS;
+    cfg->rng_seed = RV_RNG_DEFAULT_SEED;
+}
+
+int rv_machine_new(const struct rv_machine_config *cfg, struct rv_machine **out,
+                   struct err *err)
+{
+    struct rv_machine *m;
+    struct rv_bus bus;
+    unsigned nblk = 0;
+    int ret;
+
+    CHECK_ARG(cfg && out);
+    if (cfg->ram_size < RV_RAM_MIN || cfg->ram_size > RV_RAM_MAX ||
+        (cfg->ram_size & 0xfff)) {
+        return err_set(err, -EINVAL,
+                       "RAM size %llu MiB is outside %llu MiB..%llu GiB",
+                       (unsigned long long)(cfg->ram_size >> 20),
+                       (unsigned long long)(RV_RAM_MIN >> 20),
+                       (unsigned long long)(RV_RAM_MAX >> 30));
+    }
+    if (cfg->icount_shift > RV_ICOUNT_MAX_SHIFT) {
+        return err_set(err, -EINVAL, "icount shift %u exceeds %u",
+                       cfg->icount_shift, RV_ICOUNT_MAX_SHIFT);
+    }
+    if (cfg->nb_virtio > RV_VIRTIO_SLOTS || cfg->nb_loaders > RV_MAX_LOADERS) {
+        return err_set(err, -ERANGE, "too many devices");
+    }
+    m = mem_calloc(1, sizeof(*m));
+    if (!m) {
+        return err_set(err, -ENOMEM, "out of memory");
+    }
+    m->cfg = *cfg;
+    m->ram.base = RV_RAM_BASE;
+    m->ram.size = cfg->ram_size;
+    m->ram.host = mmap(NULL, cfg->ram_size, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (m->ram.host == MAP_FAILED) {
+        m->ram.host = NULL;
+        ret = err_set(err, -ENOMEM, "cannot map %llu MiB of RAM",
+                      (unsigned long long)(cfg->ram_size >> 20));
+        goto fail;
+    }
+    m->rom = mem_calloc(1, RV_MROM_SIZE);
+    if (!m->rom) {
+        ret = err_set(err, -ENOMEM, "out of memory");
+        goto fail;
+    }
+    memset(&bus, 0, sizeof(bus));
+    bus.opaque = m;
+    bus.regions[0] =
+        (struct rv_mem_region){RV_MROM_BASE, RV_MROM_SIZE, m->rom, true};
+    bus.regions[1] =
+        (struct rv_mem_region){RV_RAM_BASE, cfg->ram_size, m->ram.host, false};
+    bus.nb_regions = 2;
+    bus.read = bus_read;
+    bus.write = bus_write;
+    bus.get_time = machine_get_time;
+    ret = rv_cpu_new(&bus, &m->cpu);
+    if (ret < 0) {
+        err_set(err, ret, "cannot create the CPU");
+        goto fail;
+    }
+    m->host = (struct rv_dev_host){
+        .opaque = m,
+        .set_irq = machine_set_irq,
+        .set_mip = machine_set_mip,
+        .now_ns = machine_now_ns,
+        .kick = machine_kick,
+        .input_byte = machine_input_byte,
+        .output = machine_output,
+        .entropy = machine_entropy,
+        .dma = machine_dma,
+        .dma_written = machine_dma_written,
+        .shutdown = machine_shutdown,
+        .log = machine_log,
+    };
+    rng_seed(m->rng, cfg->rng_seed);
+    rv_dev_plic_init(&m->plic, &m->host);
+    rv_dev_clint_init(&m->clint, &m->host);
+    rv_dev_uart_init(&m->uart, &m->host, RV_UART_IRQ);
+    rv_dev_rtc_init(&m->rtc, &m->host, RV_RTC_IRQ, cfg->rtc_base_ns);
+    m->test.host = &m->host;
+    /* -device #1 takes the highest slot, as QEMU fills virtio-mmio. */
+    for (unsigned i = 0; i < RV_VIRTIO_SLOTS; i++) {
+        unsigned slot = RV_VIRTIO_SLOTS - 1 - i;
+        const struct rv_virtio_config *vc =
+            i < cfg->nb_virtio ? &cfg->virtio[i] : NULL;
+        uint32_t id = 0;
+        const struct rv_blk_backend *be = NULL;
+
+        if (vc && vc->kind == RV_VIRTIO_BLK && !cfg->dumpdtb) {
+            ret = disk_open(&m->disk[nblk], &vc->drive, err);
+            if (ret < 0) {
+                goto fail;
+            }
+            be = &m->disk[nblk].be;
+            nblk++;
+            id = RV_VIRTIO_ID_BLK;
+        } else if (vc && vc->kind == RV_VIRTIO_RNG) {
+            id = RV_VIRTIO_ID_RNG;
+        }
+        rv_dev_virtio_init(&m->virtio[slot], &m->host, RV_VIRTIO_IRQ + slot, id,
+                           be);
+    }
+    ret = machine_boot_setup(m, err);
+    if (ret < 0) {
+        goto fail;
+    }
+    if (cfg->dumpdtb) {
+        rv_machine_free(m);
+        *out = NULL;
+        return 0;
+    }
+    rv_cpu_reset(m->cpu, RV_MROM_BASE);
+    rv_cpu_flush_caches(m->cpu);
+    *out = m;
+    return 0;
+fail:
+    rv_machine_free(m);
+    return ret;
+}
+
+void rv_machine_free(struct rv_machine *m)
+{
+    if (!m) {
+        return;
+    }
+    for (unsigned i = 0; i < RV_VIRTIO_SLOTS; i++) {
+        qcow2_close(m->disk[i].img);
+    }
+    for (unsigned i = 0; i < m->nb_blobs; i++) {
+        mem_free(m->blobs[i].data);
+    }
+    rv_cpu_free(m->cpu);
+    mem_free(m->rom);
+    if (m->ram.host) {
+        munmap(m->ram.host, m->ram.size);
+    }
+    mem_free(m);
+}
+
+uint64_t rv_machine_icount(const struct rv_machine *m)
+{
+    return machine_icount(m);
+}
+
+static void devices_of(struct rv_machine *m, struct rv_devices *d)
+{
+    d->clint = &m->clint;
+    d->plic = &m->plic;
+    d->uart = &m->uart;
+    d->rtc = &m->rtc;
+    d->virtio = m->virtio;
+}
+
+int rv_machine_state_hash(struct rv_machine *m, uint8_t *dst)
+{
+    struct hash_sha256 *h = NULL;
+    struct rv_devices d;
+    uint8_t hdr[24];
+    uint8_t *buf;
+    size_t cpu_len, len;
+    int ret;
+
+    CHECK_ARG(m && dst);
+    cpu_len = rv_cpu_save(m->cpu, NULL, 0);
+    len = cpu_len > RV_VMSTATE_DEVICES_LEN ? cpu_len : RV_VMSTATE_DEVICES_LEN;
+    buf = mem_alloc(len ? len : 1);
+    if (!buf) {
+        return -ENOMEM;
+    }
+    ret = hash_sha256_new(&h);
+    if (ret < 0) {
+        mem_free(buf);
+        return ret;
+    }
+    wr_le64(hdr, machine_icount(m));
+    wr_le64(hdr + 8, machine_now_ns(m));
+    wr_le64(hdr + 16, m->ram.size);
+    hash_sha256_update(h, hdr, sizeof(hdr));
+    rv_cpu_save(m->cpu, buf, cpu_len);
+    hash_sha256_update(h, buf, cpu_len);
+    devices_of(m, &d);
+    rv_vmstate_devices_save(&d, buf);
+    hash_sha256_update(h, buf, RV_VMSTATE_DEVICES_LEN);
+    hash_sha256_update(h, m->ram.host, m->ram.size);
+    hash_sha256_final(h, dst);
+    mem_free(buf);
+    return 0;
+}
+
+/* ---- main loop ---- */
+
+/* Read what the host has for us into the input buffer. */
+static int poll_input(struct rv_machine *m)
+{
+    uint8_t buf[512];
+    unsigned events = 0;
+    size_t room = INPUT_BUF - m->input_len;
+    int n;
+
+    if (m->input_eof || !m->cfg.serial || room == 0) {
+        return 0;
+    }
+    n = rv_chardev_read(m->cfg.serial, buf,
+                        room < sizeof(buf) ? room : sizeof(buf), &events);
+    if (events & RV_CHARDEV_EV_QUIT) {
+        m->req_quit = true;
+    }
+    if (n == -EPIPE) {
+        m->input_eof = true;
+        return 0;
+    }
+    for (int i = 0; i < n; i++) {
+        m->input[(m->input_head + m->input_len) % INPUT_BUF] = buf[i];
+        m->input_len++;
+    }
+    return n;
+}
+
+/* The earliest timer deadline after @now, or UINT64_MAX. */
+static uint64_t next_deadline_ns(struct rv_machine *m, uint64_t now)
+{
+    uint64_t a = rv_dev_clint_deadline_ns(&m->clint);
+    uint64_t b = rv_dev_rtc_deadline_ns(&m->rtc);
+
+    if (a <= now) {
+        a = UINT64_MAX;
+    }
+    if (b <= now) {
+        b = UINT64_MAX;
+    }
+    return a < b ? a : b;
+}
+
+static void update_timers(struct rv_machine *m)
+{
+    rv_dev_clint_update(&m->clint);
+    rv_dev_rtc_update(&m->rtc);
+}
+
+/* Block until input arrives or @ns of real time pass (UINT64_MAX: no
+ * limit). Returns true if woken by input. */
+static bool wait_input(struct rv_machine *m, uint64_t ns)
+{
+    struct pollfd pfd;
+    int fd = m->input_eof ? -1 : rv_chardev_poll_fd(m->cfg.serial);
+    int timeout;
+
+    if (ns == UINT64_MAX) {
+        timeout = -1;
+    } else {
+        uint64_t ms = (ns + 999999) / 1000000;
+
+        timeout = ms > 1000 ? 1000 : (int)ms;
+    }
+    if (fd < 0 && timeout < 0) {
+        timeout = 1000;
+    }
+    pfd.fd = fd;
+    pfd.events = POLLIN;
+    pfd.revents = 0;
+    return poll(&pfd, fd >= 0 ? 1 : 0, timeout) > 0;
+}
+
+/* The hart waits for an interrupt: jump virtual time to the deadline. */
+static void machine_idle(struct rv_machine *m)
+{
+    uint64_t now = machine_now_ns(m);
+    uint64_t dl = next_deadline_ns(m, now);
+    struct timespec t0, t1;
+    uint64_t slept = 0, want;
+
+    if (dl == UINT64_MAX) {
+        wait_input(m, UINT64_MAX);
+        return;
+    }
+    want = dl - now;
+    m->idle_ns += want;
+    if (!m->cfg.icount_sleep) {
+        return;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    while (slept < want && !m->req_quit &&
+           !(m->cfg.quit_flag && *m->cfg.quit_flag)) {
+        if (wait_input(m, want - slept)) {
+            poll_input(m);
+            if (m->input_len || m->req_quit) {
+                break;
+            }
+        }
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        slept = (uint64_t)(t1.tv_sec - t0.tv_sec) * 1000000000ull +
+                (uint64_t)(t1.tv_nsec - t0.tv_nsec);
+    }
+}
+
+int rv_machine_run(struct rv_machine *m, struct rv_exit_info *exit,
+                   struct err *err)
+{
+    enum rv_stop stop;
+    uint64_t budget, now, dl, insns;
+
+    CHECK_ARG(m && exit);
+    memset(exit, 0, sizeof(*exit));
+    for (;;) {
+        poll_input(m);
+        if (m->cfg.quit_flag && *m->cfg.quit_flag) {
+            m->req_quit = true;
+        }
+        if (m->req_quit) {
+            exit->kind = RV_EXIT_QUIT;
+            return 0;
+        }
+        if (m->req_reset) {
+            if (m->cfg.no_reboot) {
+                exit->kind = RV_EXIT_RESET;
+                return 0;
+            }
+            machine_reset(m);
+        }
+        if (m->req_shutdown) {
+            if (!m->cfg.no_shutdown) {
+                exit->kind = RV_EXIT_POWEROFF;
+                exit->exit_code = m->exit_code;
+                return 0;
+            }
+            m->stopped = true;
+        }
+        if (m->stopped) {
+            wait_input(m, 100000000);
+            continue;
+        }
+        rv_dev_uart_poll_input(&m->uart);
+        update_timers(m);
+        budget = SLICE_MAX;
+        now = machine_now_ns(m);
+        dl = next_deadline_ns(m, now);
+        if (dl != UINT64_MAX) {
+            insns = ((dl - now) + (1ull << m->cfg.icount_shift) - 1) >>
+                    m->cfg.icount_shift;
+            if (insns < budget) {
+                budget = insns;
+            }
+        }
+        stop = rv_cpu_run(m->cpu, budget);
+        update_timers(m);
+        if (stop == RV_STOP_TRAP_LOOP) {
+            exit->kind = RV_EXIT_TRAP_LOOP;
+            exit->exit_code = 1;
+            exit->pc = rv_cpu_get_pc(m->cpu);
+            return 0;
+        }
+        if (stop == RV_STOP_WFI && !m->req_shutdown && !m->req_reset) {
+            machine_idle(m);
+        }
+    }
+    (void)err;
+}

@@ -1,0 +1,949 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * emulator/main.c - the rrvm binary: parse QEMU-style options into a
+ * machine configuration, run the machine, report how it ended.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/hash.h"
+#include "common/log.h"
+#include "emulator/rv.h"
+
+#define PROG         "rrvm"
+#define RRVM_VERSION "0.1.0"
+#define MAX_DRIVES   8
+#define MAX_DEVICES  16
+#define MAX_PROPS    24
+#define DEFAULT_BIOS "/usr/share/qemu/opensbi-riscv64-generic-fw_dynamic.bin"
+
+/* One "-drive" as given. */
+struct drive {
+    char *id;
+    struct rv_drive_config cfg;
+    bool if_none; /* if=none: attached by -device virtio-blk-device */
+    bool used;
+};
+
+struct opts {
+    struct rv_machine_config mc;
+    struct drive drives[MAX_DRIVES];
+    unsigned nb_drives;
+    const char *devices[MAX_DEVICES]; /* -device values, in order */
+    unsigned nb_devices;
+    const char *serial;
+    bool nographic;
+    bool snapshot;
+    bool statehash;
+    bool bios_set;
+    const char *pidfile;
+    const char *logfile;
+};
+
+static volatile int quit_flag;
+static FILE *log_file;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    quit_flag = 1;
+}
+
+static void guest_log(void *opaque, const char *msg)
+{
+    fprintf(log_file ? log_file : stderr, "%s\n", msg);
+}
+
+static void usage(void)
+{
+    printf("usage: " PROG " [options]\n"
+           "QEMU-compatible options for the RISC-V virt machine:\n"
+           "-M virt[,dumpdtb=FILE]   machine (only virt)\n"
+           "-cpu rv64[,prop=val...]  CPU (properties of our profile only)\n"
+           "-m SIZE                  RAM size (default 128M)\n"
+           "-smp 1                   one hart\n"
+           "-bios FILE|none|default  firmware at 0x80000000\n"
+           "-kernel FILE             kernel (ELF, or raw at 0x80200000)\n"
+           "-initrd FILE             initial ramdisk\n"
+           "-append CMDLINE          kernel command line (/chosen/bootargs)\n"
+           "-dtb FILE                use this device tree\n"
+           "-drive file=F[,format=qcow2|raw][,if=virtio|none][,id=ID]\n"
+           "       [,snapshot=on][,readonly=on][,cache=MODE]\n"
+           "-hda FILE                -drive file=FILE,if=virtio\n"
+           "-device virtio-blk-device,drive=ID | virtio-rng-device |\n"
+           "        loader,file=F[,addr=A]\n"
+           "-snapshot                write to temporary overlays only\n"
+           "-nographic               serial on stdio, Ctrl-a h for help\n"
+           "-serial stdio|null|file:F|pty|tcp:H:P[,server=on,wait=off]|"
+           "unix:P[,server=on]\n"
+           "-display none  -nic none  -net none  -nodefaults\n"
+           "-no-reboot  -no-shutdown  -name N  -uuid U  -pidfile F\n"
+           "-icount shift=N|auto[,sleep=on|off]  2^N ns per instruction\n"
+           "-rtc base=utc|DATE[,clock=vm]\n"
+           "-d guest_errors,unimp  -D LOGFILE\n"
+           "-global virtio-mmio.force-legacy=false\n"
+           "rrvm-specific:\n"
+           "-rng-seed N              seed of the virtio-rng generator\n"
+           "-statehash               print icount and state hash at exit\n"
+           "-version  -h\n");
+}
+
+static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static int fail(const char *fmt, ...)
+{
+    va_list ap;
+
+    fprintf(stderr, PROG ": ");
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\n");
+    return -1;
+}
+
+/* "key=val,key=val" split in place; a leading bare word gets @first_key. */
+struct props {
+    char *key[MAX_PROPS];
+    char *val[MAX_PROPS];
+    unsigned n;
+};
+
+static int props_parse(char *s, const char *first_key, struct props *p,
+                       const char *opt)
+{
+    char *tok, *save = NULL;
+
+    p->n = 0;
+    for (tok = strtok_r(s, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(tok, '=');
+
+        if (p->n == MAX_PROPS) {
+            return fail("%s: too many properties", opt);
+        }
+        if (eq) {
+            *eq = '\0';
+            p->key[p->n] = tok;
+            p->val[p->n] = eq + 1;
+        } else if (p->n == 0 && first_key) {
+            p->key[p->n] = (char *)first_key;
+            p->val[p->n] = tok;
+        } else {
+            p->key[p->n] = tok;
+            p->val[p->n] = (char *)"on";
+        }
+        p->n++;
+    }
+    return 0;
+}
+
+static int parse_bool(const char *v, bool *out, const char *opt,
+                      const char *key)
+{
+    if (!strcmp(v, "on") || !strcmp(v, "true") || !strcmp(v, "yes")) {
+        *out = true;
+    } else if (!strcmp(v, "off") || !strcmp(v, "false") || !strcmp(v, "no")) {
+        *out = false;
+    } else {
+        return fail("%s: %s=%s: expected on or off", opt, key, v);
+    }
+    return 0;
+}
+
+/* QEMU size syntax: number with optional K/M/G/T suffix, default M. */
+static int parse_size(const char *s, uint64_t dflt_unit, uint64_t *out)
+{
+    char *end;
+    unsigned long long v;
+    uint64_t unit = dflt_unit;
+
+    errno = 0;
+    v = strtoull(s, &end, 10);
+    if (errno || end == s) {
+        return -1;
+    }
+    switch (*end) {
+    case '\0':
+        break;
+    case 'B':
+    case 'b':
+        unit = 1;
+        end++;
+        break;
+    case 'K':
+    case 'k':
+        unit = 1ull << 10;
+        end++;
+        break;
+    case 'M':
+    case 'm':
+        unit = 1ull << 20;
+        end++;
+        break;
+    case 'G':
+    case 'g':
+        unit = 1ull << 30;
+        end++;
+        break;
+    case 'T':
+    case 't':
+        unit = 1ull << 40;
+        end++;
+        break;
+    default:
+        return -1;
+    }
+    if (*end == 'i' || *end == 'B') {
+        end++;
+    }
+    if (*end || v > UINT64_MAX / unit) {
+        return -1;
+    }
+    *out = v * unit;
+    return 0;
+}
+
+static int parse_u64(const char *s, uint64_t *out)
+{
+    char *end;
+
+    errno = 0;
+    *out = strtoull(s, &end, 0);
+    return (errno || end == s || *end) ? -1 : 0;
+}
+
+static int opt_machine(struct opts *o, char *arg)
+{
+    struct props p;
+
+    if (props_parse(arg, "type", &p, "-machine") < 0) {
+        return -1;
+    }
+    for (unsigned i = 0; i < p.n; i++) {
+        if (!strcmp(p.key[i], "type")) {
+            if (strcmp(p.val[i], "virt")) {
+                return fail("-machine %s: unsupported machine (only virt)",
+                            p.val[i]);
+            }
+        } else if (!strcmp(p.key[i], "dumpdtb")) {
+            o->mc.dumpdtb = p.val[i];
+        } else {
+            return fail("-machine: property '%s' is not supported", p.key[i]);
+        }
+    }
+    return 0;
+}
+
+/* -cpu rv64 with the properties that describe our fixed profile. */
+static int opt_cpu(struct opts *o, char *arg)
+{
+    static const char *const off_ok[] = {
+        "h",        "sstc",        "zba",    "zbb",    "zbc",
+        "zbs",      "zihintpause", "v",      "zfh",    "zfhmin",
+        "svinval",  "svnapot",     "svpbmt", "zicbom", "zicboz",
+        "sscofpmf", "zkn",         "zks",    NULL};
+    static const char *const on_ok[] = {
+        "i", "m",   "a",    "f",     "d",       "c",        "s",
+        "u", "mmu", "icsr", "zicsr", "ifencei", "zifencei", NULL};
+    struct props p;
+    bool b;
+
+    if (props_parse(arg, "model", &p, "-cpu") < 0) {
+        return -1;
+    }
+    for (unsigned i = 0; i < p.n; i++) {
+        const char *k = p.key[i];
+        bool known = false;
+
+        if (!strcmp(k, "model")) {
+            if (strcmp(p.val[i], "rv64") && strcmp(p.val[i], "any") &&
+                strcmp(p.val[i], "max")) {
+                return fail("-cpu %s: unsupported CPU model (only rv64)",
+                            p.val[i]);
+            }
+            continue;
+        }
+        if (!strcmp(k, "priv_spec")) {
+            if (strcmp(p.val[i], "v1.11.0")) {
+                return fail("-cpu: priv_spec=%s is not supported (v1.11.0)",
+                            p.val[i]);
+            }
+            continue;
+        }
+        if (!strcmp(k, "pmu-num")) {
+            if (strcmp(p.val[i], "0")) {
+                return fail("-cpu: pmu-num=%s is not supported (0)", p.val[i]);
+            }
+            continue;
+        }
+        if (parse_bool(p.val[i], &b, "-cpu", k) < 0) {
+            return -1;
+        }
+        for (unsigned j = 0; off_ok[j]; j++) {
+            if (!strcasecmp(k, off_ok[j])) {
+                known = true;
+                if (b) {
+                    return fail("-cpu: %s=on is not supported by this CPU", k);
+                }
+            }
+        }
+        for (unsigned j = 0; on_ok[j]; j++) {
+            if (!strcasecmp(k, on_ok[j])) {
+                known = true;
+                if (!b) {
+                    return fail("-cpu: %s=off is not supported by this CPU", k);
+                }
+            }
+        }
+        if (!known) {
+            return fail("-cpu: property '%s' is not supported", k);
+        }
+    }
+    return 0;
+}
+
+static int opt_drive(struct opts *o, char *arg)
+{
+    struct drive *d;
+    struct props p;
+    bool b;
+
+    if (o->nb_drives == MAX_DRIVES) {
+        return fail("-drive: at most %d drives", MAX_DRIVES);
+    }
+    d = &o->drives[o->nb_drives];
+    memset(d, 0, sizeof(*d));
+    if (props_parse(arg, "file", &p, "-drive") < 0) {
+        return -1;
+    }
+    for (unsigned i = 0; i < p.n; i++) {
+        const char *k = p.key[i], *v = p.val[i];
+
+        if (!strcmp(k, "file")) {
+            d->cfg.file = v;
+        } else if (!strcmp(k, "format")) {
+            if (strcmp(v, "qcow2") && strcmp(v, "raw")) {
+                return fail("-drive: format=%s is not supported", v);
+            }
+            d->cfg.format = v;
+        } else if (!strcmp(k, "if")) {
+            if (!strcmp(v, "none")) {
+                d->if_none = true;
+            } else if (strcmp(v, "virtio")) {
+                return fail("-drive: if=%s is not supported (virtio, none)", v);
+            }
+        } else if (!strcmp(k, "id")) {
+            d->id = (char *)v;
+        } else if (!strcmp(k, "snapshot")) {
+            if (parse_bool(v, &d->cfg.snapshot, "-drive", k) < 0) {
+                return -1;
+            }
+        } else if (!strcmp(k, "readonly")) {
+            if (parse_bool(v, &d->cfg.readonly, "-drive", k) < 0) {
+                return -1;
+            }
+        } else if (!strcmp(k, "cache")) {
+            if (!strcmp(v, "unsafe")) {
+                d->cfg.cache_unsafe = true;
+            } else if (!strcmp(v, "none") || !strcmp(v, "directsync")) {
+                d->cfg.cache_direct = true;
+            } else if (strcmp(v, "writeback") && strcmp(v, "writethrough")) {
+                return fail("-drive: cache=%s is not supported", v);
+            }
+        } else if (!strcmp(k, "media")) {
+            if (strcmp(v, "disk")) {
+                return fail("-drive: media=%s is not supported", v);
+            }
+        } else if (!strcmp(k, "index")) {
+            continue;
+        } else if (!strcmp(k, "discard") || !strcmp(k, "detect-zeroes")) {
+            continue;
+        } else {
+            (void)b;
+            return fail("-drive: property '%s' is not supported", k);
+        }
+    }
+    if (!d->cfg.file) {
+        return fail("-drive: file= is required");
+    }
+    o->nb_drives++;
+    return 0;
+}
+
+static int add_virtio(struct opts *o, enum rv_virtio_kind kind,
+                      const struct rv_drive_config *dc)
+{
+    struct rv_virtio_config *v;
+
+    if (o->mc.nb_virtio == RV_VIRTIO_SLOTS) {
+        return fail("-device: at most %d virtio devices", RV_VIRTIO_SLOTS);
+    }
+    v = &o->mc.virtio[o->mc.nb_virtio++];
+    v->kind = kind;
+    if (dc) {
+        v->drive = *dc;
+    }
+    return 0;
+}
+
+static int opt_device(struct opts *o, char *arg)
+{
+    struct props p;
+    char *drive = NULL, *file = NULL, *addr = NULL;
+
+    if (props_parse(arg, "driver", &p, "-device") < 0) {
+        return -1;
+    }
+    if (!p.n) {
+        return fail("-device: missing device name");
+    }
+    for (unsigned i = 1; i < p.n; i++) {
+        if (!strcmp(p.key[i], "drive")) {
+            drive = p.val[i];
+        } else if (!strcmp(p.key[i], "file")) {
+            file = p.val[i];
+        } else if (!strcmp(p.key[i], "addr")) {
+            addr = p.val[i];
+        } else if (strcmp(p.key[i], "id")) {
+            return fail("-device %s: property '%s' is not supported", p.val[0],
+                        p.key[i]);
+        }
+    }
+    if (!strcmp(p.val[0], "virtio-blk-device")) {
+        struct drive *d = NULL;
+
+        if (!drive) {
+            return fail("-device virtio-blk-device: drive= is required");
+        }
+        for (unsigned i = 0; i < o->nb_drives; i++) {
+            if (o->drives[i].id && !strcmp(o->drives[i].id, drive)) {
+                d = &o->drives[i];
+            }
+        }
+        if (!d) {
+            return fail("-device virtio-blk-device: drive '%s' not found",
+                        drive);
+        }
+        if (!d->if_none || d->used) {
+            return fail("-device virtio-blk-device: drive '%s' is already "
+                        "in use",
+                        drive);
+        }
+        d->used = true;
+        return add_virtio(o, RV_VIRTIO_BLK, &d->cfg);
+    }
+    if (!strcmp(p.val[0], "virtio-rng-device")) {
+        if (drive || file || addr) {
+            return fail("-device virtio-rng-device: unexpected property");
+        }
+        return add_virtio(o, RV_VIRTIO_RNG, NULL);
+    }
+    if (!strcmp(p.val[0], "loader")) {
+        struct rv_loader_config *l;
+
+        if (!file) {
+            return fail("-device loader: file= is required (data= and cpu-num= "
+                        "are not supported)");
+        }
+        if (o->mc.nb_loaders == RV_MAX_LOADERS) {
+            return fail("-device loader: at most %d", RV_MAX_LOADERS);
+        }
+        l = &o->mc.loaders[o->mc.nb_loaders++];
+        l->file = file;
+        if (addr) {
+            if (parse_u64(addr, &l->addr) < 0) {
+                return fail("-device loader: bad addr=%s", addr);
+            }
+            l->has_addr = true;
+        }
+        return 0;
+    }
+    return fail("-device %s: unsupported device (virtio-blk-device, "
+                "virtio-rng-device, loader)",
+                p.val[0]);
+}
+
+static int opt_icount(struct opts *o, char *arg)
+{
+    struct props p;
+    uint64_t v;
+
+    if (props_parse(arg, "shift", &p, "-icount") < 0) {
+        return -1;
+    }
+    for (unsigned i = 0; i < p.n; i++) {
+        if (!strcmp(p.key[i], "shift")) {
+            if (!strcmp(p.val[i], "auto")) {
+                o->mc.icount_shift = RV_ICOUNT_DEFAULT_SHIFT;
+            } else if (parse_u64(p.val[i], &v) < 0 || v > RV_ICOUNT_MAX_SHIFT) {
+                return fail("-icount: shift=%s: expected 0..%d or auto",
+                            p.val[i], RV_ICOUNT_MAX_SHIFT);
+            } else {
+                o->mc.icount_shift = (unsigned)v;
+            }
+        } else if (!strcmp(p.key[i], "sleep")) {
+            if (parse_bool(p.val[i], &o->mc.icount_sleep, "-icount", "sleep") <
+                0) {
+                return -1;
+            }
+        } else if (!strcmp(p.key[i], "align")) {
+            bool b;
+
+            if (parse_bool(p.val[i], &b, "-icount", "align") < 0) {
+                return -1;
+            }
+            if (b) {
+                return fail("-icount: align=on is not supported");
+            }
+        } else {
+            return fail("-icount: property '%s' is not supported (rr= "
+                        "comes with record/replay)",
+                        p.key[i]);
+        }
+    }
+    return 0;
+}
+
+/* -rtc base=utc|localtime|YYYY-MM-DD[THH:MM:SS],clock=vm */
+static int opt_rtc(struct opts *o, char *arg)
+{
+    struct props p;
+
+    if (props_parse(arg, NULL, &p, "-rtc") < 0) {
+        return -1;
+    }
+    for (unsigned i = 0; i < p.n; i++) {
+        const char *v = p.val[i];
+
+        if (!strcmp(p.key[i], "base")) {
+            struct tm tm;
+            struct timespec ts;
+            char *end;
+
+            if (!strcmp(v, "utc") || !strcmp(v, "localtime")) {
+                clock_gettime(CLOCK_REALTIME, &ts);
+                o->mc.rtc_base_ns =
+                    (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+                continue;
+            }
+            memset(&tm, 0, sizeof(tm));
+            end = strptime(v, "%Y-%m-%dT%H:%M:%S", &tm);
+            if (!end || *end) {
+                memset(&tm, 0, sizeof(tm));
+                end = strptime(v, "%Y-%m-%d", &tm);
+            }
+            if (!end || *end) {
+                return fail("-rtc: base=%s: expected utc, localtime or "
+                            "YYYY-MM-DD[THH:MM:SS]",
+                            v);
+            }
+            o->mc.rtc_base_ns = (uint64_t)timegm(&tm) * 1000000000ull;
+        } else if (!strcmp(p.key[i], "clock")) {
+            if (strcmp(v, "vm")) {
+                return fail("-rtc: clock=%s is not supported (the RTC always "
+                            "follows virtual time: clock=vm)",
+                            v);
+            }
+        } else if (!strcmp(p.key[i], "driftfix")) {
+            continue;
+        } else {
+            return fail("-rtc: property '%s' is not supported", p.key[i]);
+        }
+    }
+    return 0;
+}
+
+static int opt_debug(struct opts *o, const char *arg)
+{
+    char buf[256], *tok, *save = NULL;
+
+    snprintf(buf, sizeof(buf), "%s", arg);
+    for (tok = strtok_r(buf, ",", &save); tok;
+         tok = strtok_r(NULL, ",", &save)) {
+        if (!strcmp(tok, "guest_errors")) {
+            o->mc.log_mask |= RV_LOG_GUEST_ERRORS;
+        } else if (!strcmp(tok, "unimp")) {
+            o->mc.log_mask |= RV_LOG_UNIMP;
+        } else if (!strcmp(tok, "in_asm") || !strcmp(tok, "int") ||
+                   !strcmp(tok, "exec") || !strcmp(tok, "cpu")) {
+            return fail("-d %s: CPU tracing is not supported yet "
+                        "(guest_errors, unimp are)",
+                        tok);
+        } else {
+            return fail("-d %s: unknown log item (guest_errors, unimp)", tok);
+        }
+    }
+    return 0;
+}
+
+static int opt_global(const char *arg)
+{
+    if (!strcmp(arg, "virtio-mmio.force-legacy=false") ||
+        !strcmp(arg, "virtio-mmio.force-legacy=off")) {
+        return 0;
+    }
+    if (!strncmp(arg, "virtio-mmio.force-legacy=", 25)) {
+        return fail("-global %s: only virtio-mmio version 2 is implemented",
+                    arg);
+    }
+    return fail("-global %s: not supported", arg);
+}
+
+/* Options that take an argument. */
+static const char *const with_arg[] = {
+    "M",      "machine",  "cpu",        "m",           "smp",     "bios",
+    "kernel", "initrd",   "append",     "dtb",         "drive",   "hda",
+    "device", "serial",   "display",    "nic",         "net",     "name",
+    "uuid",   "pidfile",  "icount",     "rtc",         "d",       "D",
+    "global", "rng-seed", "monitor",    "qmp",         "chardev", "mon",
+    "accel",  "boot",     "vga",        "k",           "L",       "object",
+    "netdev", "fsdev",    "virtfs",     "incremental", "loadvm",  "gdb",
+    "trace",  "plugin",   "overcommit", "numa",        NULL};
+
+static bool takes_arg(const char *name)
+{
+    for (unsigned i = 0; with_arg[i]; i++) {
+        if (!strcmp(name, with_arg[i])) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static int parse_args(struct opts *o, int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *name = argv[i];
+        char *arg = NULL;
+        uint64_t v;
+
+        if (name[0] != '-') {
+            return fail("%s: unexpected argument (disk images need -drive "
+                        "or -hda)",
+                        name);
+        }
+        name += name[1] == '-' ? 2 : 1;
+        if (takes_arg(name)) {
+            if (i + 1 >= argc) {
+                return fail("-%s: requires an argument", name);
+            }
+            arg = argv[++i];
+        }
+        if (!strcmp(name, "M") || !strcmp(name, "machine")) {
+            if (opt_machine(o, arg) < 0) {
+                return -1;
+            }
+        } else if (!strcmp(name, "cpu")) {
+            if (opt_cpu(o, arg) < 0) {
+                return -1;
+            }
+        } else if (!strcmp(name, "m")) {
+            const char *s = arg;
+
+            if (!strncmp(s, "size=", 5)) {
+                s += 5;
+            }
+            if (parse_size(s, 1ull << 20, &o->mc.ram_size) < 0) {
+                return fail("-m %s: bad size", arg);
+            }
+        } else if (!strcmp(name, "smp")) {
+            const char *s = arg;
+
+            if (!strncmp(s, "cpus=", 5)) {
+                s += 5;
+            }
+            if (parse_u64(s, &v) < 0 || v != 1) {
+                return fail("-smp %s: only one hart is supported", arg);
+            }
+        } else if (!strcmp(name, "bios")) {
+            o->mc.bios = arg;
+            o->bios_set = true;
+        } else if (!strcmp(name, "kernel")) {
+            o->mc.kernel = arg;
+        } else if (!strcmp(name, "initrd")) {
+            o->mc.initrd = arg;
+        } else if (!strcmp(name, "append")) {
+            o->mc.append = arg;
+        } else if (!strcmp(name, "dtb")) {
+            o->mc.dtb = arg;
+        } else if (!strcmp(name, "drive")) {
+            if (opt_drive(o, arg) < 0) {
+                return -1;
+            }
+        } else if (!strcmp(name, "hda")) {
+            char buf[4096];
+
+            snprintf(buf, sizeof(buf), "file=%s", arg);
+            arg = strdup(buf);
+            if (!arg || opt_drive(o, arg) < 0) {
+                return -1;
+            }
+        } else if (!strcmp(name, "device")) {
+            if (o->nb_devices == MAX_DEVICES) {
+                return fail("-device: too many devices");
+            }
+            o->devices[o->nb_devices++] = arg;
+        } else if (!strcmp(name, "serial")) {
+            if (o->serial) {
+                return fail("-serial: only one serial port is supported");
+            }
+            if (!strncmp(arg, "mon:", 4)) {
+                return fail("-serial %s: the monitor is not available yet",
+                            arg);
+            }
+            o->serial = arg;
+        } else if (!strcmp(name, "display")) {
+            if (strcmp(arg, "none")) {
+                return fail("-display %s: only -display none is supported",
+                            arg);
+            }
+        } else if (!strcmp(name, "nic") || !strcmp(name, "net")) {
+            if (strcmp(arg, "none")) {
+                return fail("-%s %s: networking is not supported (none)", name,
+                            arg);
+            }
+        } else if (!strcmp(name, "name") || !strcmp(name, "uuid")) {
+            continue;
+        } else if (!strcmp(name, "pidfile")) {
+            o->pidfile = arg;
+        } else if (!strcmp(name, "icount")) {
+            if (opt_icount(o, arg) < 0) {
+                return -1;
+            }
+        } else if (!strcmp(name, "rtc")) {
+            if (opt_rtc(o, arg) < 0) {
+                return -1;
+            }
+        } else if (!strcmp(name, "d")) {
+            if (opt_debug(o, arg) < 0) {
+                return -1;
+            }
+        } else if (!strcmp(name, "D")) {
+            o->logfile = arg;
+        } else if (!strcmp(name, "global")) {
+            if (opt_global(arg) < 0) {
+                return -1;
+            }
+        } else if (!strcmp(name, "rng-seed")) {
+            if (parse_u64(arg, &o->mc.rng_seed) < 0) {
+                return fail("-rng-seed %s: expected a number", arg);
+            }
+        } else if (!strcmp(name, "nographic")) {
+            o->nographic = true;
+        } else if (!strcmp(name, "snapshot")) {
+            o->snapshot = true;
+        } else if (!strcmp(name, "nodefaults")) {
+            continue;
+        } else if (!strcmp(name, "no-reboot")) {
+            o->mc.no_reboot = true;
+        } else if (!strcmp(name, "no-shutdown")) {
+            o->mc.no_shutdown = true;
+        } else if (!strcmp(name, "statehash")) {
+            o->statehash = true;
+        } else if (!strcmp(name, "version")) {
+            printf(PROG " version " RRVM_VERSION
+                        " (QEMU 7.2 compatible command line)\n");
+            exit(0);
+        } else if (!strcmp(name, "h") || !strcmp(name, "help")) {
+            usage();
+            exit(0);
+        } else if (!strcmp(name, "S")) {
+            return fail("-S: not supported until the monitor exists");
+        } else if (!strcmp(name, "monitor") || !strcmp(name, "qmp") ||
+                   !strcmp(name, "mon") || !strcmp(name, "chardev")) {
+            return fail("-%s: the monitor is not available yet", name);
+        } else if (arg) {
+            return fail("-%s: option not supported", name);
+        } else {
+            return fail("-%s: unknown option (see -h)", name);
+        }
+    }
+    return 0;
+}
+
+/* Resolve drives and devices into the machine's virtio list. */
+static int wire_devices(struct opts *o)
+{
+    /* -drive if=virtio come first, in order, as QEMU creates them before
+     * -device. */
+    for (unsigned i = 0; i < o->nb_drives; i++) {
+        struct drive *d = &o->drives[i];
+
+        if (o->snapshot) {
+            d->cfg.snapshot = true;
+        }
+        if (!d->if_none) {
+            if (add_virtio(o, RV_VIRTIO_BLK, &d->cfg) < 0) {
+                return -1;
+            }
+        }
+    }
+    for (unsigned i = 0; i < o->nb_devices; i++) {
+        char *copy = strdup(o->devices[i]);
+
+        if (!copy || opt_device(o, copy) < 0) {
+            return -1;
+        }
+    }
+    for (unsigned i = 0; i < o->nb_drives; i++) {
+        if (o->drives[i].if_none && !o->drives[i].used) {
+            fprintf(stderr,
+                    PROG ": warning: drive %s is not used by any "
+                         "device\n",
+                    o->drives[i].id ? o->drives[i].id : o->drives[i].cfg.file);
+        }
+    }
+    return 0;
+}
+
+static int check_file(const char *opt, const char *path)
+{
+    struct stat st;
+
+    if (stat(path, &st) < 0) {
+        return fail("%s %s: %s", opt, path, strerror(errno));
+    }
+    if (!S_ISREG(st.st_mode)) {
+        return fail("%s %s: not a regular file", opt, path);
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    struct opts o;
+    struct rv_machine *m = NULL;
+    struct rv_chardev *serial = NULL;
+    struct rv_exit_info ex;
+    struct err err = {0};
+    uint8_t hash[RV_STATE_HASH_LEN];
+    char hex[2 * RV_STATE_HASH_LEN + 1];
+    bool pid_written = false;
+    int rc = 1;
+
+    log_set_prog(PROG);
+    memset(&o, 0, sizeof(o));
+    rv_machine_config_init(&o.mc);
+    if (parse_args(&o, argc, argv) < 0 || wire_devices(&o) < 0) {
+        return 1;
+    }
+    if (!o.bios_set || (o.mc.bios && !strcmp(o.mc.bios, "default"))) {
+        o.mc.bios = DEFAULT_BIOS;
+    } else if (o.mc.bios && !strcmp(o.mc.bios, "none")) {
+        o.mc.bios = NULL;
+    }
+    if ((o.mc.bios && check_file("-bios", o.mc.bios) < 0) ||
+        (o.mc.kernel && check_file("-kernel", o.mc.kernel) < 0) ||
+        (o.mc.initrd && check_file("-initrd", o.mc.initrd) < 0) ||
+        (o.mc.dtb && check_file("-dtb", o.mc.dtb) < 0)) {
+        return 1;
+    }
+    if (!o.mc.bios && !o.mc.kernel && o.mc.nb_loaders == 0 && !o.mc.dumpdtb) {
+        return fail("nothing to run: give -bios, -kernel or -device loader"), 1;
+    }
+    if (o.logfile) {
+        log_file = fopen(o.logfile, "w");
+        if (!log_file) {
+            return fail("-D %s: %s", o.logfile, strerror(errno)), 1;
+        }
+        setvbuf(log_file, NULL, _IOLBF, 0);
+    }
+    o.mc.log_fn = guest_log;
+    o.mc.quit_flag = &quit_flag;
+    signal(SIGPIPE, SIG_IGN);
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    signal(SIGHUP, on_signal);
+
+    if (!o.mc.dumpdtb) {
+        const char *spec = o.serial;
+
+        if (!spec) {
+            spec = o.nographic ? "stdio" : "null";
+        }
+        if (rv_chardev_open(spec, o.nographic && !strcmp(spec, "stdio"),
+                            &serial, &err) < 0) {
+            fail("-serial %s: %s", spec, err.msg);
+            goto out;
+        }
+        if (rv_chardev_pty_path(serial)) {
+            fprintf(stderr, "char device redirected to %s (label serial0)\n",
+                    rv_chardev_pty_path(serial));
+        }
+        o.mc.serial = serial;
+    }
+    if (rv_machine_new(&o.mc, &m, &err) < 0) {
+        fail("%s", err.msg);
+        goto out;
+    }
+    if (!m) {
+        fprintf(stderr, PROG ": info: dtb dumped to %s. Exiting.\n",
+                o.mc.dumpdtb);
+        rc = 0;
+        goto out;
+    }
+    if (o.pidfile) {
+        FILE *f = fopen(o.pidfile, "w");
+
+        if (!f) {
+            fail("-pidfile %s: %s", o.pidfile, strerror(errno));
+            goto out;
+        }
+        fprintf(f, "%d\n", (int)getpid());
+        fclose(f);
+        pid_written = true;
+    }
+    if (rv_machine_run(m, &ex, &err) < 0) {
+        fail("%s", err.msg);
+        goto out;
+    }
+    switch (ex.kind) {
+    case RV_EXIT_POWEROFF:
+        rc = ex.exit_code;
+        break;
+    case RV_EXIT_QUIT:
+        if (!quit_flag) {
+            fprintf(stderr, PROG ": terminated\n");
+        }
+        rc = 0;
+        break;
+    case RV_EXIT_RESET:
+        rc = 0;
+        break;
+    case RV_EXIT_TRAP_LOOP:
+        rv_chardev_close(serial);
+        serial = NULL;
+        fprintf(stderr,
+                PROG ": guest stuck in a trap loop at pc 0x%" PRIx64
+                     " (icount %" PRIu64 ")\n",
+                ex.pc, rv_machine_icount(m));
+        rc = 1;
+        break;
+    }
+    if (o.statehash) {
+        if (rv_machine_state_hash(m, hash) == 0) {
+            hash_hex(hash, sizeof(hash), hex);
+            fprintf(stderr, PROG ": icount %" PRIu64 " statehash %s\n",
+                    rv_machine_icount(m), hex);
+        }
+    }
+out:
+    rv_machine_free(m);
+    rv_chardev_close(serial);
+    if (pid_written) {
+        unlink(o.pidfile);
+    }
+    if (log_file) {
+        fclose(log_file);
+    }
+    return rc;
+}

@@ -1,0 +1,166 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * emulator/rv.h - the RISC-V `virt` machine: configuration, create, run,
+ * free, and a hash of the whole machine state (CPU, devices, RAM).
+ */
+#ifndef EMULATOR_RV_H
+#define EMULATOR_RV_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/err.h"
+
+struct rv_machine; /* opaque; one per running guest */
+struct rv_chardev; /* opaque; a serial backend (see rv_chardev_open) */
+
+/* Limits of the machine model (QEMU 7.2 virt, one hart). */
+#define RV_RAM_BASE         0x80000000ull
+#define RV_RAM_MIN          (16ull << 20) /* smaller cannot hold firmware */
+#define RV_RAM_MAX          (16ull << 30) /* host memory we agree to map */
+#define RV_VIRTIO_SLOTS     8             /* virtio_mmio@10001000..10008000 */
+#define RV_MAX_LOADERS      8             /* -device loader,file=,addr= */
+#define RV_ICOUNT_MAX_SHIFT 10            /* QEMU's limit for shift=N */
+/* Default -icount shift: 2^3 ns per instruction, i.e. 125 M virtual
+ * instructions per second, close to what the interpreter achieves, so a
+ * busy-waited second of guest time costs about a second of host time. */
+#define RV_ICOUNT_DEFAULT_SHIFT 3
+/* Default -rtc base: 2026-01-01T00:00:00Z, a fixed instant so that the
+ * guest never sees host time unless asked to (-rtc base=utc). */
+#define RV_RTC_DEFAULT_BASE_NS (1767225600ull * 1000000000ull)
+/* Default seed of the virtio-rng generator (documented in rrvm.1). */
+#define RV_RNG_DEFAULT_SEED 0x5252564d2d524e47ull /* "RRVM-RNG" */
+
+/* One virtio-blk backing image. */
+struct rv_drive_config {
+    const char *file;   /* image path; borrowed */
+    const char *format; /* "qcow2" or "raw"; NULL = probe */
+    bool readonly;
+    bool snapshot;     /* writes go to a temporary overlay deleted on exit */
+    bool cache_unsafe; /* cache=unsafe: flush is a no-op */
+    bool cache_direct; /* cache=none/directsync: O_DIRECT */
+};
+
+enum rv_virtio_kind {
+    RV_VIRTIO_NONE = 0,
+    RV_VIRTIO_BLK,
+    RV_VIRTIO_RNG,
+};
+
+/* One virtio device, in command-line order (the first gets the top slot). */
+struct rv_virtio_config {
+    enum rv_virtio_kind kind;
+    struct rv_drive_config drive; /* RV_VIRTIO_BLK only */
+};
+
+/* -device loader,file=,addr= : a raw or ELF file placed in memory. */
+struct rv_loader_config {
+    const char *file;
+    uint64_t addr; /* load address for raw files */
+    bool has_addr; /* false: ELF, placed at its own addresses */
+};
+
+/* Why rv_machine_run() returned. */
+enum rv_exit_kind {
+    RV_EXIT_POWEROFF = 0, /* sifive_test pass/fail; see exit_code */
+    RV_EXIT_QUIT,         /* the user asked to quit (Ctrl-a x) */
+    RV_EXIT_RESET,        /* guest reset with -no-reboot */
+    RV_EXIT_TRAP_LOOP,    /* the hart was stuck in a trap loop */
+};
+
+struct rv_exit_info {
+    enum rv_exit_kind kind;
+    int exit_code; /* process exit status the run asks for */
+    uint64_t pc;   /* RV_EXIT_TRAP_LOOP: where */
+};
+
+/* Log categories for -d (QEMU names). */
+#define RV_LOG_GUEST_ERRORS (1u << 0)
+#define RV_LOG_UNIMP        (1u << 1)
+
+struct rv_machine_config {
+    uint64_t ram_size;    /* bytes */
+    const char *bios;     /* NULL = none: no firmware */
+    const char *kernel;   /* NULL if none */
+    const char *initrd;   /* NULL if none */
+    const char *append;   /* NULL if none */
+    const char *dtb;      /* NULL: generate the device tree */
+    const char *dumpdtb;  /* write the device tree here, do not run */
+    const char *isa;      /* riscv,isa string for the device tree */
+    const char *mmu_type; /* "riscv,sv39" / "riscv,sv48" */
+    struct rv_loader_config loaders[RV_MAX_LOADERS];
+    unsigned nb_loaders;
+    struct rv_virtio_config virtio[RV_VIRTIO_SLOTS];
+    unsigned nb_virtio;
+    unsigned icount_shift; /* 2^shift ns of virtual time per instruction */
+    bool icount_sleep;     /* sleep in real time while the guest idles */
+    uint64_t rtc_base_ns;  /* goldfish RTC at virtual time 0 */
+    uint64_t rng_seed;     /* virtio-rng generator seed */
+    bool no_reboot;        /* a guest reset ends the run */
+    bool no_shutdown;      /* poweroff stops the CPU but keeps running */
+    unsigned log_mask;     /* RV_LOG_* */
+    /* Receives -d messages (one line, no newline); NULL drops them. */
+    void (*log_fn)(void *opaque, const char *msg);
+    void *log_opaque;
+    struct rv_chardev *serial; /* borrowed; NULL = discard output */
+    /* Polled between slices; nonzero makes rv_machine_run() return
+     * RV_EXIT_QUIT (set it from a signal handler). NULL if unused. */
+    volatile int *quit_flag;
+};
+
+/* Fill @cfg with the defaults of `rrvm -M virt` (128 MiB, no firmware). */
+void rv_machine_config_init(struct rv_machine_config *cfg);
+
+/*
+ * Build the machine: RAM, devices, the device tree, firmware and kernel
+ * loaded, reset vector set. @cfg and the strings it points to are borrowed
+ * for the life of the machine. Returns 0 and sets *@out, or -EINVAL (bad
+ * configuration), -ENOENT/-EIO (file), -EBADMSG (malformed ELF/DTB), -ERANGE
+ * (file does not fit), -ENOMEM, -ENOTSUP. With cfg->dumpdtb, writes the
+ * device tree and returns 0 with *@out NULL.
+ */
+int rv_machine_new(const struct rv_machine_config *cfg, struct rv_machine **out,
+                   struct err *err);
+
+/* Flush and close disks, delete temporary overlays, free. Accepts NULL. */
+void rv_machine_free(struct rv_machine *m);
+
+/*
+ * Run the guest until it powers off, the user quits, or a fatal condition.
+ * Returns 0 and fills @exit, or a negative errno (I/O error on a backend).
+ */
+int rv_machine_run(struct rv_machine *m, struct rv_exit_info *exit,
+                   struct err *err);
+
+/* Instructions retired since power-on (across guest resets). */
+uint64_t rv_machine_icount(const struct rv_machine *m);
+
+#define RV_STATE_HASH_LEN 32
+/*
+ * SHA-256 over the machine state: CPU, every device, RAM, virtual time.
+ * Two runs of the same guest with the same input give the same hash.
+ * Returns 0 or -ENOMEM.
+ */
+int rv_machine_state_hash(struct rv_machine *m, uint8_t *dst);
+
+/* ---- character devices (chardev.c) ---- */
+
+#define RV_CHARDEV_EV_QUIT (1u << 0) /* Ctrl-a x */
+
+/*
+ * Open a serial backend as QEMU spells it: "stdio", "null", "file:PATH",
+ * "pty", "tcp:HOST:PORT[,server=on|off][,wait=on|off][,nodelay=on]",
+ * "unix:PATH[,server=on][,wait=off]". With @escapes (stdio under
+ * -nographic), Ctrl-a x requests quit, Ctrl-a h prints help, Ctrl-a Ctrl-a
+ * sends Ctrl-a. Returns 0 and sets *@out, or -EINVAL (bad spec), -ENOTSUP,
+ * or a negative errno from the host.
+ */
+int rv_chardev_open(const char *spec, bool escapes, struct rv_chardev **out,
+                    struct err *err);
+/* Restores the terminal. Accepts NULL. */
+void rv_chardev_close(struct rv_chardev *c);
+/* The pty's slave path, or NULL. Borrowed. */
+const char *rv_chardev_pty_path(const struct rv_chardev *c);
+
+#endif /* EMULATOR_RV_H */
