@@ -1,0 +1,50 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# scripts/artefacts.sh - build or reuse every slow artefact (the riscv64
+# Linux guest kernel and its busybox root filesystem; see docs/guest.md),
+# cached under ${RRVM_CACHE:-$HOME/.cache/rrvm} and keyed by a hash of their
+# inputs, then write build/artefacts.env for the tests and the demo.
+#
+# Usage: scripts/artefacts.sh        Exits non-zero if a build fails.
+set -eu
+top=$(cd "$(dirname "$0")/.." && pwd)
+env_file=$top/build/artefacts.env
+start=$(date +%s)
+
+mkdir -p "$top/build"
+rm -f "$env_file"
+
+kdir=$("$top/guest/build-kernel.sh") || {
+    echo "artefacts: kernel build failed" >&2
+    exit 1
+}
+rdir=$("$top/guest/build-rootfs.sh") || {
+    echo "artefacts: root filesystem build failed" >&2
+    exit 1
+}
+bbdir=$("$top/guest/build-busybox.sh") || {
+    echo "artefacts: busybox build failed" >&2
+    exit 1
+}
+
+build_secs() {
+    awk '$1 == "build_seconds" { print $2 }' "$1/BUILD-INFO"
+}
+
+tmp=$(mktemp "$env_file.XXXXXX")
+cat >"$tmp" <<EOT
+# Written by scripts/artefacts.sh; paths into the artefact cache.
+RRVM_KERNEL=$kdir/Image
+RRVM_KERNEL_CONFIG=$kdir/config
+RRVM_ROOTFS_RAW=$rdir/rootfs.ext4
+RRVM_BUSYBOX=$bbdir/busybox
+RRVM_BIOS=/usr/lib/riscv64-linux-gnu/opensbi/generic/fw_jump.bin
+EOT
+mv "$tmp" "$env_file"
+
+echo "artefacts: kernel $kdir/Image"
+echo "artefacts: rootfs $rdir/rootfs.ext4"
+echo "artefacts: clean build times: kernel $(build_secs "$kdir")s," \
+    "busybox $(build_secs "$bbdir")s, rootfs $(build_secs "$rdir")s;" \
+    "this run $(($(date +%s) - start))s"
+echo "artefacts: wrote $env_file"

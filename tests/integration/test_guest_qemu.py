@@ -1,0 +1,213 @@
+"""Boot the cached guest artefacts (scripts/artefacts.sh: kernel Image and
+busybox root filesystem) on Debian's qemu-system-riscv64, as a check of the
+artefacts themselves, independent of rrvm: reach the shell, use the devices,
+write a file, power off, and read the file back from the host."""
+import os
+import secrets
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import TOP, run
+
+ENV_FILE = Path(os.environ.get("RRVM_ARTEFACTS_ENV",
+                               TOP / "build" / "artefacts.env"))
+PROMPT = "~ # "
+# The reference CPU profile (priv 1.11, no H, no Sstc, no Zb*, no PMU).
+CPU = ("rv64,h=false,sstc=false,zba=false,zbb=false,zbc=false,zbs=false,"
+       "priv_spec=v1.11.0,pmu-num=0,Zihintpause=false")
+BOOT_TIMEOUT = 60
+CMD_TIMEOUT = 30
+RNG_TIMEOUT = 90
+
+
+def load_env():
+    if not ENV_FILE.exists():
+        pytest.skip(f"{ENV_FILE} is absent: run scripts/artefacts.sh to "
+                    "build the guest kernel and root filesystem")
+    env = {}
+    for line in ENV_FILE.read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith("#") and "=" in line:
+            key, _, value = line.partition("=")
+            env[key] = value
+    for key in ("RRVM_KERNEL", "RRVM_ROOTFS_RAW", "RRVM_BIOS"):
+        assert key in env, f"{ENV_FILE} lacks {key}"
+        assert Path(env[key]).is_file(), f"{key}={env[key]} is missing"
+    return env
+
+
+@pytest.fixture
+def artefacts():
+    return load_env()
+
+
+@pytest.fixture
+def disk(artefacts, tmp_path):
+    """A fresh qcow2 made from the cached raw image with guest/make-disk.sh
+    (forced onto qemu-img: this test checks the artefacts, not rrvm-img)."""
+    out = tmp_path / "root.qcow2"
+    env = dict(os.environ)
+    env.pop("RRVM_IMG", None)
+    run([str(TOP / "guest" / "make-disk.sh"), artefacts["RRVM_ROOTFS_RAW"],
+         str(out)], env=env)
+    info = run(["qemu-img", "info", "--output=json", str(out)]).stdout
+    assert '"format": "qcow2"' in info
+    return out
+
+
+def qemu_argv(artefacts, disk):
+    return [
+        "qemu-system-riscv64", "-M", "virt", "-cpu", CPU, "-m", "256M",
+        "-smp", "1", "-nographic", "-nic", "none", "-no-reboot",
+        "-bios", artefacts["RRVM_BIOS"],
+        "-kernel", artefacts["RRVM_KERNEL"],
+        "-append", "console=ttyS0 root=/dev/vda rw panic=-1",
+        "-drive", f"file={disk},format=qcow2,if=none,id=hd0",
+        "-device", "virtio-blk-device,drive=hd0",
+        "-device", "virtio-rng-device",
+    ]
+
+
+class Guest:
+    """A pexpect session on the guest's serial console."""
+
+    def __init__(self, argv, log_path):
+        import pexpect
+        self.pexpect = pexpect
+        self.log = open(log_path, "w", encoding="utf-8", errors="replace")
+        self.child = pexpect.spawn(argv[0], argv[1:], encoding="utf-8",
+                                   codec_errors="replace", timeout=CMD_TIMEOUT,
+                                   dimensions=(50, 200))
+        self.child.logfile_read = self.log
+        self.seq = 0
+
+    def expect(self, pattern, timeout=CMD_TIMEOUT):
+        try:
+            return self.child.expect(pattern, timeout=timeout)
+        except (self.pexpect.TIMEOUT, self.pexpect.EOF) as e:
+            self.log.flush()
+            raise AssertionError(
+                f"waiting for {pattern!r}: {type(e).__name__}; console tail:\n"
+                + self.tail()) from None
+
+    def tail(self):
+        self.log.flush()
+        text = Path(self.log.name).read_text(errors="replace")
+        return text[-3000:]
+
+    def sh(self, command, timeout=CMD_TIMEOUT):
+        """Run @command in the guest shell; return (output, exit status).
+        The marker's number is split so the echoed command line never
+        matches it."""
+        self.seq += 1
+        tag = f"RC{self.seq}"
+        self.child.sendline(f"{command}; echo {tag[:2]}''{tag[2:]}=$?")
+        self.expect(rf"{tag}=(\d+)[\r\n]", timeout)
+        status = int(self.child.match.group(1))
+        out = self.child.before
+        # Drop the echoed command line.
+        out = out.split("\n", 1)[1] if "\n" in out else ""
+        self.expect(PROMPT)
+        return out.replace("\r", ""), status
+
+    def close(self):
+        if self.child.isalive():
+            self.child.terminate(force=True)
+        self.log.close()
+
+
+@pytest.fixture
+def guest(artefacts, disk, tmp_path):
+    if shutil.which("qemu-system-riscv64") is None:
+        pytest.fail("qemu-system-riscv64 is not installed (qemu-system-misc)")
+    g = Guest(qemu_argv(artefacts, disk), tmp_path / "console.log")
+    yield g
+    g.close()
+
+
+def test_guest_boots_to_shell_and_powers_off(guest, disk, tmp_path):
+    start = time.monotonic()
+    guest.expect(r"rrvm guest: Linux 6\.1\.\S+ riscv64, root /dev/\S+ rw",
+                 BOOT_TIMEOUT)
+    guest.expect(PROMPT, BOOT_TIMEOUT)
+    boot_secs = time.monotonic() - start
+    # A wide terminal, so the shell never wraps the echoed command lines.
+    guest.child.sendline("stty cols 1000")
+    guest.expect(PROMPT)
+
+    out, rc = guest.sh("uname -a")
+    assert rc == 0
+    assert out.startswith("Linux rrvm 6.1."), out
+    assert "riscv64" in out
+
+    out, rc = guest.sh("cat /proc/cpuinfo")
+    assert rc == 0
+    fields = dict(
+        (k.strip(), v.strip())
+        for k, _, v in (line.partition(":") for line in out.splitlines())
+        if v)
+    assert fields.get("processor") == "0", out
+    assert fields.get("isa", "").startswith("rv64imafdc"), out
+    assert fields.get("mmu", "").startswith("sv"), out
+
+    out, rc = guest.sh("grep -c ^processor /proc/cpuinfo")
+    assert (out.strip(), rc) == ("1", 0)
+
+    out, rc = guest.sh("mount")
+    assert rc == 0
+    assert " on / type ext4 (rw," in out, out
+    assert "devtmpfs on /dev type devtmpfs" in out, out
+
+    # 64 MiB virtio disk, in 512-byte sectors.
+    out, rc = guest.sh("cat /sys/block/vda/size")
+    assert (out.strip(), rc) == (str(64 << 11), 0)
+
+    # Each hwrng read is one small virtio request: ~7 s under TCG.
+    out, rc = guest.sh("head -c 1048576 /dev/hwrng | wc -c", RNG_TIMEOUT)
+    assert (out.strip(), rc) == ("1048576", 0)
+    # Entropy from virtio-rng does not compress.
+    out, rc = guest.sh("head -c 65536 /dev/hwrng | gzip -c | wc -c")
+    assert rc == 0
+    assert int(out.strip()) > 65536 * 99 // 100, out
+
+    out, rc = guest.sh("date +%Y")
+    assert rc == 0 and int(out.strip()) >= 2023, out
+
+    token = secrets.token_hex(16)
+    out, rc = guest.sh(f"echo {token} > /root/probe.txt && sync && "
+                       "sha256sum /root/probe.txt")
+    assert rc == 0
+    guest_sum = out.split()[0]
+
+    guest.child.sendline("poweroff")
+    guest.expect(guest.pexpect.EOF, BOOT_TIMEOUT)
+    guest.child.close()
+    assert guest.child.exitstatus == 0, guest.tail()
+    assert "reboot: Power down" in guest.tail()
+
+    raw = tmp_path / "after.raw"
+    run(["qemu-img", "convert", "-f", "qcow2", "-O", "raw", str(disk),
+         str(raw)])
+    fsck = run(["e2fsck", "-fn", str(raw)], check=False)
+    assert fsck.returncode == 0, fsck.stdout + fsck.stderr
+    got = run(["debugfs", "-R", "cat /root/probe.txt", str(raw)]).stdout
+    assert got == token + "\n"
+    import hashlib
+    assert hashlib.sha256(got.encode()).hexdigest() == guest_sum
+    print(f"guest boot to prompt: {boot_secs:.2f}s")
+
+
+def test_cached_raw_image_untouched_by_boot(artefacts):
+    """The cached image is never booted, so it stays clean and unmounted."""
+    raw = artefacts["RRVM_ROOTFS_RAW"]
+    fsck = run(["e2fsck", "-fn", raw], check=False)
+    assert fsck.returncode == 0, fsck.stdout + fsck.stderr
+    ls = run(["debugfs", "-R", "ls -l /root", raw]).stdout
+    assert "probe.txt" not in ls
+    init = run(["debugfs", "-R", "stat /sbin/init", raw]).stdout
+    assert "Type: symlink" in init
+    assert "/bin/busybox" in init
