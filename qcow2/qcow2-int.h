@@ -285,7 +285,26 @@ int qcow2_compress_buf(enum qcow2_compression type, void *dst, size_t dst_cap,
 int qcow2_snapshots_load(struct qcow2_image *img, struct err *err);
 /* Write img->snapshots as a new table, update the header, free the old. */
 int qcow2_snapshots_store(struct qcow2_image *img, struct err *err);
+/* The same, with the old table's extent given (check, whose idea of the
+ * old table may differ from what the header's entries say). */
+int qcow2_snapshots_store_over(struct qcow2_image *img, uint64_t old_off,
+                               uint64_t old_len, struct err *err);
 void qcow2_snapshots_free(struct qcow2_image *img);
+/*
+ * Parse @nb entries at @table_off into a new array (*@out, owned by the
+ * caller; *@out_nb entries) and set *@table_len to the bytes the table
+ * spans on disk. @zero_fill reads past the end of the file as zeros (as
+ * QEMU's check does). @repair truncates entries with too much extra data
+ * (counted in *@extra_dropped) and cuts a table over QEMU's size limit
+ * short (dropped entries counted in *@dropped) instead of failing, and
+ * says so through @report (may be NULL).
+ */
+int qcow2_snapshots_read_table(struct qcow2_image *img, uint64_t table_off,
+                               uint32_t nb, bool zero_fill, bool repair,
+                               qcow2_check_report_fn *report, void *opaque,
+                               struct qcow2_snapshot **out, uint32_t *out_nb,
+                               uint64_t *table_len, int *dropped,
+                               int *extra_dropped, struct err *err);
 
 /* ---- qcow2-check.c ---- */
 

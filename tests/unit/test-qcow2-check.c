@@ -1,0 +1,559 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tests/unit/test-qcow2-check.c - qcow2_check() against `qemu-img check` on
+ * the damaged-image corpus (tests/data/qcow2-damaged/): same counts, same
+ * problem lines, same exit class, and repairs that qemu-img calls clean.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "common/alloc.h"
+#include "common/err.h"
+#include "qcow2/qcow2-int.h"
+#include "qcow2/qcow2.h"
+
+#define MAX_LINES 4096
+
+/* Problem lines, as reported or as qemu-img printed them. */
+struct lines {
+    char *v[MAX_LINES];
+    int n;
+};
+
+static void lines_add(struct lines *l, const char *s)
+{
+    if (l->n < MAX_LINES) {
+        l->v[l->n++] = strdup(s);
+    }
+}
+
+static void lines_free(struct lines *l)
+{
+    int i;
+
+    for (i = 0; i < l->n; i++) {
+        free(l->v[i]);
+    }
+    l->n = 0;
+}
+
+static void report_cb(void *opaque, const char *line)
+{
+    lines_add(opaque, line);
+}
+
+/* qemu-img's check lines: strip the program prefix and drop what is not a
+ * per-problem line of the check itself. */
+static void lines_load_qemu(struct lines *l, const char *path)
+{
+    char buf[1024];
+    FILE *f = fopen(path, "r");
+
+    assert_non_null(f);
+    while (fgets(buf, sizeof(buf), f)) {
+        char *s = buf;
+
+        buf[strcspn(buf, "\n")] = '\0';
+        if (!strncmp(s, "qemu-img: ", 10)) {
+            s += 10;
+        }
+        if (!strncmp(s, "Check failed", 12) || !strncmp(s, "qcow2: ", 7) ||
+            !s[0]) {
+            continue;
+        }
+        lines_add(l, s);
+    }
+    fclose(f);
+}
+
+/* Every line of @a is in @b and vice versa, as multisets. */
+static void lines_assert_equal(const char *what, struct lines *a,
+                               struct lines *b)
+{
+    char used[MAX_LINES] = {0};
+    int i, j;
+
+    for (i = 0; i < a->n; i++) {
+        for (j = 0; j < b->n; j++) {
+            if (!used[j] && !strcmp(a->v[i], b->v[j])) {
+                used[j] = 1;
+                break;
+            }
+        }
+        if (j == b->n) {
+            fail_msg("%s: we reported '%s', qemu-img did not", what, a->v[i]);
+        }
+    }
+    for (j = 0; j < b->n; j++) {
+        if (!used[j]) {
+            fail_msg("%s: qemu-img reported '%s', we did not", what, b->v[j]);
+        }
+    }
+}
+
+static char data_dir[4096];
+
+/* Find tests/data/qcow2-damaged from the source path or the executable. */
+static int find_data_dir(void **state)
+{
+    char exe[4096], cand[4096 + 64], *p;
+    ssize_t n;
+    struct stat st;
+
+    snprintf(cand, sizeof(cand), "%s", __FILE__);
+    p = strrchr(cand, '/');
+    if (p) {
+        strcpy(p, "/../data/qcow2-damaged");
+        if (stat(cand, &st) == 0 && realpath(cand, data_dir)) {
+            return 0;
+        }
+    }
+    n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    assert_true(n > 0);
+    exe[n] = '\0';
+    while ((p = strrchr(exe, '/')) && p != exe) {
+        *p = '\0';
+        snprintf(cand, sizeof(cand), "%s/tests/data/qcow2-damaged/make.sh",
+                 exe);
+        if (stat(cand, &st) == 0) {
+            snprintf(cand, sizeof(cand), "%s/tests/data/qcow2-damaged", exe);
+            assert_non_null(realpath(cand, data_dir));
+            return 0;
+        }
+    }
+    fail_msg("tests/data/qcow2-damaged not found");
+    return -1;
+}
+
+struct tmp {
+    char dir[64];
+};
+
+static void tmp_init(struct tmp *t)
+{
+    snprintf(t->dir, sizeof(t->dir), "/tmp/rrvm-chk-XXXXXX");
+    assert_non_null(mkdtemp(t->dir));
+}
+
+static void tmp_fini(struct tmp *t)
+{
+    char cmd[128];
+
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", t->dir);
+    (void)!system(cmd);
+}
+
+static int run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static int run(const char *fmt, ...)
+{
+    char cmd[2048];
+    va_list ap;
+    int rc;
+
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof(cmd), fmt, ap);
+    va_end(ap);
+    rc = system(cmd);
+    if (rc == -1 || !WIFEXITED(rc)) {
+        return -1;
+    }
+    return WEXITSTATUS(rc);
+}
+
+/* qemu-img check --output=json counters. */
+struct qres {
+    int rc;
+    bool has_json;
+    long long v[10];
+};
+
+enum {
+    Q_CHECK_ERRORS,
+    Q_CORRUPTIONS,
+    Q_LEAKS,
+    Q_CORRUPTIONS_FIXED,
+    Q_LEAKS_FIXED,
+    Q_END,
+    Q_TOTAL,
+    Q_ALLOCATED,
+    Q_FRAGMENTED,
+    Q_COMPRESSED = Q_FRAGMENTED + 1,
+};
+
+static const char *const qkeys[] = {
+    "check-errors",      "corruptions",        "leaks",
+    "corruptions-fixed", "leaks-fixed",        "image-end-offset",
+    "total-clusters",    "allocated-clusters", "fragmented-clusters",
+};
+
+static long long json_get(const char *js, const char *key)
+{
+    char pat[64];
+    const char *p;
+
+    snprintf(pat, sizeof(pat), "\"%s\":", key);
+    p = strstr(js, pat);
+    if (!p) {
+        return 0; /* qemu-img omits zero counters */
+    }
+    return strtoll(p + strlen(pat), NULL, 10);
+}
+
+static void qemu_check(const char *dir, const char *img, const char *repair,
+                       struct qres *q, struct lines *l)
+{
+    char path[256], js[16384];
+    size_t n;
+    FILE *f;
+    int i;
+
+    memset(q, 0, sizeof(*q));
+    q->rc = run("qemu-img check -f qcow2 %s --output=json '%s/%s' "
+                ">'%s/q.json' 2>'%s/q.err'",
+                repair, dir, img, dir, dir);
+    snprintf(path, sizeof(path), "%s/q.json", dir);
+    f = fopen(path, "r");
+    assert_non_null(f);
+    n = fread(js, 1, sizeof(js) - 1, f);
+    fclose(f);
+    js[n] = '\0';
+    q->has_json = strstr(js, "\"check-errors\"") != NULL;
+    for (i = 0; i < 9; i++) {
+        q->v[i] = json_get(js, qkeys[i]);
+    }
+    q->v[Q_COMPRESSED] = json_get(js, "compressed-clusters");
+    if (l) {
+        snprintf(path, sizeof(path), "%s/q.err", dir);
+        lines_load_qemu(l, path);
+    }
+}
+
+/* qemu-img check's exit code for a result, as img_check computes it. */
+static int exit_class(int ret, const struct qcow2_check_result *r)
+{
+    if (ret < 0 || r->check_errors) {
+        return 1;
+    }
+    if (r->corruptions) {
+        return 2;
+    }
+    return r->leaks ? 3 : 0;
+}
+
+static void assert_same_counts(const char *what, const struct qres *q,
+                               const struct qcow2_check_result *r)
+{
+    if (q->v[Q_CHECK_ERRORS] != r->check_errors ||
+        q->v[Q_CORRUPTIONS] != r->corruptions || q->v[Q_LEAKS] != r->leaks ||
+        q->v[Q_CORRUPTIONS_FIXED] != r->corruptions_fixed ||
+        q->v[Q_LEAKS_FIXED] != r->leaks_fixed ||
+        (uint64_t)q->v[Q_END] != r->image_end_offset ||
+        (uint64_t)q->v[Q_TOTAL] != r->total_clusters ||
+        (uint64_t)q->v[Q_ALLOCATED] != r->allocated_clusters ||
+        (uint64_t)q->v[Q_FRAGMENTED] != r->fragmented_clusters ||
+        (uint64_t)q->v[Q_COMPRESSED] != r->compressed_clusters) {
+        fail_msg("%s: qemu-img errors=%lld corr=%lld leaks=%lld "
+                 "cfix=%lld lfix=%lld end=%lld total=%lld alloc=%lld "
+                 "frag=%lld comp=%lld; ours errors=%d corr=%d leaks=%d "
+                 "cfix=%d lfix=%d end=%llu total=%llu alloc=%llu frag=%llu "
+                 "comp=%llu",
+                 what, q->v[0], q->v[1], q->v[2], q->v[3], q->v[4], q->v[5],
+                 q->v[6], q->v[7], q->v[8], q->v[9], r->check_errors,
+                 r->corruptions, r->leaks, r->corruptions_fixed, r->leaks_fixed,
+                 (unsigned long long)r->image_end_offset,
+                 (unsigned long long)r->total_clusters,
+                 (unsigned long long)r->allocated_clusters,
+                 (unsigned long long)r->fragmented_clusters,
+                 (unsigned long long)r->compressed_clusters);
+    }
+}
+
+/* Run our check on @dir/@img. Returns qcow2_check's result, or the open
+ * error. */
+static int our_check(const char *dir, const char *img, unsigned repair,
+                     struct qcow2_check_result *r, struct lines *l)
+{
+    struct qcow2_image *q = NULL;
+    struct err e = {0};
+    char path[256];
+    unsigned flags = QCOW2_OPEN_CHECK | QCOW2_OPEN_NO_BACKING;
+    int ret;
+
+    memset(r, 0, sizeof(*r));
+    if (!repair) {
+        flags |= QCOW2_OPEN_RDONLY;
+    }
+    snprintf(path, sizeof(path), "%s/%s", dir, img);
+    ret = qcow2_open(path, QCOW2_FORMAT_QCOW2, flags, &q, &e);
+    if (ret < 0) {
+        print_message("# open %s: %s\n", img, e.msg);
+        return ret;
+    }
+    ret = qcow2_check(q, repair, report_cb, l, r, &e);
+    if (ret < 0) {
+        print_message("# check %s: %s\n", img, e.msg);
+    }
+    assert_int_equal(qcow2_close(q), 0);
+    return ret;
+}
+
+/* One corpus image: plain check, -r leaks and -r all, each against
+ * qemu-img on its own copy. */
+static void check_one(const char *name)
+{
+    struct tmp t;
+    struct qres q;
+    struct qcow2_check_result r;
+    struct lines ql = {0}, ol = {0};
+    char what[128];
+    int ret;
+
+    tmp_init(&t);
+    assert_int_equal(run("cp '%s/%s' '%s/q.qcow2' && cp '%s/%s' "
+                         "'%s/o.qcow2' && cp '%s/%s' '%s/ql.qcow2' && "
+                         "cp '%s/%s' '%s/ol.qcow2' && cp '%s/%s' "
+                         "'%s/qa.qcow2' && cp '%s/%s' '%s/oa.qcow2'",
+                         data_dir, name, t.dir, data_dir, name, t.dir, data_dir,
+                         name, t.dir, data_dir, name, t.dir, data_dir, name,
+                         t.dir, data_dir, name, t.dir),
+                     0);
+
+    /* Plain check: counts, lines and exit class. */
+    qemu_check(t.dir, "q.qcow2", "", &q, &ql);
+    ret = our_check(t.dir, "o.qcow2", 0, &r, &ol);
+    snprintf(what, sizeof(what), "%s (check)", name);
+    assert_int_equal(exit_class(ret, &r), q.rc);
+    if (q.has_json) {
+        assert_int_equal(ret, 0);
+        assert_same_counts(what, &q, &r);
+    }
+    lines_assert_equal(what, &ol, &ql);
+    lines_free(&ql);
+    lines_free(&ol);
+
+    /* -r leaks */
+    qemu_check(t.dir, "ql.qcow2", "-r leaks", &q, &ql);
+    ret = our_check(t.dir, "ol.qcow2", QCOW2_REPAIR_LEAKS, &r, &ol);
+    snprintf(what, sizeof(what), "%s (-r leaks)", name);
+    assert_int_equal(exit_class(ret, &r), q.rc);
+    if (q.has_json) {
+        assert_same_counts(what, &q, &r);
+    }
+    lines_assert_equal(what, &ol, &ql);
+    lines_free(&ql);
+    lines_free(&ol);
+
+    /* -r all, then qemu-img judges both results. */
+    qemu_check(t.dir, "qa.qcow2", "-r all", &q, &ql);
+    ret = our_check(t.dir, "oa.qcow2", QCOW2_REPAIR_LEAKS | QCOW2_REPAIR_ERRORS,
+                    &r, &ol);
+    snprintf(what, sizeof(what), "%s (-r all)", name);
+    assert_int_equal(exit_class(ret, &r), q.rc);
+    if (q.has_json) {
+        assert_same_counts(what, &q, &r);
+    }
+    lines_assert_equal(what, &ol, &ql);
+    lines_free(&ql);
+    lines_free(&ol);
+    {
+        int qa = run("qemu-img check -q -f qcow2 '%s/qa.qcow2' >/dev/null "
+                     "2>&1",
+                     t.dir);
+        int oa = run("qemu-img check -q -f qcow2 '%s/oa.qcow2' >/dev/null "
+                     "2>&1",
+                     t.dir);
+
+        if (qa != oa) {
+            fail_msg("%s: after -r all qemu-img check says %d for ours, "
+                     "%d for its own repair",
+                     name, oa, qa);
+        }
+    }
+    tmp_fini(&t);
+}
+
+#define CORPUS_TEST(fn, file)                                                  \
+    static void fn(void **state)                                               \
+    {                                                                          \
+        check_one(file);                                                       \
+    }
+
+CORPUS_TEST(test_leak, "leak.qcow2")
+CORPUS_TEST(test_leak_tail, "leak-tail.qcow2")
+CORPUS_TEST(test_refcount_zero, "refcount-zero.qcow2")
+CORPUS_TEST(test_refcount_two, "refcount-two.qcow2")
+CORPUS_TEST(test_copied_data, "copied-data.qcow2")
+CORPUS_TEST(test_copied_l1, "copied-l1.qcow2")
+CORPUS_TEST(test_l2_into_header, "l2-into-header.qcow2")
+CORPUS_TEST(test_l1_into_header, "l1-into-header.qcow2")
+CORPUS_TEST(test_unaligned_l2e, "unaligned-l2e.qcow2")
+CORPUS_TEST(test_unaligned_l1e, "unaligned-l1e.qcow2")
+CORPUS_TEST(test_unaligned_zero, "unaligned-zero.qcow2")
+CORPUS_TEST(test_refblock_overlap, "refblock-overlap.qcow2")
+CORPUS_TEST(test_refblock_unaligned, "refblock-unaligned.qcow2")
+CORPUS_TEST(test_reftable_reserved, "reftable-reserved.qcow2")
+CORPUS_TEST(test_refblock_outside, "refblock-outside.qcow2")
+CORPUS_TEST(test_reserved_bits, "reserved-bits.qcow2")
+CORPUS_TEST(test_truncated, "truncated.qcow2")
+CORPUS_TEST(test_snap_clean, "snap-clean.qcow2")
+CORPUS_TEST(test_snap_table_eof, "snap-table-eof.qcow2")
+CORPUS_TEST(test_snap_extra_huge, "snap-extra-huge.qcow2")
+CORPUS_TEST(test_snap_extra_none, "snap-extra-none.qcow2")
+CORPUS_TEST(test_snap_l1_unaligned, "snap-l1-unaligned.qcow2")
+CORPUS_TEST(test_snap_l1_huge, "snap-l1-huge.qcow2")
+CORPUS_TEST(test_snap_refcount_low, "snap-refcount-low.qcow2")
+CORPUS_TEST(test_compressed, "compressed.qcow2")
+CORPUS_TEST(test_bitmap, "bitmap.qcow2")
+CORPUS_TEST(test_lazy_dirty, "lazy-dirty.qcow2")
+
+/* Opening a dirty lazy-refcount image read-write repairs it (the core
+ * calls qcow2_rebuild_refcounts()); the data written before the crash
+ * survives and qemu-img finds the image clean. */
+static void test_lazy_dirty_open_repairs(void **state)
+{
+    struct qcow2_image *q = NULL;
+    struct err e = {0};
+    struct tmp t;
+    char path[256];
+    uint8_t buf[4096];
+    size_t i;
+
+    tmp_init(&t);
+    assert_int_equal(
+        run("cp '%s/lazy-dirty.qcow2' '%s/d.qcow2'", data_dir, t.dir), 0);
+    snprintf(path, sizeof(path), "%s/d.qcow2", t.dir);
+    if (qcow2_open(path, QCOW2_FORMAT_QCOW2, 0, &q, &e) < 0) {
+        fail_msg("open: %s", e.msg);
+    }
+    assert_int_equal(qcow2_read(q, 0, buf, sizeof(buf), &e), 0);
+    for (i = 0; i < sizeof(buf); i++) {
+        assert_int_equal(buf[i], 0x5a);
+    }
+    assert_int_equal(qcow2_close(q), 0);
+    assert_int_equal(
+        run("qemu-img check -q -f qcow2 '%s' >/dev/null 2>&1", path), 0);
+    tmp_fini(&t);
+}
+
+/* qcow2_rebuild_refcounts() on an image whose refcount block is gone
+ * entirely: the structure is rebuilt and qemu-img agrees with it. */
+static void test_rebuild_from_nothing(void **state)
+{
+    struct qcow2_image *q = NULL;
+    struct qcow2_check_result r;
+    struct err e = {0};
+    struct lines l = {0};
+    struct tmp t;
+    char path[256];
+    int i;
+
+    tmp_init(&t);
+    assert_int_equal(
+        run("qemu-img create -q -f qcow2 -o cluster_size=4096 '%s/r.qcow2' "
+            "1M && qemu-io -c 'write -P 0x61 0 64k' -c 'write -P 0x62 512k "
+            "8k' '%s/r.qcow2' >/dev/null && qemu-img snapshot -c s1 "
+            "'%s/r.qcow2' && qemu-io -c 'write -P 0x63 4k 4k' '%s/r.qcow2' "
+            ">/dev/null",
+            t.dir, t.dir, t.dir, t.dir),
+        0);
+    /* Zero the whole refcount block (cluster 2 of a fresh image). */
+    assert_int_equal(run("dd if=/dev/zero of='%s/r.qcow2' bs=4096 seek=2 "
+                         "count=1 conv=notrunc status=none",
+                         t.dir),
+                     0);
+    assert_int_equal(run("qemu-img check -q -f qcow2 '%s/r.qcow2' >/dev/null "
+                         "2>&1",
+                         t.dir),
+                     2);
+    snprintf(path, sizeof(path), "%s/r.qcow2", t.dir);
+    if (qcow2_open(path, QCOW2_FORMAT_QCOW2, QCOW2_OPEN_CHECK, &q, &e) < 0) {
+        fail_msg("open: %s", e.msg);
+    }
+    assert_int_equal(qcow2_check(q, QCOW2_REPAIR_LEAKS | QCOW2_REPAIR_ERRORS,
+                                 report_cb, &l, &r, &e),
+                     0);
+    assert_true(r.rebuilt);
+    assert_int_equal(r.corruptions, 0);
+    assert_int_equal(r.check_errors, 0);
+    for (i = 0; i < l.n; i++) {
+        if (!strcmp(l.v[i], "Rebuilding refcount structure")) {
+            break;
+        }
+    }
+    assert_true(i < l.n);
+    lines_free(&l);
+    assert_int_equal(qcow2_close(q), 0);
+    assert_int_equal(
+        run("qemu-img check -q -f qcow2 '%s' >/dev/null 2>&1", path), 0);
+    assert_int_equal(run("qemu-io -c 'read -P 0x61 0 4k' -c 'read -P 0x63 "
+                         "4k 4k' -c 'read -P 0x62 512k 8k' '%s' >/dev/null",
+                         path),
+                     0);
+    tmp_fini(&t);
+}
+
+/* Raw images cannot be checked (qemu-img's exit 63). */
+static void test_raw_not_supported(void **state)
+{
+    struct qcow2_image *q = NULL;
+    struct qcow2_check_result r;
+    struct tmp t;
+    char path[256];
+
+    tmp_init(&t);
+    snprintf(path, sizeof(path), "%s/x.raw", t.dir);
+    assert_int_equal(run("truncate -s 64k '%s'", path), 0);
+    assert_int_equal(
+        qcow2_open(path, QCOW2_FORMAT_RAW, QCOW2_OPEN_RDONLY, &q, NULL), 0);
+    assert_int_equal(qcow2_check(q, 0, NULL, NULL, &r, NULL), -ENOTSUP);
+    qcow2_close(q);
+    tmp_fini(&t);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_leak),
+        cmocka_unit_test(test_leak_tail),
+        cmocka_unit_test(test_refcount_zero),
+        cmocka_unit_test(test_refcount_two),
+        cmocka_unit_test(test_copied_data),
+        cmocka_unit_test(test_copied_l1),
+        cmocka_unit_test(test_l2_into_header),
+        cmocka_unit_test(test_l1_into_header),
+        cmocka_unit_test(test_unaligned_l2e),
+        cmocka_unit_test(test_unaligned_l1e),
+        cmocka_unit_test(test_unaligned_zero),
+        cmocka_unit_test(test_refblock_overlap),
+        cmocka_unit_test(test_refblock_unaligned),
+        cmocka_unit_test(test_reftable_reserved),
+        cmocka_unit_test(test_refblock_outside),
+        cmocka_unit_test(test_reserved_bits),
+        cmocka_unit_test(test_truncated),
+        cmocka_unit_test(test_snap_clean),
+        cmocka_unit_test(test_snap_table_eof),
+        cmocka_unit_test(test_snap_extra_huge),
+        cmocka_unit_test(test_snap_extra_none),
+        cmocka_unit_test(test_snap_l1_unaligned),
+        cmocka_unit_test(test_snap_l1_huge),
+        cmocka_unit_test(test_snap_refcount_low),
+        cmocka_unit_test(test_compressed),
+        cmocka_unit_test(test_bitmap),
+        cmocka_unit_test(test_lazy_dirty),
+        cmocka_unit_test(test_lazy_dirty_open_repairs),
+        cmocka_unit_test(test_rebuild_from_nothing),
+        cmocka_unit_test(test_raw_not_supported),
+    };
+
+    return cmocka_run_group_tests(tests, find_data_dir, NULL);
+}

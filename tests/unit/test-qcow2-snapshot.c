@@ -1,0 +1,576 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tests/unit/test-qcow2-snapshot.c - internal snapshots and the VM-state
+ * area, with qemu-img/qemu-io 7.2 as the oracle in both directions: what we
+ * create, apply and delete passes `qemu-img check` and lists the same in
+ * `qemu-img snapshot -l`; what qemu-img made, we list, apply and delete.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "common/alloc.h"
+#include "common/err.h"
+#include "qcow2/qcow2-int.h"
+#include "qcow2/qcow2.h"
+
+struct tmp {
+    char dir[64];
+    char img[128];
+};
+
+static void tmp_init(struct tmp *t)
+{
+    snprintf(t->dir, sizeof(t->dir), "/tmp/rrvm-snap-XXXXXX");
+    assert_non_null(mkdtemp(t->dir));
+    snprintf(t->img, sizeof(t->img), "%s/s.qcow2", t->dir);
+}
+
+static void tmp_fini(struct tmp *t)
+{
+    char cmd[128];
+
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", t->dir);
+    (void)!system(cmd);
+}
+
+static int run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static int run(const char *fmt, ...)
+{
+    char cmd[2048];
+    va_list ap;
+    int rc;
+
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof(cmd), fmt, ap);
+    va_end(ap);
+    rc = system(cmd);
+    if (rc == -1 || !WIFEXITED(rc)) {
+        return -1;
+    }
+    return WEXITSTATUS(rc);
+}
+
+/* Output of a command, NUL-terminated, in @dst. */
+static void capture(char *dst, size_t cap, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void capture(char *dst, size_t cap, const char *fmt, ...)
+{
+    char cmd[2048];
+    va_list ap;
+    FILE *p;
+    size_t n;
+
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof(cmd), fmt, ap);
+    va_end(ap);
+    p = popen(cmd, "r");
+    assert_non_null(p);
+    n = fread(dst, 1, cap - 1, p);
+    dst[n] = '\0';
+    pclose(p);
+}
+
+static void assert_qemu_clean(const char *path)
+{
+    char out[4096];
+
+    if (run("qemu-img check -q -f qcow2 '%s' >/dev/null 2>&1", path) != 0) {
+        capture(out, sizeof(out), "qemu-img check -f qcow2 '%s' 2>&1", path);
+        fail_msg("qemu-img check not clean:\n%s", out);
+    }
+}
+
+static struct qcow2_image *open_rw(const char *path)
+{
+    struct qcow2_image *q = NULL;
+    struct err e = {0};
+
+    if (qcow2_open(path, QCOW2_FORMAT_QCOW2, 0, &q, &e) < 0) {
+        fail_msg("open %s: %s", path, e.msg);
+    }
+    return q;
+}
+
+/* Close (which releases our lock), let qemu-img check it, open again. */
+static struct qcow2_image *reopen(struct qcow2_image *q, const char *path)
+{
+    assert_int_equal(qcow2_close(q), 0);
+    assert_qemu_clean(path);
+    return open_rw(path);
+}
+
+static void snap_create(struct qcow2_image *q, const char *name,
+                        uint64_t vm_state_size, bool keep)
+{
+    struct qcow2_snapshot_params p;
+    struct err e = {0};
+
+    memset(&p, 0, sizeof(p));
+    p.name = name;
+    p.date_sec = 1700000000;
+    p.date_nsec = 5;
+    p.vm_clock_nsec = 1500000000ull;
+    p.vm_state_size = vm_state_size;
+    p.icount = 0;
+    p.keep_vmstate = keep;
+    if (qcow2_snapshot_create(q, &p, &e) < 0) {
+        fail_msg("snapshot create %s: %s", name, e.msg);
+    }
+}
+
+static void fill(struct qcow2_image *q, uint64_t off, size_t len, int byte)
+{
+    uint8_t *b = malloc(len);
+    struct err e = {0};
+
+    assert_non_null(b);
+    memset(b, byte, len);
+    if (qcow2_write(q, off, b, len, &e) < 0) {
+        fail_msg("write: %s", e.msg);
+    }
+    free(b);
+}
+
+static void expect(struct qcow2_image *q, uint64_t off, size_t len, int byte)
+{
+    uint8_t *b = malloc(len);
+    struct err e = {0};
+    size_t i;
+
+    assert_non_null(b);
+    if (qcow2_read(q, off, b, len, &e) < 0) {
+        fail_msg("read: %s", e.msg);
+    }
+    for (i = 0; i < len; i++) {
+        if (b[i] != byte) {
+            fail_msg("offset %llu: 0x%02x, expected 0x%02x",
+                     (unsigned long long)(off + i), b[i], byte);
+        }
+    }
+    free(b);
+}
+
+/*
+ * `qemu-img snapshot -l` must show exactly our snapshots: the same ids and
+ * tags in order, and the VM sizes qemu-img computes from our entries.
+ */
+static void assert_list_matches(struct qcow2_image *q, const char *path)
+{
+    struct qcow2_snapshot_info info[16];
+    char out[8192], want[8192];
+    size_t n, i, len = 0;
+
+    n = qcow2_snapshot_list(q, info, 16);
+    assert_true(n <= 16);
+    want[0] = '\0';
+    for (i = 0; i < n; i++) {
+        len += (size_t)snprintf(want + len, sizeof(want) - len, "%s %s\n",
+                                info[i].id, info[i].name);
+    }
+    capture(out, sizeof(out),
+            "qemu-img snapshot -l -U '%s' | tail -n +3 | "
+            "awk '{print $1, $2}'",
+            path);
+    assert_string_equal(out, want);
+}
+
+static void test_create_apply_delete(void **state)
+{
+    struct qcow2_image *q;
+    struct tmp t;
+    struct err e = {0};
+
+    tmp_init(&t);
+    assert_int_equal(run("qemu-img create -q -f qcow2 -o cluster_size=4096 "
+                         "'%s' 1M && qemu-io -c 'write -P 0x11 0 64k' -c "
+                         "'write -P 0x12 512k 4k' '%s' >/dev/null",
+                         t.img, t.img),
+                     0);
+    q = open_rw(t.img);
+    snap_create(q, "s1", 0, false);
+    assert_int_equal(qcow2_snapshot_list(q, NULL, 0), 1);
+    assert_list_matches(q, t.img);
+    q = reopen(q, t.img);
+
+    /* Diverge from the snapshot, then go back. */
+    fill(q, 0, 8192, 0x21);
+    fill(q, 700 * 1024, 4096, 0x22);
+    snap_create(q, "s2", 0, false);
+    fill(q, 4096, 4096, 0x31);
+    q = reopen(q, t.img);
+    assert_list_matches(q, t.img);
+
+    if (qcow2_snapshot_apply(q, "s1", &e) < 0) {
+        fail_msg("apply: %s", e.msg);
+    }
+    expect(q, 0, 65536, 0x11);
+    expect(q, 512 * 1024, 4096, 0x12);
+    expect(q, 700 * 1024, 4096, 0);
+    q = reopen(q, t.img);
+
+    /* By id: "2" is s2. */
+    if (qcow2_snapshot_apply(q, "2", &e) < 0) {
+        fail_msg("apply 2: %s", e.msg);
+    }
+    expect(q, 0, 8192, 0x21);
+    expect(q, 8192, 4096, 0x11);
+    expect(q, 700 * 1024, 4096, 0x22);
+
+    if (qcow2_snapshot_delete(q, "s1", &e) < 0) {
+        fail_msg("delete: %s", e.msg);
+    }
+    assert_int_equal(qcow2_snapshot_delete(q, "s1", &e), -ENOENT);
+    assert_int_equal(qcow2_snapshot_apply(q, "nope", &e), -ENOENT);
+    assert_list_matches(q, t.img);
+    assert_int_equal(qcow2_close(q), 0);
+    assert_qemu_clean(t.img);
+    assert_int_equal(run("qemu-io -c 'read -P 0x21 0 8k' -c 'read -P 0x22 "
+                         "700k 4k' '%s' >/dev/null",
+                         t.img),
+                     0);
+    tmp_fini(&t);
+}
+
+/* Snapshots qemu-img made: we list their fields, apply and delete them. */
+static void test_qemu_made(void **state)
+{
+    struct qcow2_snapshot_info info[4];
+    struct qcow2_image *q;
+    struct tmp t;
+    struct err e = {0};
+    char out[4096];
+
+    tmp_init(&t);
+    assert_int_equal(
+        run("qemu-img create -q -f qcow2 '%s' 4M && qemu-io -c 'write -P "
+            "0x41 0 128k' '%s' >/dev/null && qemu-img snapshot -c a '%s' && "
+            "qemu-io -c 'write -P 0x42 64k 64k' '%s' >/dev/null && qemu-img "
+            "snapshot -c b '%s' && qemu-io -c 'write -P 0x43 0 4k' '%s' "
+            ">/dev/null",
+            t.img, t.img, t.img, t.img, t.img, t.img),
+        0);
+    q = open_rw(t.img);
+    assert_int_equal(qcow2_snapshot_list(q, info, 4), 2);
+    assert_string_equal(info[0].id, "1");
+    assert_string_equal(info[0].name, "a");
+    assert_string_equal(info[1].id, "2");
+    assert_string_equal(info[1].name, "b");
+    assert_true(info[0].disk_size == 4 << 20);
+    assert_true(info[0].icount == 0); /* qemu-img writes 0, not -1 */
+    assert_true(info[0].vm_state_size == 0);
+    capture(out, sizeof(out),
+            "qemu-img info -U --output=json -f qcow2 '%s' | grep -c "
+            "'\"date-sec\": %u'",
+            t.img, info[0].date_sec);
+    assert_true(atoi(out) >= 1);
+    assert_list_matches(q, t.img);
+
+    if (qcow2_snapshot_apply(q, "a", &e) < 0) {
+        fail_msg("apply: %s", e.msg);
+    }
+    expect(q, 0, 128 * 1024, 0x41);
+    if (qcow2_snapshot_delete(q, "b", &e) < 0) {
+        fail_msg("delete: %s", e.msg);
+    }
+    /* A new id is max + 1 even after deleting the highest. */
+    snap_create(q, "c", 0, false);
+    assert_int_equal(qcow2_snapshot_list(q, info, 4), 2);
+    assert_string_equal(info[1].id, "2");
+    assert_int_equal(qcow2_close(q), 0);
+    assert_qemu_clean(t.img);
+    assert_int_equal(run("qemu-img snapshot -a c '%s' && qemu-io -c 'read -P "
+                         "0x41 0 128k' '%s' >/dev/null",
+                         t.img, t.img),
+                     0);
+    assert_qemu_clean(t.img);
+    tmp_fini(&t);
+}
+
+/* Snapshots we made: qemu-img applies them, lists them, deletes them. */
+static void test_we_made(void **state)
+{
+    struct qcow2_image *q;
+    struct tmp t;
+    char out[4096];
+
+    tmp_init(&t);
+    assert_int_equal(run("qemu-img create -q -f qcow2 -o cluster_size=65536 "
+                         "'%s' 2M",
+                         t.img),
+                     0);
+    q = open_rw(t.img);
+    fill(q, 0, 192 * 1024, 0x51);
+    snap_create(q, "first", 0, false);
+    fill(q, 64 * 1024, 64 * 1024, 0x52);
+    snap_create(q, "second", 0, false);
+    fill(q, 0, 4096, 0x53);
+    assert_int_equal(qcow2_close(q), 0);
+    assert_qemu_clean(t.img);
+
+    capture(out, sizeof(out),
+            "qemu-img snapshot -l '%s' | tail -n +3 | awk '{print "
+            "$1, $2, $3, $4, $NF}'",
+            t.img);
+    assert_string_equal(out, "1 first 0 B 0\n2 second 0 B 0\n");
+    assert_int_equal(run("qemu-img snapshot -a first '%s' && qemu-io -c "
+                         "'read -P 0x51 0 192k' '%s' >/dev/null",
+                         t.img, t.img),
+                     0);
+    assert_int_equal(run("qemu-img snapshot -a 2 '%s' && qemu-io -c 'read -P "
+                         "0x51 0 64k' -c 'read -P 0x52 64k 64k' '%s' "
+                         ">/dev/null",
+                         t.img, t.img),
+                     0);
+    assert_int_equal(run("qemu-img snapshot -d first '%s'", t.img), 0);
+    assert_qemu_clean(t.img);
+    tmp_fini(&t);
+}
+
+/* VM state written through us reads back through qemu-io -b after
+ * qemu-img applies the snapshot, and through us after our apply. */
+static void test_vmstate(void **state)
+{
+    struct qcow2_snapshot_info info[2];
+    struct qcow2_image *q;
+    struct tmp t;
+    struct err e = {0};
+    uint8_t *buf;
+    size_t i, len = 100 * 1024;
+    char out[4096];
+
+    tmp_init(&t);
+    assert_int_equal(run("qemu-img create -q -f qcow2 -o cluster_size=4096 "
+                         "'%s' 1M",
+                         t.img),
+                     0);
+    buf = malloc(len);
+    assert_non_null(buf);
+    memset(buf, 0xab, len);
+    q = open_rw(t.img);
+    fill(q, 0, 4096, 0x61);
+    if (qcow2_vmstate_write(q, 0, buf, len, &e) < 0) {
+        fail_msg("vmstate write: %s", e.msg);
+    }
+    snap_create(q, "vm", len, false);
+    /* Dropped from the active L1 (QEMU's behaviour)... */
+    memset(buf, 0x55, len);
+    assert_int_equal(qcow2_vmstate_read(q, 0, buf, len, &e), 0);
+    for (i = 0; i < len; i++) {
+        assert_int_equal(buf[i], 0);
+    }
+    assert_int_equal(qcow2_snapshot_list(q, info, 2), 1);
+    assert_true(info[0].vm_state_size == len);
+    assert_int_equal(qcow2_close(q), 0);
+    assert_qemu_clean(t.img);
+    capture(out, sizeof(out),
+            "qemu-img snapshot -l '%s' | tail -n +3 | awk '{print "
+            "$2, $3, $4}'",
+            t.img);
+    assert_string_equal(out, "vm 100 KiB\n");
+
+    /* ...and back once the snapshot is applied, through qemu-io... */
+    assert_int_equal(run("cp '%s' '%s/copy.qcow2' && qemu-img snapshot -a vm "
+                         "'%s/copy.qcow2' && qemu-io -c 'read -b -P 0xab 0 "
+                         "100k' '%s/copy.qcow2' >/dev/null",
+                         t.img, t.dir, t.dir, t.dir),
+                     0);
+    /* ...and through us. */
+    q = open_rw(t.img);
+    if (qcow2_snapshot_apply(q, "vm", &e) < 0) {
+        fail_msg("apply: %s", e.msg);
+    }
+    assert_int_equal(qcow2_vmstate_read(q, 0, buf, len, &e), 0);
+    for (i = 0; i < len; i++) {
+        assert_int_equal(buf[i], 0xab);
+    }
+    expect(q, 0, 4096, 0x61);
+    assert_int_equal(qcow2_close(q), 0);
+    assert_qemu_clean(t.img);
+    free(buf);
+    tmp_fini(&t);
+}
+
+/* keep_vmstate leaves the VM state mapped in the active L1. */
+static void test_vmstate_keep(void **state)
+{
+    struct qcow2_image *q;
+    struct tmp t;
+    struct err e = {0};
+    uint8_t b[8192];
+    size_t i;
+
+    tmp_init(&t);
+    assert_int_equal(run("qemu-img create -q -f qcow2 '%s' 1M", t.img), 0);
+    q = open_rw(t.img);
+    memset(b, 0xcd, sizeof(b));
+    assert_int_equal(qcow2_vmstate_write(q, 4096, b, sizeof(b), &e), 0);
+    snap_create(q, "k", 4096 + sizeof(b), true);
+    memset(b, 0, sizeof(b));
+    assert_int_equal(qcow2_vmstate_read(q, 4096, b, sizeof(b), &e), 0);
+    for (i = 0; i < sizeof(b); i++) {
+        assert_int_equal(b[i], 0xcd);
+    }
+    assert_int_equal(qcow2_close(q), 0);
+    assert_qemu_clean(t.img);
+    tmp_fini(&t);
+}
+
+/* Names and ids are unique; refcount_bits=1 cannot hold snapshots. */
+static void test_errors(void **state)
+{
+    struct qcow2_snapshot_params p;
+    struct qcow2_image *q;
+    struct tmp t;
+    struct err e = {0};
+
+    tmp_init(&t);
+    assert_int_equal(run("qemu-img create -q -f qcow2 '%s' 1M", t.img), 0);
+    q = open_rw(t.img);
+    snap_create(q, "dup", 0, false);
+    memset(&p, 0, sizeof(p));
+    p.name = "dup";
+    assert_int_equal(qcow2_snapshot_create(q, &p, &e), -EEXIST);
+    p.name = "other";
+    p.id = "1";
+    assert_int_equal(qcow2_snapshot_create(q, &p, &e), -EEXIST);
+    /* An explicit id, and a name that looks like another's id. */
+    p.id = "7";
+    p.name = "1";
+    assert_int_equal(qcow2_snapshot_create(q, &p, &e), 0);
+    /* "1" is an id first: it names "dup", not the snapshot named "1". */
+    assert_int_equal(qcow2_snapshot_delete(q, "1", &e), 0);
+    assert_int_equal(qcow2_snapshot_list(q, NULL, 0), 1);
+    assert_int_equal(qcow2_snapshot_delete(q, "1", &e), 0);
+    assert_int_equal(qcow2_snapshot_list(q, NULL, 0), 0);
+    assert_int_equal(qcow2_close(q), 0);
+    assert_qemu_clean(t.img);
+
+    assert_int_equal(run("qemu-img create -q -f qcow2 -o refcount_bits=1 "
+                         "'%s/r1.qcow2' 1M",
+                         t.dir),
+                     0);
+    {
+        char path[256];
+
+        snprintf(path, sizeof(path), "%s/r1.qcow2", t.dir);
+        q = open_rw(path);
+        memset(&p, 0, sizeof(p));
+        p.name = "x";
+        assert_int_equal(qcow2_snapshot_create(q, &p, &e), -ENOTSUP);
+        assert_int_equal(qcow2_close(q), 0);
+    }
+    tmp_fini(&t);
+}
+
+/* Applying a snapshot taken at another size restores that size, as 7.2's
+ * qemu-img does. */
+static void test_apply_restores_size(void **state)
+{
+    struct qcow2_image *q;
+    struct tmp t;
+    struct err e = {0};
+    char out[256];
+
+    tmp_init(&t);
+    assert_int_equal(run("qemu-img create -q -f qcow2 '%s' 1M && qemu-io -c "
+                         "'write -P 0x71 0 64k' '%s' >/dev/null && qemu-img "
+                         "snapshot -c small '%s' && qemu-img resize -q '%s' "
+                         "3M && qemu-io -c 'write -P 0x72 2M 64k' '%s' "
+                         ">/dev/null",
+                         t.img, t.img, t.img, t.img, t.img),
+                     0);
+    q = open_rw(t.img);
+    assert_true(qcow2_size(q) == 3 << 20);
+    if (qcow2_snapshot_apply(q, "small", &e) < 0) {
+        fail_msg("apply: %s", e.msg);
+    }
+    assert_true(qcow2_size(q) == 1 << 20);
+    expect(q, 0, 65536, 0x71);
+    snap_create(q, "again", 0, false);
+    assert_int_equal(qcow2_close(q), 0);
+    assert_qemu_clean(t.img);
+    capture(out, sizeof(out),
+            "qemu-img info -f qcow2 --output=json '%s' | grep -m1 "
+            "'\"virtual-size\"'",
+            t.img);
+    assert_non_null(strstr(out, "1048576"));
+    tmp_fini(&t);
+}
+
+/* Fault injection: fail the Nth allocation during create/apply/delete;
+ * every failure leaves an image qemu-img finds free of corruption. */
+static void test_alloc_failures(void **state)
+{
+    struct qcow2_snapshot_params p;
+    struct qcow2_image *q;
+    struct tmp t;
+    struct err e = {0};
+    long n;
+    int op, ret, rc;
+
+    tmp_init(&t);
+    for (op = 0; op < 3; op++) {
+        for (n = 0; n < 200; n++) {
+            assert_int_equal(run("rm -f '%s' && qemu-img create -q -f qcow2 "
+                                 "-o cluster_size=4096 '%s' 256k && qemu-io "
+                                 "-c 'write -P 0x11 0 32k' '%s' >/dev/null "
+                                 "&& qemu-img snapshot -c base '%s'",
+                                 t.img, t.img, t.img, t.img),
+                             0);
+            q = open_rw(t.img);
+            memset(&p, 0, sizeof(p));
+            p.name = "new";
+            mem_fail_after(n, 0);
+            if (op == 0) {
+                ret = qcow2_snapshot_create(q, &p, &e);
+            } else if (op == 1) {
+                ret = qcow2_snapshot_apply(q, "base", &e);
+            } else {
+                ret = qcow2_snapshot_delete(q, "base", &e);
+            }
+            mem_fail_after(-1, 0);
+            qcow2_close(q);
+            rc = run("qemu-img check -q -f qcow2 '%s' >/dev/null 2>&1", t.img);
+            if (rc != 0 && rc != 3) {
+                (void)!run("qemu-img check -f qcow2 '%s' 2>&1 | head -20",
+                           t.img);
+                print_message("# %s\n", e.msg);
+                fail_msg("op %d, failing allocation %ld: qemu-img check "
+                         "exit %d",
+                         op, n, rc);
+            }
+            if (ret == 0) {
+                break;
+            }
+        }
+        assert_int_equal(ret, 0);
+    }
+    tmp_fini(&t);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_create_apply_delete),
+        cmocka_unit_test(test_qemu_made),
+        cmocka_unit_test(test_we_made),
+        cmocka_unit_test(test_vmstate),
+        cmocka_unit_test(test_vmstate_keep),
+        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_apply_restores_size),
+        cmocka_unit_test(test_alloc_failures),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
