@@ -1,0 +1,390 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * emulator/rv-cpu.c - the RV64GC hart: lifecycle, the run loop, trap and
+ * interrupt entry, and snapshot serialisation.
+ *
+ * DESIGN NOTES
+ *  1. cpu->icount counts retired instructions. A trapping instruction does
+ *     not retire; WFI retires once when executed.
+ *  2. The inner interpreter (rv_exec, rv-exec.c) runs straight-line until a
+ *     trap, a CSR or system instruction, an MMIO access or the budget, so
+ *     interrupts are sampled only where they can have changed, and always
+ *     at an instruction boundary.
+ *  3. The soft TLB only caches RAM pages whose PMP permission is uniform;
+ *     it is flushed on satp, sfence.vma, PMP and mstatus.MXR changes.
+ *
+ *   run --(irq pending&enabled)--> trap entry --> run
+ *   run --(WFI, nothing pending)--> WFI --(mip&mie != 0)--> run
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/alloc.h"
+#include "common/bytes.h"
+#include "emulator/rv-hart.h"
+
+int rv_cpu_new(const struct rv_bus *bus, struct rv_cpu **out)
+{
+    struct rv_cpu *cpu;
+
+    CHECK_ARG(bus && out && bus->nb_regions <= RV_BUS_MAX_REGIONS);
+    cpu = mem_calloc(1, sizeof(*cpu));
+    if (!cpu) {
+        return -ENOMEM;
+    }
+    cpu->bus = *bus;
+    rv_cpu_reset(cpu, 0x1000);
+    *out = cpu;
+    return 0;
+}
+
+void rv_cpu_free(struct rv_cpu *cpu)
+{
+    mem_free(cpu);
+}
+
+void rv_cpu_reset(struct rv_cpu *cpu, uint64_t pc)
+{
+    struct rv_bus bus = cpu->bus;
+
+    memset(cpu, 0, sizeof(*cpu));
+    cpu->bus = bus;
+    cpu->pc = pc;
+    cpu->priv = RV_PRV_M;
+    cpu->mstatus = (2ULL << 32) | (2ULL << 34);
+    rv_pmp_update(cpu);
+    rv_tlb_flush(cpu);
+    rv_cpu_update_ctx(cpu);
+}
+
+void rv_cpu_set_xreg(struct rv_cpu *cpu, unsigned reg, uint64_t val)
+{
+    if (reg > 0 && reg < 32) {
+        cpu->x[reg] = val;
+    }
+}
+
+uint64_t rv_cpu_get_xreg(const struct rv_cpu *cpu, unsigned reg)
+{
+    return reg < 32 ? cpu->x[reg] : 0;
+}
+
+uint64_t rv_cpu_get_pc(const struct rv_cpu *cpu)
+{
+    return cpu->pc;
+}
+
+uint64_t rv_cpu_icount(const struct rv_cpu *cpu)
+{
+    return cpu->icount;
+}
+
+void rv_cpu_set_irq(struct rv_cpu *cpu, unsigned irq, bool level)
+{
+    if (irq >= 64) {
+        return;
+    }
+    if (level) {
+        cpu->mip_hw |= 1ULL << irq;
+    } else {
+        cpu->mip_hw &= ~(1ULL << irq);
+    }
+    cpu->exec_break = true;
+}
+
+void rv_cpu_request_exit(struct rv_cpu *cpu)
+{
+    cpu->exit_req = true;
+    cpu->exec_break = true;
+}
+
+void rv_cpu_flush_caches(struct rv_cpu *cpu)
+{
+    rv_tlb_flush(cpu);
+    cpu->exec_break = true;
+}
+
+void rv_cpu_update_ctx(struct rv_cpu *cpu)
+{
+    unsigned p = cpu->priv;
+
+    if (p == RV_PRV_M && (cpu->mstatus & RV_MS_MPRV)) {
+        p = (unsigned)((cpu->mstatus & RV_MS_MPP) >> 11);
+    }
+    if (p == RV_PRV_S && (cpu->mstatus & RV_MS_SUM)) {
+        p = 2;
+    }
+    cpu->dctx = p;
+}
+
+static void trap_enter(struct rv_cpu *cpu, uint64_t cause, uint64_t tval,
+                       bool irq)
+{
+    unsigned code = (unsigned)(cause & 63);
+    uint64_t deleg = irq ? cpu->mideleg : cpu->medeleg;
+    uint64_t ms = cpu->mstatus;
+    uint64_t vec;
+
+    if (cpu->priv <= RV_PRV_S && ((deleg >> code) & 1)) {
+        cpu->scause = cause;
+        cpu->sepc = cpu->pc;
+        cpu->stval = tval;
+        ms = (ms & ~RV_MS_SPIE) | ((ms & RV_MS_SIE) ? RV_MS_SPIE : 0);
+        ms &= ~(RV_MS_SIE | RV_MS_SPP);
+        ms |= cpu->priv == RV_PRV_S ? RV_MS_SPP : 0;
+        cpu->priv = RV_PRV_S;
+        vec = cpu->stvec;
+    } else {
+        cpu->mcause = cause;
+        cpu->mepc = cpu->pc;
+        cpu->mtval = tval;
+        ms = (ms & ~RV_MS_MPIE) | ((ms & RV_MS_MIE) ? RV_MS_MPIE : 0);
+        ms &= ~(RV_MS_MIE | RV_MS_MPP);
+        ms |= (uint64_t)cpu->priv << 11;
+        cpu->priv = RV_PRV_M;
+        vec = cpu->mtvec;
+    }
+    cpu->mstatus = ms;
+    if (irq && (vec & 3) == 1) {
+        cpu->pc = (vec & ~3ULL) + 4ULL * code;
+    } else {
+        cpu->pc = vec & ~3ULL;
+    }
+    rv_cpu_update_ctx(cpu);
+    cpu->exec_break = true;
+}
+
+void rv_cpu_exception(struct rv_cpu *cpu, uint64_t cause, uint64_t tval)
+{
+    if (cpu->last_exc_valid && cpu->last_exc_icount == cpu->icount &&
+        cpu->last_exc_pc == cpu->pc) {
+        cpu->trap_loop = true;
+        cpu->exec_break = true;
+        return;
+    }
+    cpu->last_exc_valid = true;
+    cpu->last_exc_icount = cpu->icount;
+    cpu->last_exc_pc = cpu->pc;
+    trap_enter(cpu, cause, tval, false);
+}
+
+/* Highest-priority interrupt to take now, or -1. */
+static int irq_pick(const struct rv_cpu *cpu)
+{
+    static const unsigned order[] = {11, 3, 7, 9, 1, 5};
+    uint64_t pend = rv_cpu_mip(cpu) & cpu->mie;
+    uint64_t m, s, take = 0;
+
+    if (!pend) {
+        return -1;
+    }
+    m = pend & ~cpu->mideleg;
+    s = pend & cpu->mideleg;
+    if (m && (cpu->priv < RV_PRV_M || (cpu->mstatus & RV_MS_MIE))) {
+        take = m;
+    } else if (s && (cpu->priv < RV_PRV_S ||
+                     (cpu->priv == RV_PRV_S && (cpu->mstatus & RV_MS_SIE)))) {
+        take = s;
+    }
+    if (!take) {
+        return -1;
+    }
+    for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
+        if ((take >> order[i]) & 1) {
+            return (int)order[i];
+        }
+    }
+    return -1;
+}
+
+enum rv_stop rv_cpu_run(struct rv_cpu *cpu, uint64_t budget)
+{
+    uint64_t end = cpu->icount + budget;
+    int irq;
+
+    if (end < cpu->icount) {
+        end = UINT64_MAX;
+    }
+    for (;;) {
+        if (cpu->exit_req) {
+            cpu->exit_req = false;
+            return RV_STOP_EXIT;
+        }
+        if (cpu->trap_loop) {
+            cpu->trap_loop = false;
+            cpu->last_exc_valid = false;
+            return RV_STOP_TRAP_LOOP;
+        }
+        if (cpu->wfi) {
+            if (!(rv_cpu_mip(cpu) & cpu->mie)) {
+                return RV_STOP_WFI;
+            }
+            cpu->wfi = false;
+        }
+        irq = irq_pick(cpu);
+        if (irq >= 0) {
+            trap_enter(cpu, (1ULL << 63) | (unsigned)irq, 0, true);
+        }
+        if (cpu->icount >= end) {
+            return RV_STOP_BUDGET;
+        }
+        cpu->exec_break = false;
+        rv_exec(cpu, end - cpu->icount);
+    }
+}
+
+/* ---- snapshots ---- */
+
+#define RV_CPU_SAVE_MAGIC   0x52564350u /* "RVCP" */
+#define RV_CPU_SAVE_VERSION 1u
+/* magic, version, length + 32 x + 32 f + scalar fields */
+#define RV_CPU_SAVE_WORDS (64 + 36 + 2 * RV_PMP_COUNT)
+#define RV_CPU_SAVE_SIZE  (12 + 8 * RV_CPU_SAVE_WORDS)
+
+static void save_words(const struct rv_cpu *cpu, uint64_t *w)
+{
+    size_t n = 0;
+
+    for (unsigned i = 0; i < 32; i++) {
+        w[n++] = cpu->x[i];
+    }
+    for (unsigned i = 0; i < 32; i++) {
+        w[n++] = cpu->f[i];
+    }
+    w[n++] = cpu->pc;
+    w[n++] = cpu->icount;
+    w[n++] = cpu->priv;
+    w[n++] = cpu->fflags;
+    w[n++] = cpu->frm;
+    w[n++] = cpu->mstatus;
+    w[n++] = cpu->medeleg;
+    w[n++] = cpu->mideleg;
+    w[n++] = cpu->mie;
+    w[n++] = cpu->mip_sw;
+    w[n++] = cpu->mip_hw;
+    w[n++] = cpu->mtvec;
+    w[n++] = cpu->mscratch;
+    w[n++] = cpu->mepc;
+    w[n++] = cpu->mcause;
+    w[n++] = cpu->mtval;
+    w[n++] = cpu->stvec;
+    w[n++] = cpu->sscratch;
+    w[n++] = cpu->sepc;
+    w[n++] = cpu->scause;
+    w[n++] = cpu->stval;
+    w[n++] = cpu->satp;
+    w[n++] = cpu->mcounteren;
+    w[n++] = cpu->scounteren;
+    w[n++] = cpu->cycle_off;
+    w[n++] = cpu->instret_off;
+    w[n++] = cpu->res_addr;
+    w[n++] = cpu->res_valid;
+    w[n++] = cpu->wfi;
+    w[n++] = cpu->last_exc_pc;
+    w[n++] = cpu->last_exc_icount;
+    w[n++] = cpu->last_exc_valid;
+    w[n++] = cpu->res_value;
+    w[n++] = 0; /* reserved */
+    w[n++] = 0;
+    w[n++] = 0;
+    for (unsigned i = 0; i < RV_PMP_COUNT; i++) {
+        w[n++] = cpu->pmpcfg[i];
+    }
+    for (unsigned i = 0; i < RV_PMP_COUNT; i++) {
+        w[n++] = cpu->pmpaddr[i];
+    }
+    assert(n == RV_CPU_SAVE_WORDS);
+}
+
+size_t rv_cpu_save(const struct rv_cpu *cpu, uint8_t *dst, size_t dst_cap)
+{
+    uint64_t w[RV_CPU_SAVE_WORDS];
+
+    if (!dst) {
+        return RV_CPU_SAVE_SIZE;
+    }
+    if (dst_cap < RV_CPU_SAVE_SIZE) {
+        return 0;
+    }
+    save_words(cpu, w);
+    wr_le32(dst, RV_CPU_SAVE_MAGIC);
+    wr_le32(dst + 4, RV_CPU_SAVE_VERSION);
+    wr_le32(dst + 8, RV_CPU_SAVE_SIZE);
+    for (size_t i = 0; i < RV_CPU_SAVE_WORDS; i++) {
+        wr_le64(dst + 12 + 8 * i, w[i]);
+    }
+    return RV_CPU_SAVE_SIZE;
+}
+
+int rv_cpu_load(struct rv_cpu *cpu, const uint8_t *src, size_t src_len)
+{
+    uint64_t w[RV_CPU_SAVE_WORDS];
+    size_t n = 0;
+
+    if (src_len < RV_CPU_SAVE_SIZE || rd_le32(src) != RV_CPU_SAVE_MAGIC ||
+        rd_le32(src + 4) != RV_CPU_SAVE_VERSION ||
+        rd_le32(src + 8) != RV_CPU_SAVE_SIZE) {
+        return -EBADMSG;
+    }
+    for (size_t i = 0; i < RV_CPU_SAVE_WORDS; i++) {
+        w[i] = rd_le64(src + 12 + 8 * i);
+    }
+    /* priv 2 is reserved; frm/fflags are 3 and 5 bits. */
+    if ((w[66] != RV_PRV_U && w[66] != RV_PRV_S && w[66] != RV_PRV_M) ||
+        w[67] > 0x1f || w[68] > 7 || w[0] != 0) {
+        return -EBADMSG;
+    }
+    for (unsigned i = 0; i < 32; i++) {
+        cpu->x[i] = w[n++];
+    }
+    for (unsigned i = 0; i < 32; i++) {
+        cpu->f[i] = w[n++];
+    }
+    cpu->pc = w[n++];
+    cpu->icount = w[n++];
+    cpu->priv = (unsigned)w[n++];
+    cpu->fflags = (uint32_t)w[n++];
+    cpu->frm = (uint32_t)w[n++];
+    cpu->mstatus = w[n++];
+    cpu->medeleg = w[n++];
+    cpu->mideleg = w[n++];
+    cpu->mie = w[n++];
+    cpu->mip_sw = w[n++];
+    cpu->mip_hw = w[n++];
+    cpu->mtvec = w[n++];
+    cpu->mscratch = w[n++];
+    cpu->mepc = w[n++];
+    cpu->mcause = w[n++];
+    cpu->mtval = w[n++];
+    cpu->stvec = w[n++];
+    cpu->sscratch = w[n++];
+    cpu->sepc = w[n++];
+    cpu->scause = w[n++];
+    cpu->stval = w[n++];
+    cpu->satp = w[n++];
+    cpu->mcounteren = (uint32_t)w[n++];
+    cpu->scounteren = (uint32_t)w[n++];
+    cpu->cycle_off = w[n++];
+    cpu->instret_off = w[n++];
+    cpu->res_addr = w[n++];
+    cpu->res_valid = w[n++] != 0;
+    cpu->wfi = w[n++] != 0;
+    cpu->last_exc_pc = w[n++];
+    cpu->last_exc_icount = w[n++];
+    cpu->last_exc_valid = w[n++] != 0;
+    cpu->res_value = w[n++];
+    n += 3;
+    for (unsigned i = 0; i < RV_PMP_COUNT; i++) {
+        cpu->pmpcfg[i] = (uint8_t)w[n++];
+    }
+    for (unsigned i = 0; i < RV_PMP_COUNT; i++) {
+        cpu->pmpaddr[i] = w[n++] & RV_PMP_ADDR_MASK;
+    }
+    cpu->exit_req = false;
+    cpu->trap_loop = false;
+    rv_pmp_update(cpu);
+    rv_tlb_flush(cpu);
+    rv_cpu_update_ctx(cpu);
+    cpu->exec_break = true;
+    return 0;
+}

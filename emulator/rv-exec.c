@@ -1,0 +1,795 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * emulator/rv-exec.c - the interpreter: fetch through a cached code page,
+ * decode and execute RV64IMAC + Zicsr + Zifencei and the F/D loads and
+ * stores; other F/D instructions go to rv-fpu.c. Loads and stores hit the
+ * soft TLB inline and fall back to rv-mmu.c.
+ */
+#include "emulator/rv-hart.h"
+
+typedef unsigned __int128 rv_u128;
+typedef __int128 rv_i128;
+
+#define IMM_I(i) ((uint64_t)((int64_t)(int32_t)(i) >> 20))
+#define IMM_S(i)                                                               \
+    ((uint64_t)(((int64_t)(int32_t)((i)&0xfe000000u) >> 20) |                  \
+                (((i) >> 7) & 0x1f)))
+#define IMM_B(i)                                                               \
+    ((uint64_t)(((int64_t)(int32_t)((i)&0x80000000u) >> 19) |                  \
+                (((i)&0x80) << 4) | (((i) >> 20) & 0x7e0) |                    \
+                (((i) >> 7) & 0x1e)))
+#define IMM_U(i) ((uint64_t)(int64_t)(int32_t)((i)&0xfffff000u))
+#define IMM_J(i)                                                               \
+    ((uint64_t)(((int64_t)(int32_t)((i)&0x80000000u) >> 11) | ((i)&0xff000) |  \
+                (((i) >> 9) & 0x800) | (((i) >> 20) & 0x7fe)))
+
+#define SEXT32(v) ((uint64_t)(int64_t)(int32_t)(uint32_t)(v))
+
+static uint64_t div64(uint64_t a, uint64_t b)
+{
+    if (b == 0) {
+        return UINT64_MAX;
+    }
+    if (a == (1ULL << 63) && b == UINT64_MAX) {
+        return a;
+    }
+    return (uint64_t)((int64_t)a / (int64_t)b);
+}
+
+static uint64_t rem64(uint64_t a, uint64_t b)
+{
+    if (b == 0) {
+        return a;
+    }
+    if (a == (1ULL << 63) && b == UINT64_MAX) {
+        return 0;
+    }
+    return (uint64_t)((int64_t)a % (int64_t)b);
+}
+
+static uint64_t div32(uint64_t a, uint64_t b)
+{
+    int32_t x = (int32_t)a, y = (int32_t)b;
+
+    if (y == 0) {
+        return UINT64_MAX;
+    }
+    if (x == INT32_MIN && y == -1) {
+        return SEXT32(x);
+    }
+    return SEXT32(x / y);
+}
+
+static uint64_t rem32(uint64_t a, uint64_t b)
+{
+    int32_t x = (int32_t)a, y = (int32_t)b;
+
+    if (y == 0) {
+        return SEXT32(x);
+    }
+    if (x == INT32_MIN && y == -1) {
+        return 0;
+    }
+    return SEXT32(x % y);
+}
+
+static uint64_t mulh(uint64_t a, uint64_t b)
+{
+    return (uint64_t)((rv_i128)(int64_t)a * (rv_i128)(int64_t)b >> 64);
+}
+
+static uint64_t mulhsu(uint64_t a, uint64_t b)
+{
+    return (uint64_t)((rv_i128)(int64_t)a * (rv_i128)(rv_u128)b >> 64);
+}
+
+static uint64_t mulhu(uint64_t a, uint64_t b)
+{
+    return (uint64_t)((rv_u128)a * (rv_u128)b >> 64);
+}
+
+static uint64_t amo_op(unsigned f5, uint64_t old, uint64_t src, bool word)
+{
+    if (word) {
+        old = SEXT32(old);
+        src = SEXT32(src);
+    }
+    switch (f5) {
+    case 0x01:
+        return src;
+    case 0x00:
+        return old + src;
+    case 0x04:
+        return old ^ src;
+    case 0x0c:
+        return old & src;
+    case 0x08:
+        return old | src;
+    case 0x10:
+        return (int64_t)old < (int64_t)src ? old : src;
+    case 0x14:
+        return (int64_t)old > (int64_t)src ? old : src;
+    case 0x18:
+        return old < src ? old : src;
+    default:
+        return old > src ? old : src;
+    }
+}
+
+static uint64_t mmio_or_ram_load(uint8_t *host, unsigned size_log2)
+{
+    if (size_log2 == 2) {
+        uint32_t v;
+
+        memcpy(&v, host, 4);
+        return v;
+    }
+    {
+        uint64_t v;
+
+        memcpy(&v, host, 8);
+        return v;
+    }
+}
+
+/*
+ * Execute an A-extension instruction. Returns 0, 1 for illegal, or -1 for
+ * an exception described in cpu->exc_cause/exc_tval.
+ */
+static int exec_amo(struct rv_cpu *cpu, uint32_t insn)
+{
+    unsigned f3 = (insn >> 12) & 7, f5 = insn >> 27;
+    unsigned rd = (insn >> 7) & 31, rs1 = (insn >> 15) & 31;
+    unsigned rs2 = (insn >> 20) & 31;
+    unsigned sl = f3 == 2 ? 2 : 3;
+    uint64_t va = cpu->x[rs1], src = cpu->x[rs2], old, pa;
+    uint8_t *host;
+
+    if (f3 != 2 && f3 != 3) {
+        return 1;
+    }
+    if (f5 == 0x02) { /* LR */
+        if (rs2 != 0) {
+            return 1;
+        }
+        if (va & ((1u << sl) - 1)) {
+            cpu->exc_cause = RV_EXC_LOAD_MISALIGNED;
+            cpu->exc_tval = va;
+            return -1;
+        }
+        if (rv_mem_load_slow(cpu, va, sl, &old) < 0) {
+            return -1;
+        }
+        if (sl == 2) {
+            old = SEXT32(old);
+        }
+        cpu->res_valid = true;
+        cpu->res_addr = va;
+        cpu->res_value = old;
+        cpu->x[rd] = old;
+        return 0;
+    }
+    if (f5 == 0x03) { /* SC */
+        bool ok = cpu->res_valid && cpu->res_addr == va;
+
+        if (ok) {
+            if (rv_mem_amo_addr(cpu, va, sl, &host, &pa) < 0) {
+                return -1;
+            }
+            if (host) {
+                old = mmio_or_ram_load(host, sl);
+                if (sl == 2) {
+                    old = SEXT32(old);
+                }
+                ok = old == cpu->res_value;
+                if (ok) {
+                    memcpy(host, &src, 1u << sl);
+                }
+            } else {
+                ok = false;
+            }
+        }
+        cpu->res_valid = false;
+        cpu->x[rd] = ok ? 0 : 1;
+        return 0;
+    }
+    switch (f5) {
+    case 0x00:
+    case 0x01:
+    case 0x04:
+    case 0x08:
+    case 0x0c:
+    case 0x10:
+    case 0x14:
+    case 0x18:
+    case 0x1c:
+        break;
+    default:
+        return 1;
+    }
+    if (rv_mem_amo_addr(cpu, va, sl, &host, &pa) < 0) {
+        return -1;
+    }
+    if (host) {
+        uint64_t nv;
+
+        old = mmio_or_ram_load(host, sl);
+        nv = amo_op(f5, old, src, sl == 2);
+        memcpy(host, &nv, 1u << sl);
+    } else {
+        uint64_t nv;
+
+        cpu->exec_break = true;
+        if (!cpu->bus.read || !cpu->bus.write ||
+            cpu->bus.read(cpu->bus.opaque, pa, sl, &old)) {
+            cpu->exc_cause = RV_EXC_STORE_ACCESS;
+            cpu->exc_tval = va;
+            return -1;
+        }
+        nv = amo_op(f5, old, src, sl == 2);
+        if (cpu->bus.write(cpu->bus.opaque, pa, sl, nv)) {
+            cpu->exc_cause = RV_EXC_STORE_ACCESS;
+            cpu->exc_tval = va;
+            return -1;
+        }
+    }
+    cpu->x[rd] = sl == 2 ? SEXT32(old) : old;
+    return 0;
+}
+
+/*
+ * SYSTEM opcode: CSRs, ecall/ebreak, xRET, WFI, sfence.vma. @pc is the
+ * instruction's address; *@npc is updated for xRET. Returns 0, 1 for
+ * illegal, or -1 for an exception in cpu->exc_cause/exc_tval.
+ */
+static int exec_system(struct rv_cpu *cpu, uint32_t insn, uint64_t pc,
+                       uint64_t *npc)
+{
+    unsigned f3 = (insn >> 12) & 7;
+    unsigned rd = (insn >> 7) & 31, rs1 = (insn >> 15) & 31;
+    uint64_t ms = cpu->mstatus;
+
+    cpu->exec_break = true;
+    if (f3 == 0) {
+        if (insn == 0x00000073) {
+            cpu->exc_cause = RV_EXC_ECALL_U + cpu->priv;
+            cpu->exc_tval = 0;
+            return -1;
+        }
+        if (insn == 0x00100073) {
+            cpu->exc_cause = RV_EXC_BREAKPOINT;
+            cpu->exc_tval = 0; /* as QEMU 7.2 */
+            return -1;
+        }
+        if (insn == 0x30200073) { /* mret */
+            unsigned mpp = (unsigned)((ms & RV_MS_MPP) >> 11);
+
+            if (cpu->priv != RV_PRV_M) {
+                return 1;
+            }
+            ms = (ms & ~RV_MS_MIE) | ((ms & RV_MS_MPIE) ? RV_MS_MIE : 0);
+            ms |= RV_MS_MPIE;
+            ms &= ~RV_MS_MPP;
+            cpu->mstatus = ms;
+            cpu->priv = mpp;
+            *npc = cpu->mepc;
+            rv_cpu_update_ctx(cpu);
+            return 0;
+        }
+        if (insn == 0x10200073) { /* sret */
+            if (cpu->priv < RV_PRV_S ||
+                (cpu->priv == RV_PRV_S && (ms & RV_MS_TSR))) {
+                return 1;
+            }
+            cpu->priv = (ms & RV_MS_SPP) ? RV_PRV_S : RV_PRV_U;
+            ms = (ms & ~RV_MS_SIE) | ((ms & RV_MS_SPIE) ? RV_MS_SIE : 0);
+            ms |= RV_MS_SPIE;
+            ms &= ~RV_MS_SPP;
+            cpu->mstatus = ms;
+            *npc = cpu->sepc;
+            rv_cpu_update_ctx(cpu);
+            return 0;
+        }
+        if (insn == 0x10500073) { /* wfi */
+            if (cpu->priv == RV_PRV_U ||
+                (cpu->priv == RV_PRV_S && (ms & RV_MS_TW))) {
+                return 1;
+            }
+            if (!(rv_cpu_mip(cpu) & cpu->mie)) {
+                cpu->wfi = true;
+            }
+            return 0;
+        }
+        if ((insn >> 25) == 0x09 && rd == 0) { /* sfence.vma */
+            if (cpu->priv == RV_PRV_U ||
+                (cpu->priv == RV_PRV_S && (ms & RV_MS_TVM))) {
+                return 1;
+            }
+            rv_tlb_flush(cpu);
+            return 0;
+        }
+        return 1;
+    }
+    if (f3 == 4) {
+        return 1;
+    }
+    {
+        unsigned csr = insn >> 20;
+        uint64_t src = (f3 & 4) ? rs1 : cpu->x[rs1];
+        uint64_t old = 0, nv;
+        bool wr = (f3 & 3) == 1 || rs1 != 0;
+        bool rdo = (f3 & 3) != 1 || rd != 0;
+
+        if (rv_csr_access(cpu, csr, true, false, 0, &old) < 0) {
+            return 1;
+        }
+        switch (f3 & 3) {
+        case 1:
+            nv = src;
+            break;
+        case 2:
+            nv = old | src;
+            break;
+        default:
+            nv = old & ~src;
+            break;
+        }
+        if (wr && rv_csr_access(cpu, csr, false, true, nv, NULL) < 0) {
+            return 1;
+        }
+        if (rdo) {
+            cpu->x[rd] = old;
+        }
+        return 0;
+    }
+}
+
+#define SYNC()                                                                 \
+    do {                                                                       \
+        cpu->pc = pc;                                                          \
+        cpu->icount = ic;                                                      \
+    } while (0)
+
+#define LOAD(type, sl)                                                         \
+    do {                                                                       \
+        uint64_t va_ = x[rs1] + IMM_I(insn);                                   \
+        struct rv_tlb_entry *e_ = &tlb_r[(va_ >> 12) & (RV_TLB_SIZE - 1)];     \
+        if (RV_LIKELY(e_->vpage == (va_ & rv_tlb_mask(sl)))) {                 \
+            type v_;                                                           \
+            memcpy(&v_, (const void *)(uintptr_t)(va_ + e_->addend),           \
+                   sizeof(v_));                                                \
+            x[rd] = (uint64_t)(int64_t)v_;                                     \
+        } else {                                                               \
+            uint64_t v_;                                                       \
+            SYNC();                                                            \
+            if (rv_mem_load_slow(cpu, va_, sl, &v_) < 0) {                     \
+                goto exc_pending;                                              \
+            }                                                                  \
+            x[rd] = (uint64_t)(int64_t)(type)v_;                               \
+        }                                                                      \
+    } while (0)
+
+#define STORE(type, sl, val)                                                   \
+    do {                                                                       \
+        uint64_t va_ = x[rs1] + IMM_S(insn);                                   \
+        struct rv_tlb_entry *e_ = &tlb_w[(va_ >> 12) & (RV_TLB_SIZE - 1)];     \
+        if (RV_LIKELY(e_->vpage == (va_ & rv_tlb_mask(sl)))) {                 \
+            type v_ = (type)(val);                                             \
+            memcpy((void *)(uintptr_t)(va_ + e_->addend), &v_, sizeof(v_));    \
+        } else {                                                               \
+            SYNC();                                                            \
+            if (rv_mem_store_slow(cpu, va_, sl, (val)) < 0) {                  \
+                goto exc_pending;                                              \
+            }                                                                  \
+        }                                                                      \
+    } while (0)
+
+void rv_exec(struct rv_cpu *cpu, uint64_t max)
+{
+    uint64_t *const x = cpu->x;
+    struct rv_tlb_entry *const tlb_r = cpu->tlb[cpu->dctx][RV_ACC_READ];
+    struct rv_tlb_entry *const tlb_w = cpu->tlb[cpu->dctx][RV_ACC_WRITE];
+    uint64_t pc = cpu->pc, ic = cpu->icount, end = ic + max;
+    uint64_t code_page = RV_TLB_INVALID;
+    const uint8_t *code_host = NULL;
+    uint64_t cause = 0, tval = 0, npc;
+    uint32_t insn, raw;
+    unsigned rd, rs1, rs2, f3;
+    int r;
+
+    while (ic < end) {
+        if (RV_LIKELY((pc & ~0xfffULL) == code_page && (pc & 0xfff) != 0xffe)) {
+            memcpy(&insn, code_host + (pc & 0xfff), 4);
+        } else {
+            SYNC();
+            if (rv_mem_fetch_slow(cpu, pc, &insn, &code_page, &code_host) < 0) {
+                goto exc_pending;
+            }
+        }
+        if ((insn & 3) != 3) {
+            raw = insn & 0xffff;
+            insn = rv_decode_c((uint16_t)raw);
+            if (!insn) {
+                insn = raw;
+                goto illegal;
+            }
+            npc = pc + 2;
+        } else {
+            raw = insn;
+            npc = pc + 4;
+        }
+        rd = (insn >> 7) & 31;
+        rs1 = (insn >> 15) & 31;
+        rs2 = (insn >> 20) & 31;
+        f3 = (insn >> 12) & 7;
+        switch (insn & 0x7f) {
+        case 0x37: /* LUI */
+            x[rd] = IMM_U(insn);
+            break;
+        case 0x17: /* AUIPC */
+            x[rd] = pc + IMM_U(insn);
+            break;
+        case 0x6f: /* JAL */
+            x[rd] = npc;
+            npc = pc + IMM_J(insn);
+            break;
+        case 0x67: { /* JALR */
+            uint64_t t = (x[rs1] + IMM_I(insn)) & ~1ULL;
+
+            if (f3 != 0) {
+                goto illegal;
+            }
+            x[rd] = npc;
+            npc = t;
+            break;
+        }
+        case 0x63: { /* BRANCH */
+            uint64_t a = x[rs1], b = x[rs2];
+            bool t;
+
+            switch (f3) {
+            case 0:
+                t = a == b;
+                break;
+            case 1:
+                t = a != b;
+                break;
+            case 4:
+                t = (int64_t)a < (int64_t)b;
+                break;
+            case 5:
+                t = (int64_t)a >= (int64_t)b;
+                break;
+            case 6:
+                t = a < b;
+                break;
+            case 7:
+                t = a >= b;
+                break;
+            default:
+                goto illegal;
+            }
+            if (t) {
+                npc = pc + IMM_B(insn);
+            }
+            break;
+        }
+        case 0x03: /* LOAD */
+            switch (f3) {
+            case 0:
+                LOAD(int8_t, 0);
+                break;
+            case 1:
+                LOAD(int16_t, 1);
+                break;
+            case 2:
+                LOAD(int32_t, 2);
+                break;
+            case 3:
+                LOAD(uint64_t, 3);
+                break;
+            case 4:
+                LOAD(uint8_t, 0);
+                break;
+            case 5:
+                LOAD(uint16_t, 1);
+                break;
+            case 6:
+                LOAD(uint32_t, 2);
+                break;
+            default:
+                goto illegal;
+            }
+            break;
+        case 0x23: /* STORE */
+            switch (f3) {
+            case 0:
+                STORE(uint8_t, 0, x[rs2]);
+                break;
+            case 1:
+                STORE(uint16_t, 1, x[rs2]);
+                break;
+            case 2:
+                STORE(uint32_t, 2, x[rs2]);
+                break;
+            case 3:
+                STORE(uint64_t, 3, x[rs2]);
+                break;
+            default:
+                goto illegal;
+            }
+            break;
+        case 0x13: { /* OP-IMM */
+            uint64_t a = x[rs1], imm = IMM_I(insn);
+            unsigned sh = (insn >> 20) & 63;
+
+            switch (f3) {
+            case 0:
+                x[rd] = a + imm;
+                break;
+            case 1:
+                if (insn >> 26) {
+                    goto illegal;
+                }
+                x[rd] = a << sh;
+                break;
+            case 2:
+                x[rd] = (int64_t)a < (int64_t)imm;
+                break;
+            case 3:
+                x[rd] = a < imm;
+                break;
+            case 4:
+                x[rd] = a ^ imm;
+                break;
+            case 5:
+                if ((insn >> 26) == 0) {
+                    x[rd] = a >> sh;
+                } else if ((insn >> 26) == 0x10) {
+                    x[rd] = (uint64_t)((int64_t)a >> sh);
+                } else {
+                    goto illegal;
+                }
+                break;
+            case 6:
+                x[rd] = a | imm;
+                break;
+            default:
+                x[rd] = a & imm;
+                break;
+            }
+            break;
+        }
+        case 0x1b: { /* OP-IMM-32 */
+            uint64_t a = x[rs1];
+            unsigned sh = (insn >> 20) & 31;
+
+            switch (f3) {
+            case 0:
+                x[rd] = SEXT32(a + IMM_I(insn));
+                break;
+            case 1:
+                if (insn >> 25) {
+                    goto illegal;
+                }
+                x[rd] = SEXT32((uint32_t)a << sh);
+                break;
+            case 5:
+                if ((insn >> 25) == 0) {
+                    x[rd] = SEXT32((uint32_t)a >> sh);
+                } else if ((insn >> 25) == 0x20) {
+                    x[rd] = SEXT32((int32_t)a >> sh);
+                } else {
+                    goto illegal;
+                }
+                break;
+            default:
+                goto illegal;
+            }
+            break;
+        }
+        case 0x33: { /* OP */
+            uint64_t a = x[rs1], b = x[rs2];
+            unsigned f7 = insn >> 25;
+
+            if (f7 == 0) {
+                switch (f3) {
+                case 0:
+                    x[rd] = a + b;
+                    break;
+                case 1:
+                    x[rd] = a << (b & 63);
+                    break;
+                case 2:
+                    x[rd] = (int64_t)a < (int64_t)b;
+                    break;
+                case 3:
+                    x[rd] = a < b;
+                    break;
+                case 4:
+                    x[rd] = a ^ b;
+                    break;
+                case 5:
+                    x[rd] = a >> (b & 63);
+                    break;
+                case 6:
+                    x[rd] = a | b;
+                    break;
+                default:
+                    x[rd] = a & b;
+                    break;
+                }
+            } else if (f7 == 0x20 && f3 == 0) {
+                x[rd] = a - b;
+            } else if (f7 == 0x20 && f3 == 5) {
+                x[rd] = (uint64_t)((int64_t)a >> (b & 63));
+            } else if (f7 == 1) {
+                switch (f3) {
+                case 0:
+                    x[rd] = a * b;
+                    break;
+                case 1:
+                    x[rd] = mulh(a, b);
+                    break;
+                case 2:
+                    x[rd] = mulhsu(a, b);
+                    break;
+                case 3:
+                    x[rd] = mulhu(a, b);
+                    break;
+                case 4:
+                    x[rd] = div64(a, b);
+                    break;
+                case 5:
+                    x[rd] = b ? a / b : UINT64_MAX;
+                    break;
+                case 6:
+                    x[rd] = rem64(a, b);
+                    break;
+                default:
+                    x[rd] = b ? a % b : a;
+                    break;
+                }
+            } else {
+                goto illegal;
+            }
+            break;
+        }
+        case 0x3b: { /* OP-32 */
+            uint64_t a = x[rs1], b = x[rs2];
+            unsigned f7 = insn >> 25;
+
+            if (f7 == 0 && f3 == 0) {
+                x[rd] = SEXT32(a + b);
+            } else if (f7 == 0 && f3 == 1) {
+                x[rd] = SEXT32((uint32_t)a << (b & 31));
+            } else if (f7 == 0 && f3 == 5) {
+                x[rd] = SEXT32((uint32_t)a >> (b & 31));
+            } else if (f7 == 0x20 && f3 == 0) {
+                x[rd] = SEXT32(a - b);
+            } else if (f7 == 0x20 && f3 == 5) {
+                x[rd] = SEXT32((int32_t)a >> (b & 31));
+            } else if (f7 == 1) {
+                switch (f3) {
+                case 0:
+                    x[rd] = SEXT32((uint32_t)a * (uint32_t)b);
+                    break;
+                case 4:
+                    x[rd] = div32(a, b);
+                    break;
+                case 5:
+                    x[rd] = (uint32_t)b ? SEXT32((uint32_t)a / (uint32_t)b)
+                                        : UINT64_MAX;
+                    break;
+                case 6:
+                    x[rd] = rem32(a, b);
+                    break;
+                case 7:
+                    x[rd] = (uint32_t)b ? SEXT32((uint32_t)a % (uint32_t)b)
+                                        : SEXT32(a);
+                    break;
+                default:
+                    goto illegal;
+                }
+            } else {
+                goto illegal;
+            }
+            break;
+        }
+        case 0x0f: /* MISC-MEM */
+            if (f3 == 1) {
+                cpu->exec_break = true; /* fence.i: no stale decodes */
+            } else if (f3 != 0) {
+                goto illegal;
+            }
+            break;
+        case 0x2f: /* AMO */
+            SYNC();
+            r = exec_amo(cpu, insn);
+            if (r > 0) {
+                goto illegal;
+            }
+            if (r < 0) {
+                goto exc_pending;
+            }
+            break;
+        case 0x73: /* SYSTEM */
+            SYNC();
+            r = exec_system(cpu, insn, pc, &npc);
+            if (r > 0) {
+                goto illegal;
+            }
+            if (r < 0) {
+                goto exc_pending;
+            }
+            break;
+        case 0x07: /* LOAD-FP */
+            if (!rv_fpu_enabled(cpu) || (f3 != 2 && f3 != 3)) {
+                goto illegal;
+            }
+            {
+                uint64_t va = x[rs1] + IMM_I(insn), v;
+                unsigned sl = f3;
+                struct rv_tlb_entry *e = &tlb_r[(va >> 12) & (RV_TLB_SIZE - 1)];
+
+                if (RV_LIKELY(e->vpage == (va & rv_tlb_mask(sl)))) {
+                    v = 0;
+                    memcpy(&v, (const void *)(uintptr_t)(va + e->addend),
+                           1u << sl);
+                } else {
+                    SYNC();
+                    if (rv_mem_load_slow(cpu, va, sl, &v) < 0) {
+                        goto exc_pending;
+                    }
+                }
+                cpu->f[rd] = sl == 2 ? (v | 0xffffffff00000000ULL) : v;
+                rv_fpu_dirty(cpu);
+            }
+            break;
+        case 0x27: /* STORE-FP */
+            if (!rv_fpu_enabled(cpu)) {
+                goto illegal;
+            }
+            if (f3 == 2) {
+                STORE(uint32_t, 2, cpu->f[rs2]);
+            } else if (f3 == 3) {
+                STORE(uint64_t, 3, cpu->f[rs2]);
+            } else {
+                goto illegal;
+            }
+            break;
+        case 0x43:
+        case 0x47:
+        case 0x4b:
+        case 0x4f:
+        case 0x53:
+            if (rv_fpu_exec(cpu, insn) < 0) {
+                goto illegal;
+            }
+            break;
+        default:
+            goto illegal;
+        }
+        x[0] = 0;
+        pc = npc;
+        ic++;
+        if (RV_UNLIKELY(cpu->exec_break)) {
+            break;
+        }
+    }
+    x[0] = 0;
+    SYNC();
+    return;
+
+illegal:
+    cause = RV_EXC_ILLEGAL;
+    tval = raw;
+    goto exc;
+exc_pending:
+    cause = cpu->exc_cause;
+    tval = cpu->exc_tval;
+exc:
+    x[0] = 0;
+    SYNC();
+    rv_cpu_exception(cpu, cause, tval);
+}
