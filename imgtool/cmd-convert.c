@@ -1,0 +1,790 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * imgtool/cmd-convert.c - `rrvm-img convert`: copy one or more sources
+ * (concatenated) into a new or existing raw/qcow2 target.
+ *
+ * Pipeline: a reader thread owns the source handles and fills a ring of
+ * chunk slots; with -c, -m worker threads compress each cluster of a slot
+ * (qcow2_compress() is thread-safe); the main thread owns the target
+ * handle and writes the slots in order (qcow2_image is single-threaded, so
+ * each handle stays on one thread). Zero detection runs at -S granularity
+ * and skips zero runs on a fresh target, as qemu-img does.
+ */
+#include <getopt.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <string.h>
+
+#include "common/alloc.h"
+#include "imgtool/img.h"
+
+/* Bytes per pipeline slot (qemu-img also moves 2 MiB at a time). */
+#define IMG_CONVERT_CHUNK (2u << 20)
+/* Largest -S qemu-img accepts (MAX_BUF_SECTORS * 512). */
+#define IMG_CONVERT_MAX_SPARSE (16u << 20)
+/* -m bounds (qemu-img's MAX_COROUTINES). */
+#define IMG_CONVERT_MAX_WORKERS 16
+
+enum img_slot_state {
+    IMG_SLOT_FREE,
+    IMG_SLOT_COMPRESS, /* read; waiting for a compression worker */
+    IMG_SLOT_BUSY,     /* a worker is compressing it */
+    IMG_SLOT_DONE,     /* ready for the writer */
+};
+
+enum img_slot_kind {
+    IMG_KIND_DATA,   /* buf holds the bytes */
+    IMG_KIND_ZERO,   /* reads as zero in the source */
+    IMG_KIND_BACKING /* unallocated in the source's top layer (-B) */
+};
+
+struct img_slot {
+    enum img_slot_state state;
+    enum img_slot_kind kind;
+    uint64_t seq;
+    uint64_t off;  /* target offset, bytes */
+    size_t len;    /* bytes */
+    uint8_t *buf;  /* IMG_CONVERT chunk bytes */
+    uint8_t *cbuf; /* compressed clusters, one cluster_size each */
+    int *clen;     /* per cluster: >0 compressed length, 0 zero,
+                      -1 store uncompressed */
+};
+
+struct img_src {
+    const char *name;
+    struct qcow2_image *img;
+    uint64_t start; /* offset of this source in the concatenation */
+    uint64_t size;
+};
+
+struct img_convert {
+    struct img_src *src;
+    int nsrc;
+    uint64_t total;
+    struct qcow2_image *dst;
+    const char *dst_name;
+    bool compress;
+    bool has_backing; /* -B: leave unallocated source areas alone */
+    bool target_zero; /* target reads as zero where we do not write */
+    uint64_t sparse;  /* -S bytes; 0 = fully allocate */
+    uint32_t cluster; /* target cluster size */
+    size_t chunk;     /* bytes per slot */
+    uint64_t nchunks;
+
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    struct img_slot *slots;
+    int nslots;
+    bool stop; /* an error happened: everyone leaves */
+    int err_code;
+    char err_msg[512];
+};
+
+static void img_convert_fail(struct img_convert *s, int code, const char *msg)
+{
+    pthread_mutex_lock(&s->lock);
+    if (!s->stop) {
+        s->stop = true;
+        s->err_code = code;
+        snprintf(s->err_msg, sizeof(s->err_msg), "%s", msg);
+    }
+    pthread_cond_broadcast(&s->cond);
+    pthread_mutex_unlock(&s->lock);
+}
+
+/* Read [off, off+len) of the concatenated sources. */
+static int img_src_read(struct img_convert *s, uint64_t off, uint8_t *dst,
+                        size_t len, struct err *err)
+{
+    int i;
+
+    for (i = 0; i < s->nsrc && len > 0; i++) {
+        struct img_src *src = &s->src[i];
+        uint64_t n;
+        int ret;
+
+        if (off >= src->start + src->size) {
+            continue;
+        }
+        n = src->start + src->size - off;
+        if (n > len) {
+            n = len;
+        }
+        ret = qcow2_read(src->img, off - src->start, dst, (size_t)n, err);
+        if (ret < 0) {
+            return ret;
+        }
+        off += n;
+        dst += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+/*
+ * Classify [off, off+len): IMG_KIND_ZERO if it all reads as zero per block
+ * status, IMG_KIND_BACKING if (with -B) nothing is allocated in the top
+ * layers, else IMG_KIND_DATA.
+ */
+static int img_src_kind(struct img_convert *s, uint64_t off, size_t len,
+                        enum img_slot_kind *kind, struct err *err)
+{
+    bool all_zero = true;
+    bool all_backing = true;
+    uint64_t end = off + len;
+    int i;
+
+    for (i = 0; i < s->nsrc && off < end; i++) {
+        struct img_src *src = &s->src[i];
+
+        while (off < end && off < src->start + src->size) {
+            struct qcow2_extent e;
+            uint64_t lo = off - src->start;
+            uint64_t max = src->start + src->size - off;
+            int ret;
+
+            if (max > end - off) {
+                max = end - off;
+            }
+            ret =
+                qcow2_block_status(src->img, lo, max, !s->has_backing, &e, err);
+            if (ret < 0) {
+                return ret;
+            }
+            if (e.length == 0) {
+                return -EIO;
+            }
+            if (e.length > max) {
+                e.length = max;
+            }
+            if (s->has_backing) {
+                if (e.flags &
+                    (QCOW2_BS_ALLOCATED | QCOW2_BS_DATA | QCOW2_BS_ZERO)) {
+                    all_backing = false;
+                }
+                if (!(e.flags & QCOW2_BS_ZERO)) {
+                    all_zero = false;
+                }
+            } else {
+                all_backing = false;
+                if (!(e.flags & QCOW2_BS_ZERO) &&
+                    (e.flags & (QCOW2_BS_DATA | QCOW2_BS_ALLOCATED))) {
+                    all_zero = false;
+                }
+            }
+            off += e.length;
+        }
+    }
+    if (all_backing && s->has_backing) {
+        *kind = IMG_KIND_BACKING;
+    } else if (all_zero) {
+        *kind = IMG_KIND_ZERO;
+    } else {
+        *kind = IMG_KIND_DATA;
+    }
+    return 0;
+}
+
+static bool img_is_zero(const uint8_t *p, size_t len)
+{
+    static const uint8_t zeros[4096];
+
+    while (len >= sizeof(zeros)) {
+        if (memcmp(p, zeros, sizeof(zeros))) {
+            return false;
+        }
+        p += sizeof(zeros);
+        len -= sizeof(zeros);
+    }
+    return len == 0 || !memcmp(p, zeros, len);
+}
+
+static void *img_reader_main(void *opaque)
+{
+    struct img_convert *s = opaque;
+    uint64_t seq;
+
+    for (seq = 0; seq < s->nchunks; seq++) {
+        struct img_slot *sl = &s->slots[seq % (uint64_t)s->nslots];
+        struct err err = {0};
+        enum img_slot_kind kind;
+        uint64_t off = seq * s->chunk;
+        size_t len = s->chunk;
+        int ret;
+
+        if (off + len > s->total) {
+            len = (size_t)(s->total - off);
+        }
+        pthread_mutex_lock(&s->lock);
+        while (!s->stop && sl->state != IMG_SLOT_FREE) {
+            pthread_cond_wait(&s->cond, &s->lock);
+        }
+        pthread_mutex_unlock(&s->lock);
+        if (s->stop) {
+            break;
+        }
+        kind = IMG_KIND_DATA;
+        ret = 0;
+        if (s->sparse != 0 || s->has_backing) {
+            ret = img_src_kind(s, off, len, &kind, &err);
+        }
+        if (ret == 0 && kind == IMG_KIND_DATA) {
+            ret = img_src_read(s, off, sl->buf, len, &err);
+        }
+        if (ret < 0) {
+            char msg[400];
+
+            snprintf(msg, sizeof(msg),
+                     "error while reading at byte %" PRIu64 ": %s", off,
+                     err.msg[0] ? err.msg : strerror(-ret));
+            img_convert_fail(s, ret, msg);
+            break;
+        }
+        pthread_mutex_lock(&s->lock);
+        sl->seq = seq;
+        sl->off = off;
+        sl->len = len;
+        sl->kind = kind;
+        sl->state = s->compress && kind == IMG_KIND_DATA ? IMG_SLOT_COMPRESS
+                                                         : IMG_SLOT_DONE;
+        pthread_cond_broadcast(&s->cond);
+        pthread_mutex_unlock(&s->lock);
+    }
+    return NULL;
+}
+
+static void img_compress_slot(struct img_convert *s, struct img_slot *sl)
+{
+    size_t ncl = (sl->len + s->cluster - 1) / s->cluster;
+    size_t i;
+
+    for (i = 0; i < ncl; i++) {
+        size_t o = i * s->cluster;
+        size_t n = sl->len - o < s->cluster ? sl->len - o : s->cluster;
+        int r;
+
+        if (img_is_zero(sl->buf + o, n)) {
+            sl->clen[i] = 0;
+            continue;
+        }
+        r = qcow2_compress(s->dst, sl->cbuf + o, s->cluster, sl->buf + o, n);
+        sl->clen[i] = r > 0 ? r : -1;
+    }
+}
+
+static void *img_worker_main(void *opaque)
+{
+    struct img_convert *s = opaque;
+
+    pthread_mutex_lock(&s->lock);
+    for (;;) {
+        struct img_slot *sl = NULL;
+        int i;
+
+        for (i = 0; i < s->nslots; i++) {
+            if (s->slots[i].state == IMG_SLOT_COMPRESS) {
+                sl = &s->slots[i];
+                break;
+            }
+        }
+        if (s->stop) {
+            break;
+        }
+        if (!sl) {
+            pthread_cond_wait(&s->cond, &s->lock);
+            continue;
+        }
+        sl->state = IMG_SLOT_BUSY;
+        pthread_mutex_unlock(&s->lock);
+        img_compress_slot(s, sl);
+        pthread_mutex_lock(&s->lock);
+        sl->state = IMG_SLOT_DONE;
+        pthread_cond_broadcast(&s->cond);
+    }
+    pthread_mutex_unlock(&s->lock);
+    return NULL;
+}
+
+/* Write zeros the target does not already read as zero. */
+static int img_write_zero_run(struct img_convert *s, uint64_t off, uint64_t len,
+                              struct err *err)
+{
+    if (s->target_zero || len == 0) {
+        return 0;
+    }
+    return qcow2_write_zeroes(s->dst, off, len, QCOW2_ZERO_MAY_UNMAP, err);
+}
+
+static int img_write_data(struct img_convert *s, struct img_slot *sl,
+                          uint64_t *fail_off, struct err *err)
+{
+    size_t pos = 0;
+    size_t gran = (size_t)s->sparse;
+    int ret;
+
+    if (gran == 0) {
+        *fail_off = sl->off;
+        return qcow2_write(s->dst, sl->off, sl->buf, sl->len, err);
+    }
+    while (pos < sl->len) {
+        size_t start = pos;
+        bool zero;
+        size_t step;
+
+        /* Runs are cut at -S boundaries of the target offset. */
+        step = gran - (size_t)((sl->off + pos) % gran);
+        if (step > sl->len - pos) {
+            step = sl->len - pos;
+        }
+        zero = img_is_zero(sl->buf + pos, step);
+        pos += step;
+        while (pos < sl->len) {
+            size_t st = gran < sl->len - pos ? gran : sl->len - pos;
+
+            if (img_is_zero(sl->buf + pos, st) != zero) {
+                break;
+            }
+            pos += st;
+        }
+        *fail_off = sl->off + start;
+        if (zero) {
+            ret = img_write_zero_run(s, sl->off + start, pos - start, err);
+        } else {
+            ret = qcow2_write(s->dst, sl->off + start, sl->buf + start,
+                              pos - start, err);
+        }
+        if (ret < 0) {
+            return ret;
+        }
+    }
+    return 0;
+}
+
+static int img_write_compressed(struct img_convert *s, struct img_slot *sl,
+                                uint64_t *fail_off, struct err *err)
+{
+    size_t ncl = (sl->len + s->cluster - 1) / s->cluster;
+    size_t i;
+    int ret = 0;
+
+    for (i = 0; i < ncl && ret == 0; i++) {
+        size_t o = i * s->cluster;
+        size_t n = sl->len - o < s->cluster ? sl->len - o : s->cluster;
+
+        *fail_off = sl->off + o;
+        if (sl->clen[i] == 0) {
+            ret = img_write_zero_run(s, sl->off + o, n, err);
+        } else if (sl->clen[i] > 0) {
+            ret = qcow2_write_compressed_raw(s->dst, sl->off + o, sl->cbuf + o,
+                                             (size_t)sl->clen[i], err);
+        } else {
+            ret = qcow2_write(s->dst, sl->off + o, sl->buf + o, n, err);
+        }
+    }
+    return ret;
+}
+
+static int img_write_slot(struct img_convert *s, struct img_slot *sl,
+                          uint64_t *fail_off, struct err *err)
+{
+    *fail_off = sl->off;
+    switch (sl->kind) {
+    case IMG_KIND_BACKING:
+        return 0;
+    case IMG_KIND_ZERO:
+        if (s->sparse == 0) {
+            memset(sl->buf, 0, sl->len);
+            return qcow2_write(s->dst, sl->off, sl->buf, sl->len, err);
+        }
+        return img_write_zero_run(s, sl->off, sl->len, err);
+    case IMG_KIND_DATA:
+        if (s->compress) {
+            return img_write_compressed(s, sl, fail_off, err);
+        }
+        return img_write_data(s, sl, fail_off, err);
+    }
+    return 0;
+}
+
+/* Run the pipeline. Returns 0 or -1 (printed). */
+static int img_convert_run(struct img_convert *s, int workers)
+{
+    pthread_t reader;
+    pthread_t wt[IMG_CONVERT_MAX_WORKERS];
+    int nw = 0;
+    uint64_t seq;
+    int i;
+    int ret = -1;
+
+    s->chunk = IMG_CONVERT_CHUNK;
+    if (s->chunk < s->cluster) {
+        s->chunk = s->cluster;
+    }
+    s->chunk -= s->chunk % s->cluster;
+    s->nchunks = (s->total + s->chunk - 1) / s->chunk;
+    s->nslots = s->compress ? 2 * workers + 2 : 4;
+    s->slots = mem_calloc((size_t)s->nslots, sizeof(*s->slots));
+    if (!s->slots) {
+        img_oom();
+    }
+    for (i = 0; i < s->nslots; i++) {
+        s->slots[i].buf = mem_alloc(s->chunk);
+        if (!s->slots[i].buf) {
+            img_oom();
+        }
+        if (s->compress) {
+            s->slots[i].cbuf = mem_alloc(s->chunk);
+            s->slots[i].clen =
+                mem_calloc(s->chunk / s->cluster + 1, sizeof(int));
+            if (!s->slots[i].cbuf || !s->slots[i].clen) {
+                img_oom();
+            }
+        }
+    }
+    pthread_mutex_init(&s->lock, NULL);
+    pthread_cond_init(&s->cond, NULL);
+    if (pthread_create(&reader, NULL, img_reader_main, s) != 0) {
+        img_error("Could not start the reader thread");
+        goto out_free;
+    }
+    if (s->compress) {
+        for (nw = 0; nw < workers; nw++) {
+            if (pthread_create(&wt[nw], NULL, img_worker_main, s) != 0) {
+                break;
+            }
+        }
+    }
+    for (seq = 0; seq < s->nchunks; seq++) {
+        struct img_slot *sl = &s->slots[seq % (uint64_t)s->nslots];
+        struct err err = {0};
+        uint64_t fail_off = 0;
+        int r;
+
+        pthread_mutex_lock(&s->lock);
+        while (!s->stop && !(sl->state == IMG_SLOT_DONE && sl->seq == seq)) {
+            pthread_cond_wait(&s->cond, &s->lock);
+        }
+        pthread_mutex_unlock(&s->lock);
+        if (s->stop) {
+            break;
+        }
+        r = img_write_slot(s, sl, &fail_off, &err);
+        if (r < 0) {
+            char msg[400];
+
+            snprintf(msg, sizeof(msg),
+                     "error while writing at byte %" PRIu64 ": %s", fail_off,
+                     err.msg[0] ? err.msg : strerror(-r));
+            img_convert_fail(s, r, msg);
+            break;
+        }
+        img_progress_print((float)sl->len * 100.0f / (float)s->total, 100);
+        pthread_mutex_lock(&s->lock);
+        sl->state = IMG_SLOT_FREE;
+        pthread_cond_broadcast(&s->cond);
+        pthread_mutex_unlock(&s->lock);
+    }
+    pthread_mutex_lock(&s->lock);
+    s->stop = true;
+    pthread_cond_broadcast(&s->cond);
+    pthread_mutex_unlock(&s->lock);
+    pthread_join(reader, NULL);
+    for (i = 0; i < nw; i++) {
+        pthread_join(wt[i], NULL);
+    }
+    if (s->err_code) {
+        img_error("%s", s->err_msg);
+    } else {
+        ret = 0;
+    }
+out_free:
+    pthread_cond_destroy(&s->cond);
+    pthread_mutex_destroy(&s->lock);
+    for (i = 0; i < s->nslots; i++) {
+        mem_free(s->slots[i].buf);
+        mem_free(s->slots[i].cbuf);
+        mem_free(s->slots[i].clen);
+    }
+    mem_free(s->slots);
+    return ret;
+}
+
+static const struct option img_convert_longopts[] = {
+    {"help", no_argument, NULL, 'h'},
+    {"object", required_argument, NULL, IMG_OPT_OBJECT},
+    {"image-opts", no_argument, NULL, IMG_OPT_IMAGE_OPTS},
+    {"force-share", no_argument, NULL, 'U'},
+    {"target-image-opts", no_argument, NULL, IMG_OPT_TARGET_IMAGE_OPTS},
+    {"salvage", no_argument, NULL, IMG_OPT_SALVAGE},
+    {"target-is-zero", no_argument, NULL, IMG_OPT_TARGET_IS_ZERO},
+    {"bitmaps", no_argument, NULL, IMG_OPT_BITMAPS},
+    {NULL, 0, NULL, 0},
+};
+
+static bool img_kv_has_help(const struct img_kvlist *kv)
+{
+    size_t i;
+
+    for (i = 0; i < kv->n; i++) {
+        if (!kv->v[i].val &&
+            (!strcmp(kv->v[i].key, "help") || !strcmp(kv->v[i].key, "?"))) {
+            return true;
+        }
+    }
+    return false;
+}
+
+int img_cmd_convert(int argc, char **argv)
+{
+    struct img_convert s;
+    struct img_kvlist kv = {0};
+    struct qcow2_create_opts o;
+    struct err err = {0};
+    const char *fmt = NULL;
+    const char *out_fmt = "raw";
+    const char *backing = NULL;
+    const char *backing_fmt = NULL;
+    const char *snapshot = NULL;
+    enum qcow2_format of;
+    unsigned src_flags = QCOW2_OPEN_RDONLY;
+    unsigned dst_flags = QCOW2_OPEN_UNSAFE;
+    unsigned cflags;
+    bool progress = false;
+    bool skip_create = false;
+    bool target_is_zero = false;
+    int64_t sparse = 4096;
+    int workers = 8;
+    int ret = 1;
+    int i;
+    int c;
+
+    memset(&s, 0, sizeof(s));
+    optind = 1;
+    while ((c = getopt_long(argc, argv, ":hf:O:B:CcF:o:l:S:pt:T:qnm:WUr:",
+                            img_convert_longopts, NULL)) != -1) {
+        switch (c) {
+        case ':':
+            ret = img_missing_arg(argv, optind);
+            goto out;
+        case '?':
+            ret = img_bad_option(argv, optind);
+            goto out;
+        case 'h':
+            img_help();
+        case 'f':
+            fmt = optarg;
+            break;
+        case 'O':
+            out_fmt = optarg;
+            break;
+        case 'B':
+            backing = optarg;
+            break;
+        case 'F':
+            backing_fmt = optarg;
+            break;
+        case 'C':
+        case 'W':
+        case 'q':
+            break;
+        case 'c':
+            s.compress = true;
+            break;
+        case 'o':
+            if (img_kv_parse(&kv, optarg) < 0) {
+                img_oom();
+            }
+            break;
+        case 'l':
+            snapshot = optarg;
+            break;
+        case 'S':
+            if (img_cvtnum("buffer size for sparse output", optarg, 0,
+                           INT64_MAX, &sparse) < 0) {
+                goto out;
+            }
+            if (sparse % 512 || sparse > IMG_CONVERT_MAX_SPARSE) {
+                img_error("Invalid buffer size for sparse output specified. "
+                          "Valid sizes are multiples of 512 up to %u. Select "
+                          "0 to disable sparse detection (fully allocates "
+                          "output).",
+                          IMG_CONVERT_MAX_SPARSE);
+                goto out;
+            }
+            break;
+        case 'p':
+            progress = true;
+            break;
+        case 't':
+            if (img_cache_flags(optarg, &cflags) < 0) {
+                img_error("Invalid cache option: %s", optarg);
+                goto out;
+            }
+            dst_flags = cflags;
+            break;
+        case 'T':
+            if (img_cache_flags(optarg, &cflags) < 0) {
+                img_error("Invalid source cache option: %s", optarg);
+                goto out;
+            }
+            src_flags = QCOW2_OPEN_RDONLY | cflags;
+            break;
+        case 'n':
+            skip_create = true;
+            break;
+        case 'm': {
+            unsigned long m;
+
+            if (img_strtoul(optarg, &m) < 0 || m < 1 ||
+                m > IMG_CONVERT_MAX_WORKERS) {
+                img_error("Invalid number of coroutines. Allowed number of "
+                          "coroutines is between 1 and %d",
+                          IMG_CONVERT_MAX_WORKERS);
+                goto out;
+            }
+            workers = (int)m;
+            break;
+        }
+        case 'U':
+            src_flags |= QCOW2_OPEN_FORCE_SHARE;
+            break;
+        case 'r':
+        case IMG_OPT_SALVAGE:
+            break;
+        case IMG_OPT_TARGET_IS_ZERO:
+            target_is_zero = true;
+            break;
+        case IMG_OPT_OBJECT:
+            ret = img_refuse_opt("--object");
+            goto out;
+        case IMG_OPT_IMAGE_OPTS:
+            ret = img_refuse_opt("--image-opts");
+            goto out;
+        case IMG_OPT_TARGET_IMAGE_OPTS:
+            ret = img_refuse_opt("--target-image-opts");
+            goto out;
+        case IMG_OPT_BITMAPS:
+            img_error("--bitmaps is not supported by " IMG_PROG);
+            goto out;
+        default:
+            break;
+        }
+    }
+    if (img_format_parse(out_fmt, &of) < 0) {
+        img_error("Unknown file format '%s'", out_fmt);
+        goto out;
+    }
+    if (img_kv_has_help(&kv)) {
+        img_create_help(of);
+        ret = 0;
+        goto out;
+    }
+    if (target_is_zero && !skip_create) {
+        img_error("--target-is-zero requires use of -n flag");
+        goto out;
+    }
+    s.nsrc = argc - optind - 1;
+    if (s.nsrc < 1) {
+        img_error_try("Must specify image file name");
+        goto out;
+    }
+    if (skip_create && kv.n > 0) {
+        img_error("-o has no effect when skipping image creation");
+        goto out;
+    }
+    s.dst_name = argv[argc - 1];
+    s.src = mem_calloc((size_t)s.nsrc, sizeof(*s.src));
+    if (!s.src) {
+        img_oom();
+    }
+    for (i = 0; i < s.nsrc; i++) {
+        s.src[i].name = argv[optind + i];
+        if (img_open(s.src[i].name, fmt, src_flags, &s.src[i].img) < 0) {
+            goto out;
+        }
+        s.src[i].start = s.total;
+        s.src[i].size = qcow2_size(s.src[i].img);
+        s.total += s.src[i].size;
+    }
+    if (snapshot) {
+        img_error("Failed to load snapshot: loading internal snapshots in "
+                  "convert (-l) is not supported by " IMG_PROG);
+        goto out;
+    }
+    if (s.compress && of != QCOW2_FORMAT_QCOW2) {
+        img_error("Compression not supported for this file format");
+        goto out;
+    }
+    if (!skip_create) {
+        bool found;
+
+        if (img_create_parse("", of, &kv) < 0) {
+            goto out;
+        }
+        if (!backing) {
+            backing = img_kv_get(&kv, "backing_file", &found);
+        }
+        if (!backing_fmt) {
+            backing_fmt = img_kv_get(&kv, "backing_fmt", &found);
+        }
+        if (backing && of == QCOW2_FORMAT_RAW) {
+            img_error("Backing file not supported for file format 'raw'");
+            goto out;
+        }
+        if (backing && !backing_fmt) {
+            img_error("Use of backing file requires explicit backing format");
+            goto out;
+        }
+        if (img_create_build("", of, &kv, &o) < 0) {
+            goto out;
+        }
+        o.size = s.total;
+        o.backing_file = backing;
+        o.backing_fmt = backing_fmt;
+        if (qcow2_create(s.dst_name, &o, &err) < 0) {
+            img_error("%s: error while converting %s: %s", s.dst_name, out_fmt,
+                      err.msg);
+            goto out;
+        }
+    }
+    s.has_backing = backing != NULL;
+    if (s.has_backing) {
+        dst_flags |= QCOW2_OPEN_NO_BACKING;
+    }
+    if (img_open(s.dst_name, out_fmt, dst_flags, &s.dst) < 0) {
+        goto out;
+    }
+    s.target_zero = (!skip_create && !s.has_backing) || target_is_zero;
+    s.sparse = (uint64_t)sparse;
+    s.cluster = qcow2_cluster_size(s.dst);
+    if (s.cluster < 512) {
+        s.cluster = 512;
+    }
+    img_progress_init(progress, 1.0f);
+    img_progress_print(0, 100);
+    if (s.total > 0 && img_convert_run(&s, workers) < 0) {
+        goto out;
+    }
+    img_progress_print(100, 0);
+    img_progress_end();
+    if (qcow2_flush(s.dst, &err) < 0) {
+        img_error("error while flushing %s: %s", s.dst_name, err.msg);
+        goto out;
+    }
+    ret = 0;
+out:
+    if (s.dst) {
+        int r = qcow2_close(s.dst);
+
+        if (r < 0 && ret == 0) {
+            img_error("error while closing %s: %s", s.dst_name, strerror(-r));
+            ret = 1;
+        }
+    }
+    for (i = 0; s.src && i < s.nsrc; i++) {
+        qcow2_close(s.src[i].img);
+    }
+    mem_free(s.src);
+    img_kv_fini(&kv);
+    return ret;
+}

@@ -1,0 +1,720 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * imgtool/cmd-info.c - `rrvm-img info`, `map` and `measure`: read-only
+ * reports in qemu-img 7.2's human and JSON layouts.
+ */
+#include <getopt.h>
+#include <inttypes.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/alloc.h"
+#include "imgtool/img.h"
+
+static int img_parse_output(const char *s, enum img_output *out)
+{
+    if (!strcmp(s, "human")) {
+        *out = IMG_OUTPUT_HUMAN;
+    } else if (!strcmp(s, "json")) {
+        *out = IMG_OUTPUT_JSON;
+    } else {
+        img_error("--output must be used with human or json as argument.");
+        return -1;
+    }
+    return 0;
+}
+
+/* One snapshot line of bdrv_snapshot_dump(); NULL prints the header. */
+static void img_snapshot_dump(const struct qcow2_snapshot_info *sn)
+{
+    char clock_buf[64];
+    char icount_buf[32] = "";
+    char date_buf[32] = "";
+    char size_buf[32];
+    uint64_t secs;
+    time_t t;
+    struct tm tm;
+
+    if (!sn) {
+        printf("%-10s%-17s%8s%20s%13s%11s", "ID", "TAG", "VM SIZE", "DATE",
+               "VM CLOCK", "ICOUNT");
+        return;
+    }
+    t = (time_t)sn->date_sec;
+    if (localtime_r(&t, &tm)) {
+        strftime(date_buf, sizeof(date_buf), "%Y-%m-%d %H:%M:%S", &tm);
+    }
+    secs = sn->vm_clock_nsec / 1000000000ull;
+    snprintf(clock_buf, sizeof(clock_buf), "%02d:%02d:%02d.%03d",
+             (int)(secs / 3600), (int)((secs / 60) % 60), (int)(secs % 60),
+             (int)((sn->vm_clock_nsec / 1000000) % 1000));
+    img_size_str(sn->vm_state_size, size_buf, sizeof(size_buf));
+    if (sn->icount != UINT64_MAX) {
+        snprintf(icount_buf, sizeof(icount_buf), "%" PRId64,
+                 (int64_t)sn->icount);
+    }
+    printf("%-9s %-16s %8s%20s%13s%11s", sn->id, sn->name, size_buf, date_buf,
+           clock_buf, icount_buf);
+}
+
+/* Returns a new array of every snapshot (mem_free), *n set; NULL if none. */
+static struct qcow2_snapshot_info *img_snapshots(struct qcow2_image *img,
+                                                 size_t *n)
+{
+    struct qcow2_snapshot_info *sn;
+    size_t cnt = qcow2_snapshot_list(img, NULL, 0);
+
+    *n = 0;
+    if (cnt == 0) {
+        return NULL;
+    }
+    sn = mem_calloc(cnt, sizeof(*sn));
+    if (!sn) {
+        img_oom();
+    }
+    *n = qcow2_snapshot_list(img, sn, cnt);
+    if (*n > cnt) {
+        *n = cnt;
+    }
+    return sn;
+}
+
+void img_snapshot_list_print(struct qcow2_image *img)
+{
+    size_t n, i;
+    struct qcow2_snapshot_info *sn = img_snapshots(img, &n);
+
+    if (n == 0) {
+        mem_free(sn);
+        return;
+    }
+    printf("Snapshot list:\n");
+    img_snapshot_dump(NULL);
+    printf("\n");
+    for (i = 0; i < n; i++) {
+        img_snapshot_dump(&sn[i]);
+        printf("\n");
+    }
+    mem_free(sn);
+}
+
+static void img_info_human(struct qcow2_image *img, const char *filename)
+{
+    struct qcow2_info info;
+    char vs[32];
+    char ds[32];
+
+    qcow2_get_info(img, &info);
+    img_size_str(info.virtual_size, vs, sizeof(vs));
+    img_size_str(info.actual_size, ds, sizeof(ds));
+    printf("image: %s\n"
+           "file format: %s\n"
+           "virtual size: %s (%" PRIu64 " bytes)\n"
+           "disk size: %s\n",
+           filename, img_format_name(info.format), vs, info.virtual_size, ds);
+    if (info.format == QCOW2_FORMAT_RAW) {
+        return;
+    }
+    if (info.encrypted) {
+        printf("encrypted: yes\n");
+    }
+    printf("cluster_size: %" PRIu32 "\n", info.cluster_size);
+    if (info.dirty) {
+        printf("cleanly shut down: no\n");
+    }
+    if (info.backing_file) {
+        printf("backing file: %s", info.backing_file);
+        if (!info.full_backing_filename) {
+            printf(" (cannot determine actual path)");
+        } else if (strcmp(info.backing_file, info.full_backing_filename)) {
+            printf(" (actual path: %s)", info.full_backing_filename);
+        }
+        printf("\n");
+    }
+    if (info.backing_fmt) {
+        printf("backing file format: %s\n", info.backing_fmt);
+    }
+    img_snapshot_list_print(img);
+    printf("Format specific information:\n");
+    printf("    compat: %s\n", info.version >= 3 ? "1.1" : "0.10");
+    printf("    compression type: %s\n",
+           info.compression_type == QCOW2_COMPRESSION_ZSTD ? "zstd" : "zlib");
+    if (info.version >= 3) {
+        printf("    lazy refcounts: %s\n",
+               info.lazy_refcounts ? "true" : "false");
+    }
+    printf("    refcount bits: %u\n", info.refcount_bits);
+    if (info.version >= 3) {
+        printf("    corrupt: %s\n", info.corrupt ? "true" : "false");
+        printf("    extended l2: %s\n", info.extended_l2 ? "true" : "false");
+    }
+    if (info.data_file) {
+        printf("    data file: %s\n", info.data_file);
+    }
+}
+
+static struct img_json *img_info_json(struct qcow2_image *img,
+                                      const char *filename)
+{
+    struct img_json *o = img_json_object();
+    struct qcow2_info info;
+    struct qcow2_snapshot_info *sn;
+    size_t n, i;
+
+    qcow2_get_info(img, &info);
+    img_json_set_uint(o, "virtual-size", info.virtual_size);
+    img_json_set_str(o, "filename", filename);
+    img_json_set_str(o, "format", img_format_name(info.format));
+    img_json_set_uint(o, "actual-size", info.actual_size);
+    img_json_set_bool(o, "dirty-flag", info.dirty);
+    if (info.format == QCOW2_FORMAT_RAW) {
+        return o;
+    }
+    img_json_set_uint(o, "cluster-size", info.cluster_size);
+    if (info.encrypted) {
+        img_json_set_bool(o, "encrypted", true);
+    }
+    if (info.backing_file) {
+        img_json_set_str(o, "backing-filename", info.backing_file);
+        if (info.full_backing_filename) {
+            img_json_set_str(o, "full-backing-filename",
+                             info.full_backing_filename);
+        }
+    }
+    if (info.backing_fmt) {
+        img_json_set_str(o, "backing-filename-format", info.backing_fmt);
+    }
+    sn = img_snapshots(img, &n);
+    if (n > 0) {
+        struct img_json *arr = img_json_array();
+
+        for (i = 0; i < n; i++) {
+            struct img_json *s = img_json_object();
+
+            img_json_set_str(s, "id", sn[i].id);
+            img_json_set_str(s, "name", sn[i].name);
+            img_json_set_uint(s, "vm-state-size", sn[i].vm_state_size);
+            img_json_set_uint(s, "date-sec", sn[i].date_sec);
+            img_json_set_uint(s, "date-nsec", sn[i].date_nsec);
+            img_json_set_uint(s, "vm-clock-sec",
+                              sn[i].vm_clock_nsec / 1000000000ull);
+            img_json_set_uint(s, "vm-clock-nsec",
+                              sn[i].vm_clock_nsec % 1000000000ull);
+            if (sn[i].icount != UINT64_MAX) {
+                img_json_set_uint(s, "icount", sn[i].icount);
+            }
+            img_json_append(arr, s);
+        }
+        img_json_set(o, "snapshots", arr);
+    }
+    mem_free(sn);
+    {
+        struct img_json *fs = img_json_object();
+        struct img_json *d = img_json_object();
+
+        img_json_set_str(fs, "type", "qcow2");
+        img_json_set_str(d, "compat", info.version >= 3 ? "1.1" : "0.10");
+        img_json_set_str(
+            d, "compression-type",
+            info.compression_type == QCOW2_COMPRESSION_ZSTD ? "zstd" : "zlib");
+        if (info.version >= 3) {
+            img_json_set_bool(d, "lazy-refcounts", info.lazy_refcounts);
+        }
+        img_json_set_int(d, "refcount-bits", info.refcount_bits);
+        if (info.version >= 3) {
+            img_json_set_bool(d, "corrupt", info.corrupt);
+            img_json_set_bool(d, "extended-l2", info.extended_l2);
+        }
+        if (info.data_file) {
+            img_json_set_str(d, "data-file", info.data_file);
+        }
+        img_json_set(fs, "data", d);
+        img_json_set(o, "format-specific", fs);
+    }
+    return o;
+}
+
+static const struct option img_info_longopts[] = {
+    {"help", no_argument, NULL, 'h'},
+    {"format", required_argument, NULL, 'f'},
+    {"output", required_argument, NULL, IMG_OPT_OUTPUT},
+    {"backing-chain", no_argument, NULL, IMG_OPT_BACKING_CHAIN},
+    {"object", required_argument, NULL, IMG_OPT_OBJECT},
+    {"image-opts", no_argument, NULL, IMG_OPT_IMAGE_OPTS},
+    {"force-share", no_argument, NULL, 'U'},
+    {NULL, 0, NULL, 0},
+};
+
+int img_cmd_info(int argc, char **argv)
+{
+    enum img_output output = IMG_OUTPUT_HUMAN;
+    const char *fmt = NULL;
+    const char *filename;
+    bool chain = false;
+    unsigned flags = QCOW2_OPEN_RDONLY;
+    struct qcow2_image *img = NULL;
+    struct qcow2_image *cur;
+    struct img_json *arr = NULL;
+    int c;
+
+    optind = 1;
+    while ((c = getopt_long(argc, argv, ":f:hU", img_info_longopts, NULL)) !=
+           -1) {
+        switch (c) {
+        case ':':
+            return img_missing_arg(argv, optind);
+        case '?':
+            return img_bad_option(argv, optind);
+        case 'h':
+            img_help();
+        case 'f':
+            fmt = optarg;
+            break;
+        case 'U':
+            flags |= QCOW2_OPEN_FORCE_SHARE;
+            break;
+        case IMG_OPT_OUTPUT:
+            if (img_parse_output(optarg, &output) < 0) {
+                return 1;
+            }
+            break;
+        case IMG_OPT_BACKING_CHAIN:
+            chain = true;
+            break;
+        case IMG_OPT_OBJECT:
+            return img_refuse_opt("--object");
+        case IMG_OPT_IMAGE_OPTS:
+            return img_refuse_opt("--image-opts");
+        default:
+            break;
+        }
+    }
+    if (optind != argc - 1) {
+        img_error_try("Expecting one image file name");
+        return 1;
+    }
+    filename = argv[optind];
+    if (!chain) {
+        flags |= QCOW2_OPEN_NO_BACKING;
+    }
+    if (img_open(filename, fmt, flags, &img) < 0) {
+        return 1;
+    }
+    if (chain && output == IMG_OUTPUT_JSON) {
+        arr = img_json_array();
+    }
+    for (cur = img; cur; cur = chain ? qcow2_backing(cur) : NULL) {
+        const char *name = cur == img ? filename : qcow2_filename(cur);
+
+        if (output == IMG_OUTPUT_JSON) {
+            struct img_json *o = img_info_json(cur, name);
+
+            if (arr) {
+                img_json_append(arr, o);
+            } else {
+                img_json_print(o, stdout);
+                img_json_free(o);
+            }
+        } else {
+            if (cur != img) {
+                printf("\n");
+            }
+            img_info_human(cur, name);
+        }
+    }
+    if (arr) {
+        img_json_print(arr, stdout);
+        img_json_free(arr);
+    }
+    qcow2_close(img);
+    return 0;
+}
+
+/* ---- map ---- */
+
+struct img_map_entry {
+    uint64_t start;
+    uint64_t length;
+    bool data;
+    bool zero;
+    bool present;
+    bool has_offset;
+    uint64_t offset;
+    int depth;
+    const char *filename; /* borrowed; NULL unless has_offset */
+};
+
+static bool img_map_mergeable(const struct img_map_entry *a,
+                              const struct img_map_entry *b)
+{
+    if (a->length == 0) {
+        return false;
+    }
+    if (a->zero != b->zero || a->data != b->data || a->depth != b->depth ||
+        a->present != b->present || !a->filename != !b->filename ||
+        a->has_offset != b->has_offset) {
+        return false;
+    }
+    if (a->filename && strcmp(a->filename, b->filename)) {
+        return false;
+    }
+    if (a->has_offset && a->offset + a->length != b->offset) {
+        return false;
+    }
+    return true;
+}
+
+static int img_map_dump(enum img_output output, const struct img_map_entry *e,
+                        struct img_map_entry *next)
+{
+    if (output == IMG_OUTPUT_HUMAN) {
+        if (e->data && !e->has_offset) {
+            img_error("File contains external, encrypted or compressed "
+                      "clusters.");
+            return -1;
+        }
+        if (e->data && !e->zero) {
+            printf("%#-16" PRIx64 "%#-16" PRIx64 "%#-16" PRIx64 "%s\n",
+                   e->start, e->length, e->offset, e->filename);
+        }
+        if (next && (!next->data || next->zero)) {
+            next->data = false;
+            next->zero = true;
+        }
+        return 0;
+    }
+    printf("{ \"start\": %" PRIu64 ", \"length\": %" PRIu64 ", \"depth\": %d,"
+           " \"present\": %s, \"zero\": %s, \"data\": %s",
+           e->start, e->length, e->depth, e->present ? "true" : "false",
+           e->zero ? "true" : "false", e->data ? "true" : "false");
+    if (e->has_offset) {
+        printf(", \"offset\": %" PRIu64, e->offset);
+    }
+    putchar('}');
+    if (next) {
+        puts(",");
+    }
+    return 0;
+}
+
+static const struct option img_map_longopts[] = {
+    {"help", no_argument, NULL, 'h'},
+    {"format", required_argument, NULL, 'f'},
+    {"output", required_argument, NULL, IMG_OPT_OUTPUT},
+    {"object", required_argument, NULL, IMG_OPT_OBJECT},
+    {"image-opts", no_argument, NULL, IMG_OPT_IMAGE_OPTS},
+    {"force-share", no_argument, NULL, 'U'},
+    {"start-offset", required_argument, NULL, IMG_OPT_START_OFFSET},
+    {"max-length", required_argument, NULL, IMG_OPT_MAX_LENGTH},
+    {NULL, 0, NULL, 0},
+};
+
+int img_cmd_map(int argc, char **argv)
+{
+    enum img_output output = IMG_OUTPUT_HUMAN;
+    const char *fmt = NULL;
+    unsigned flags = QCOW2_OPEN_RDONLY;
+    struct qcow2_image *img = NULL;
+    struct img_map_entry curr = {0};
+    struct img_map_entry next;
+    int64_t start = 0;
+    int64_t max_length = -1;
+    uint64_t length;
+    int ret = 1;
+    int c;
+
+    optind = 1;
+    while ((c = getopt_long(argc, argv, ":f:hU", img_map_longopts, NULL)) !=
+           -1) {
+        switch (c) {
+        case ':':
+            return img_missing_arg(argv, optind);
+        case '?':
+            return img_bad_option(argv, optind);
+        case 'h':
+            img_help();
+        case 'f':
+            fmt = optarg;
+            break;
+        case 'U':
+            flags |= QCOW2_OPEN_FORCE_SHARE;
+            break;
+        case IMG_OPT_OUTPUT:
+            if (img_parse_output(optarg, &output) < 0) {
+                return 1;
+            }
+            break;
+        case IMG_OPT_START_OFFSET:
+            if (img_cvtnum("start offset", optarg, 0, INT64_MAX, &start) < 0) {
+                return 1;
+            }
+            break;
+        case IMG_OPT_MAX_LENGTH:
+            if (img_cvtnum("max length", optarg, 0, INT64_MAX, &max_length) <
+                0) {
+                return 1;
+            }
+            break;
+        case IMG_OPT_OBJECT:
+            return img_refuse_opt("--object");
+        case IMG_OPT_IMAGE_OPTS:
+            return img_refuse_opt("--image-opts");
+        default:
+            break;
+        }
+    }
+    if (optind != argc - 1) {
+        img_error_try("Expecting one image file name");
+        return 1;
+    }
+    if (img_open(argv[optind], fmt, flags, &img) < 0) {
+        return 1;
+    }
+    length = qcow2_size(img);
+    if (max_length != -1 && (uint64_t)start + (uint64_t)max_length < length) {
+        length = (uint64_t)start + (uint64_t)max_length;
+    }
+    if (output == IMG_OUTPUT_HUMAN) {
+        printf("%-16s%-16s%-16s%s\n", "Offset", "Length", "Mapped to", "File");
+    } else {
+        putchar('[');
+    }
+    curr.start = (uint64_t)start;
+    while (curr.start + curr.length < length) {
+        uint64_t off = curr.start + curr.length;
+        struct qcow2_extent ext;
+        struct err err = {0};
+
+        if (qcow2_block_status(img, off, length - off, true, &ext, &err) < 0 ||
+            ext.length == 0) {
+            img_error("Could not read file metadata: %s",
+                      err.msg[0] ? err.msg : "Input/output error");
+            goto out;
+        }
+        memset(&next, 0, sizeof(next));
+        next.start = off;
+        next.length = ext.length;
+        if (next.length > length - off) {
+            next.length = length - off;
+        }
+        next.data = ext.flags & QCOW2_BS_DATA;
+        next.zero = ext.flags & QCOW2_BS_ZERO;
+        next.present = ext.flags & QCOW2_BS_ALLOCATED;
+        next.has_offset = ext.flags & QCOW2_BS_OFFSET;
+        next.offset = next.has_offset ? ext.host_offset : 0;
+        next.depth = ext.depth;
+        next.filename =
+            next.has_offset && ext.file ? qcow2_filename(ext.file) : NULL;
+        if (next.has_offset && !next.filename) {
+            next.filename = qcow2_filename(img);
+        }
+        if (img_map_mergeable(&curr, &next)) {
+            curr.length += next.length;
+            continue;
+        }
+        if (curr.length > 0 && img_map_dump(output, &curr, &next) < 0) {
+            goto out;
+        }
+        curr = next;
+    }
+    if (img_map_dump(output, &curr, NULL) < 0) {
+        goto out;
+    }
+    if (output == IMG_OUTPUT_JSON) {
+        puts("]");
+    }
+    ret = 0;
+out:
+    qcow2_close(img);
+    return ret;
+}
+
+/* ---- measure ---- */
+
+static const struct option img_measure_longopts[] = {
+    {"help", no_argument, NULL, 'h'},
+    {"image-opts", no_argument, NULL, IMG_OPT_IMAGE_OPTS},
+    {"object", required_argument, NULL, IMG_OPT_OBJECT},
+    {"output", required_argument, NULL, IMG_OPT_OUTPUT},
+    {"size", required_argument, NULL, IMG_OPT_SIZE},
+    {"force-share", no_argument, NULL, 'U'},
+    {NULL, 0, NULL, 0},
+};
+
+/* Bytes of the image that hold data, counted per @cluster of the target. */
+static int img_measure_allocated(struct qcow2_image *img, uint32_t cluster,
+                                 uint64_t *out)
+{
+    uint64_t size = qcow2_size(img);
+    uint64_t off = 0;
+    uint64_t total = 0;
+    uint64_t last_cluster = UINT64_MAX;
+
+    while (off < size) {
+        struct qcow2_extent ext;
+        struct err err = {0};
+        uint64_t end;
+
+        if (qcow2_block_status(img, off, size - off, true, &ext, &err) < 0 ||
+            ext.length == 0) {
+            img_error("Unable to get block status: %s", err.msg);
+            return -1;
+        }
+        end = off + ext.length;
+        if (end > size) {
+            end = size;
+        }
+        if ((ext.flags & QCOW2_BS_DATA) && !(ext.flags & QCOW2_BS_ZERO)) {
+            uint64_t c0 = off / cluster;
+            uint64_t c1 = (end - 1) / cluster;
+
+            if (c0 == last_cluster) {
+                c0++;
+            }
+            if (c1 >= c0) {
+                total += (c1 - c0 + 1) * cluster;
+            }
+            last_cluster = c1;
+        }
+        off = end;
+    }
+    *out = total;
+    return 0;
+}
+
+int img_cmd_measure(int argc, char **argv)
+{
+    enum img_output output = IMG_OUTPUT_HUMAN;
+    struct img_kvlist kv = {0};
+    struct qcow2_create_opts o;
+    struct qcow2_image *img = NULL;
+    const char *fmt = NULL;
+    const char *out_fmt = "raw";
+    const char *filename = NULL;
+    enum qcow2_format of;
+    int64_t size = -1;
+    uint64_t vsize;
+    uint64_t allocated;
+    uint64_t required = 0;
+    uint64_t full = 0;
+    unsigned flags = QCOW2_OPEN_RDONLY;
+    int ret = 1;
+    int c;
+
+    optind = 1;
+    while ((c = getopt_long(argc, argv, ":hf:O:o:l:U", img_measure_longopts,
+                            NULL)) != -1) {
+        switch (c) {
+        case ':':
+            ret = img_missing_arg(argv, optind);
+            goto out;
+        case '?':
+            ret = img_bad_option(argv, optind);
+            goto out;
+        case 'h':
+            img_help();
+        case 'f':
+            fmt = optarg;
+            break;
+        case 'O':
+            out_fmt = optarg;
+            break;
+        case 'o':
+            if (img_kv_parse(&kv, optarg) < 0) {
+                img_oom();
+            }
+            break;
+        case 'l':
+            img_error("Snapshot parameters (-l) are not supported by "
+                      "measure in " IMG_PROG);
+            goto out;
+        case 'U':
+            flags |= QCOW2_OPEN_FORCE_SHARE;
+            break;
+        case IMG_OPT_OUTPUT:
+            if (img_parse_output(optarg, &output) < 0) {
+                goto out;
+            }
+            break;
+        case IMG_OPT_SIZE:
+            if (img_cvtnum("image size", optarg, 0, INT64_MAX, &size) < 0) {
+                goto out;
+            }
+            break;
+        case IMG_OPT_OBJECT:
+            ret = img_refuse_opt("--object");
+            goto out;
+        case IMG_OPT_IMAGE_OPTS:
+            ret = img_refuse_opt("--image-opts");
+            goto out;
+        default:
+            break;
+        }
+    }
+    if (optind < argc) {
+        filename = argv[optind++];
+    }
+    if (optind < argc) {
+        img_error_try("Unexpected argument: %s", argv[optind]);
+        goto out;
+    }
+    if (filename && size != -1) {
+        img_error("--size N cannot be used together with a filename.");
+        goto out;
+    }
+    if (!filename && size == -1) {
+        img_error("Either --size N or one filename must be specified.");
+        goto out;
+    }
+    if (img_format_parse(out_fmt, &of) < 0) {
+        img_error("Unknown file format '%s'", out_fmt);
+        goto out;
+    }
+    if (img_create_parse("", of, &kv) < 0 ||
+        img_create_build("", of, &kv, &o) < 0) {
+        goto out;
+    }
+    if (filename) {
+        if (img_open(filename, fmt, flags, &img) < 0) {
+            goto out;
+        }
+        vsize = qcow2_size(img);
+        if (img_measure_allocated(img,
+                                  of == QCOW2_FORMAT_RAW ? 512 : o.cluster_size,
+                                  &allocated) < 0) {
+            goto out;
+        }
+    } else {
+        vsize = (uint64_t)size;
+        allocated = 0;
+    }
+    if (of == QCOW2_FORMAT_RAW) {
+        required = (vsize + 511) & ~511ull;
+        full = required;
+    } else {
+        o.size = vsize;
+        qcow2_measure(&o, vsize, allocated, &required, &full);
+    }
+    if (output == IMG_OUTPUT_JSON) {
+        struct img_json *j = img_json_object();
+
+        img_json_set_uint(j, "required", required);
+        img_json_set_uint(j, "fully-allocated", full);
+        if (filename && of == QCOW2_FORMAT_QCOW2) {
+            img_json_set_uint(j, "bitmaps", 0);
+        }
+        img_json_print(j, stdout);
+        img_json_free(j);
+    } else {
+        printf("required size: %" PRIu64 "\n", required);
+        printf("fully allocated size: %" PRIu64 "\n", full);
+        if (filename && of == QCOW2_FORMAT_QCOW2) {
+            printf("bitmaps size: %" PRIu64 "\n", (uint64_t)0);
+        }
+    }
+    ret = 0;
+out:
+    qcow2_close(img);
+    img_kv_fini(&kv);
+    return ret;
+}
