@@ -130,10 +130,27 @@ static int load_elf(const struct rv_ram *ram, const char *path,
             return err_set(err, -EBADMSG, "%s: segment %u out of the file",
                            path, i);
         }
-        if (!in_ram(ram, paddr, memsz)) {
+        /* Like QEMU, keep the part of a segment that lands in RAM (the
+         * ELF headers often sit in a segment just below it). */
+        if (paddr + memsz <= ram->base || paddr >= ram->base + ram->size ||
+            paddr + memsz < paddr) {
             return err_set(
                 err, -ERANGE, "%s: segment %u at 0x%llx+0x%llx is outside RAM",
                 path, i, (unsigned long long)paddr, (unsigned long long)memsz);
+        }
+        if (paddr < ram->base) {
+            uint64_t cut = ram->base - paddr;
+
+            off += cut;
+            filesz = filesz > cut ? filesz - cut : 0;
+            memsz -= cut;
+            paddr = ram->base;
+        }
+        if (memsz > ram->size - (paddr - ram->base)) {
+            memsz = ram->size - (paddr - ram->base);
+            if (filesz > memsz) {
+                filesz = memsz;
+            }
         }
         dst = ram->host + (paddr - ram->base);
         memcpy(dst, b + off, filesz);
