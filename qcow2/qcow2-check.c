@@ -697,8 +697,8 @@ static int chk_bitmaps(struct chk *c, struct qcow2_check_result *res)
         }
         t_off = rd_be64(dir + pos);
         t_size = rd_be32(dir + pos + 8);
-        name_len = rd_be16(dir + pos + 14);
-        extra = rd_be32(dir + pos + 16);
+        name_len = rd_be16(dir + pos + 18);
+        extra = rd_be32(dir + pos + 20);
         ent_len = (24 + (uint64_t)extra + name_len + 7) & ~7ull;
         if (ent_len > dir_len - pos || t_size > CHK_BM_TABLE_MAX_ENTRIES ||
             qcow2_offset_into_cluster(img, t_off)) {

@@ -257,7 +257,8 @@ int qcow2_snapshots_read_table(struct qcow2_image *img, uint64_t table_off,
         }
         len = ((len + 7) & ~7ull) + SNAP_HDR_LEN + tab[i].extra_data_size +
               strlen(tab[i].id) + strlen(tab[i].name);
-        if (len > SNAP_MAX_TABLE_BYTES) {
+        /* QEMU also bounds the table's extent on disk by INT_MAX. */
+        if (len > SNAP_MAX_TABLE_BYTES || next - table_off > INT32_MAX) {
             if (!repair) {
                 ret = err_set(err, -ERANGE, "Snapshot table is too big");
                 n = i + 1;

@@ -66,8 +66,11 @@ static void lines_load_qemu(struct lines *l, const char *path)
         if (!strncmp(s, "qemu-img: ", 10)) {
             s += 10;
         }
+        /* Not per-problem lines of the check: qemu-img's verdict, the
+         * block layer's corruption notices and its failure to free the
+         * old snapshot table (which only leaks it). */
         if (!strncmp(s, "Check failed", 12) || !strncmp(s, "qcow2: ", 7) ||
-            !s[0]) {
+            !strncmp(s, "qcow2_free_clusters failed", 26) || !s[0]) {
             continue;
         }
         lines_add(l, s);
@@ -209,33 +212,82 @@ static long long json_get(const char *js, const char *key)
     return strtoll(p + strlen(pat), NULL, 10);
 }
 
-static void qemu_check(const char *dir, const char *img, const char *repair,
-                       struct qres *q, struct lines *l)
+/* Run `qemu-img check` (with the -r options of each image) on q, ql and
+ * qa.qcow2 in @dir at once; each leaves NAME.json, NAME.err and NAME.rc. */
+static void qemu_checks_run(const char *dir)
 {
-    char path[256], js[16384];
+    assert_int_equal(
+        run("cd '%s' && { "
+            "(qemu-img check -f qcow2 --output=json q.qcow2 >q.json "
+            "2>q.err; echo $? >q.rc) & "
+            "(qemu-img check -f qcow2 -r leaks --output=json ql.qcow2 "
+            ">ql.json 2>ql.err; echo $? >ql.rc) & "
+            "(qemu-img check -f qcow2 -r all --output=json qa.qcow2 "
+            ">qa.json 2>qa.err; echo $? >qa.rc) & wait; }",
+            dir),
+        0);
+}
+
+static void slurp(const char *dir, const char *name, const char *ext, char *dst,
+                  size_t cap)
+{
+    char path[256];
     size_t n;
     FILE *f;
+
+    snprintf(path, sizeof(path), "%s/%s.%s", dir, name, ext);
+    f = fopen(path, "r");
+    assert_non_null(f);
+    n = fread(dst, 1, cap - 1, f);
+    fclose(f);
+    dst[n] = '\0';
+}
+
+/* The outcome of qemu_checks_run() for image @name (without .qcow2). */
+static void qemu_check_load(const char *dir, const char *name, struct qres *q,
+                            struct lines *l)
+{
+    char path[256], js[16384], rc[16];
     int i;
 
     memset(q, 0, sizeof(*q));
-    q->rc = run("qemu-img check -f qcow2 %s --output=json '%s/%s' "
-                ">'%s/q.json' 2>'%s/q.err'",
-                repair, dir, img, dir, dir);
-    snprintf(path, sizeof(path), "%s/q.json", dir);
-    f = fopen(path, "r");
-    assert_non_null(f);
-    n = fread(js, 1, sizeof(js) - 1, f);
-    fclose(f);
-    js[n] = '\0';
+    slurp(dir, name, "rc", rc, sizeof(rc));
+    q->rc = atoi(rc);
+    slurp(dir, name, "json", js, sizeof(js));
     q->has_json = strstr(js, "\"check-errors\"") != NULL;
     for (i = 0; i < 9; i++) {
         q->v[i] = json_get(js, qkeys[i]);
     }
     q->v[Q_COMPRESSED] = json_get(js, "compressed-clusters");
-    if (l) {
-        snprintf(path, sizeof(path), "%s/q.err", dir);
-        lines_load_qemu(l, path);
+    snprintf(path, sizeof(path), "%s/%s.err", dir, name);
+    lines_load_qemu(l, path);
+}
+
+/* Copy corpus image @name to the six working copies in @dir. */
+static void copy_corpus(const char *name, const char *dir)
+{
+    static const char *const dst[] = {"q", "o", "ql", "ol", "qa", "oa"};
+    char path[4096 + 256];
+    uint8_t *buf;
+    size_t n, i;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "%s/%s", data_dir, name);
+    f = fopen(path, "rb");
+    assert_non_null(f);
+    buf = malloc(1 << 20);
+    assert_non_null(buf);
+    n = fread(buf, 1, 1 << 20, f);
+    fclose(f);
+    assert_true(n > 0 && n < (1 << 20));
+    for (i = 0; i < 6; i++) {
+        snprintf(path, sizeof(path), "%s/%s.qcow2", dir, dst[i]);
+        f = fopen(path, "wb");
+        assert_non_null(f);
+        assert_int_equal(fwrite(buf, 1, n, f), n);
+        assert_int_equal(fclose(f), 0);
     }
+    free(buf);
 }
 
 /* qemu-img check's exit code for a result, as img_check computes it. */
@@ -319,17 +371,11 @@ static void check_one(const char *name)
     int ret;
 
     tmp_init(&t);
-    assert_int_equal(run("cp '%s/%s' '%s/q.qcow2' && cp '%s/%s' "
-                         "'%s/o.qcow2' && cp '%s/%s' '%s/ql.qcow2' && "
-                         "cp '%s/%s' '%s/ol.qcow2' && cp '%s/%s' "
-                         "'%s/qa.qcow2' && cp '%s/%s' '%s/oa.qcow2'",
-                         data_dir, name, t.dir, data_dir, name, t.dir, data_dir,
-                         name, t.dir, data_dir, name, t.dir, data_dir, name,
-                         t.dir, data_dir, name, t.dir),
-                     0);
+    copy_corpus(name, t.dir);
 
     /* Plain check: counts, lines and exit class. */
-    qemu_check(t.dir, "q.qcow2", "", &q, &ql);
+    qemu_checks_run(t.dir);
+    qemu_check_load(t.dir, "q", &q, &ql);
     ret = our_check(t.dir, "o.qcow2", 0, &r, &ol);
     snprintf(what, sizeof(what), "%s (check)", name);
     assert_int_equal(exit_class(ret, &r), q.rc);
@@ -342,7 +388,7 @@ static void check_one(const char *name)
     lines_free(&ol);
 
     /* -r leaks */
-    qemu_check(t.dir, "ql.qcow2", "-r leaks", &q, &ql);
+    qemu_check_load(t.dir, "ql", &q, &ql);
     ret = our_check(t.dir, "ol.qcow2", QCOW2_REPAIR_LEAKS, &r, &ol);
     snprintf(what, sizeof(what), "%s (-r leaks)", name);
     assert_int_equal(exit_class(ret, &r), q.rc);
@@ -354,10 +400,24 @@ static void check_one(const char *name)
     lines_free(&ol);
 
     /* -r all, then qemu-img judges both results. */
-    qemu_check(t.dir, "qa.qcow2", "-r all", &q, &ql);
+    qemu_check_load(t.dir, "qa", &q, &ql);
     ret = our_check(t.dir, "oa.qcow2", QCOW2_REPAIR_LEAKS | QCOW2_REPAIR_ERRORS,
                     &r, &ol);
     snprintf(what, sizeof(what), "%s (-r all)", name);
+    if (q.rc == 1 && exit_class(ret, &r) == 0) {
+        /* qemu-img 7.2 gives up on some of these (its overlap check
+         * refuses the new refblocks while the broken reftable entry is
+         * still in place); our repair must then leave a clean image. */
+        print_message("# %s: qemu-img could not repair, we did\n", name);
+        assert_int_equal(run("qemu-img check -q -f qcow2 '%s/oa.qcow2' "
+                             ">/dev/null 2>&1",
+                             t.dir),
+                         0);
+        lines_free(&ql);
+        lines_free(&ol);
+        tmp_fini(&t);
+        return;
+    }
     assert_int_equal(exit_class(ret, &r), q.rc);
     if (q.has_json) {
         assert_same_counts(what, &q, &r);
@@ -365,18 +425,22 @@ static void check_one(const char *name)
     lines_assert_equal(what, &ol, &ql);
     lines_free(&ql);
     lines_free(&ol);
+    /* qemu-img judges both repairs alike. */
     {
-        int qa = run("qemu-img check -q -f qcow2 '%s/qa.qcow2' >/dev/null "
-                     "2>&1",
-                     t.dir);
-        int oa = run("qemu-img check -q -f qcow2 '%s/oa.qcow2' >/dev/null "
-                     "2>&1",
-                     t.dir);
+        char qa[16], oa[16];
 
-        if (qa != oa) {
+        assert_int_equal(
+            run("cd '%s' && { (qemu-img check -q -f qcow2 qa.qcow2 "
+                ">/dev/null 2>&1; echo $? >qa2.rc) & (qemu-img check -q -f "
+                "qcow2 oa.qcow2 >/dev/null 2>&1; echo $? >oa2.rc) & wait; }",
+                t.dir),
+            0);
+        slurp(t.dir, "qa2", "rc", qa, sizeof(qa));
+        slurp(t.dir, "oa2", "rc", oa, sizeof(oa));
+        if (atoi(qa) != atoi(oa)) {
             fail_msg("%s: after -r all qemu-img check says %d for ours, "
                      "%d for its own repair",
-                     name, oa, qa);
+                     name, atoi(oa), atoi(qa));
         }
     }
     tmp_fini(&t);
