@@ -55,6 +55,7 @@ void rv_cpu_reset(struct rv_cpu *cpu, uint64_t pc)
     rv_pmp_update(cpu);
     rv_tlb_flush(cpu);
     rv_cpu_update_ctx(cpu);
+    rv_dcache_init(cpu);
 }
 
 void rv_cpu_set_xreg(struct rv_cpu *cpu, unsigned reg, uint64_t val)

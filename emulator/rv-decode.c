@@ -241,3 +241,177 @@ uint32_t rv_decode_c(uint16_t c)
         return 0;
     }
 }
+
+/* Map OP-IMM, OP, OP-32 ... encodings to predecoded kinds. */
+static enum rv_op op_of(uint32_t insn, int32_t *imm)
+{
+    unsigned f3 = (insn >> 12) & 7, f7 = insn >> 25, f6 = insn >> 26;
+    int32_t i_imm = (int32_t)insn >> 20;
+    static const enum rv_op branch[8] = {
+        RV_OP_BEQ, RV_OP_BNE, RV_OP_ILLEGAL, RV_OP_ILLEGAL,
+        RV_OP_BLT, RV_OP_BGE, RV_OP_BLTU,    RV_OP_BGEU};
+    static const enum rv_op load[8] = {RV_OP_LB,  RV_OP_LH,     RV_OP_LW,
+                                       RV_OP_LD,  RV_OP_LBU,    RV_OP_LHU,
+                                       RV_OP_LWU, RV_OP_ILLEGAL};
+    static const enum rv_op store[8] = {
+        RV_OP_SB,      RV_OP_SH,      RV_OP_SW,      RV_OP_SD,
+        RV_OP_ILLEGAL, RV_OP_ILLEGAL, RV_OP_ILLEGAL, RV_OP_ILLEGAL};
+    static const enum rv_op opimm[8] = {RV_OP_ADDI,  RV_OP_SLLI, RV_OP_SLTI,
+                                        RV_OP_SLTIU, RV_OP_XORI, RV_OP_SRLI,
+                                        RV_OP_ORI,   RV_OP_ANDI};
+    static const enum rv_op op0[8] = {RV_OP_ADD,  RV_OP_SLL, RV_OP_SLT,
+                                      RV_OP_SLTU, RV_OP_XOR, RV_OP_SRL,
+                                      RV_OP_OR,   RV_OP_AND};
+    static const enum rv_op opm[8] = {RV_OP_MUL,   RV_OP_MULH, RV_OP_MULHSU,
+                                      RV_OP_MULHU, RV_OP_DIV,  RV_OP_DIVU,
+                                      RV_OP_REM,   RV_OP_REMU};
+    static const enum rv_op opm32[8] = {
+        RV_OP_MULW, RV_OP_ILLEGAL, RV_OP_ILLEGAL, RV_OP_ILLEGAL,
+        RV_OP_DIVW, RV_OP_DIVUW,   RV_OP_REMW,    RV_OP_REMUW};
+
+    *imm = i_imm;
+    switch (insn & 0x7f) {
+    case 0x37:
+        *imm = (int32_t)(insn & 0xfffff000u);
+        return RV_OP_LUI;
+    case 0x17:
+        *imm = (int32_t)(insn & 0xfffff000u);
+        return RV_OP_AUIPC;
+    case 0x6f:
+        *imm =
+            (int32_t)(((int32_t)(insn & 0x80000000u) >> 11) | (insn & 0xff000) |
+                      ((insn >> 9) & 0x800) | ((insn >> 20) & 0x7fe));
+        return RV_OP_JAL;
+    case 0x67:
+        return f3 == 0 ? RV_OP_JALR : RV_OP_ILLEGAL;
+    case 0x63:
+        *imm = (int32_t)(((int32_t)(insn & 0x80000000u) >> 19) |
+                         ((insn & 0x80) << 4) | ((insn >> 20) & 0x7e0) |
+                         ((insn >> 7) & 0x1e));
+        return branch[f3];
+    case 0x03:
+        return load[f3];
+    case 0x23:
+        *imm = (int32_t)(((int32_t)(insn & 0xfe000000u) >> 20) |
+                         ((insn >> 7) & 0x1f));
+        return store[f3];
+    case 0x13:
+        if (f3 == 1) {
+            *imm = (int32_t)((insn >> 20) & 63);
+            return f6 == 0 ? RV_OP_SLLI : RV_OP_ILLEGAL;
+        }
+        if (f3 == 5) {
+            *imm = (int32_t)((insn >> 20) & 63);
+            return f6 == 0      ? RV_OP_SRLI
+                   : f6 == 0x10 ? RV_OP_SRAI
+                                : RV_OP_ILLEGAL;
+        }
+        return opimm[f3];
+    case 0x1b:
+        *imm = (int32_t)((insn >> 20) & 31);
+        if (f3 == 0) {
+            *imm = i_imm;
+            return RV_OP_ADDIW;
+        }
+        if (f3 == 1) {
+            return f7 == 0 ? RV_OP_SLLIW : RV_OP_ILLEGAL;
+        }
+        if (f3 == 5) {
+            return f7 == 0      ? RV_OP_SRLIW
+                   : f7 == 0x20 ? RV_OP_SRAIW
+                                : RV_OP_ILLEGAL;
+        }
+        return RV_OP_ILLEGAL;
+    case 0x33:
+        if (f7 == 0) {
+            return op0[f3];
+        }
+        if (f7 == 1) {
+            return opm[f3];
+        }
+        if (f7 == 0x20 && f3 == 0) {
+            return RV_OP_SUB;
+        }
+        if (f7 == 0x20 && f3 == 5) {
+            return RV_OP_SRA;
+        }
+        return RV_OP_ILLEGAL;
+    case 0x3b:
+        if (f7 == 1) {
+            return opm32[f3];
+        }
+        if (f7 == 0 && f3 == 0) {
+            return RV_OP_ADDW;
+        }
+        if (f7 == 0 && f3 == 1) {
+            return RV_OP_SLLW;
+        }
+        if (f7 == 0 && f3 == 5) {
+            return RV_OP_SRLW;
+        }
+        if (f7 == 0x20 && f3 == 0) {
+            return RV_OP_SUBW;
+        }
+        if (f7 == 0x20 && f3 == 5) {
+            return RV_OP_SRAW;
+        }
+        return RV_OP_ILLEGAL;
+    case 0x0f:
+        return f3 == 0 ? RV_OP_FENCE : f3 == 1 ? RV_OP_FENCEI : RV_OP_ILLEGAL;
+    case 0x2f:
+        *imm = (int32_t)insn;
+        return RV_OP_AMO;
+    case 0x73:
+        *imm = (int32_t)insn;
+        return RV_OP_SYSTEM;
+    case 0x07:
+        return f3 == 2 ? RV_OP_FLW : f3 == 3 ? RV_OP_FLD : RV_OP_ILLEGAL;
+    case 0x27:
+        *imm = (int32_t)(((int32_t)(insn & 0xfe000000u) >> 20) |
+                         ((insn >> 7) & 0x1f));
+        return f3 == 2 ? RV_OP_FSW : f3 == 3 ? RV_OP_FSD : RV_OP_ILLEGAL;
+    case 0x43:
+    case 0x47:
+    case 0x4b:
+    case 0x4f:
+    case 0x53:
+        *imm = (int32_t)insn;
+        return RV_OP_FPU;
+    default:
+        return RV_OP_ILLEGAL;
+    }
+}
+
+void rv_predecode(uint32_t raw, struct rv_dslot *s)
+{
+    uint32_t insn = raw;
+    int32_t imm = 0;
+
+    s->raw = raw;
+    s->len = 4;
+    if ((raw & 3) != 3) {
+        s->len = 2;
+        insn = rv_decode_c((uint16_t)raw);
+        if (!insn) {
+            s->op = RV_OP_ILLEGAL;
+            s->rd = s->rs1 = s->rs2 = 0;
+            s->imm = 0;
+            return;
+        }
+    }
+    s->rd = (insn >> 7) & 31;
+    s->rs1 = (insn >> 15) & 31;
+    s->rs2 = (insn >> 20) & 31;
+    s->op = (uint16_t)op_of(insn, &imm);
+    s->imm = imm;
+}
+
+void rv_dcache_init(struct rv_cpu *cpu)
+{
+    struct rv_dslot s;
+
+    rv_predecode(0xffffffffu, &s);
+    for (unsigned i = 0; i < RV_DCACHE_SIZE; i++) {
+        cpu->dcache[i] = s;
+    }
+}

@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * emulator/rv-exec.c - the interpreter: fetch through a cached code page,
- * decode and execute RV64IMAC + Zicsr + Zifencei and the F/D loads and
- * stores; other F/D instructions go to rv-fpu.c. Loads and stores hit the
- * soft TLB inline and fall back to rv-mmu.c.
+ * look the fetched bits up in the predecode cache (rv-decode.c), and run
+ * the handler with threaded dispatch (computed goto). RV64IMAC + Zicsr +
+ * Zifencei and the F/D loads and stores are here; other F/D instructions go
+ * to rv-fpu.c. Loads and stores hit the soft TLB inline and fall back to
+ * rv-mmu.c. The icount is exact at every instruction.
  */
 #include "emulator/rv-hart.h"
 
@@ -350,28 +352,33 @@ static int exec_system(struct rv_cpu *cpu, uint32_t insn, uint64_t pc,
         cpu->icount = ic;                                                      \
     } while (0)
 
+#define XRD  x[d->rd]
+#define XRS1 x[d->rs1]
+#define XRS2 x[d->rs2]
+#define IMM  ((uint64_t)(int64_t)d->imm)
+
 #define LOAD(type, sl)                                                         \
     do {                                                                       \
-        uint64_t va_ = x[rs1] + IMM_I(insn);                                   \
+        uint64_t va_ = XRS1 + IMM;                                             \
         struct rv_tlb_entry *e_ = &tlb_r[(va_ >> 12) & (RV_TLB_SIZE - 1)];     \
         if (RV_LIKELY(e_->vpage == (va_ & rv_tlb_mask(sl)))) {                 \
             type v_;                                                           \
             memcpy(&v_, (const void *)(uintptr_t)(va_ + e_->addend),           \
                    sizeof(v_));                                                \
-            x[rd] = (uint64_t)(int64_t)v_;                                     \
+            XRD = (uint64_t)(int64_t)v_;                                       \
         } else {                                                               \
             uint64_t v_;                                                       \
             SYNC();                                                            \
             if (rv_mem_load_slow(cpu, va_, sl, &v_) < 0) {                     \
                 goto exc_pending;                                              \
             }                                                                  \
-            x[rd] = (uint64_t)(int64_t)(type)v_;                               \
+            XRD = (uint64_t)(int64_t)(type)v_;                                 \
         }                                                                      \
     } while (0)
 
 #define STORE(type, sl, val)                                                   \
     do {                                                                       \
-        uint64_t va_ = x[rs1] + IMM_S(insn);                                   \
+        uint64_t va_ = XRS1 + IMM;                                             \
         struct rv_tlb_entry *e_ = &tlb_w[(va_ >> 12) & (RV_TLB_SIZE - 1)];     \
         if (RV_LIKELY(e_->vpage == (va_ & rv_tlb_mask(sl)))) {                 \
             type v_ = (type)(val);                                             \
@@ -384,406 +391,345 @@ static int exec_system(struct rv_cpu *cpu, uint32_t insn, uint64_t pc,
         }                                                                      \
     } while (0)
 
+/*
+ * Fetch the next instruction, find or make its predecoded slot and jump to
+ * its handler (threaded dispatch: every handler ends with its own copy).
+ */
+#define DISPATCH()                                                             \
+    do {                                                                       \
+        uint32_t raw_;                                                         \
+        if (RV_UNLIKELY(ic >= end)) {                                          \
+            goto out;                                                          \
+        }                                                                      \
+        if (RV_LIKELY((pc & ~0xfffULL) == code_page &&                         \
+                      (pc & 0xfff) != 0xffe)) {                                \
+            memcpy(&raw_, code_host + (pc & 0xfff), 4);                        \
+        } else {                                                               \
+            SYNC();                                                            \
+            if (rv_mem_fetch_slow(cpu, pc, &raw_, &code_page, &code_host) <    \
+                0) {                                                           \
+                goto exc_pending;                                              \
+            }                                                                  \
+        }                                                                      \
+        d = &dcache[(pc >> 1) & (RV_DCACHE_SIZE - 1)];                         \
+        if (RV_UNLIKELY(d->raw != raw_)) {                                     \
+            rv_predecode(raw_, d);                                             \
+        }                                                                      \
+        npc = pc + d->len;                                                     \
+        goto *labels[d->op];                                                   \
+    } while (0)
+
+#define NEXT()                                                                 \
+    do {                                                                       \
+        x[0] = 0;                                                              \
+        pc = npc;                                                              \
+        ic++;                                                                  \
+        if (RV_UNLIKELY(cpu->exec_break)) {                                    \
+            goto out;                                                          \
+        }                                                                      \
+        DISPATCH();                                                            \
+    } while (0)
+
+#define CASE(n)        L_##n:
+#define RV_OP_LABEL(n) &&L_##n,
+
 void rv_exec(struct rv_cpu *cpu, uint64_t max)
 {
+    static const void *const labels[RV_OP_COUNT] = {RV_OPS(RV_OP_LABEL)};
     uint64_t *const x = cpu->x;
+    struct rv_dslot *const dcache = cpu->dcache;
     struct rv_tlb_entry *const tlb_r = cpu->tlb[cpu->dctx][RV_ACC_READ];
     struct rv_tlb_entry *const tlb_w = cpu->tlb[cpu->dctx][RV_ACC_WRITE];
     uint64_t pc = cpu->pc, ic = cpu->icount, end = ic + max;
     uint64_t code_page = RV_TLB_INVALID;
     const uint8_t *code_host = NULL;
-    uint64_t cause = 0, tval = 0, npc;
-    uint32_t insn, raw;
-    unsigned rd, rs1, rs2, f3;
+    uint64_t cause = 0, tval = 0, npc = pc;
+    struct rv_dslot *d = NULL;
     int r;
 
-    while (ic < end) {
-        if (RV_LIKELY((pc & ~0xfffULL) == code_page && (pc & 0xfff) != 0xffe)) {
-            memcpy(&insn, code_host + (pc & 0xfff), 4);
-        } else {
-            SYNC();
-            if (rv_mem_fetch_slow(cpu, pc, &insn, &code_page, &code_host) < 0) {
-                goto exc_pending;
-            }
-        }
-        if ((insn & 3) != 3) {
-            raw = insn & 0xffff;
-            insn = rv_decode_c((uint16_t)raw);
-            if (!insn) {
-                insn = raw;
-                goto illegal;
-            }
-            npc = pc + 2;
-        } else {
-            raw = insn;
-            npc = pc + 4;
-        }
-        rd = (insn >> 7) & 31;
-        rs1 = (insn >> 15) & 31;
-        rs2 = (insn >> 20) & 31;
-        f3 = (insn >> 12) & 7;
-        switch (insn & 0x7f) {
-        case 0x37: /* LUI */
-            x[rd] = IMM_U(insn);
-            break;
-        case 0x17: /* AUIPC */
-            x[rd] = pc + IMM_U(insn);
-            break;
-        case 0x6f: /* JAL */
-            x[rd] = npc;
-            npc = pc + IMM_J(insn);
-            break;
-        case 0x67: { /* JALR */
-            uint64_t t = (x[rs1] + IMM_I(insn)) & ~1ULL;
+    DISPATCH();
 
-            if (f3 != 0) {
-                goto illegal;
-            }
-            x[rd] = npc;
-            npc = t;
-            break;
-        }
-        case 0x63: { /* BRANCH */
-            uint64_t a = x[rs1], b = x[rs2];
-            bool t;
+    CASE(ILLEGAL)
+    goto illegal;
+    CASE(LUI)
+    XRD = IMM;
+    NEXT();
+    CASE(AUIPC)
+    XRD = pc + IMM;
+    NEXT();
+    CASE(JAL)
+    XRD = npc;
+    npc = pc + IMM;
+    NEXT();
+    CASE(JALR)
+    {
+        uint64_t t = (XRS1 + IMM) & ~1ULL;
 
-            switch (f3) {
-            case 0:
-                t = a == b;
-                break;
-            case 1:
-                t = a != b;
-                break;
-            case 4:
-                t = (int64_t)a < (int64_t)b;
-                break;
-            case 5:
-                t = (int64_t)a >= (int64_t)b;
-                break;
-            case 6:
-                t = a < b;
-                break;
-            case 7:
-                t = a >= b;
-                break;
-            default:
-                goto illegal;
-            }
-            if (t) {
-                npc = pc + IMM_B(insn);
-            }
-            break;
-        }
-        case 0x03: /* LOAD */
-            switch (f3) {
-            case 0:
-                LOAD(int8_t, 0);
-                break;
-            case 1:
-                LOAD(int16_t, 1);
-                break;
-            case 2:
-                LOAD(int32_t, 2);
-                break;
-            case 3:
-                LOAD(uint64_t, 3);
-                break;
-            case 4:
-                LOAD(uint8_t, 0);
-                break;
-            case 5:
-                LOAD(uint16_t, 1);
-                break;
-            case 6:
-                LOAD(uint32_t, 2);
-                break;
-            default:
-                goto illegal;
-            }
-            break;
-        case 0x23: /* STORE */
-            switch (f3) {
-            case 0:
-                STORE(uint8_t, 0, x[rs2]);
-                break;
-            case 1:
-                STORE(uint16_t, 1, x[rs2]);
-                break;
-            case 2:
-                STORE(uint32_t, 2, x[rs2]);
-                break;
-            case 3:
-                STORE(uint64_t, 3, x[rs2]);
-                break;
-            default:
-                goto illegal;
-            }
-            break;
-        case 0x13: { /* OP-IMM */
-            uint64_t a = x[rs1], imm = IMM_I(insn);
-            unsigned sh = (insn >> 20) & 63;
-
-            switch (f3) {
-            case 0:
-                x[rd] = a + imm;
-                break;
-            case 1:
-                if (insn >> 26) {
-                    goto illegal;
-                }
-                x[rd] = a << sh;
-                break;
-            case 2:
-                x[rd] = (int64_t)a < (int64_t)imm;
-                break;
-            case 3:
-                x[rd] = a < imm;
-                break;
-            case 4:
-                x[rd] = a ^ imm;
-                break;
-            case 5:
-                if ((insn >> 26) == 0) {
-                    x[rd] = a >> sh;
-                } else if ((insn >> 26) == 0x10) {
-                    x[rd] = (uint64_t)((int64_t)a >> sh);
-                } else {
-                    goto illegal;
-                }
-                break;
-            case 6:
-                x[rd] = a | imm;
-                break;
-            default:
-                x[rd] = a & imm;
-                break;
-            }
-            break;
-        }
-        case 0x1b: { /* OP-IMM-32 */
-            uint64_t a = x[rs1];
-            unsigned sh = (insn >> 20) & 31;
-
-            switch (f3) {
-            case 0:
-                x[rd] = SEXT32(a + IMM_I(insn));
-                break;
-            case 1:
-                if (insn >> 25) {
-                    goto illegal;
-                }
-                x[rd] = SEXT32((uint32_t)a << sh);
-                break;
-            case 5:
-                if ((insn >> 25) == 0) {
-                    x[rd] = SEXT32((uint32_t)a >> sh);
-                } else if ((insn >> 25) == 0x20) {
-                    x[rd] = SEXT32((int32_t)a >> sh);
-                } else {
-                    goto illegal;
-                }
-                break;
-            default:
-                goto illegal;
-            }
-            break;
-        }
-        case 0x33: { /* OP */
-            uint64_t a = x[rs1], b = x[rs2];
-            unsigned f7 = insn >> 25;
-
-            if (f7 == 0) {
-                switch (f3) {
-                case 0:
-                    x[rd] = a + b;
-                    break;
-                case 1:
-                    x[rd] = a << (b & 63);
-                    break;
-                case 2:
-                    x[rd] = (int64_t)a < (int64_t)b;
-                    break;
-                case 3:
-                    x[rd] = a < b;
-                    break;
-                case 4:
-                    x[rd] = a ^ b;
-                    break;
-                case 5:
-                    x[rd] = a >> (b & 63);
-                    break;
-                case 6:
-                    x[rd] = a | b;
-                    break;
-                default:
-                    x[rd] = a & b;
-                    break;
-                }
-            } else if (f7 == 0x20 && f3 == 0) {
-                x[rd] = a - b;
-            } else if (f7 == 0x20 && f3 == 5) {
-                x[rd] = (uint64_t)((int64_t)a >> (b & 63));
-            } else if (f7 == 1) {
-                switch (f3) {
-                case 0:
-                    x[rd] = a * b;
-                    break;
-                case 1:
-                    x[rd] = mulh(a, b);
-                    break;
-                case 2:
-                    x[rd] = mulhsu(a, b);
-                    break;
-                case 3:
-                    x[rd] = mulhu(a, b);
-                    break;
-                case 4:
-                    x[rd] = div64(a, b);
-                    break;
-                case 5:
-                    x[rd] = b ? a / b : UINT64_MAX;
-                    break;
-                case 6:
-                    x[rd] = rem64(a, b);
-                    break;
-                default:
-                    x[rd] = b ? a % b : a;
-                    break;
-                }
-            } else {
-                goto illegal;
-            }
-            break;
-        }
-        case 0x3b: { /* OP-32 */
-            uint64_t a = x[rs1], b = x[rs2];
-            unsigned f7 = insn >> 25;
-
-            if (f7 == 0 && f3 == 0) {
-                x[rd] = SEXT32(a + b);
-            } else if (f7 == 0 && f3 == 1) {
-                x[rd] = SEXT32((uint32_t)a << (b & 31));
-            } else if (f7 == 0 && f3 == 5) {
-                x[rd] = SEXT32((uint32_t)a >> (b & 31));
-            } else if (f7 == 0x20 && f3 == 0) {
-                x[rd] = SEXT32(a - b);
-            } else if (f7 == 0x20 && f3 == 5) {
-                x[rd] = SEXT32((int32_t)a >> (b & 31));
-            } else if (f7 == 1) {
-                switch (f3) {
-                case 0:
-                    x[rd] = SEXT32((uint32_t)a * (uint32_t)b);
-                    break;
-                case 4:
-                    x[rd] = div32(a, b);
-                    break;
-                case 5:
-                    x[rd] = (uint32_t)b ? SEXT32((uint32_t)a / (uint32_t)b)
-                                        : UINT64_MAX;
-                    break;
-                case 6:
-                    x[rd] = rem32(a, b);
-                    break;
-                case 7:
-                    x[rd] = (uint32_t)b ? SEXT32((uint32_t)a % (uint32_t)b)
-                                        : SEXT32(a);
-                    break;
-                default:
-                    goto illegal;
-                }
-            } else {
-                goto illegal;
-            }
-            break;
-        }
-        case 0x0f: /* MISC-MEM */
-            if (f3 == 1) {
-                cpu->exec_break = true; /* fence.i: no stale decodes */
-            } else if (f3 != 0) {
-                goto illegal;
-            }
-            break;
-        case 0x2f: /* AMO */
-            SYNC();
-            r = exec_amo(cpu, insn);
-            if (r > 0) {
-                goto illegal;
-            }
-            if (r < 0) {
-                goto exc_pending;
-            }
-            break;
-        case 0x73: /* SYSTEM */
-            SYNC();
-            r = exec_system(cpu, insn, pc, &npc);
-            if (r > 0) {
-                goto illegal;
-            }
-            if (r < 0) {
-                goto exc_pending;
-            }
-            break;
-        case 0x07: /* LOAD-FP */
-            if (!rv_fpu_enabled(cpu) || (f3 != 2 && f3 != 3)) {
-                goto illegal;
-            }
-            {
-                uint64_t va = x[rs1] + IMM_I(insn), v;
-                unsigned sl = f3;
-                struct rv_tlb_entry *e = &tlb_r[(va >> 12) & (RV_TLB_SIZE - 1)];
-
-                if (RV_LIKELY(e->vpage == (va & rv_tlb_mask(sl)))) {
-                    v = 0;
-                    memcpy(&v, (const void *)(uintptr_t)(va + e->addend),
-                           1u << sl);
-                } else {
-                    SYNC();
-                    if (rv_mem_load_slow(cpu, va, sl, &v) < 0) {
-                        goto exc_pending;
-                    }
-                }
-                cpu->f[rd] = sl == 2 ? (v | 0xffffffff00000000ULL) : v;
-                rv_fpu_dirty(cpu);
-            }
-            break;
-        case 0x27: /* STORE-FP */
-            if (!rv_fpu_enabled(cpu)) {
-                goto illegal;
-            }
-            if (f3 == 2) {
-                STORE(uint32_t, 2, cpu->f[rs2]);
-            } else if (f3 == 3) {
-                STORE(uint64_t, 3, cpu->f[rs2]);
-            } else {
-                goto illegal;
-            }
-            break;
-        case 0x43:
-        case 0x47:
-        case 0x4b:
-        case 0x4f:
-        case 0x53:
-            if (rv_fpu_exec(cpu, insn) < 0) {
-                goto illegal;
-            }
-            break;
-        default:
-            goto illegal;
-        }
-        x[0] = 0;
-        pc = npc;
-        ic++;
-        if (RV_UNLIKELY(cpu->exec_break)) {
-            break;
-        }
+        XRD = npc;
+        npc = t;
     }
+    NEXT();
+    CASE(BEQ)
+    if (XRS1 == XRS2) {
+        npc = pc + IMM;
+    }
+    NEXT();
+    CASE(BNE)
+    if (XRS1 != XRS2) {
+        npc = pc + IMM;
+    }
+    NEXT();
+    CASE(BLT)
+    if ((int64_t)XRS1 < (int64_t)XRS2) {
+        npc = pc + IMM;
+    }
+    NEXT();
+    CASE(BGE)
+    if ((int64_t)XRS1 >= (int64_t)XRS2) {
+        npc = pc + IMM;
+    }
+    NEXT();
+    CASE(BLTU)
+    if (XRS1 < XRS2) {
+        npc = pc + IMM;
+    }
+    NEXT();
+    CASE(BGEU)
+    if (XRS1 >= XRS2) {
+        npc = pc + IMM;
+    }
+    NEXT();
+    CASE(LB)
+    LOAD(int8_t, 0);
+    NEXT();
+    CASE(LH)
+    LOAD(int16_t, 1);
+    NEXT();
+    CASE(LW)
+    LOAD(int32_t, 2);
+    NEXT();
+    CASE(LD)
+    LOAD(uint64_t, 3);
+    NEXT();
+    CASE(LBU)
+    LOAD(uint8_t, 0);
+    NEXT();
+    CASE(LHU)
+    LOAD(uint16_t, 1);
+    NEXT();
+    CASE(LWU)
+    LOAD(uint32_t, 2);
+    NEXT();
+    CASE(SB)
+    STORE(uint8_t, 0, XRS2);
+    NEXT();
+    CASE(SH)
+    STORE(uint16_t, 1, XRS2);
+    NEXT();
+    CASE(SW)
+    STORE(uint32_t, 2, XRS2);
+    NEXT();
+    CASE(SD)
+    STORE(uint64_t, 3, XRS2);
+    NEXT();
+    CASE(ADDI)
+    XRD = XRS1 + IMM;
+    NEXT();
+    CASE(SLTI)
+    XRD = (int64_t)XRS1 < (int64_t)IMM;
+    NEXT();
+    CASE(SLTIU)
+    XRD = XRS1 < IMM;
+    NEXT();
+    CASE(XORI)
+    XRD = XRS1 ^ IMM;
+    NEXT();
+    CASE(ORI)
+    XRD = XRS1 | IMM;
+    NEXT();
+    CASE(ANDI)
+    XRD = XRS1 & IMM;
+    NEXT();
+    CASE(SLLI)
+    XRD = XRS1 << d->imm;
+    NEXT();
+    CASE(SRLI)
+    XRD = XRS1 >> d->imm;
+    NEXT();
+    CASE(SRAI)
+    XRD = (uint64_t)((int64_t)XRS1 >> d->imm);
+    NEXT();
+    CASE(ADDIW)
+    XRD = SEXT32(XRS1 + IMM);
+    NEXT();
+    CASE(SLLIW)
+    XRD = SEXT32((uint32_t)XRS1 << d->imm);
+    NEXT();
+    CASE(SRLIW)
+    XRD = SEXT32((uint32_t)XRS1 >> d->imm);
+    NEXT();
+    CASE(SRAIW)
+    XRD = SEXT32((int32_t)XRS1 >> d->imm);
+    NEXT();
+    CASE(ADD)
+    XRD = XRS1 + XRS2;
+    NEXT();
+    CASE(SUB)
+    XRD = XRS1 - XRS2;
+    NEXT();
+    CASE(SLL)
+    XRD = XRS1 << (XRS2 & 63);
+    NEXT();
+    CASE(SLT)
+    XRD = (int64_t)XRS1 < (int64_t)XRS2;
+    NEXT();
+    CASE(SLTU)
+    XRD = XRS1 < XRS2;
+    NEXT();
+    CASE(XOR)
+    XRD = XRS1 ^ XRS2;
+    NEXT();
+    CASE(SRL)
+    XRD = XRS1 >> (XRS2 & 63);
+    NEXT();
+    CASE(SRA)
+    XRD = (uint64_t)((int64_t)XRS1 >> (XRS2 & 63));
+    NEXT();
+    CASE(OR)
+    XRD = XRS1 | XRS2;
+    NEXT();
+    CASE(AND)
+    XRD = XRS1 & XRS2;
+    NEXT();
+    CASE(ADDW)
+    XRD = SEXT32(XRS1 + XRS2);
+    NEXT();
+    CASE(SUBW)
+    XRD = SEXT32(XRS1 - XRS2);
+    NEXT();
+    CASE(SLLW)
+    XRD = SEXT32((uint32_t)XRS1 << (XRS2 & 31));
+    NEXT();
+    CASE(SRLW)
+    XRD = SEXT32((uint32_t)XRS1 >> (XRS2 & 31));
+    NEXT();
+    CASE(SRAW)
+    XRD = SEXT32((int32_t)XRS1 >> (XRS2 & 31));
+    NEXT();
+    CASE(MUL)
+    XRD = XRS1 * XRS2;
+    NEXT();
+    CASE(MULH)
+    XRD = mulh(XRS1, XRS2);
+    NEXT();
+    CASE(MULHSU)
+    XRD = mulhsu(XRS1, XRS2);
+    NEXT();
+    CASE(MULHU)
+    XRD = mulhu(XRS1, XRS2);
+    NEXT();
+    CASE(DIV)
+    XRD = div64(XRS1, XRS2);
+    NEXT();
+    CASE(DIVU)
+    XRD = XRS2 ? XRS1 / XRS2 : UINT64_MAX;
+    NEXT();
+    CASE(REM)
+    XRD = rem64(XRS1, XRS2);
+    NEXT();
+    CASE(REMU)
+    XRD = XRS2 ? XRS1 % XRS2 : XRS1;
+    NEXT();
+    CASE(MULW)
+    XRD = SEXT32((uint32_t)XRS1 * (uint32_t)XRS2);
+    NEXT();
+    CASE(DIVW)
+    XRD = div32(XRS1, XRS2);
+    NEXT();
+    CASE(DIVUW)
+    XRD = (uint32_t)XRS2 ? SEXT32((uint32_t)XRS1 / (uint32_t)XRS2) : UINT64_MAX;
+    NEXT();
+    CASE(REMW)
+    XRD = rem32(XRS1, XRS2);
+    NEXT();
+    CASE(REMUW)
+    XRD =
+        (uint32_t)XRS2 ? SEXT32((uint32_t)XRS1 % (uint32_t)XRS2) : SEXT32(XRS1);
+    NEXT();
+    CASE(FENCE)
+    NEXT();
+    CASE(FENCEI)
+    /* Decodes are checked against memory at every fetch: nothing stale. */
+    cpu->exec_break = true;
+    NEXT();
+    CASE(AMO)
+    SYNC();
+    r = exec_amo(cpu, (uint32_t)d->imm);
+    if (r > 0) {
+        goto illegal;
+    }
+    if (r < 0) {
+        goto exc_pending;
+    }
+    NEXT();
+    CASE(SYSTEM)
+    SYNC();
+    r = exec_system(cpu, (uint32_t)d->imm, pc, &npc);
+    if (r > 0) {
+        goto illegal;
+    }
+    if (r < 0) {
+        goto exc_pending;
+    }
+    NEXT();
+    CASE(FLW)
+    CASE(FLD)
+    if (!rv_fpu_enabled(cpu)) {
+        goto illegal;
+    }
+    {
+        unsigned sl = d->op == RV_OP_FLW ? 2 : 3;
+        uint64_t va = XRS1 + IMM, v = 0;
+        struct rv_tlb_entry *e = &tlb_r[(va >> 12) & (RV_TLB_SIZE - 1)];
+
+        if (RV_LIKELY(e->vpage == (va & rv_tlb_mask(sl)))) {
+            memcpy(&v, (const void *)(uintptr_t)(va + e->addend), 1u << sl);
+        } else {
+            SYNC();
+            if (rv_mem_load_slow(cpu, va, sl, &v) < 0) {
+                goto exc_pending;
+            }
+        }
+        cpu->f[d->rd] = sl == 2 ? (v | 0xffffffff00000000ULL) : v;
+        rv_fpu_dirty(cpu);
+    }
+    NEXT();
+    CASE(FSW)
+    if (!rv_fpu_enabled(cpu)) {
+        goto illegal;
+    }
+    STORE(uint32_t, 2, cpu->f[d->rs2]);
+    NEXT();
+    CASE(FSD)
+    if (!rv_fpu_enabled(cpu)) {
+        goto illegal;
+    }
+    STORE(uint64_t, 3, cpu->f[d->rs2]);
+    NEXT();
+    CASE(FPU)
+    if (rv_fpu_exec(cpu, (uint32_t)d->imm) < 0) {
+        goto illegal;
+    }
+    NEXT();
+
+out:
     x[0] = 0;
     SYNC();
     return;
 
 illegal:
     cause = RV_EXC_ILLEGAL;
-    tval = raw;
+    tval = d->len == 2 ? (d->raw & 0xffff) : d->raw;
     goto exc;
 exc_pending:
     cause = cpu->exc_cause;

@@ -90,6 +90,41 @@ struct rv_tlb_entry {
 
 #define RV_TLB_INVALID (~0ULL)
 
+/* Instruction kinds of the predecoded form (X-macro: enum and jump table). */
+#define RV_OPS(X)                                                              \
+    X(ILLEGAL)                                                                 \
+    X(LUI) X(AUIPC) X(JAL) X(JALR) X(BEQ) X(BNE) X(BLT) X(BGE) X(BLTU) X(BGEU) \
+        X(LB) X(LH) X(LW) X(LD) X(LBU) X(LHU) X(LWU) X(SB) X(SH) X(SW) X(SD)   \
+            X(ADDI) X(SLTI) X(SLTIU) X(XORI) X(ORI) X(ANDI) X(SLLI) X(SRLI)    \
+                X(SRAI) X(ADDIW) X(SLLIW) X(SRLIW) X(SRAIW) X(ADD) X(SUB)      \
+                    X(SLL) X(SLT) X(SLTU) X(XOR) X(SRL) X(SRA) X(OR) X(AND)    \
+                        X(ADDW) X(SUBW) X(SLLW) X(SRLW) X(SRAW) X(MUL) X(MULH) \
+                            X(MULHSU) X(MULHU) X(DIV) X(DIVU) X(REM) X(REMU)   \
+                                X(MULW) X(DIVW) X(DIVUW) X(REMW) X(REMUW)      \
+                                    X(FENCE) X(FENCEI) X(AMO) X(SYSTEM) X(FLW) \
+                                        X(FLD) X(FSW) X(FSD) X(FPU)
+
+#define RV_OP_ENUM(n) RV_OP_##n,
+enum rv_op { RV_OPS(RV_OP_ENUM) RV_OP_COUNT };
+#undef RV_OP_ENUM
+
+/*
+ * One predecoded instruction. Decoding is a pure function of the fetched
+ * bits, so a slot is valid for any pc whose 32 fetched bits equal @raw.
+ */
+struct rv_dslot {
+    uint32_t raw; /* the 32 bits fetched (16-bit forms include the next) */
+    uint16_t op;  /* enum rv_op */
+    uint8_t rd, rs1;
+    uint8_t rs2;
+    uint8_t len; /* 2 or 4 */
+    int32_t imm; /* immediate; the expanded instruction for AMO/SYSTEM/FPU */
+};
+
+/* Predecode cache: direct mapped by pc, 16 K slots (256 KiB). */
+#define RV_DCACHE_BITS 14
+#define RV_DCACHE_SIZE (1u << RV_DCACHE_BITS)
+
 struct rv_cpu {
     /* Hot state first. */
     uint64_t x[32];
@@ -143,6 +178,8 @@ struct rv_cpu {
     uint64_t exc_tval;
 
     struct rv_bus bus;
+
+    struct rv_dslot dcache[RV_DCACHE_SIZE];
 };
 
 /* ---- rv-cpu.c ---- */
@@ -211,6 +248,10 @@ void rv_exec(struct rv_cpu *cpu, uint64_t max);
 
 /* Expand a 16-bit compressed instruction; returns 0 if it is illegal. */
 uint32_t rv_decode_c(uint16_t c);
+/* Decode the 32 bits fetched at some pc into @s. */
+void rv_predecode(uint32_t raw, struct rv_dslot *s);
+/* Reset every slot of the predecode cache. */
+void rv_dcache_init(struct rv_cpu *cpu);
 
 /* ---- rv-fpu.c ---- */
 
