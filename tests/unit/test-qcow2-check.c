@@ -263,8 +263,8 @@ static void qemu_check_load(const char *dir, const char *name, struct qres *q,
     lines_load_qemu(l, path);
 }
 
-/* Copy corpus image @name to the six working copies in @dir. */
-static void copy_corpus(const char *name, const char *dir)
+/* Copy image @src to the six working copies in @dir. */
+static void copy_corpus(const char *src, const char *dir)
 {
     static const char *const dst[] = {"q", "o", "ql", "ol", "qa", "oa"};
     char path[4096 + 256];
@@ -272,8 +272,7 @@ static void copy_corpus(const char *name, const char *dir)
     size_t n, i;
     FILE *f;
 
-    snprintf(path, sizeof(path), "%s/%s", data_dir, name);
-    f = fopen(path, "rb");
+    f = fopen(src, "rb");
     assert_non_null(f);
     buf = malloc(1 << 20);
     assert_non_null(buf);
@@ -361,7 +360,7 @@ static int our_check(const char *dir, const char *img, unsigned repair,
 
 /* One corpus image: plain check, -r leaks and -r all, each against
  * qemu-img on its own copy. */
-static void check_one(const char *name)
+static void check_file(const char *src, const char *name)
 {
     struct tmp t;
     struct qres q;
@@ -371,7 +370,7 @@ static void check_one(const char *name)
     int ret;
 
     tmp_init(&t);
-    copy_corpus(name, t.dir);
+    copy_corpus(src, t.dir);
 
     /* Plain check: counts, lines and exit class. */
     qemu_checks_run(t.dir);
@@ -444,6 +443,97 @@ static void check_one(const char *name)
         }
     }
     tmp_fini(&t);
+}
+
+static void check_one(const char *name)
+{
+    char src[4096 + 256];
+
+    snprintf(src, sizeof(src), "%s/%s", data_dir, name);
+    check_file(src, name);
+}
+
+/* Big-endian helpers for patching generated images in place. */
+static uint64_t file_rd64(FILE *f, uint64_t off)
+{
+    uint8_t b[8];
+    uint64_t v = 0;
+    int i;
+
+    assert_int_equal(fseeko(f, (off_t)off, SEEK_SET), 0);
+    assert_int_equal(fread(b, 1, 8, f), 8);
+    for (i = 0; i < 8; i++) {
+        v = (v << 8) | b[i];
+    }
+    return v;
+}
+
+static void file_zero(FILE *f, uint64_t off, size_t len)
+{
+    static const uint8_t zeros[65536];
+
+    assert_true(len <= sizeof(zeros));
+    assert_int_equal(fseeko(f, (off_t)off, SEEK_SET), 0);
+    assert_int_equal(fwrite(zeros, 1, len, f), len);
+}
+
+/*
+ * Make an image with qemu-img options @opts, fill it with qemu-io, damage
+ * it (zero L2 entries 1 and 5 of the first L2 table: two leaks; with
+ * @kill_refblock also the first refcount block: a rebuild) and hold our
+ * check to qemu-img's on it.
+ */
+static void check_generated(const char *opts, bool kill_refblock)
+{
+    struct tmp g;
+    char path[256];
+    uint64_t l1, l2, rt, rb, esz, cs;
+    FILE *f;
+
+    tmp_init(&g);
+    snprintf(path, sizeof(path), "%s/gen.qcow2", g.dir);
+    assert_int_equal(run("qemu-img create -q -f qcow2 -o %s '%s' 1M && "
+                         "qemu-io -c 'write -P 0x11 0 64k' -c 'write -P 0x22 "
+                         "512k 4k' '%s' >/dev/null",
+                         opts, path, path),
+                     0);
+    f = fopen(path, "r+b");
+    assert_non_null(f);
+    cs = 1ull << (file_rd64(f, 16) & 0xffffffff);
+    esz = strstr(opts, "extended_l2=on") ? 16 : 8;
+    l1 = file_rd64(f, 40);
+    rt = file_rd64(f, 48);
+    l2 = file_rd64(f, l1) & 0x00fffffffffffe00ull;
+    assert_true(l2 != 0);
+    file_zero(f, l2 + 1 * esz, esz);
+    file_zero(f, l2 + 5 * esz, esz);
+    if (kill_refblock) {
+        rb = file_rd64(f, rt) & ~0x1ffull;
+        file_zero(f, rb, cs);
+    }
+    assert_int_equal(fclose(f), 0);
+    check_file(path, opts);
+    tmp_fini(&g);
+}
+
+static void test_refcount_widths(void **state)
+{
+    static const char *const bits[] = {"1", "2", "4", "8", "16", "32", "64"};
+    char opts[128];
+    size_t i;
+
+    for (i = 0; i < sizeof(bits) / sizeof(bits[0]); i++) {
+        snprintf(opts, sizeof(opts), "cluster_size=512,refcount_bits=%s",
+                 bits[i]);
+        check_generated(opts, false);
+        check_generated(opts, true);
+    }
+}
+
+static void test_extended_l2(void **state)
+{
+    check_generated("cluster_size=16384,extended_l2=on", false);
+    check_generated("cluster_size=16384,extended_l2=on", true);
 }
 
 #define CORPUS_TEST(fn, file)                                                  \
@@ -615,6 +705,8 @@ int main(void)
         cmocka_unit_test(test_bitmap),
         cmocka_unit_test(test_lazy_dirty),
         cmocka_unit_test(test_lazy_dirty_open_repairs),
+        cmocka_unit_test(test_refcount_widths),
+        cmocka_unit_test(test_extended_l2),
         cmocka_unit_test(test_rebuild_from_nothing),
         cmocka_unit_test(test_raw_not_supported),
     };
