@@ -47,7 +47,31 @@ struct opts {
     bool bios_set;
     const char *pidfile;
     const char *logfile;
+    char *owned[MAX_DEVICES + MAX_DRIVES]; /* strings parsed in place */
+    unsigned nb_owned;
 };
+
+/* Copy @s for parsing in place; the copy lives until opts_free(). */
+static char *opts_dup(struct opts *o, const char *s)
+{
+    char *c;
+
+    if (o->nb_owned == MAX_DEVICES + MAX_DRIVES) {
+        return NULL;
+    }
+    c = strdup(s);
+    if (c) {
+        o->owned[o->nb_owned++] = c;
+    }
+    return c;
+}
+
+static void opts_free(struct opts *o)
+{
+    for (unsigned i = 0; i < o->nb_owned; i++) {
+        free(o->owned[i]);
+    }
+}
 
 static volatile int quit_flag;
 static FILE *log_file;
@@ -683,7 +707,7 @@ static int parse_args(struct opts *o, int argc, char **argv)
             char buf[4096];
 
             snprintf(buf, sizeof(buf), "file=%s", arg);
-            arg = strdup(buf);
+            arg = opts_dup(o, buf);
             if (!arg || opt_drive(o, arg) < 0) {
                 return -1;
             }
@@ -788,7 +812,7 @@ static int wire_devices(struct opts *o)
         }
     }
     for (unsigned i = 0; i < o->nb_devices; i++) {
-        char *copy = strdup(o->devices[i]);
+        char *copy = opts_dup(o, o->devices[i]);
 
         if (!copy || opt_device(o, copy) < 0) {
             return -1;
@@ -834,7 +858,7 @@ int main(int argc, char **argv)
     memset(&o, 0, sizeof(o));
     rv_machine_config_init(&o.mc);
     if (parse_args(&o, argc, argv) < 0 || wire_devices(&o) < 0) {
-        return 1;
+        goto out;
     }
     if (!o.bios_set || (o.mc.bios && !strcmp(o.mc.bios, "default"))) {
         o.mc.bios = DEFAULT_BIOS;
@@ -845,15 +869,17 @@ int main(int argc, char **argv)
         (o.mc.kernel && check_file("-kernel", o.mc.kernel) < 0) ||
         (o.mc.initrd && check_file("-initrd", o.mc.initrd) < 0) ||
         (o.mc.dtb && check_file("-dtb", o.mc.dtb) < 0)) {
-        return 1;
+        goto out;
     }
     if (!o.mc.bios && !o.mc.kernel && o.mc.nb_loaders == 0 && !o.mc.dumpdtb) {
-        return fail("nothing to run: give -bios, -kernel or -device loader"), 1;
+        fail("nothing to run: give -bios, -kernel or -device loader");
+        goto out;
     }
     if (o.logfile) {
         log_file = fopen(o.logfile, "w");
         if (!log_file) {
-            return fail("-D %s: %s", o.logfile, strerror(errno)), 1;
+            fail("-D %s: %s", o.logfile, strerror(errno));
+            goto out;
         }
         setvbuf(log_file, NULL, _IOLBF, 0);
     }
@@ -945,5 +971,6 @@ out:
     if (log_file) {
         fclose(log_file);
     }
+    opts_free(&o);
     return rc;
 }
