@@ -478,12 +478,14 @@ static void file_zero(FILE *f, uint64_t off, size_t len)
 }
 
 /*
- * Make an image with qemu-img options @opts, fill it with qemu-io, damage
- * it (zero L2 entries 1 and 5 of the first L2 table: two leaks; with
- * @kill_refblock also the first refcount block: a rebuild) and hold our
- * check to qemu-img's on it.
+ * Make an image with qemu-img options @opts, fill it with qemu-io, run the
+ * commands @extra (each gets the image path appended; NULL-terminated; may
+ * be NULL), damage it (zero L2 entries 1 and 5 of the first L2 table: two
+ * leaks; with @kill_refblock also the first refcount block: a rebuild) and
+ * hold our check to qemu-img's on it.
  */
-static void check_generated(const char *opts, bool kill_refblock)
+static void check_generated_with(const char *opts, const char *const *extra,
+                                 bool kill_refblock)
 {
     struct tmp g;
     char path[256];
@@ -497,6 +499,10 @@ static void check_generated(const char *opts, bool kill_refblock)
                          "512k 4k' '%s' >/dev/null",
                          opts, path, path),
                      0);
+    while (extra && *extra) {
+        assert_int_equal(run("%s '%s' >/dev/null", *extra, path), 0);
+        extra++;
+    }
     f = fopen(path, "r+b");
     assert_non_null(f);
     cs = 1ull << (file_rd64(f, 16) & 0xffffffff);
@@ -514,6 +520,34 @@ static void check_generated(const char *opts, bool kill_refblock)
     assert_int_equal(fclose(f), 0);
     check_file(path, opts);
     tmp_fini(&g);
+}
+
+static void check_generated(const char *opts, bool kill_refblock)
+{
+    check_generated_with(opts, NULL, kill_refblock);
+}
+
+/* VM state in the active L1 and in a snapshot's, compressed clusters
+ * shared with a snapshot: all counted like qemu-img counts them. */
+static void test_vmstate_and_compressed(void **state)
+{
+    static const char *const vm[] = {
+        "qemu-io -c 'write -b -P 0x33 0 96k'",
+        "qemu-img snapshot -c withvm",
+        "qemu-io -c 'write -b -P 0x34 32k 8k' -c 'write -P 0x35 4k 4k'",
+        NULL,
+    };
+    static const char *const comp[] = {
+        "qemu-io -c 'write -c -P 0x44 128k 64k'",
+        "qemu-img snapshot -c c1",
+        "qemu-io -c 'write -c -P 0x45 256k 32k' -c 'write -P 0x46 128k 4k'",
+        NULL,
+    };
+
+    check_generated_with("cluster_size=4096", vm, false);
+    check_generated_with("cluster_size=4096", vm, true);
+    check_generated_with("cluster_size=4096", comp, false);
+    check_generated_with("cluster_size=4096", comp, true);
 }
 
 static void test_refcount_widths(void **state)
@@ -707,6 +741,7 @@ int main(void)
         cmocka_unit_test(test_lazy_dirty_open_repairs),
         cmocka_unit_test(test_refcount_widths),
         cmocka_unit_test(test_extended_l2),
+        cmocka_unit_test(test_vmstate_and_compressed),
         cmocka_unit_test(test_rebuild_from_nothing),
         cmocka_unit_test(test_raw_not_supported),
     };
