@@ -349,10 +349,7 @@ int img_cmd_snapshot(int argc, char **argv)
         return 1;
     }
     filename = argv[optind];
-    if (action == IMG_SNAP_NONE) {
-        action = IMG_SNAP_LIST;
-    }
-    if (action == IMG_SNAP_LIST) {
+    if (action == IMG_SNAP_LIST || action == IMG_SNAP_NONE) {
         flags |= QCOW2_OPEN_RDONLY;
         if (force_share) {
             flags |= QCOW2_OPEN_FORCE_SHARE;

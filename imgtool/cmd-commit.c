@@ -472,9 +472,7 @@ int img_cmd_rebase(int argc, char **argv)
             if (len > IMG_COPY_BUF) {
                 len = IMG_COPY_BUF;
             }
-            if (!(e.depth == 0 &&
-                  (e.flags &
-                   (QCOW2_BS_ALLOCATED | QCOW2_BS_DATA | QCOW2_BS_ZERO)))) {
+            if (!(e.flags & QCOW2_BS_ALLOCATED)) {
                 size_t p = 0;
 
                 if (img_read_padded(oldb, off, bo, (size_t)len, &err) < 0) {
@@ -550,7 +548,7 @@ static const char *const img_amend_keys[] = {
 static void img_amend_help(void)
 {
     printf("Creation options for 'qcow2':\n");
-    img_create_help(QCOW2_FORMAT_QCOW2);
+    img_create_help(QCOW2_FORMAT_QCOW2, true);
     printf("\nNote that not all of these options may be amendable.\n");
 }
 
@@ -660,10 +658,8 @@ int img_cmd_amend(int argc, char **argv)
             }
         }
         if (!ok) {
-            struct img_kvlist one = {&kv.v[i], 1};
-
             img_error("Invalid parameter '%s'", kv.v[i].key);
-            if (img_create_parse("", QCOW2_FORMAT_QCOW2, &one) == 0) {
+            if (img_create_opt_known(QCOW2_FORMAT_QCOW2, kv.v[i].key)) {
                 fprintf(stderr,
                         "This option is only supported for image creation\n");
             }

@@ -274,7 +274,6 @@ int img_cmd_compare(int argc, char **argv)
             off += chunk;
         }
     }
-    img_progress_print(100, 0);
     if (!quiet) {
         printf("Images are identical.\n");
     }

@@ -158,11 +158,11 @@ static int img_src_kind(struct img_convert *s, uint64_t off, size_t len,
                 e.length = max;
             }
             if (s->has_backing) {
-                if (e.flags &
-                    (QCOW2_BS_ALLOCATED | QCOW2_BS_DATA | QCOW2_BS_ZERO)) {
+                if (e.flags & QCOW2_BS_ALLOCATED) {
                     all_backing = false;
                 }
-                if (!(e.flags & QCOW2_BS_ZERO)) {
+                if (!(e.flags & QCOW2_BS_ZERO) ||
+                    !(e.flags & QCOW2_BS_ALLOCATED)) {
                     all_zero = false;
                 }
             } else {
@@ -312,7 +312,8 @@ static int img_write_zero_run(struct img_convert *s, uint64_t off, uint64_t len,
     if (s->target_zero || len == 0) {
         return 0;
     }
-    return qcow2_write_zeroes(s->dst, off, len, QCOW2_ZERO_MAY_UNMAP, err);
+    return qcow2_write_zeroes(s->dst, off, len,
+                              s->has_backing ? 0 : QCOW2_ZERO_MAY_UNMAP, err);
 }
 
 static int img_write_data(struct img_convert *s, struct img_slot *sl,
@@ -675,7 +676,7 @@ int img_cmd_convert(int argc, char **argv)
         goto out;
     }
     if (img_kv_has_help(&kv)) {
-        img_create_help(of);
+        img_create_help(of, argc - optind >= 1);
         ret = 0;
         goto out;
     }
@@ -685,7 +686,7 @@ int img_cmd_convert(int argc, char **argv)
     }
     s.nsrc = argc - optind - 1;
     if (s.nsrc < 1) {
-        img_error_try("Must specify image file name");
+        img_error("Must specify image file name");
         goto out;
     }
     if (skip_create && kv.n > 0) {
@@ -748,9 +749,6 @@ int img_cmd_convert(int argc, char **argv)
         }
     }
     s.has_backing = backing != NULL;
-    if (s.has_backing) {
-        dst_flags |= QCOW2_OPEN_NO_BACKING;
-    }
     if (img_open(s.dst_name, out_fmt, dst_flags, &s.dst) < 0) {
         goto out;
     }

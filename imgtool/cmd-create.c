@@ -102,6 +102,11 @@ static const struct img_opt_desc *img_opt_find(enum qcow2_format fmt,
     return NULL;
 }
 
+bool img_create_opt_known(enum qcow2_format fmt, const char *name)
+{
+    return img_opt_find(fmt, name) != NULL;
+}
+
 static int img_desc_cmp(const void *a, const void *b)
 {
     const struct img_opt_desc *const *x = a;
@@ -110,19 +115,31 @@ static int img_desc_cmp(const void *a, const void *b)
     return strcmp((*x)->name, (*y)->name);
 }
 
-void img_create_help(enum qcow2_format fmt)
+void img_create_help(enum qcow2_format fmt, bool have_filename)
 {
     size_t n;
     const struct img_opt_desc *d = img_opts_for(fmt, &n);
     const struct img_opt_desc *sorted[IMG_NOPTS(img_qcow2_opts)];
     size_t i;
+    size_t k = 0;
 
     for (i = 0; i < n; i++) {
-        sorted[i] = &d[i];
+        /* Without a file name qemu-img leaves out the protocol options. */
+        if (!have_filename && (!strcmp(d[i].name, "nocow") ||
+                               !strcmp(d[i].name, "extent_size_hint") ||
+                               (fmt == QCOW2_FORMAT_RAW &&
+                                !strcmp(d[i].name, "preallocation")))) {
+            continue;
+        }
+        sorted[k++] = &d[i];
     }
-    qsort(sorted, n, sizeof(sorted[0]), img_desc_cmp);
-    printf("Supported options:\n");
-    for (i = 0; i < n; i++) {
+    qsort(sorted, k, sizeof(sorted[0]), img_desc_cmp);
+    if (have_filename) {
+        printf("Supported options:\n");
+    } else {
+        printf("Supported %s options:\n", img_format_name(fmt));
+    }
+    for (i = 0; i < k; i++) {
         static const char *const tname[] = {"str", "bool (on/off)", "size",
                                             "num"};
         char left[96];
@@ -130,6 +147,10 @@ void img_create_help(enum qcow2_format fmt)
         snprintf(left, sizeof(left), "%s=<%s>", sorted[i]->name,
                  tname[sorted[i]->type]);
         printf("  %-22s - %s\n", left, sorted[i]->help);
+    }
+    if (!have_filename) {
+        printf("\nThe protocol level may support further options.\n"
+               "Specify the target filename to include those options.\n");
     }
 }
 
@@ -528,7 +549,7 @@ int img_cmd_create(int argc, char **argv)
         goto out;
     }
     if (img_has_help(&kv)) {
-        img_create_help(f);
+        img_create_help(f, filename != NULL);
         ret = 0;
         goto out;
     }

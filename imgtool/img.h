@@ -173,7 +173,10 @@ int img_create_parse(const char *prefix, enum qcow2_format fmt,
  */
 int img_create_build(const char *prefix, enum qcow2_format fmt,
                      const struct img_kvlist *kv, struct qcow2_create_opts *o);
-/* Print the "-o help" list for @fmt. */
-void img_create_help(enum qcow2_format fmt);
+/* Is @name a -o option of @fmt (at creation)? */
+bool img_create_opt_known(enum qcow2_format fmt, const char *name);
+/* Print the "-o help" list for @fmt; without a file name qemu-img leaves
+ * out the protocol-level options and says so. */
+void img_create_help(enum qcow2_format fmt, bool have_filename);
 
 #endif /* IMGTOOL_IMG_H */
