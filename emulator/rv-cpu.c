@@ -21,6 +21,7 @@
 
 #include "common/alloc.h"
 #include "common/bytes.h"
+#include "common/hash.h"
 #include "emulator/rv-hart.h"
 
 int rv_cpu_new(const struct rv_bus *bus, struct rv_cpu **out)
@@ -234,13 +235,24 @@ enum rv_stop rv_cpu_run(struct rv_cpu *cpu, uint64_t budget)
     }
 }
 
-/* ---- snapshots ---- */
+/* ---- snapshots ----
+ *
+ * Blob layout (little-endian), version 1:
+ *   0  u32 magic "RVCP"        4  u32 version (1)
+ *   8  u32 header length (28)  12 u32 incompatible features (0)
+ *   16 u32 compatible features (0)
+ *   20 u32 payload length      24 u32 CRC32C of the payload
+ *   28 payload: RV_CPU_SAVE_WORDS u64 words in save_words() order.
+ * Readers reject unknown incompatible bits with -ENOTSUP and any other
+ * mismatch with -EBADMSG.
+ */
 
-#define RV_CPU_SAVE_MAGIC   0x52564350u /* "RVCP" */
+#define RV_CPU_SAVE_MAGIC   0x50435652u /* "RVCP" as bytes */
 #define RV_CPU_SAVE_VERSION 1u
-/* magic, version, length + 32 x + 32 f + scalar fields */
+#define RV_CPU_SAVE_HDR     28u
+/* 32 x + 32 f + 36 scalars + PMP config and addresses */
 #define RV_CPU_SAVE_WORDS (64 + 36 + 2 * RV_PMP_COUNT)
-#define RV_CPU_SAVE_SIZE  (12 + 8 * RV_CPU_SAVE_WORDS)
+#define RV_CPU_SAVE_SIZE  (RV_CPU_SAVE_HDR + 8 * RV_CPU_SAVE_WORDS)
 
 static void save_words(const struct rv_cpu *cpu, uint64_t *w)
 {
@@ -300,6 +312,7 @@ static void save_words(const struct rv_cpu *cpu, uint64_t *w)
 size_t rv_cpu_save(const struct rv_cpu *cpu, uint8_t *dst, size_t dst_cap)
 {
     uint64_t w[RV_CPU_SAVE_WORDS];
+    uint8_t *p = dst + RV_CPU_SAVE_HDR;
 
     if (!dst) {
         return RV_CPU_SAVE_SIZE;
@@ -308,27 +321,40 @@ size_t rv_cpu_save(const struct rv_cpu *cpu, uint8_t *dst, size_t dst_cap)
         return 0;
     }
     save_words(cpu, w);
+    for (size_t i = 0; i < RV_CPU_SAVE_WORDS; i++) {
+        wr_le64(p + 8 * i, w[i]);
+    }
     wr_le32(dst, RV_CPU_SAVE_MAGIC);
     wr_le32(dst + 4, RV_CPU_SAVE_VERSION);
-    wr_le32(dst + 8, RV_CPU_SAVE_SIZE);
-    for (size_t i = 0; i < RV_CPU_SAVE_WORDS; i++) {
-        wr_le64(dst + 12 + 8 * i, w[i]);
-    }
+    wr_le32(dst + 8, RV_CPU_SAVE_HDR);
+    wr_le32(dst + 12, 0);
+    wr_le32(dst + 16, 0);
+    wr_le32(dst + 20, 8 * RV_CPU_SAVE_WORDS);
+    wr_le32(dst + 24, hash_crc32c(0, p, 8 * RV_CPU_SAVE_WORDS));
     return RV_CPU_SAVE_SIZE;
 }
 
 int rv_cpu_load(struct rv_cpu *cpu, const uint8_t *src, size_t src_len)
 {
     uint64_t w[RV_CPU_SAVE_WORDS];
+    const uint8_t *p = src + RV_CPU_SAVE_HDR;
     size_t n = 0;
 
-    if (src_len < RV_CPU_SAVE_SIZE || rd_le32(src) != RV_CPU_SAVE_MAGIC ||
+    if (!src || src_len < RV_CPU_SAVE_SIZE ||
+        rd_le32(src) != RV_CPU_SAVE_MAGIC ||
         rd_le32(src + 4) != RV_CPU_SAVE_VERSION ||
-        rd_le32(src + 8) != RV_CPU_SAVE_SIZE) {
+        rd_le32(src + 8) != RV_CPU_SAVE_HDR) {
+        return -EBADMSG;
+    }
+    if (rd_le32(src + 12) != 0) {
+        return -ENOTSUP;
+    }
+    if (rd_le32(src + 20) != 8 * RV_CPU_SAVE_WORDS ||
+        rd_le32(src + 24) != hash_crc32c(0, p, 8 * RV_CPU_SAVE_WORDS)) {
         return -EBADMSG;
     }
     for (size_t i = 0; i < RV_CPU_SAVE_WORDS; i++) {
-        w[i] = rd_le64(src + 12 + 8 * i);
+        w[i] = rd_le64(p + 8 * i);
     }
     /* priv 2 is reserved; frm/fflags are 3 and 5 bits. */
     if ((w[66] != RV_PRV_U && w[66] != RV_PRV_S && w[66] != RV_PRV_M) ||

@@ -91,7 +91,8 @@ void rv_cpu_flush_caches(struct rv_cpu *cpu);
 /* Serialised hart state for snapshots and hashing: returns bytes written,
  * or the size needed when @dst is NULL. */
 size_t rv_cpu_save(const struct rv_cpu *cpu, uint8_t *dst, size_t dst_cap);
-/* Returns 0, or -EBADMSG on a malformed blob. */
+/* Returns 0, -EBADMSG on a malformed blob, or -ENOTSUP for unknown
+ * incompatible feature bits (layout: rv-cpu.c "snapshots"). */
 int rv_cpu_load(struct rv_cpu *cpu, const uint8_t *src, size_t src_len);
 
 /* ---- machine <-> devices (machine-virt.c, dev-*.c) ---- */

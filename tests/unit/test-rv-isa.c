@@ -375,10 +375,18 @@ static void test_save_load_roundtrip(void **state)
     assert_int_equal(rv_cpu_run(h.cpu, 1000), RV_STOP_BUDGET);
     assert_int_equal(rv_cpu_save(h.cpu, c, n), n);
     assert_memory_equal(b, c, n);
-    /* Corrupt blobs are refused. */
+    /* Corrupt blobs are refused and leave the hart alone. */
     assert_int_equal(rv_cpu_load(h.cpu, a, n - 1), -EBADMSG);
+    a[n - 5] ^= 1; /* payload: CRC mismatch */
+    assert_int_equal(rv_cpu_load(h.cpu, a, n), -EBADMSG);
+    a[n - 5] ^= 1;
+    a[12] |= 1; /* unknown incompatible feature */
+    assert_int_equal(rv_cpu_load(h.cpu, a, n), -ENOTSUP);
+    a[12] &= (uint8_t)~1;
     a[0] ^= 1;
     assert_int_equal(rv_cpu_load(h.cpu, a, n), -EBADMSG);
+    assert_int_equal(rv_cpu_save(h.cpu, b, n), n);
+    assert_memory_equal(b, c, n);
     mem_free(a);
     mem_free(b);
     mem_free(c);
