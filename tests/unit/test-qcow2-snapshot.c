@@ -676,6 +676,90 @@ static void test_alloc_failures(void **state)
     tmp_fini(&t);
 }
 
+/* Find tests/data/qcow2-damaged from the source path or the executable. */
+static void find_data_dir(char *dst, size_t cap)
+{
+    char exe[4096], cand[4096 + 64], *p;
+    ssize_t n;
+    struct stat st;
+
+    snprintf(cand, sizeof(cand), "%s", __FILE__);
+    p = strrchr(cand, '/');
+    if (p) {
+        strcpy(p, "/../data/qcow2-damaged");
+        if (stat(cand, &st) == 0 && realpath(cand, exe)) {
+            snprintf(dst, cap, "%s", exe);
+            return;
+        }
+    }
+    n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    assert_true(n > 0);
+    exe[n] = '\0';
+    while ((p = strrchr(exe, '/')) && p != exe) {
+        *p = '\0';
+        snprintf(cand, sizeof(cand), "%s/tests/data/qcow2-damaged/make.sh",
+                 exe);
+        if (stat(cand, &st) == 0) {
+            snprintf(cand, sizeof(cand), "%s/tests/data/qcow2-damaged", exe);
+            assert_non_null(realpath(cand, exe));
+            snprintf(dst, cap, "%s", exe);
+            return;
+        }
+    }
+    fail_msg("tests/data/qcow2-damaged not found");
+}
+
+/*
+ * Hostile snapshot tables and L1s (the corpus): opening either fails
+ * cleanly or the snapshot operations fail cleanly; nothing crashes, and
+ * no operation leaves corruption qemu-img did not already see.
+ */
+static void test_hostile(void **state)
+{
+    static const char *const files[] = {
+        "snap-clean.qcow2",        "snap-table-eof.qcow2",
+        "snap-extra-huge.qcow2",   "snap-extra-none.qcow2",
+        "snap-l1-unaligned.qcow2", "snap-l1-huge.qcow2",
+        "snap-refcount-low.qcow2", "l1-into-header.qcow2",
+    };
+    struct qcow2_snapshot_info info[4];
+    char dir[4096];
+    struct tmp t;
+    size_t i;
+
+    find_data_dir(dir, sizeof(dir));
+    tmp_init(&t);
+    for (i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+        struct qcow2_image *q = NULL;
+        struct err e = {0};
+        int before, after, ret;
+        size_t n;
+
+        assert_int_equal(run("cp '%s/%s' '%s'", dir, files[i], t.img), 0);
+        before = run("qemu-img check -q -f qcow2 '%s' >/dev/null 2>&1", t.img);
+        ret = qcow2_open(t.img, QCOW2_FORMAT_QCOW2, 0, &q, &e);
+        if (ret < 0) {
+            print_message("# %s: open refused: %s\n", files[i], e.msg);
+            continue;
+        }
+        n = qcow2_snapshot_list(q, info, 4);
+        if (n > 0) {
+            ret = qcow2_snapshot_apply(q, info[0].id, &e);
+            print_message("# %s: apply: %d %s\n", files[i], ret,
+                          ret < 0 ? e.msg : "");
+            ret = qcow2_snapshot_delete(q, info[0].id, &e);
+            print_message("# %s: delete: %d %s\n", files[i], ret,
+                          ret < 0 ? e.msg : "");
+        }
+        qcow2_close(q);
+        after = run("qemu-img check -q -f qcow2 '%s' >/dev/null 2>&1", t.img);
+        if (after == 2 && before != 2) {
+            fail_msg("%s: snapshot operations corrupted the image", files[i]);
+        }
+    }
+    tmp_fini(&t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -689,6 +773,7 @@ int main(void)
         cmocka_unit_test(test_unknown_extra_data),
         cmocka_unit_test(test_refcount_overflow),
         cmocka_unit_test(test_alloc_failures),
+        cmocka_unit_test(test_hostile),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
