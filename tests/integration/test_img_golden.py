@@ -498,7 +498,7 @@ CASES = [
     ("bench-none", DATA, ["bench", "-c", "500", "-t", "none", "d.qcow2"]),
     ("bench-zero", DATA, ["bench", "-c", "0", "d.qcow2"]),
     ("bench-past-end", DATA, ["bench", "-c", "10", "-o", "8M", "d.qcow2"]),
-    ("bench-big", DATA, ["bench", "-c", "10", "-s", "5M", "d.qcow2"]),
+    ("bench-big", DATA, ["bench", "-c", "2", "-d", "1", "-s", "5M", "d.qcow2"]),
     ("bench-bad-count", DATA, ["bench", "-c", "abc", "d.qcow2"]),
     ("bench-bad-offset", DATA, ["bench", "-c", "10", "-o", "1Q", "d.qcow2"]),
     ("bench-bad-pattern", DATA, ["bench", "-w", "--pattern=300", "-c", "10",
