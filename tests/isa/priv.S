@@ -3,7 +3,8 @@
  * tests/isa/priv.S - privileged architecture: CSR existence and WARL
  * fields, M/S/U transitions with mret/sret, ecall from every mode,
  * exception and interrupt delegation, TSR/TW/TVM, counter gating, FS=Off,
- * access faults, vectored mtvec, software interrupts.
+ * access faults, vectored mtvec, software and timer interrupts and their
+ * priority, WFI wake-up, STIP forwarded to S.
  */
 #include "rt.h"
 
@@ -289,14 +290,13 @@ main:
     csrw mideleg, zero
     li t1, 1 << 3
     csrw mie, t1
+    IRQ_MARK
     csrs mstatus, t1
     li t0, CLINT_BASE
     li t1, 1
     sw t1, 0(t0)
-    nop
-    nop
-    nop
-    nop
+    IRQ_WAIT
+    li t0, CLINT_BASE
     sw zero, 0(t0)
     li t1, 1 << 3
     csrc mstatus, t1
@@ -322,14 +322,76 @@ main:
     li t0, CLINT_BASE
     li t1, 1
     sw t1, 0(t0)
-    nop
-    nop
-    nop
-    nop
-    csrw mtvec, s2
+    /* wait (bounded) for the handler: QEMU delivers at a block end */
+    li t2, 10000
+1:  la t3, vec_flag
+    ld t3, 0(t3)
+    bnez t3, 2f
+    addi t2, t2, -1
+    bnez t2, 1b
+2:  csrw mtvec, s2
     li t1, 1 << 3
     csrc mstatus, t1
     csrw mie, zero
+
+    MSG "-- timer and priorities"
+    /* mtimecmp = 0: MTIP pending at once */
+    IRQ_MARK
+    li t0, CLINT_BASE + 0x4000
+    sd zero, 0(t0)
+    li t1, 1 << 7
+    csrw mie, t1
+    li t1, 1 << 3
+    csrs mstatus, t1
+    IRQ_WAIT
+    li t1, 1 << 3
+    csrc mstatus, t1
+    /* MSI and MTI both pending: MSI first */
+    li t1, (1 << 7) | (1 << 3)
+    csrw mie, t1
+    li t0, CLINT_BASE
+    li t1, 1
+    sw t1, 0(t0)
+    IRQ_MARK
+    li t1, 1 << 3
+    csrs mstatus, t1
+    IRQ_WAIT
+    IRQ_MARK
+    IRQ_WAIT
+    li t1, 1 << 3
+    csrc mstatus, t1
+    li t0, CLINT_BASE
+    sw zero, 0(t0)
+    li t0, CLINT_BASE + 0x4000
+    li t1, -1
+    sd t1, 0(t0)
+    /* WFI with an interrupt pending in mip & mie but MIE clear: no wait */
+    li t0, CLINT_BASE
+    li t1, 1
+    sw t1, 0(t0)
+    li t1, 1 << 3
+    csrw mie, t1
+    wfi
+    MSG "wfi passed"
+    li t0, CLINT_BASE
+    sw zero, 0(t0)
+    csrw mie, zero
+    /* the M-mode timer forwarded to S as STIP (as OpenSBI does) */
+    li t1, 0x222
+    csrw mideleg, t1
+    li t1, 1 << 5
+    csrw mie, t1
+    csrs mip, t1
+    li t1, 1 << 1
+    csrs mstatus, t1
+    GOTO_MODE 1
+    nop
+    nop
+    BACK_TO_M
+    li t1, 1 << 5
+    csrc mip, t1
+    csrw mie, zero
+    csrw mideleg, zero
 
     ld ra, 0(sp)
     addi sp, sp, 16
@@ -338,10 +400,13 @@ main:
 
     .align 6
 vec_table:
+    .option push
+    .option norvc
     j rt_mtrap
     j vec_bad
     j vec_bad
     j vec_msi
+    .option pop
 vec_bad:
     li a0, 7
     j rt_exit
@@ -349,4 +414,12 @@ vec_msi:
     MSG "vec3"
     li t0, CLINT_BASE
     sw zero, 0(t0)
+    la t0, vec_flag
+    li t1, 1
+    sd t1, 0(t0)
     mret
+
+    .data
+    .align 3
+vec_flag:
+    .dword 0

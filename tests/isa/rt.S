@@ -160,7 +160,11 @@ rt_mtrap:
     addi t0, t0, 2
 4:  csrw mepc, t0
     j 6f
-5:  la a0, rt_s_mirq
+5:  la t0, rt_irq_count
+    ld t1, 0(t0)
+    addi t1, t1, 1
+    sd t1, 0(t0)
+    la a0, rt_s_mirq
     csrr a1, mcause
     call rt_print
     csrr t0, mcause
@@ -215,7 +219,11 @@ rt_strap:
     addi t0, t0, 2
 4:  csrw sepc, t0
     j 6f
-5:  la a0, rt_s_sirq
+5:  la t0, rt_irq_count
+    ld t1, 0(t0)
+    addi t1, t1, 1
+    sd t1, 0(t0)
+    la a0, rt_s_sirq
     csrr a1, scause
     call rt_print
     csrr t0, scause
@@ -252,6 +260,9 @@ rt_s_sirq:   .asciz "sirq"
 /* Non-zero: the M handler resumes there instead of skipping (once). */
     .globl rt_resume
 rt_resume: .dword 0
+/* Interrupts taken by either handler. */
+    .globl rt_irq_count
+rt_irq_count: .dword 0
 /* Non-zero: the S handler skips the faulting instruction (default). */
     .globl rt_strap_skip
 rt_strap_skip: .dword 1

@@ -60,6 +60,24 @@
 9:
 .endm
 
+/* Remember the interrupt count (in s11) before raising an interrupt... */
+.macro IRQ_MARK
+    la t3, rt_irq_count
+    ld s11, 0(t3)
+.endm
+
+/* ...then wait, boundedly, until a handler has taken one: QEMU delivers
+ * an interrupt raised by a device write only at the end of a block. */
+.macro IRQ_WAIT
+    li t2, 100000
+8:  la t3, rt_irq_count
+    ld t3, 0(t3)
+    bne t3, s11, 9f
+    addi t2, t2, -1
+    bnez t2, 8b
+9:
+.endm
+
 /* From any mode, back to M-mode (through the M trap handler). */
 .macro BACK_TO_M
     li a7, RT_TO_M
