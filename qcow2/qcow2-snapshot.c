@@ -735,8 +735,9 @@ int qcow2_snapshot_create(struct qcow2_image *img,
     wr_be64(sn.extra_data + 8, sn.disk_size);
     wr_be64(sn.extra_data + 16, sn.icount);
 
-    /* Data and L2 tables reach the disk before anything points at them. */
-    ret = qcow2_flush(img, err);
+    /* Write back cached tables; qcow2_snapshots_store() syncs everything
+     * before the header points at the new snapshot. */
+    ret = qcow2_metadata_flush(img, err);
     if (ret < 0) {
         goto fail;
     }
@@ -753,10 +754,6 @@ int qcow2_snapshot_create(struct qcow2_image *img,
         goto fail;
     }
     ret = qcow2_fix_copied_flags(img, err);
-    if (ret < 0) {
-        goto fail;
-    }
-    ret = qcow2_flush(img, err);
     if (ret < 0) {
         goto fail;
     }
@@ -788,7 +785,7 @@ int qcow2_snapshot_create(struct qcow2_image *img,
             return ret;
         }
     }
-    return qcow2_flush(img, err);
+    return 0;
 
 fail:
     /* Clusters already referenced for the new snapshot leak (check -r
@@ -826,7 +823,7 @@ int qcow2_snapshot_apply(struct qcow2_image *img, const char *id_or_name,
     if (ret < 0) {
         return ret;
     }
-    ret = qcow2_flush(img, err);
+    ret = qcow2_metadata_flush(img, err);
     if (ret < 0) {
         return ret;
     }
@@ -955,7 +952,7 @@ int qcow2_snapshot_delete(struct qcow2_image *img, const char *id_or_name,
     if (ret < 0) {
         return ret;
     }
-    ret = qcow2_flush(img, err);
+    ret = qcow2_metadata_flush(img, err);
     if (ret < 0) {
         return ret;
     }
