@@ -11,7 +11,7 @@ set -eu
 . "$(dirname "$0")/common.sh"
 
 frag=$guest_dir/busybox.config
-command -v ${cross}gcc >/dev/null || die "${cross}gcc missing: apt-get install gcc-riscv64-linux-gnu"
+command -v "${cross}gcc" >/dev/null || die "${cross}gcc missing: apt-get install gcc-riscv64-linux-gnu"
 command -v dpkg-source >/dev/null || die "dpkg-source missing: apt-get install dpkg-dev"
 "$guest_dir/setup-src.sh" >&2 || die "no deb-src entry for busybox"
 
@@ -24,26 +24,9 @@ hash=$({
     echo "busybox-source $dsc_line"
     cross_versions
 } | inputs_hash "$frag" "$0" "$guest_dir/common.sh")
-final=$cache_root/busybox-$hash
-
-if [ -f "$final/COMPLETE" ]; then
-    echo "$final"
-    exit 0
-fi
-
-mkdir -p "$cache_root"
-exec 9>"$cache_root/busybox-$hash.lock"
-flock 9
-if [ -f "$final/COMPLETE" ]; then
-    echo "$final"
-    exit 0
-fi
-rm -rf "$cache_root"/.tmp-busybox-"$hash"-*
-tmp=$(make_tmp "busybox-$hash")
-log=$cache_root/busybox-$hash.log
+cache_begin busybox "$hash"
 start=$(now)
 echo "guest: building busybox in $tmp (log: $log)" >&2
-: >"$log"
 
 fail() {
     tail -40 "$log" >&2
@@ -52,7 +35,7 @@ fail() {
 }
 
 bbmake() {
-    nice -n 10 make -C "$tmp/src" CROSS_COMPILE=$cross "$@" >>"$log" 2>&1
+    nice -n 10 make -C "$tmp/src" CROSS_COMPILE="$cross" "$@" >>"$log" 2>&1
 }
 
 check_fragment() {
@@ -107,10 +90,10 @@ yes "" | bbmake oldconfig || fail "oldconfig"
 check_fragment || fail "fragment options did not take effect"
 bbmake -j2 busybox || fail "make busybox"
 bbmake busybox.links || fail "make busybox.links"
-if ${cross}readelf -l "$tmp/src/busybox" | grep -q INTERP; then
+if "${cross}readelf" -l "$tmp/src/busybox" | grep -q INTERP; then
     fail "busybox is not static (it has an ELF interpreter)"
 fi
-${cross}readelf -h "$tmp/src/busybox" | grep -q 'RISC-V' ||
+"${cross}readelf" -h "$tmp/src/busybox" | grep -q 'RISC-V' ||
     fail "busybox is not a RISC-V executable"
 
 mkdir "$tmp/out"
@@ -124,9 +107,6 @@ secs=$(($(now) - start))
     cross_versions
     echo "build_seconds $secs"
 } >"$tmp/out/BUILD-INFO"
-touch "$tmp/out/COMPLETE"
-mv "$tmp/out" "$tmp.out"
-rm -rf "$tmp"
-publish "$tmp.out" "$final"
+cache_commit
 echo "guest: busybox built in ${secs}s (clean build): $final/busybox" >&2
 echo "$final"

@@ -13,34 +13,18 @@ set -eu
 src_tar=/usr/src/linux-source-6.1.tar.xz
 frag=$guest_dir/linux.config
 [ -f "$src_tar" ] || die "$src_tar missing: apt-get install linux-source-6.1"
-command -v ${cross}gcc >/dev/null || die "${cross}gcc missing: apt-get install gcc-riscv64-linux-gnu"
+command -v "${cross}gcc" >/dev/null || die "${cross}gcc missing: apt-get install gcc-riscv64-linux-gnu"
 
 hash=$({
     echo "linux-source-6.1 $(pkg_version linux-source-6.1)"
     cross_versions
 } | inputs_hash "$frag" "$0" "$guest_dir/common.sh")
-final=$cache_root/linux-$hash
-
-if [ -f "$final/COMPLETE" ]; then
-    echo "$final"
-    exit 0
-fi
-
-mkdir -p "$cache_root"
-exec 9>"$cache_root/linux-$hash.lock"
-flock 9
-if [ -f "$final/COMPLETE" ]; then
-    echo "$final"
-    exit 0
-fi
-rm -rf "$cache_root"/.tmp-linux-"$hash"-*
-tmp=$(make_tmp "linux-$hash")
-log=$cache_root/linux-$hash.log
+cache_begin linux "$hash"
 start=$(now)
 echo "guest: building kernel in $tmp (log: $log)" >&2
 
 kmake() {
-    nice -n 10 make -C "$tmp/src" ARCH=riscv CROSS_COMPILE=$cross \
+    nice -n 10 make -C "$tmp/src" ARCH=riscv CROSS_COMPILE="$cross" \
         KBUILD_BUILD_USER=rrvm KBUILD_BUILD_HOST=rrvm \
         KBUILD_BUILD_TIMESTAMP="1970-01-01" "$@" >>"$log" 2>&1
 }
@@ -74,7 +58,6 @@ fail() {
     die "kernel build failed: $*; full log in $log"
 }
 
-: >"$log"
 mkdir "$tmp/src"
 tar -xJf "$src_tar" -C "$tmp/src" --strip-components=1 || fail "extract"
 kmake tinyconfig || fail "tinyconfig"
@@ -95,9 +78,6 @@ secs=$(($(now) - start))
     cross_versions
     echo "build_seconds $secs"
 } >"$tmp/out/BUILD-INFO"
-touch "$tmp/out/COMPLETE"
-mv "$tmp/out" "$tmp.out"
-rmdir "$tmp"
-publish "$tmp.out" "$final"
+cache_commit
 echo "guest: kernel built in ${secs}s (clean build): $final/Image" >&2
 echo "$final"

@@ -46,18 +46,34 @@ now() {
     date +%s
 }
 
-# make_tmp NAME: a fresh build directory beside the final one, so the final
-# rename stays inside one filesystem.
-make_tmp() {
+# cache_begin NAME HASH: sets $final to the artefact directory. If it is
+# complete, prints it and exits 0. Otherwise takes the build lock (held until
+# the script exits), clears what a killed build left, and sets $tmp (a fresh
+# build directory beside $final, so the final rename stays inside one
+# filesystem) and $log (emptied).
+cache_begin() {
+    final=$cache_root/$1-$2
+    if [ -f "$final/COMPLETE" ]; then
+        echo "$final"
+        exit 0
+    fi
     mkdir -p "$cache_root"
-    mktemp -d "$cache_root/.tmp-$1-XXXXXX"
+    exec 9>"$cache_root/$1-$2.lock"
+    flock 9
+    if [ -f "$final/COMPLETE" ]; then
+        echo "$final"
+        exit 0
+    fi
+    rm -rf "$final" "$cache_root/.tmp-$1-$2-"*
+    tmp=$(mktemp -d "$cache_root/.tmp-$1-$2-XXXXXX")
+    log=$cache_root/$1-$2.log
+    : >"$log"
 }
 
-# publish TMPDIR FINAL: atomically move a finished build into place. If
-# another build won the race, keep theirs.
-publish() {
-    if ! mv -T "$1" "$2" 2>/dev/null; then
-        [ -f "$2/COMPLETE" ] || die "cannot move $1 to $2"
-        rm -rf "$1"
-    fi
+# cache_commit: marks $tmp/out complete and renames it to $final in one
+# step, so $final is either absent or whole; then drops $tmp.
+cache_commit() {
+    touch "$tmp/out/COMPLETE"
+    mv -T "$tmp/out" "$final"
+    rm -rf "$tmp"
 }

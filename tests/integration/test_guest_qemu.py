@@ -2,10 +2,10 @@
 busybox root filesystem) on Debian's qemu-system-riscv64, as a check of the
 artefacts themselves, independent of rrvm: reach the shell, use the devices,
 write a file, power off, and read the file back from the host."""
+import hashlib
 import os
 import secrets
 import shutil
-import subprocess
 import time
 from pathlib import Path
 
@@ -196,7 +196,6 @@ def test_guest_boots_to_shell_and_powers_off(guest, disk, tmp_path):
     assert fsck.returncode == 0, fsck.stdout + fsck.stderr
     got = run(["debugfs", "-R", "cat /root/probe.txt", str(raw)]).stdout
     assert got == token + "\n"
-    import hashlib
     assert hashlib.sha256(got.encode()).hexdigest() == guest_sum
     print(f"guest boot to prompt: {boot_secs:.2f}s")
 
@@ -211,3 +210,74 @@ def test_cached_raw_image_untouched_by_boot(artefacts):
     init = run(["debugfs", "-R", "stat /sbin/init", raw]).stdout
     assert "Type: symlink" in init
     assert "/bin/busybox" in init
+
+
+def build_rootfs(guest_dir, cache):
+    """Run a copy of guest/build-rootfs.sh against @cache; return
+    (artefact directory, stderr)."""
+    env = dict(os.environ, RRVM_CACHE=str(cache))
+    p = run([str(guest_dir / "build-rootfs.sh")], env=env)
+    lines = p.stdout.strip().splitlines()
+    assert len(lines) == 1, p.stdout
+    return Path(lines[0]), p.stderr
+
+
+def debugfs_cat(image, path):
+    return run(["debugfs", "-R", f"cat {path}", str(image)]).stdout
+
+
+def test_rootfs_cache_keyed_by_inputs_and_atomic(artefacts, tmp_path):
+    """The cache protocol, on the cheap root filesystem step: a changed input
+    rebuilds, unchanged inputs reuse, leftovers of a killed build are never
+    taken for an artefact, and equal inputs give a byte-identical image."""
+    guest_dir = tmp_path / "guest"
+    shutil.copytree(TOP / "guest", guest_dir, symlinks=True)
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    # Reuse the real busybox build (same inputs, so same name) instead of
+    # rebuilding it for minutes.
+    bb = Path(artefacts["RRVM_BUSYBOX"]).parent
+    (cache / bb.name).symlink_to(bb)
+
+    token = secrets.token_hex(8)
+    (guest_dir / "rootfs" / "etc" / "probe").write_text(token + "\n")
+    d1, err = build_rootfs(guest_dir, cache)
+    assert d1.parent == cache and d1.name.startswith("rootfs-")
+    assert d1 != Path(artefacts["RRVM_ROOTFS_RAW"]).parent
+    assert "clean build" in err
+    assert (d1 / "COMPLETE").is_file()
+    img1 = d1 / "rootfs.ext4"
+    assert debugfs_cat(img1, "/etc/probe") == token + "\n"
+    assert not list(cache.glob(".tmp-*"))
+    sum1 = run(["sha256sum", str(img1)]).stdout.split()[0]
+
+    st = img1.stat()
+    again, err = build_rootfs(guest_dir, cache)
+    assert again == d1
+    assert "building" not in err
+    assert (img1.stat().st_ino, img1.stat().st_mtime_ns) == \
+        (st.st_ino, st.st_mtime_ns)
+
+    # A different input: a new artefact beside the old one.
+    (guest_dir / "rootfs" / "etc" / "probe").write_text(token + "-2\n")
+    d2, _ = build_rootfs(guest_dir, cache)
+    assert d2 != d1 and (d1 / "COMPLETE").is_file()
+    assert debugfs_cat(d2 / "rootfs.ext4", "/etc/probe") == token + "-2\n"
+
+    # What a killed build leaves: an unfinished final-looking directory
+    # (no COMPLETE) and a temp directory. Neither may be used.
+    (guest_dir / "rootfs" / "etc" / "probe").write_text(token + "\n")
+    shutil.rmtree(d1)
+    d1.mkdir()
+    (d1 / "rootfs.ext4").write_bytes(b"half")
+    stale = cache / f".tmp-{d1.name}-killed"
+    stale.mkdir()
+    (stale / "junk").write_text("x")
+    rebuilt, err = build_rootfs(guest_dir, cache)
+    assert rebuilt == d1
+    assert "clean build" in err
+    assert (d1 / "COMPLETE").is_file()
+    assert not stale.exists()
+    fsck = run(["e2fsck", "-fn", str(img1)], check=False)
+    assert fsck.returncode == 0, fsck.stdout + fsck.stderr
+    assert run(["sha256sum", str(img1)]).stdout.split()[0] == sum1
