@@ -607,8 +607,9 @@ static int snap_l1_write_at(struct qcow2_image *img, uint64_t off,
     if (!buf) {
         return err_set(err, -ENOMEM, "L1 copy of %" PRIu32 " entries", n);
     }
+    /* COPIED means nothing outside the active L1: store none. */
     for (i = 0; i < n; i++) {
-        wr_be64(buf + (size_t)i * 8, l1[i]);
+        wr_be64(buf + (size_t)i * 8, l1[i] & ~QCOW2_OFLAG_COPIED);
     }
     if (qcow2_overlaps_metadata(img, off, (uint64_t)n * 8)) {
         ret = qcow2_signal_corruption(
@@ -874,8 +875,11 @@ int qcow2_snapshot_apply(struct qcow2_image *img, const char *id_or_name,
             goto out;
         }
     }
+    /* The copy carries the COPIED flags of its day; until they are fixed
+     * below, the new active L1 must not claim sole ownership of anything
+     * (a crash in between would let writes modify shared L2 tables). */
     for (i = 0; i < sn->l1_size; i++) {
-        sn_l1[i] = rd_be64(raw + (size_t)i * 8);
+        sn_l1[i] = rd_be64(raw + (size_t)i * 8) & ~QCOW2_OFLAG_COPIED;
     }
     memcpy(old_l1, img->l1_table, (size_t)cur_size * 8);
     old_size = cur_size;
