@@ -312,7 +312,7 @@ static void save_words(const struct rv_cpu *cpu, uint64_t *w)
 size_t rv_cpu_save(const struct rv_cpu *cpu, uint8_t *dst, size_t dst_cap)
 {
     uint64_t w[RV_CPU_SAVE_WORDS];
-    uint8_t *p = dst + RV_CPU_SAVE_HDR;
+    uint8_t *p;
 
     if (!dst) {
         return RV_CPU_SAVE_SIZE;
@@ -320,6 +320,7 @@ size_t rv_cpu_save(const struct rv_cpu *cpu, uint8_t *dst, size_t dst_cap)
     if (dst_cap < RV_CPU_SAVE_SIZE) {
         return 0;
     }
+    p = dst + RV_CPU_SAVE_HDR;
     save_words(cpu, w);
     for (size_t i = 0; i < RV_CPU_SAVE_WORDS; i++) {
         wr_le64(p + 8 * i, w[i]);
@@ -337,7 +338,7 @@ size_t rv_cpu_save(const struct rv_cpu *cpu, uint8_t *dst, size_t dst_cap)
 int rv_cpu_load(struct rv_cpu *cpu, const uint8_t *src, size_t src_len)
 {
     uint64_t w[RV_CPU_SAVE_WORDS];
-    const uint8_t *p = src + RV_CPU_SAVE_HDR;
+    const uint8_t *p;
     size_t n = 0;
 
     if (!src || src_len < RV_CPU_SAVE_SIZE ||
@@ -346,6 +347,7 @@ int rv_cpu_load(struct rv_cpu *cpu, const uint8_t *src, size_t src_len)
         rd_le32(src + 8) != RV_CPU_SAVE_HDR) {
         return -EBADMSG;
     }
+    p = src + RV_CPU_SAVE_HDR;
     if (rd_le32(src + 12) != 0) {
         return -ENOTSUP;
     }
