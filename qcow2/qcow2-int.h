@@ -143,6 +143,25 @@ struct qcow2_image {
     bool header_dirty;         /* header needs rewriting on flush */
     bool lazy_dirty;           /* dirty bit set on disk (lazy refcounts) */
     void *compress_ctx;        /* per-image zstd/zlib scratch; owned */
+
+    /* Core (qcow2.c, qcow2-refcount.c, qcow2-cluster.c) private state. */
+    uint64_t free_byte_offset; /* compressed-data packing cursor; 0 = none */
+    bool has_bitmaps_ext;      /* bitmaps extension present and valid */
+    uint32_t nb_bitmaps;       /* from the bitmaps extension */
+    uint64_t bitmap_dir_size;  /* bytes */
+    uint64_t bitmap_dir_offset; /* host offset of the bitmap directory */
+    char *data_file;           /* owned; external data file name, or NULL */
+    bool locked;               /* OFD lock bytes applied */
+    bool autoclear_done;       /* unknown autoclear bits cleared on disk */
+    uint64_t header_ext_bytes; /* serialised header + extensions size */
+    uint64_t freed_min;        /* lowest cluster freed since the last L2
+                                  write-back; UINT64_MAX if none */
+    uint8_t *hdr_extra;        /* owned; header bytes [112, header_length) */
+    uint32_t hdr_extra_len;    /* bytes */
+    uint8_t *feature_table;    /* owned; feature-name table payload */
+    uint32_t feature_table_len; /* bytes */
+    void *io_trace_fn;         /* CONFIG_TESTING hook (qcow2_io_trace_fn) */
+    void *io_trace_opaque;
 };
 
 /* ---- qcow2.c ---- */
@@ -162,6 +181,21 @@ int qcow2_l1_write(struct qcow2_image *img, uint32_t first, uint32_t count,
 /* Grow the active L1 to at least @min_size entries (relocating it). */
 int qcow2_l1_grow(struct qcow2_image *img, uint64_t min_size,
                   struct err *err);
+/* Raw-format helpers (qcow2.c). */
+int qcow2_raw_write_zeroes(struct qcow2_image *img, uint64_t off,
+                           uint64_t len, unsigned flags, struct err *err);
+int qcow2_raw_discard(struct qcow2_image *img, uint64_t off, uint64_t len,
+                      struct err *err);
+int qcow2_raw_block_status(struct qcow2_image *img, uint64_t off,
+                           uint64_t len, struct qcow2_extent *out,
+                           struct err *err);
+/* Write back dirty refcount blocks then L2 tables, and the header if
+ * dirty, in crash-safe order (no final fsync). */
+int qcow2_metadata_flush(struct qcow2_image *img, struct err *err);
+/* fdatasync the image file unless opened UNSAFE. */
+int qcow2_sync(struct qcow2_image *img, struct err *err);
+/* 0 if writes are allowed, else -EROFS/-EPERM/the sticky error. */
+int qcow2_check_writable(struct qcow2_image *img, struct err *err);
 /* Mark the image corrupt (set incompatible bit 1 on disk), enter the sticky
  * error state and return -EIO with a message naming @what. */
 int qcow2_signal_corruption(struct qcow2_image *img, struct err *err,
@@ -209,6 +243,15 @@ int qcow2_cache_flush(struct qcow2_cache *c, struct err *err);
 void qcow2_cache_discard(struct qcow2_cache *c, uint64_t offset);
 /* Drop every entry (after writing back dirty ones). */
 int qcow2_cache_empty(struct qcow2_cache *c, struct err *err);
+/* Before writing back any entry of @c, write back @dep and fsync (used to
+ * order refcount blocks before L2 tables and the reverse on frees). */
+int qcow2_cache_depends_on(struct qcow2_cache *c, struct qcow2_cache *dep,
+                           struct err *err);
+/* Make the next write-back of @c fsync first (data written to newly
+ * allocated clusters must be on disk before the tables that map it). */
+void qcow2_cache_depends_on_flush(struct qcow2_cache *c);
+/* Overlap-check kinds to ignore when writing back @c's tables. */
+void qcow2_cache_set_kind(struct qcow2_cache *c, unsigned ol_kind);
 
 /* ---- qcow2-refcount.c ---- */
 
@@ -247,6 +290,27 @@ int qcow2_fix_copied_flags(struct qcow2_image *img, struct err *err);
 bool qcow2_overlaps_metadata(struct qcow2_image *img, uint64_t offset,
                              uint64_t len);
 
+/* Metadata kinds for the overlap check (QEMU's QCOW2_OL_*). */
+#define QCOW2_OL_MAIN_HEADER     (1u << 0)
+#define QCOW2_OL_ACTIVE_L1       (1u << 1)
+#define QCOW2_OL_ACTIVE_L2       (1u << 2)
+#define QCOW2_OL_REFCOUNT_TABLE  (1u << 3)
+#define QCOW2_OL_REFCOUNT_BLOCK  (1u << 4)
+#define QCOW2_OL_SNAPSHOT_TABLE  (1u << 5)
+#define QCOW2_OL_INACTIVE_L1     (1u << 6)
+#define QCOW2_OL_BITMAP_DIR      (1u << 7)
+/* Kinds [offset, offset+len) overlaps, ignoring those in @ignore; 0 if
+ * none. */
+unsigned qcow2_overlap_check(struct qcow2_image *img, unsigned ignore,
+                             uint64_t offset, uint64_t len);
+/* Overlap check before a write: on a hit, signal corruption and return
+ * -EIO; else 0. */
+int qcow2_pre_write_check(struct qcow2_image *img, unsigned ignore,
+                          uint64_t offset, uint64_t len, struct err *err);
+/* Next host cluster index at or after which nothing is allocated
+ * (refcount-wise): the end of used space, in clusters. */
+int64_t qcow2_refcount_highest(struct qcow2_image *img, struct err *err);
+
 /* ---- qcow2-cluster.c ---- */
 
 /* Decoded L2 entry for one guest cluster. */
@@ -268,6 +332,30 @@ enum qcow2_cluster_type qcow2_l2_entry_type(const struct qcow2_image *img,
 /* Decode a compressed descriptor into host byte offset and byte length. */
 void qcow2_compressed_desc(const struct qcow2_image *img, uint64_t entry,
                            uint64_t *host_off, uint64_t *nb_bytes);
+/*
+ * Read/write/discard guest bytes at any offset the L1 can address (the disk
+ * and the VM-state area past it); unlike qcow2_read/write there is no check
+ * against img->size. Writes grow the L1 as needed. Returns 0 or -errno.
+ */
+int qcow2_guest_read(struct qcow2_image *img, uint64_t off, void *dst,
+                     size_t len, struct err *err);
+int qcow2_guest_write(struct qcow2_image *img, uint64_t off, const void *src,
+                      size_t len, struct err *err);
+/* Discard whole clusters in [off, off+len) as QEMU's qcow2_cluster_discard
+ * with full_discard=false (zero flag on v3, unallocated on v2). */
+int qcow2_guest_discard(struct qcow2_image *img, uint64_t off, uint64_t len,
+                        struct err *err);
+/* Unmap whole clusters in [off, off+len): entries become 0 (read from the
+ * backing file) and their clusters are freed (QEMU's full discard). */
+int qcow2_cluster_unmap(struct qcow2_image *img, uint64_t off, uint64_t len,
+                        struct err *err);
+/* Turn zero-flag clusters into real zeroes or unallocated clusters in every
+ * L1 (active and snapshots), for a downgrade to version 2. */
+int qcow2_expand_zero_clusters(struct qcow2_image *img, struct err *err);
+/* Free per-image read/write scratch (the decompressed-cluster cache). */
+void qcow2_cluster_fini(struct qcow2_image *img);
+/* Forget cached decompressed data (after any change to the mapping). */
+void qcow2_cluster_invalidate(struct qcow2_image *img);
 
 /* ---- qcow2-compress.c ---- */
 
@@ -311,5 +399,21 @@ int qcow2_snapshots_read_table(struct qcow2_image *img, uint64_t table_off,
 /* Rebuild refcounts from scratch by walking all metadata (used by check
  * -r all and by opening a dirty lazy-refcount image read-write). */
 int qcow2_rebuild_refcounts(struct qcow2_image *img, struct err *err);
+
+/* ---- Test hooks (qcow2.c) ---- */
+#ifdef CONFIG_TESTING
+/* File-level events on an image's own file, in the order issued. */
+enum qcow2_io_event {
+    QCOW2_IO_WRITE = 0,    /* @buf/@len written at @off */
+    QCOW2_IO_FLUSH = 1,    /* fdatasync barrier */
+    QCOW2_IO_TRUNCATE = 2, /* file length set to @len */
+};
+typedef void qcow2_io_trace_fn(void *opaque, enum qcow2_io_event kind,
+                               uint64_t off, const void *buf, uint64_t len);
+/* Report every write, flush and length change of @img's file (not its
+ * backing files) to @fn; NULL stops. Used by the crash-consistency test. */
+void qcow2_io_set_trace(struct qcow2_image *img, qcow2_io_trace_fn *fn,
+                        void *opaque);
+#endif
 
 #endif /* QCOW2_QCOW2_INT_H */

@@ -1,0 +1,1078 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * qcow2/qcow2-refcount.c - refcount table and blocks (1..64-bit entries),
+ * cluster and byte allocation, snapshot-tree refcount walks, COPIED flags
+ * and the metadata overlap check.
+ *
+ * DESIGN NOTES
+ *
+ * Invariants (checked by refcount_invariants_ok()):
+ *  1. img->refcount_table holds refcount_table_size entries, equal to
+ *     hdr.refcount_table_clusters * cluster_size / 8.
+ *  2. Every non-zero reftable entry is cluster aligned and below 2^56.
+ *  3. refcount_max == 2^refcount_bits - 1 and refcount_block_bits ==
+ *     cluster_bits + 3 - refcount_order.
+ *  4. A cluster is referenced on disk only after its refcount increase is
+ *     on disk (the L2 cache depends on the refcount cache), and its
+ *     refcount decrease reaches the disk only after the last reference is
+ *     gone (the refcount cache depends on the L2 cache): a crash leaks
+ *     clusters but never frees a used one.
+ *
+ * States of one host cluster:
+ *
+ *     FREE --alloc (+1)--> USED(1) --snapshot (+1)--> SHARED(>=2)
+ *       ^                    |  ^                        |
+ *       +------free (-1)-----+  +-------free (-1)--------+
+ *
+ * Transitions:
+ *   FREE -> USED        qcow2_cluster_alloc(), qcow2_bytes_alloc()
+ *   USED -> SHARED      qcow2_update_snapshot_refcount(+1)
+ *   SHARED -> USED      qcow2_update_snapshot_refcount(-1), cluster_free()
+ *   USED -> FREE        qcow2_cluster_free()
+ * A missing refcount block means "all FREE"; allocating one is
+ * self-describing where possible (the block counts itself), and growing the
+ * refcount table writes a new table plus the blocks that describe it past
+ * the end of the image before switching the header to it.
+ */
+#include <inttypes.h>
+#include <string.h>
+
+#include "common/alloc.h"
+#include "common/bytes.h"
+#include "common/log.h"
+#include "qcow2/qcow2-int.h"
+
+static bool refcount_invariants_ok(const struct qcow2_image *img)
+{
+    if (img->refcount_table_size !=
+        (uint64_t)img->hdr.refcount_table_clusters * img->cluster_size / 8) {
+        return false;
+    }
+    if (img->refcount_max != (img->refcount_bits == 64
+                                  ? UINT64_MAX
+                                  : (1ull << img->refcount_bits) - 1)) {
+        return false;
+    }
+    return img->refcount_block_bits ==
+           img->cluster_bits + 3 - img->hdr.refcount_order;
+}
+
+static uint64_t rb_get(const struct qcow2_image *img, const uint8_t *block,
+                       uint64_t i)
+{
+    unsigned bits = img->refcount_bits;
+
+    switch (bits) {
+    case 1:
+    case 2:
+    case 4: {
+        uint64_t per = 8 / bits;
+        unsigned shift = (unsigned)((i % per) * bits);
+        return (block[i / per] >> shift) & ((1u << bits) - 1);
+    }
+    case 8:
+        return block[i];
+    case 16:
+        return rd_be16(block + 2 * i);
+    case 32:
+        return rd_be32(block + 4 * i);
+    default:
+        return rd_be64(block + 8 * i);
+    }
+}
+
+static void rb_set(const struct qcow2_image *img, uint8_t *block, uint64_t i,
+                   uint64_t v)
+{
+    unsigned bits = img->refcount_bits;
+
+    switch (bits) {
+    case 1:
+    case 2:
+    case 4: {
+        uint64_t per = 8 / bits;
+        unsigned shift = (unsigned)((i % per) * bits);
+        unsigned mask = ((1u << bits) - 1) << shift;
+        block[i / per] =
+            (uint8_t)((block[i / per] & ~mask) | ((unsigned)v << shift));
+        break;
+    }
+    case 8:
+        block[i] = (uint8_t)v;
+        break;
+    case 16:
+        wr_be16(block + 2 * i, (uint16_t)v);
+        break;
+    case 32:
+        wr_be32(block + 4 * i, (uint32_t)v);
+        break;
+    default:
+        wr_be64(block + 8 * i, v);
+        break;
+    }
+}
+
+int qcow2_refcount_init(struct qcow2_image *img, struct err *err)
+{
+    uint64_t n = (uint64_t)img->hdr.refcount_table_clusters
+                 << img->cluster_bits;
+    uint8_t *buf;
+    uint64_t i;
+    int ret;
+
+    if (n > QCOW2_MAX_REFTABLE_BYTES) {
+        return err_set(err, -ERANGE, "refcount table too large");
+    }
+    img->refcount_bits = 1u << img->hdr.refcount_order;
+    img->refcount_max = img->refcount_bits == 64
+                            ? UINT64_MAX
+                            : (1ull << img->refcount_bits) - 1;
+    img->refcount_block_bits = img->cluster_bits + 3 - img->hdr.refcount_order;
+    img->refcount_table_size = n / 8;
+    img->refcount_table = mem_calloc(n ? n / 8 : 1, sizeof(uint64_t));
+    if (!img->refcount_table) {
+        return err_set(err, -ENOMEM, "refcount table");
+    }
+    if (n == 0) {
+        return 0;
+    }
+    buf = mem_alloc(n);
+    if (!buf) {
+        return err_set(err, -ENOMEM, "refcount table");
+    }
+    ret = qcow2_io_pread(img, img->hdr.refcount_table_offset, buf, n, err);
+    if (ret < 0) {
+        err_prefix(err, "refcount table");
+        goto out;
+    }
+    for (i = 0; i < n / 8; i++) {
+        img->refcount_table[i] = rd_be64(buf + 8 * i);
+    }
+    assert(refcount_invariants_ok(img));
+out:
+    mem_free(buf);
+    return ret;
+}
+
+/* Offset of refcount block @rt_index; 0 if none. -EBADMSG if bad. */
+static int64_t refblock_offset(struct qcow2_image *img, uint64_t rt_index,
+                               struct err *err)
+{
+    uint64_t off;
+
+    if (rt_index >= img->refcount_table_size) {
+        return 0;
+    }
+    off = img->refcount_table[rt_index] & QCOW2_REFT_OFFSET_MASK;
+    if (off == 0) {
+        return 0;
+    }
+    if (qcow2_offset_into_cluster(img, off) != 0 ||
+        off > QCOW2_MAX_HOST_OFFSET) {
+        return qcow2_signal_corruption(img, err,
+                                       "refblock offset %#" PRIx64
+                                       " unaligned (reftable index %#" PRIx64
+                                       ")",
+                                       off, rt_index);
+    }
+    return (int64_t)off;
+}
+
+int qcow2_refcount_get(struct qcow2_image *img, uint64_t cluster_index,
+                       uint64_t *out, struct err *err)
+{
+    uint64_t rt_index = cluster_index >> img->refcount_block_bits;
+    uint64_t bi = cluster_index & ((1ull << img->refcount_block_bits) - 1);
+    int64_t off = refblock_offset(img, rt_index, err);
+    void *block;
+    int ret;
+
+    if (off <= 0) {
+        *out = 0;
+        return (int)off;
+    }
+    ret = qcow2_cache_get(img->refcount_cache, (uint64_t)off, &block, err);
+    if (ret < 0) {
+        return ret;
+    }
+    *out = rb_get(img, block, bi);
+    qcow2_cache_put(img->refcount_cache, &block);
+    return 0;
+}
+
+static int reftable_write_entry(struct qcow2_image *img, uint64_t rt_index,
+                                struct err *err)
+{
+    uint8_t buf[8];
+    uint64_t off = img->hdr.refcount_table_offset + rt_index * 8;
+    int ret;
+
+    wr_be64(buf, img->refcount_table[rt_index]);
+    ret = qcow2_pre_write_check(img, QCOW2_OL_REFCOUNT_TABLE, off, 8, err);
+    if (ret < 0) {
+        return ret;
+    }
+    ret = qcow2_io_pwrite(img, off, buf, 8, err);
+    if (ret < 0) {
+        img->sticky_err = ret;
+    }
+    return ret;
+}
+
+/*
+ * Find @n contiguous clusters with refcount 0, starting at the hint.
+ * Clusters without a refcount block count as free.
+ */
+static int64_t find_free(struct qcow2_image *img, uint64_t n, struct err *err)
+{
+    uint64_t per_block = 1ull << img->refcount_block_bits;
+    uint64_t i = img->free_cluster_index;
+    uint64_t run_start = i;
+    uint64_t run = 0;
+    uint64_t max_index = QCOW2_MAX_HOST_OFFSET >> img->cluster_bits;
+    int ret;
+
+    while (run < n) {
+        uint64_t rt_index = i >> img->refcount_block_bits;
+        int64_t boff;
+        void *block;
+        uint64_t end;
+
+        if (i + (n - run) > max_index) {
+            return err_set(err, -ENOSPC, "host offsets exhausted");
+        }
+        boff = refblock_offset(img, rt_index, err);
+        if (boff < 0) {
+            return boff;
+        }
+        end = (rt_index + 1) * per_block;
+        if (boff == 0) {
+            if (run == 0) {
+                run_start = i;
+            }
+            run += end - i;
+            i = end;
+            continue;
+        }
+        ret = qcow2_cache_get(img->refcount_cache, (uint64_t)boff, &block, err);
+        if (ret < 0) {
+            return ret;
+        }
+        for (; i < end && run < n; i++) {
+            if (rb_get(img, block, i & (per_block - 1)) == 0) {
+                if (run == 0) {
+                    run_start = i;
+                }
+                run++;
+            } else {
+                run = 0;
+            }
+        }
+        qcow2_cache_put(img->refcount_cache, &block);
+    }
+    return (int64_t)run_start;
+}
+
+static int reftable_grow(struct qcow2_image *img, uint64_t need_index,
+                         struct err *err);
+
+/*
+ * Make sure refcount block @rt_index exists. Returns 0 if it already did,
+ * 1 if one was allocated (which may have used clusters the caller picked,
+ * so the caller must search again), or -errno.
+ */
+static int refblock_ensure(struct qcow2_image *img, uint64_t rt_index,
+                           int depth, struct err *err)
+{
+    uint64_t per_block = 1ull << img->refcount_block_bits;
+    int64_t boff;
+    int ret;
+
+    if (depth > 4) {
+        return err_set(err, -EIO, "refcount block allocation recursion");
+    }
+    if (rt_index >= img->refcount_table_size) {
+        ret = reftable_grow(img, rt_index, err);
+        if (ret < 0) {
+            return ret;
+        }
+        return 1;
+    }
+    boff = refblock_offset(img, rt_index, err);
+    if (boff != 0) {
+        return boff < 0 ? (int)boff : 0;
+    }
+    for (;;) {
+        int64_t c = find_free(img, 1, err);
+        uint64_t c_rt;
+        void *block;
+
+        if (c < 0) {
+            return (int)c;
+        }
+        c_rt = (uint64_t)c >> img->refcount_block_bits;
+        if (c_rt == rt_index) {
+            /* Self-describing: the new block counts itself. */
+            ret = qcow2_cache_get_empty(img->refcount_cache,
+                                        (uint64_t)c << img->cluster_bits,
+                                        &block, err);
+            if (ret < 0) {
+                return ret;
+            }
+            memset(block, 0, img->cluster_size);
+            rb_set(img, block, (uint64_t)c & (per_block - 1), 1);
+            qcow2_cache_mark_dirty(img->refcount_cache, block);
+            qcow2_cache_put(img->refcount_cache, &block);
+        } else {
+            ret = refblock_ensure(img, c_rt, depth + 1, err);
+            if (ret < 0) {
+                return ret;
+            }
+            if (ret == 1) {
+                continue;
+            }
+            ret = qcow2_refcount_update(img, (uint64_t)c << img->cluster_bits,
+                                        img->cluster_size, 1, err);
+            if (ret < 0) {
+                return ret;
+            }
+            ret = qcow2_cache_get_empty(img->refcount_cache,
+                                        (uint64_t)c << img->cluster_bits,
+                                        &block, err);
+            if (ret < 0) {
+                return ret;
+            }
+            memset(block, 0, img->cluster_size);
+            qcow2_cache_mark_dirty(img->refcount_cache, block);
+            qcow2_cache_put(img->refcount_cache, &block);
+        }
+        /* The block must be on disk before the table points at it. */
+        ret = qcow2_cache_flush(img->refcount_cache, err);
+        if (ret < 0) {
+            return ret;
+        }
+        ret = qcow2_sync(img, err);
+        if (ret < 0) {
+            return ret;
+        }
+        img->refcount_table[rt_index] = (uint64_t)c << img->cluster_bits;
+        ret = reftable_write_entry(img, rt_index, err);
+        if (ret < 0) {
+            return ret;
+        }
+        return 1;
+    }
+}
+
+/*
+ * Grow the refcount table so that it has an entry @need_index. The new
+ * table and the refcount blocks describing it go past everything the old
+ * table covers and past the end of the file, so they are free by
+ * construction; they are written, synced, and only then does the header
+ * switch to the new table. The old table's clusters are freed last.
+ */
+static int reftable_grow(struct qcow2_image *img, uint64_t need_index,
+                         struct err *err)
+{
+    uint64_t cs = img->cluster_size;
+    uint64_t per_block = 1ull << img->refcount_block_bits;
+    uint64_t covered = img->refcount_table_size * per_block; /* clusters */
+    uint64_t file_end = (img->file_size + cs - 1) >> img->cluster_bits;
+    uint64_t area = covered > file_end ? covered : file_end; /* cluster */
+    uint64_t entries = need_index + 1;
+    uint64_t first_rb, last_rb, nb_rb = 0, tbl_clusters = 0;
+    uint64_t old_off = img->hdr.refcount_table_offset;
+    uint64_t old_clusters = img->hdr.refcount_table_clusters;
+    uint64_t *new_table = NULL;
+    uint8_t *buf = NULL;
+    uint64_t i, j;
+    int ret;
+
+    if (entries < img->refcount_table_size) {
+        entries = img->refcount_table_size;
+    }
+    entries += entries / 2 + 1; /* headroom, as QEMU grows by 1.5x */
+    first_rb = area / per_block;
+    for (i = 0; i < 8; i++) {
+        uint64_t total, want;
+
+        tbl_clusters = (entries * 8 + cs - 1) / cs;
+        total = nb_rb + tbl_clusters;
+        last_rb = (area + total - 1) / per_block;
+        want = last_rb - first_rb + 1;
+        if (last_rb + 1 > entries) {
+            entries = last_rb + 1;
+            continue;
+        }
+        if (want == nb_rb) {
+            break;
+        }
+        nb_rb = want;
+    }
+    tbl_clusters = (entries * 8 + cs - 1) / cs;
+    last_rb = (area + nb_rb + tbl_clusters - 1) / per_block;
+    if (last_rb - first_rb + 1 != nb_rb || last_rb >= entries) {
+        return err_set(err, -EIO, "refcount table growth did not converge");
+    }
+    if (tbl_clusters * cs > QCOW2_MAX_REFTABLE_BYTES ||
+        (area + nb_rb + tbl_clusters) >
+            (QCOW2_MAX_HOST_OFFSET >> img->cluster_bits)) {
+        return err_set(err, -EFBIG, "refcount table would exceed %u bytes",
+                       QCOW2_MAX_REFTABLE_BYTES);
+    }
+    entries = tbl_clusters * cs / 8;
+    new_table = mem_calloc(entries, sizeof(uint64_t));
+    buf = mem_alloc(tbl_clusters * cs > cs ? tbl_clusters * cs : cs);
+    if (!new_table || !buf) {
+        ret = err_set(err, -ENOMEM, "refcount table growth");
+        goto out;
+    }
+    memcpy(new_table, img->refcount_table,
+           img->refcount_table_size * sizeof(uint64_t));
+    /* Refcount blocks: each counts the area clusters in its range. */
+    for (j = 0; j < nb_rb; j++) {
+        uint64_t rb = first_rb + j;
+        uint64_t lo = rb * per_block, hi = lo + per_block;
+        uint64_t a_end = area + nb_rb + tbl_clusters;
+        uint64_t k;
+
+        memset(buf, 0, cs);
+        for (k = lo > area ? lo : area; k < hi && k < a_end; k++) {
+            rb_set(img, buf, k - lo, 1);
+        }
+        new_table[rb] = (area + j) << img->cluster_bits;
+        ret =
+            qcow2_io_pwrite(img, (area + j) << img->cluster_bits, buf, cs, err);
+        if (ret < 0) {
+            goto out;
+        }
+    }
+    memset(buf, 0, tbl_clusters * cs);
+    for (i = 0; i < entries; i++) {
+        wr_be64(buf + 8 * i, new_table[i]);
+    }
+    ret = qcow2_io_pwrite(img, (area + nb_rb) << img->cluster_bits, buf,
+                          tbl_clusters * cs, err);
+    if (ret < 0) {
+        goto out;
+    }
+    ret = qcow2_sync(img, err);
+    if (ret < 0) {
+        goto out;
+    }
+    img->hdr.refcount_table_offset = (area + nb_rb) << img->cluster_bits;
+    img->hdr.refcount_table_clusters = (uint32_t)tbl_clusters;
+    mem_free(img->refcount_table);
+    img->refcount_table = new_table;
+    img->refcount_table_size = entries;
+    new_table = NULL;
+    ret = qcow2_header_write(img, err);
+    if (ret < 0) {
+        img->sticky_err = ret;
+        goto out;
+    }
+    ret = qcow2_sync(img, err);
+    if (ret < 0) {
+        goto out;
+    }
+    ret = qcow2_cluster_free(img, old_off, old_clusters * cs, err);
+out:
+    mem_free(new_table);
+    mem_free(buf);
+    return ret;
+}
+
+static void note_freed(struct qcow2_image *img, uint64_t cluster_index)
+{
+    uint64_t off = cluster_index << img->cluster_bits;
+
+    if (cluster_index < img->free_cluster_index) {
+        img->free_cluster_index = cluster_index;
+    }
+    if (cluster_index < img->freed_min) {
+        img->freed_min = cluster_index;
+    }
+    if (img->free_byte_offset &&
+        (img->free_byte_offset >> img->cluster_bits) == cluster_index) {
+        /* The packing cursor's cluster may be reused for anything. */
+        img->free_byte_offset = 0;
+    }
+    qcow2_cache_discard(img->l2_cache, off);
+    qcow2_cache_discard(img->refcount_cache, off);
+}
+
+/* Apply @delta to clusters [first, last]; every refblock must exist when
+ * delta > 0. @check_only validates without writing. */
+static int refcount_apply(struct qcow2_image *img, uint64_t first,
+                          uint64_t last, int64_t delta, bool check_only,
+                          struct err *err)
+{
+    uint64_t per_block = 1ull << img->refcount_block_bits;
+    uint64_t i = first;
+    int ret;
+
+    while (i <= last) {
+        uint64_t rt_index = i >> img->refcount_block_bits;
+        uint64_t end = (rt_index + 1) * per_block - 1;
+        int64_t boff = refblock_offset(img, rt_index, err);
+        void *block;
+
+        if (end > last) {
+            end = last;
+        }
+        if (boff < 0) {
+            return (int)boff;
+        }
+        if (boff == 0) {
+            if (delta < 0) {
+                return err_set(
+                    err, -ERANGE,
+                    "refcount of cluster %" PRIu64 " would drop below 0", i);
+            }
+            if (!check_only) {
+                return err_set(err, -EIO, "refcount block missing");
+            }
+            if ((uint64_t)delta > img->refcount_max) {
+                return err_set(err, -ERANGE, "refcount overflow");
+            }
+            i = end + 1;
+            continue;
+        }
+        ret = qcow2_cache_get(img->refcount_cache, (uint64_t)boff, &block, err);
+        if (ret < 0) {
+            return ret;
+        }
+        for (; i <= end; i++) {
+            uint64_t bi = i & (per_block - 1);
+            uint64_t v = rb_get(img, block, bi);
+            uint64_t nv;
+
+            if (delta < 0) {
+                if (v < (uint64_t)-delta) {
+                    qcow2_cache_put(img->refcount_cache, &block);
+                    return err_set(err, -ERANGE,
+                                   "refcount of cluster %" PRIu64
+                                   " would drop below 0",
+                                   i);
+                }
+                nv = v - (uint64_t)-delta;
+            } else {
+                if (img->refcount_max - v < (uint64_t)delta) {
+                    qcow2_cache_put(img->refcount_cache, &block);
+                    return err_set(err, -ERANGE,
+                                   "refcount of cluster %" PRIu64
+                                   " would exceed %" PRIu64,
+                                   i, img->refcount_max);
+                }
+                nv = v + (uint64_t)delta;
+            }
+            if (!check_only) {
+                rb_set(img, block, bi, nv);
+                if (nv == 0) {
+                    note_freed(img, i);
+                }
+            }
+        }
+        if (!check_only) {
+            qcow2_cache_mark_dirty(img->refcount_cache, block);
+        }
+        qcow2_cache_put(img->refcount_cache, &block);
+    }
+    return 0;
+}
+
+/* Make every refblock covering [first, last] exist. Returns 1 if any was
+ * allocated. */
+static int refblocks_ensure_range(struct qcow2_image *img, uint64_t first,
+                                  uint64_t last, struct err *err)
+{
+    uint64_t rt;
+    int any = 0;
+    int ret;
+
+    for (rt = first >> img->refcount_block_bits;
+         rt <= last >> img->refcount_block_bits; rt++) {
+        ret = refblock_ensure(img, rt, 0, err);
+        if (ret < 0) {
+            return ret;
+        }
+        if (ret == 1) {
+            any = 1;
+        }
+    }
+    return any;
+}
+
+int qcow2_refcount_update(struct qcow2_image *img, uint64_t offset,
+                          uint64_t length, int64_t delta, struct err *err)
+{
+    uint64_t first, last;
+    int ret;
+
+    if (length == 0 || delta == 0) {
+        return 0;
+    }
+    if (img->sticky_err < 0) {
+        return err_set(err, img->sticky_err, "image is in an error state");
+    }
+    if (offset > QCOW2_MAX_HOST_OFFSET ||
+        length > QCOW2_MAX_HOST_OFFSET - offset) {
+        return err_set(err, -ERANGE, "refcount update past 2^56");
+    }
+    first = offset >> img->cluster_bits;
+    last = (offset + length - 1) >> img->cluster_bits;
+    ret = refcount_apply(img, first, last, delta, true, err);
+    if (ret < 0) {
+        return ret;
+    }
+    if (delta > 0) {
+        ret = refblocks_ensure_range(img, first, last, err);
+        if (ret < 0) {
+            return ret;
+        }
+        if (!img->lazy_dirty) {
+            ret =
+                qcow2_cache_depends_on(img->l2_cache, img->refcount_cache, err);
+        }
+    } else if (!img->lazy_dirty) {
+        ret = qcow2_cache_depends_on(img->refcount_cache, img->l2_cache, err);
+    }
+    if (ret < 0) {
+        return ret;
+    }
+    return refcount_apply(img, first, last, delta, false, err);
+}
+
+int64_t qcow2_cluster_alloc(struct qcow2_image *img, uint64_t nb_clusters,
+                            struct err *err)
+{
+    int attempts;
+
+    if (nb_clusters == 0) {
+        return err_set(err, -EINVAL, "zero-cluster allocation");
+    }
+    if (img->sticky_err < 0) {
+        return err_set(err, img->sticky_err, "image is in an error state");
+    }
+    for (attempts = 0; attempts < 64; attempts++) {
+        int64_t idx = find_free(img, nb_clusters, err);
+        uint64_t last;
+        int ret;
+
+        if (idx < 0) {
+            return idx;
+        }
+        last = (uint64_t)idx + nb_clusters - 1;
+        if (last >= img->freed_min) {
+            /*
+             * Reusing a cluster freed since the last L2 write-back: the
+             * tables that dropped it must be on disk before new data lands
+             * there, or a crash would map old guest data to new bytes.
+             */
+            ret = qcow2_cache_flush(img->l2_cache, err);
+            if (ret == 0) {
+                ret = qcow2_sync(img, err);
+            }
+            if (ret < 0) {
+                return ret;
+            }
+            img->freed_min = UINT64_MAX;
+        }
+        ret = refblocks_ensure_range(img, (uint64_t)idx, last, err);
+        if (ret < 0) {
+            return ret;
+        }
+        if (ret == 1) {
+            continue; /* a new refblock may sit in the chosen range */
+        }
+        ret = qcow2_refcount_update(img, (uint64_t)idx << img->cluster_bits,
+                                    nb_clusters << img->cluster_bits, 1, err);
+        if (ret < 0) {
+            return ret;
+        }
+        if ((uint64_t)idx == img->free_cluster_index) {
+            img->free_cluster_index = last + 1;
+        }
+        if ((last + 1) << img->cluster_bits > img->file_size) {
+            /* Not on disk yet; reads of metadata there would fail. */
+            img->file_size = (last + 1) << img->cluster_bits;
+        }
+        return (int64_t)((uint64_t)idx << img->cluster_bits);
+    }
+    return err_set(err, -EIO, "cluster allocation did not settle");
+}
+
+int64_t qcow2_bytes_alloc(struct qcow2_image *img, uint64_t size,
+                          struct err *err)
+{
+    uint64_t cs = img->cluster_size;
+    uint64_t offset = img->free_byte_offset;
+    uint64_t free_in_cluster;
+    int ret;
+
+    if (size == 0 || size > cs) {
+        return err_set(err, -EINVAL, "bad compressed size %" PRIu64, size);
+    }
+    if (offset) {
+        uint64_t rc;
+        ret = qcow2_refcount_get(img, offset >> img->cluster_bits, &rc, err);
+        if (ret < 0) {
+            return ret;
+        }
+        if (rc == img->refcount_max || rc == 0) {
+            offset = 0;
+        }
+    }
+    free_in_cluster = offset ? cs - qcow2_offset_into_cluster(img, offset) : 0;
+    if (!offset || free_in_cluster < size) {
+        int64_t nc = qcow2_cluster_alloc(img, 1, err);
+        if (nc < 0) {
+            return nc;
+        }
+        if (offset && ((offset + cs - 1) & ~(cs - 1)) == (uint64_t)nc) {
+            /* Contiguous: the data may straddle into the new cluster. The
+             * new cluster already has its +1; count only the old part. */
+            ret = qcow2_refcount_update(img, offset, free_in_cluster, 1, err);
+            if (ret < 0) {
+                return ret;
+            }
+        } else {
+            offset = (uint64_t)nc;
+        }
+    } else {
+        ret = qcow2_refcount_update(img, offset, size, 1, err);
+        if (ret < 0) {
+            return ret;
+        }
+    }
+    img->free_byte_offset = offset + size;
+    if (qcow2_offset_into_cluster(img, img->free_byte_offset) == 0) {
+        img->free_byte_offset = 0;
+    }
+    if (offset + size > img->file_size) {
+        img->file_size = offset + size;
+    }
+    return (int64_t)offset;
+}
+
+int qcow2_cluster_free(struct qcow2_image *img, uint64_t offset,
+                       uint64_t length, struct err *err)
+{
+    return qcow2_refcount_update(img, offset, length, -1, err);
+}
+
+/* Read an L1 table of @l1_size entries at @l1_offset (host-endian). */
+static int l1_load(struct qcow2_image *img, uint64_t l1_offset,
+                   uint32_t l1_size, uint64_t **out, struct err *err)
+{
+    uint64_t bytes = (uint64_t)l1_size * 8;
+    uint64_t *l1;
+    uint32_t i;
+    int ret;
+
+    if (bytes > QCOW2_MAX_L1_BYTES) {
+        return err_set(err, -ERANGE, "L1 table of %" PRIu32 " entries",
+                       l1_size);
+    }
+    l1 = mem_alloc(bytes ? bytes : 8);
+    if (!l1) {
+        return err_set(err, -ENOMEM, "L1 table");
+    }
+    ret = qcow2_io_pread(img, l1_offset, l1, bytes, err);
+    if (ret < 0) {
+        mem_free(l1);
+        return ret;
+    }
+    for (i = 0; i < l1_size; i++) {
+        l1[i] = rd_be64(&l1[i]);
+    }
+    *out = l1;
+    return 0;
+}
+
+int qcow2_update_snapshot_refcount(struct qcow2_image *img, uint64_t l1_offset,
+                                   uint32_t l1_size, int delta, struct err *err)
+{
+    uint64_t *l1 = NULL;
+    size_t esz = img->l2_entry_size;
+    uint32_t i;
+    int ret = 0;
+
+    if (l1_offset == img->hdr.l1_table_offset && l1_size == img->l1_size) {
+        l1 = img->l1_table;
+    } else {
+        ret = l1_load(img, l1_offset, l1_size, &l1, err);
+        if (ret < 0) {
+            return ret;
+        }
+    }
+    for (i = 0; i < l1_size; i++) {
+        uint64_t l2_off = l1[i] & QCOW2_L1E_OFFSET_MASK;
+        uint8_t *l2;
+        uint64_t k, run_start = 0, run_len = 0;
+
+        if (!l2_off) {
+            continue;
+        }
+        if (qcow2_offset_into_cluster(img, l2_off)) {
+            ret = qcow2_signal_corruption(
+                img, err, "L2 table offset %#" PRIx64 " unaligned", l2_off);
+            goto out;
+        }
+        ret = qcow2_refcount_update(img, l2_off, img->cluster_size, delta, err);
+        if (ret < 0) {
+            goto out;
+        }
+        ret = qcow2_cache_get(img->l2_cache, l2_off, (void **)&l2, err);
+        if (ret < 0) {
+            goto out;
+        }
+        for (k = 0; k < img->l2_size; k++) {
+            uint64_t e = rd_be64(l2 + k * esz);
+            enum qcow2_cluster_type t = qcow2_l2_entry_type(img, e);
+            uint64_t host = e & QCOW2_L2E_OFFSET_MASK;
+
+            if (t == QCOW2_CLUSTER_COMPRESSED) {
+                uint64_t coff, clen;
+                qcow2_compressed_desc(img, e, &coff, &clen);
+                ret = qcow2_refcount_update(img, coff, clen, delta, err);
+            } else if ((t == QCOW2_CLUSTER_NORMAL ||
+                        t == QCOW2_CLUSTER_ZERO_ALLOC) &&
+                       host) {
+                if (run_len && run_start + run_len == host) {
+                    run_len += img->cluster_size;
+                    continue;
+                }
+                if (run_len) {
+                    ret = qcow2_refcount_update(img, run_start, run_len, delta,
+                                                err);
+                }
+                run_start = host;
+                run_len = img->cluster_size;
+            }
+            if (ret < 0) {
+                break;
+            }
+        }
+        if (ret == 0 && run_len) {
+            ret = qcow2_refcount_update(img, run_start, run_len, delta, err);
+        }
+        qcow2_cache_put(img->l2_cache, (void **)&l2);
+        if (ret < 0) {
+            goto out;
+        }
+    }
+out:
+    if (l1 != img->l1_table) {
+        mem_free(l1);
+    }
+    return ret;
+}
+
+int qcow2_fix_copied_flags(struct qcow2_image *img, struct err *err)
+{
+    size_t esz = img->l2_entry_size;
+    uint32_t i;
+    int ret;
+
+    for (i = 0; i < img->l1_size; i++) {
+        uint64_t l1e = img->l1_table[i];
+        uint64_t l2_off = l1e & QCOW2_L1E_OFFSET_MASK;
+        uint64_t rc, want;
+        uint8_t *l2;
+        uint64_t k;
+        bool dirty = false;
+
+        if (!l2_off) {
+            continue;
+        }
+        ret = qcow2_refcount_get(img, l2_off >> img->cluster_bits, &rc, err);
+        if (ret < 0) {
+            return ret;
+        }
+        want =
+            rc == 1 ? (l1e | QCOW2_OFLAG_COPIED) : (l1e & ~QCOW2_OFLAG_COPIED);
+        if (want != l1e) {
+            img->l1_table[i] = want;
+            ret = qcow2_l1_write(img, i, 1, err);
+            if (ret < 0) {
+                return ret;
+            }
+        }
+        ret = qcow2_cache_get(img->l2_cache, l2_off, (void **)&l2, err);
+        if (ret < 0) {
+            return ret;
+        }
+        for (k = 0; k < img->l2_size; k++) {
+            uint64_t e = rd_be64(l2 + k * esz);
+            enum qcow2_cluster_type t = qcow2_l2_entry_type(img, e);
+            uint64_t ne = e;
+
+            if (t == QCOW2_CLUSTER_COMPRESSED) {
+                continue;
+            }
+            if ((e & QCOW2_L2E_OFFSET_MASK) == 0) {
+                ne = e & ~QCOW2_OFLAG_COPIED;
+            } else {
+                ret = qcow2_refcount_get(
+                    img, (e & QCOW2_L2E_OFFSET_MASK) >> img->cluster_bits, &rc,
+                    err);
+                if (ret < 0) {
+                    qcow2_cache_put(img->l2_cache, (void **)&l2);
+                    return ret;
+                }
+                ne = rc == 1 ? (e | QCOW2_OFLAG_COPIED)
+                             : (e & ~QCOW2_OFLAG_COPIED);
+            }
+            if (ne != e) {
+                wr_be64(l2 + k * esz, ne);
+                dirty = true;
+            }
+        }
+        if (dirty) {
+            qcow2_cache_mark_dirty(img->l2_cache, l2);
+        }
+        qcow2_cache_put(img->l2_cache, (void **)&l2);
+    }
+    return 0;
+}
+
+static bool ranges_overlap(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
+{
+    return alen && blen && a < b + blen && b < a + alen;
+}
+
+unsigned qcow2_overlap_check(struct qcow2_image *img, unsigned ignore,
+                             uint64_t offset, uint64_t len)
+{
+    uint64_t cs = img->cluster_size;
+    uint64_t i;
+
+    if (img->format != QCOW2_FORMAT_QCOW2 || (img->flags & QCOW2_OPEN_CHECK)) {
+        return 0;
+    }
+    if (!(ignore & QCOW2_OL_MAIN_HEADER) &&
+        ranges_overlap(offset, len, 0, cs)) {
+        return QCOW2_OL_MAIN_HEADER;
+    }
+    if (!(ignore & QCOW2_OL_ACTIVE_L1) &&
+        ranges_overlap(offset, len, img->hdr.l1_table_offset,
+                       (uint64_t)img->l1_size * 8)) {
+        return QCOW2_OL_ACTIVE_L1;
+    }
+    if (!(ignore & QCOW2_OL_REFCOUNT_TABLE) &&
+        ranges_overlap(offset, len, img->hdr.refcount_table_offset,
+                       (uint64_t)img->hdr.refcount_table_clusters * cs)) {
+        return QCOW2_OL_REFCOUNT_TABLE;
+    }
+    if (!(ignore & QCOW2_OL_SNAPSHOT_TABLE) && img->hdr.nb_snapshots &&
+        ranges_overlap(offset, len, img->hdr.snapshots_offset, cs)) {
+        return QCOW2_OL_SNAPSHOT_TABLE;
+    }
+    if (!(ignore & QCOW2_OL_BITMAP_DIR) && img->has_bitmaps_ext &&
+        ranges_overlap(offset, len, img->bitmap_dir_offset,
+                       img->bitmap_dir_size)) {
+        return QCOW2_OL_BITMAP_DIR;
+    }
+    if (!(ignore & QCOW2_OL_INACTIVE_L1)) {
+        for (i = 0; i < img->nb_snapshots; i++) {
+            if (ranges_overlap(offset, len, img->snapshots[i].l1_table_offset,
+                               (uint64_t)img->snapshots[i].l1_size * 8)) {
+                return QCOW2_OL_INACTIVE_L1;
+            }
+        }
+    }
+    if (!(ignore & QCOW2_OL_REFCOUNT_BLOCK)) {
+        for (i = 0; i < img->refcount_table_size; i++) {
+            uint64_t b = img->refcount_table[i] & QCOW2_REFT_OFFSET_MASK;
+            if (b && ranges_overlap(offset, len, b, cs)) {
+                return QCOW2_OL_REFCOUNT_BLOCK;
+            }
+        }
+    }
+    if (!(ignore & QCOW2_OL_ACTIVE_L2)) {
+        for (i = 0; i < img->l1_size; i++) {
+            uint64_t b = img->l1_table[i] & QCOW2_L1E_OFFSET_MASK;
+            if (b && ranges_overlap(offset, len, b, cs)) {
+                return QCOW2_OL_ACTIVE_L2;
+            }
+        }
+    }
+    return 0;
+}
+
+bool qcow2_overlaps_metadata(struct qcow2_image *img, uint64_t offset,
+                             uint64_t len)
+{
+    return qcow2_overlap_check(img, 0, offset, len) != 0;
+}
+
+static const char *ol_name(unsigned kind)
+{
+    switch (kind) {
+    case QCOW2_OL_MAIN_HEADER:
+        return "qcow2_header";
+    case QCOW2_OL_ACTIVE_L1:
+        return "active L1 table";
+    case QCOW2_OL_ACTIVE_L2:
+        return "active L2 table";
+    case QCOW2_OL_REFCOUNT_TABLE:
+        return "refcount table";
+    case QCOW2_OL_REFCOUNT_BLOCK:
+        return "refcount block";
+    case QCOW2_OL_SNAPSHOT_TABLE:
+        return "snapshot table";
+    case QCOW2_OL_INACTIVE_L1:
+        return "inactive L1 table";
+    case QCOW2_OL_BITMAP_DIR:
+        return "bitmap directory";
+    }
+    return "metadata";
+}
+
+int qcow2_pre_write_check(struct qcow2_image *img, unsigned ignore,
+                          uint64_t offset, uint64_t len, struct err *err)
+{
+    unsigned hit = qcow2_overlap_check(img, ignore, offset, len);
+
+    if (!hit) {
+        return 0;
+    }
+    return qcow2_signal_corruption(
+        img, err,
+        "Preventing invalid write on metadata (overlaps with %s); "
+        "write at %#" PRIx64 " length %" PRIu64,
+        ol_name(hit), offset, len);
+}
+
+int64_t qcow2_refcount_highest(struct qcow2_image *img, struct err *err)
+{
+    uint64_t per_block = 1ull << img->refcount_block_bits;
+    uint64_t rt = img->refcount_table_size;
+    int ret;
+
+    while (rt-- > 0) {
+        int64_t boff = refblock_offset(img, rt, err);
+        void *block;
+        uint64_t k;
+
+        if (boff < 0) {
+            return boff;
+        }
+        if (boff == 0) {
+            continue;
+        }
+        ret = qcow2_cache_get(img->refcount_cache, (uint64_t)boff, &block, err);
+        if (ret < 0) {
+            return ret;
+        }
+        for (k = per_block; k-- > 0;) {
+            if (rb_get(img, block, k) != 0) {
+                qcow2_cache_put(img->refcount_cache, &block);
+                return (int64_t)(rt * per_block + k + 1);
+            }
+        }
+        qcow2_cache_put(img->refcount_cache, &block);
+    }
+    return 0;
+}

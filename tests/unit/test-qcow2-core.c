@@ -1,0 +1,477 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tests/unit/test-qcow2-core.c - the qcow2 core checked against Debian's
+ * qemu-img and qemu-io (7.2) as the oracle: reads of every kind of image
+ * they make, writes that qemu-img check and compare accept, byte-identical
+ * create, hostile headers, locking, backing chains, resize/amend/measure.
+ */
+#include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "common/alloc.h"
+#include "common/bytes.h"
+#include "qcow2/qcow2-int.h"
+
+static char tmpdir[64];
+
+static void path_in(char *dst, size_t cap, const char *name)
+{
+    snprintf(dst, cap, "%s/%s", tmpdir, name);
+}
+
+/* Run a shell command; returns its exit status (-1 on a signal). */
+static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int sh(const char *fmt, ...)
+{
+    char cmd[4096];
+    va_list ap;
+    int st;
+
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof(cmd), fmt, ap);
+    va_end(ap);
+    st = system(cmd);
+    if (st == -1 || !WIFEXITED(st)) {
+        return -1;
+    }
+    return WEXITSTATUS(st);
+}
+
+static uint8_t *file_read(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    uint8_t *buf;
+    long n;
+
+    if (!f) {
+        return NULL;
+    }
+    fseek(f, 0, SEEK_END);
+    n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    buf = malloc(n ? (size_t)n : 1);
+    assert_non_null(buf);
+    assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
+    fclose(f);
+    *len = (size_t)n;
+    return buf;
+}
+
+/* Read the whole guest disk through our library in @chunk-sized pieces and
+ * compare with qemu-img convert -O raw. */
+static void compare_with_qemu(const char *img_path, const char *fmt,
+                              size_t chunk)
+{
+    char raw[300];
+    struct qcow2_image *img = NULL;
+    struct err e = {0};
+    uint8_t *ref, *ours;
+    size_t ref_len = 0;
+    uint64_t off;
+    int ret;
+
+    path_in(raw, sizeof(raw), "ref.raw");
+    assert_int_equal(
+        sh("qemu-img convert -U -f %s -O raw '%s' '%s'", fmt, img_path, raw),
+        0);
+    ref = file_read(raw, &ref_len);
+    assert_non_null(ref);
+    ret = qcow2_open(img_path,
+                     strcmp(fmt, "raw") == 0 ? QCOW2_FORMAT_RAW
+                                             : QCOW2_FORMAT_QCOW2,
+                     QCOW2_OPEN_RDONLY, &img, &e);
+    if (ret < 0) {
+        fail_msg("open %s: %s", img_path, e.msg);
+    }
+    assert_int_equal(qcow2_size(img), ref_len);
+    ours = malloc(ref_len ? ref_len : 1);
+    assert_non_null(ours);
+    for (off = 0; off < ref_len; off += chunk) {
+        size_t n = ref_len - off < chunk ? ref_len - off : chunk;
+        ret = qcow2_read(img, off, ours + off, n, &e);
+        if (ret < 0) {
+            fail_msg("read %s at %llu: %s", img_path, (unsigned long long)off,
+                     e.msg);
+        }
+    }
+    for (off = 0; off < ref_len; off++) {
+        if (ours[off] != ref[off]) {
+            fail_msg("%s: byte %llu differs: ours %02x qemu %02x", img_path,
+                     (unsigned long long)off, ours[off], ref[off]);
+        }
+    }
+    qcow2_close(img);
+    free(ours);
+    free(ref);
+}
+
+/* qemu-io workload touching every kind of L2 entry in a 4 MiB image; the
+ * compressed write covers cluster @cs at 1M (skipped when @cs is 0). */
+static int qemu_fill(const char *p, const char *cs)
+{
+    char comp[128] = "";
+
+    if (cs) {
+        /* Compressed first (QEMU cannot compress over allocated data); the
+         * later writes then partly overwrite it. */
+        snprintf(comp, sizeof(comp), "-c 'write -c -P 0x55 %s %s' ",
+                 strcmp(cs, "2M") == 0 ? "0" : "1M", cs);
+    }
+    return sh("qemu-io -f qcow2 %s-c 'write -P 0x11 0 300k' "
+              "-c 'write -P 0x22 1000 5000' -c 'write -P 0x33 2M 64k' "
+              "-c 'write -z 64k 128k' -c 'write -P 0x44 3M 1M' "
+              "-c 'discard 3200k 256k' -c 'write -P 0x66 1040k 3k' "
+              "-c 'write -z -u 3712k 128k' -c 'write -P 0x77 4000k 96k' "
+              "'%s' >/dev/null",
+              comp, p);
+}
+
+struct variant {
+    const char *opts;
+    const char *cs; /* cluster size for the compressed write; NULL: none */
+    size_t chunk;
+};
+
+static void test_read_qemu_images(void **state)
+{
+    static const struct variant v[] = {
+        {"compat=1.1", "64k", 65536},
+        {"compat=0.10", "64k", 4096},
+        {"cluster_size=512", "512", 1000},
+        {"cluster_size=4096,refcount_bits=1", "4k", 65536},
+        {"cluster_size=2M", "2M", 1 << 20},
+        {"cluster_size=16k,refcount_bits=2", "16k", 7777},
+        {"refcount_bits=4", "64k", 65536},
+        {"refcount_bits=8", "64k", 65536},
+        {"refcount_bits=32", "64k", 65536},
+        {"refcount_bits=64", "64k", 12345},
+        {"lazy_refcounts=on", "64k", 65536},
+        {"extended_l2=on", "64k", 3000},
+        {"extended_l2=on,cluster_size=16k", "16k", 65536},
+        {"compression_type=zstd", "64k", 65536},
+        {"compression_type=zstd,cluster_size=2M", "2M", 65536},
+        {"preallocation=metadata", NULL, 65536},
+        {"preallocation=falloc", NULL, 65536},
+        {"preallocation=full,cluster_size=8k", NULL, 65536},
+    };
+    char p[300];
+    size_t i;
+
+    path_in(p, sizeof(p), "r.qcow2");
+    for (i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+        assert_int_equal(
+            sh("qemu-img create -q -f qcow2 -o %s '%s' 4M", v[i].opts, p), 0);
+        if (qemu_fill(p, v[i].cs) != 0) {
+            fail_msg("qemu-io fill failed for %s", v[i].opts);
+        }
+        compare_with_qemu(p, "qcow2", v[i].chunk);
+    }
+}
+
+static void test_read_backing_chain(void **state)
+{
+    char base[300], mid[300], top[300], rawb[300];
+
+    path_in(base, sizeof(base), "base.qcow2");
+    path_in(mid, sizeof(mid), "mid.qcow2");
+    path_in(top, sizeof(top), "top.qcow2");
+    path_in(rawb, sizeof(rawb), "base.raw");
+    assert_int_equal(sh("qemu-img create -q -f qcow2 '%s' 3M", base), 0);
+    assert_int_equal(sh("qemu-io -f qcow2 -c 'write -P 0xa1 0 3M' '%s' "
+                        ">/dev/null",
+                        base),
+                     0);
+    /* Relative names, growing sizes: the top reads zeros past the base. */
+    assert_int_equal(sh("cd %s && qemu-img create -q -f qcow2 -b base.qcow2 "
+                        "-F qcow2 mid.qcow2 4M",
+                        tmpdir),
+                     0);
+    assert_int_equal(sh("qemu-io -f qcow2 -c 'write -P 0xb2 512k 100k' "
+                        "-c 'write -z 1M 64k' -c 'discard 2M 128k' '%s' "
+                        ">/dev/null",
+                        mid),
+                     0);
+    assert_int_equal(sh("cd %s && qemu-img create -q -f qcow2 -b mid.qcow2 "
+                        "-F qcow2 -o cluster_size=4k top.qcow2 5M",
+                        tmpdir),
+                     0);
+    assert_int_equal(sh("qemu-io -f qcow2 -c 'write -P 0xc3 520k 10k' "
+                        "-c 'write -P 0xc4 3500k 1M' '%s' >/dev/null",
+                        top),
+                     0);
+    compare_with_qemu(top, "qcow2", 65536);
+    compare_with_qemu(mid, "qcow2", 4096);
+    /* Raw backing file. */
+    assert_int_equal(sh("head -c 2M /dev/urandom > '%s'", rawb), 0);
+    assert_int_equal(sh("cd %s && qemu-img create -q -f qcow2 -b base.raw "
+                        "-F raw -o extended_l2=on over.qcow2 3M",
+                        tmpdir),
+                     0);
+    path_in(top, sizeof(top), "over.qcow2");
+    assert_int_equal(sh("qemu-io -f qcow2 -c 'write -P 0xd5 1000 3000' "
+                        "-c 'write -P 0xd6 1M 1234' '%s' >/dev/null",
+                        top),
+                     0);
+    compare_with_qemu(top, "qcow2", 65536);
+    compare_with_qemu(rawb, "raw", 65536);
+}
+
+/* xorshift PRNG: reproducible workloads. */
+static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+
+static uint64_t rnd(void)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return rng_state;
+}
+
+static void file_write(const char *path, const uint8_t *buf, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+
+    assert_non_null(f);
+    assert_int_equal(fwrite(buf, 1, len, f), len);
+    fclose(f);
+}
+
+/*
+ * Random writes, overwrites, zero writes, discards and compressed writes
+ * through our library, mirrored in @ref (which starts as the image's
+ * current content). Discarded clusters read @below (the backing content,
+ * for v2 images with a backing file) or zero. Closes the image.
+ */
+static void random_workload(const char *p, uint8_t *ref, uint64_t size,
+                            int nops, bool compress, const uint8_t *below)
+{
+    struct qcow2_image *img = NULL;
+    struct err e = {0};
+    uint8_t *buf = malloc(4 << 20);
+    uint32_t cs;
+    int i, ret;
+
+    assert_non_null(buf);
+    ret = qcow2_open(p, QCOW2_FORMAT_QCOW2, 0, &img, &e);
+    if (ret < 0) {
+        fail_msg("open %s: %s", p, e.msg);
+    }
+    cs = qcow2_cluster_size(img);
+    for (i = 0; i < nops; i++) {
+        int kind = (int)(rnd() % 10);
+        uint64_t off = rnd() % size;
+        uint64_t len = 1 + rnd() % (rnd() % 4 == 0 ? (1 << 20) : 20000);
+
+        if (len > size - off) {
+            len = size - off;
+        }
+        if (kind < 6) {
+            memset(buf, (int)(rnd() & 0xff), len);
+            buf[0] ^= 0x5a;
+            buf[len - 1] ^= 0xa5;
+            ret = qcow2_write(img, off, buf, len, &e);
+            memcpy(ref + off, buf, len);
+        } else if (kind < 8) {
+            ret = qcow2_write_zeroes(img, off, len,
+                                     kind == 6 ? QCOW2_ZERO_MAY_UNMAP : 0, &e);
+            memset(ref + off, 0, len);
+        } else if (kind == 8) {
+            uint64_t a = (off + cs - 1) / cs * cs;
+            uint64_t b = (off + len) / cs * cs;
+            if (off + len == size) {
+                b = (size + cs - 1) / cs * cs;
+                if (b > size) {
+                    b = size;
+                }
+            }
+            ret = qcow2_discard(img, off, len, &e);
+            if (b > a && below) {
+                memcpy(ref + a, below + a, b - a);
+            } else if (b > a) {
+                memset(ref + a, 0, b - a);
+            }
+        } else {
+            uint64_t c = off / cs * cs;
+            uint64_t n = size - c < cs ? size - c : cs;
+            if (!compress) {
+                continue;
+            }
+            /* Compressible but not uniform. */
+            for (uint64_t k = 0; k < n; k++) {
+                buf[k] = (uint8_t)((k / 100) * 7 + i);
+            }
+            ret = qcow2_write_compressed(img, c, buf, n, &e);
+            memcpy(ref + c, buf, n);
+        }
+        if (ret < 0) {
+            fail_msg("op %d kind %d at %llu+%llu: %s", i, kind,
+                     (unsigned long long)off, (unsigned long long)len, e.msg);
+        }
+        if (i % 50 == 49) {
+            assert_int_equal(qcow2_flush(img, &e), 0);
+        }
+        if (getenv("CHECK_EACH")) {
+            uint8_t *all = malloc(size);
+            assert_int_equal(qcow2_read(img, 0, all, size, &e), 0);
+            for (uint64_t k = 0; k < size; k++) {
+                if (all[k] != ref[k]) {
+                    fail_msg("after op %d kind %d at %llu+%llu: byte %llu", i,
+                             kind, (unsigned long long)off,
+                             (unsigned long long)len, (unsigned long long)k);
+                }
+            }
+            free(all);
+        }
+    }
+    /* Our own reads agree before close. */
+    for (uint64_t off = 0; off < size; off += 1 << 20) {
+        uint64_t n = size - off < (1 << 20) ? size - off : (1 << 20);
+        assert_int_equal(qcow2_read(img, off, buf, n, &e), 0);
+        if (memcmp(buf, ref + off, n) != 0) {
+            fail_msg("read-back mismatch in MiB at %llu",
+                     (unsigned long long)off);
+        }
+    }
+    assert_int_equal(qcow2_close(img), 0);
+    free(buf);
+}
+
+/* qemu-img check must be clean (exit 0: no corruption, no leaks) and
+ * qemu-img compare must find @ref's content. */
+static void qemu_verify(const char *p, const uint8_t *ref, uint64_t size)
+{
+    char raw[300];
+
+    path_in(raw, sizeof(raw), "expect.raw");
+    file_write(raw, ref, size);
+    if (sh("qemu-img check -q -f qcow2 '%s'", p) != 0) {
+        sh("qemu-img check -f qcow2 '%s' 1>&2", p);
+        fail_msg("qemu-img check failed on %s", p);
+    }
+    if (sh("qemu-img compare -q -f raw -F qcow2 '%s' '%s'", raw, p) != 0) {
+        sh("qemu-img compare -f raw -F qcow2 '%s' '%s' 1>&2", raw, p);
+        fail_msg("qemu-img compare differs on %s", p);
+    }
+}
+
+static void test_write_random(void **state)
+{
+    static const char *const opts[] = {
+        "compat=1.1",
+        "compat=0.10",
+        "cluster_size=512",
+        "cluster_size=4k,refcount_bits=1",
+        "cluster_size=8k,refcount_bits=2",
+        "refcount_bits=4",
+        "refcount_bits=8,cluster_size=32k",
+        "refcount_bits=32",
+        "refcount_bits=64,cluster_size=2M",
+        "lazy_refcounts=on",
+        "extended_l2=on",
+        "extended_l2=on,cluster_size=16k",
+        "compression_type=zstd",
+        "preallocation=metadata",
+    };
+    const uint64_t size = 6 << 20;
+    uint8_t *ref = calloc(1, size);
+    char p[300];
+    size_t i;
+
+    assert_non_null(ref);
+    path_in(p, sizeof(p), "w.qcow2");
+    for (i = 0; i < sizeof(opts) / sizeof(opts[0]); i++) {
+        memset(ref, 0, size);
+        assert_int_equal(sh("qemu-img create -q -f qcow2 -o %s '%s' %llu",
+                            opts[i], p, (unsigned long long)size),
+                         0);
+        random_workload(p, ref, size, 300, true, NULL);
+        qemu_verify(p, ref, size);
+        /* Again on the image we wrote (COW of our own clusters). */
+        random_workload(p, ref, size, 100, true, NULL);
+        qemu_verify(p, ref, size);
+    }
+    free(ref);
+}
+
+static void test_write_over_backing(void **state)
+{
+    static const char *const opts[] = {
+        "compat=1.1",
+        "compat=0.10",
+        "extended_l2=on",
+        "cluster_size=4k",
+        "cluster_size=128k,extended_l2=on",
+    };
+    const uint64_t size = 5 << 20;
+    uint8_t *ref = calloc(1, size);
+    char base[300], p[300], raw[300];
+    size_t i, blen;
+    uint8_t *b;
+
+    assert_non_null(ref);
+    path_in(base, sizeof(base), "wb-base.qcow2");
+    path_in(p, sizeof(p), "wb-top.qcow2");
+    path_in(raw, sizeof(raw), "wb-base.raw");
+    for (i = 0; i < sizeof(opts) / sizeof(opts[0]); i++) {
+        /* Base shorter than the overlay: the tail reads zero. */
+        assert_int_equal(sh("qemu-img create -q -f qcow2 '%s' 4M", base), 0);
+        assert_int_equal(sh("qemu-io -f qcow2 -c 'write -P 0x3c 0 4M' "
+                            "-c 'write -P 0x4d 1M 77k' '%s' >/dev/null",
+                            base),
+                         0);
+        assert_int_equal(sh("cd %s && qemu-img create -q -f qcow2 -b "
+                            "wb-base.qcow2 -F qcow2 -o %s wb-top.qcow2 %llu",
+                            tmpdir, opts[i], (unsigned long long)size),
+                         0);
+        assert_int_equal(
+            sh("qemu-img convert -f qcow2 -O raw '%s' '%s'", p, raw), 0);
+        b = file_read(raw, &blen);
+        assert_int_equal(blen, size);
+        memcpy(ref, b, size);
+        random_workload(p, ref, size, 200, strstr(opts[i], "0.10") == NULL,
+                        strstr(opts[i], "0.10") ? b : NULL);
+        free(b);
+        qemu_verify(p, ref, size);
+    }
+    free(ref);
+}
+
+static int group_setup(void **state)
+{
+    strcpy(tmpdir, "/tmp/test-qcow2-core-XXXXXX");
+    if (!mkdtemp(tmpdir)) {
+        return -1;
+    }
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    if (!getenv("KEEP_TMP")) {
+        sh("rm -rf '%s'", tmpdir);
+    }
+    return 0;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_read_qemu_images),
+        cmocka_unit_test(test_read_backing_chain),
+        cmocka_unit_test(test_write_random),
+        cmocka_unit_test(test_write_over_backing),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
