@@ -351,7 +351,9 @@ static int header_serialise(struct qcow2_image *img, uint8_t *buf,
                 (uint32_t)strlen(img->backing_fmt)) < 0) {
         goto too_big;
     }
-    if (h->version >= 3) {
+    /* As QEMU: no feature table at 4 KiB clusters and below, where it
+     * would crowd out the backing file name. */
+    if (h->version >= 3 && img->cluster_size > 4096) {
         uint8_t ft[sizeof(feature_names) / sizeof(feature_names[0]) *
                    FEATURE_ENTRY_LEN];
         size_t i;
@@ -1885,8 +1887,14 @@ static int preallocate(struct qcow2_image *img, enum qcow2_prealloc mode,
     if (ret < 0) {
         return ret;
     }
-    if (end_host > img->file_size) {
-        ret = file_truncate(img, end_host, err);
+    {
+        struct stat st;
+        if (fstat(img->fd, &st) < 0) {
+            return err_set(err, -errno, "stat: %s", strerror(errno));
+        }
+        if (end_host > (uint64_t)st.st_size) {
+            ret = file_truncate(img, end_host, err);
+        }
     }
     return ret;
 }

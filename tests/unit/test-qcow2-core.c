@@ -448,6 +448,398 @@ static void test_write_over_backing(void **state)
     free(ref);
 }
 
+/* Build an image with our library and with qemu-img: identical bytes. */
+static void test_create_identical(void **state)
+{
+    static const struct {
+        const char *qopts;
+        uint64_t size;
+        int version;
+        uint32_t cs;
+        unsigned rb;
+        bool lazy, ext, zstd;
+    } c[] = {
+        {"", 1ull << 30, 3, 65536, 16, false, false, false},
+        {"-o compat=0.10", 1ull << 30, 2, 65536, 16, false, false, false},
+        {"-o cluster_size=512,refcount_bits=1", 100000000, 3, 512, 1, false,
+         false, false},
+        {"-o cluster_size=4k", 100000000000ull, 3, 4096, 16, false, false,
+         false},
+        {"-o lazy_refcounts=on,extended_l2=on,compression_type=zstd",
+         5000000000ull, 3, 65536, 16, true, true, true},
+        {"-o cluster_size=2M,refcount_bits=64", 10000000000ull, 3, 2 << 20, 64,
+         false, false, false},
+        {"-o refcount_bits=8,cluster_size=32k", 12345 * 512, 3, 32768, 8, false,
+         false, false},
+        {"-o compat=1.1", 0, 3, 65536, 16, false, false, false},
+    };
+    char ours[300], theirs[300];
+    struct err e = {0};
+    size_t i;
+
+    path_in(ours, sizeof(ours), "c-ours.qcow2");
+    path_in(theirs, sizeof(theirs), "c-theirs.qcow2");
+    for (i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+        struct qcow2_create_opts o;
+
+        qcow2_create_opts_init(&o);
+        o.size = c[i].size;
+        o.version = c[i].version;
+        o.cluster_size = c[i].cs;
+        o.refcount_bits = c[i].rb;
+        o.lazy_refcounts = c[i].lazy;
+        o.extended_l2 = c[i].ext;
+        o.compression_type =
+            c[i].zstd ? QCOW2_COMPRESSION_ZSTD : QCOW2_COMPRESSION_ZLIB;
+        if (qcow2_create(ours, &o, &e) < 0) {
+            fail_msg("create %s: %s", c[i].qopts, e.msg);
+        }
+        assert_int_equal(sh("qemu-img create -q -f qcow2 %s '%s' %llu",
+                            c[i].qopts, theirs, (unsigned long long)c[i].size),
+                         0);
+        if (sh("cmp -s '%s' '%s'", ours, theirs) != 0) {
+            fail_msg("create %s: files differ", c[i].qopts);
+        }
+    }
+    /* With a backing file, the size defaults to the backing file's. */
+    assert_int_equal(sh("qemu-img create -q -f qcow2 '%s/cb.qcow2' 3G", tmpdir),
+                     0);
+    {
+        struct qcow2_create_opts o;
+        qcow2_create_opts_init(&o);
+        o.backing_file = "cb.qcow2";
+        o.backing_fmt = "qcow2";
+        assert_int_equal(qcow2_create(ours, &o, &e), 0);
+        assert_int_equal(sh("cd %s && qemu-img create -q -f qcow2 -b cb.qcow2 "
+                            "-F qcow2 c-theirs.qcow2",
+                            tmpdir),
+                         0);
+        assert_int_equal(sh("cmp -s '%s' '%s'", ours, theirs), 0);
+        o.backing_file = "missing.qcow2";
+        assert_int_equal(qcow2_create(ours, &o, &e), -ENOENT);
+    }
+    /* Preallocated images are complete and clean. */
+    for (i = QCOW2_PREALLOC_METADATA; i <= QCOW2_PREALLOC_FULL; i++) {
+        struct qcow2_create_opts o;
+        qcow2_create_opts_init(&o);
+        o.size = 3000000;
+        o.cluster_size = 4096;
+        o.preallocation = (enum qcow2_prealloc)i;
+        assert_int_equal(qcow2_create(ours, &o, &e), 0);
+        assert_int_equal(sh("qemu-img check -q '%s'", ours), 0);
+        assert_int_equal(sh("qemu-img map --output=json '%s' | grep -q "
+                            "'\"present\": false'",
+                            ours),
+                         1);
+    }
+    /* Bad options. */
+    {
+        struct qcow2_create_opts o;
+        qcow2_create_opts_init(&o);
+        o.size = 1 << 20;
+        o.cluster_size = 3000;
+        assert_int_equal(qcow2_create(ours, &o, &e), -EINVAL);
+        o.cluster_size = 8192;
+        o.extended_l2 = true;
+        assert_int_equal(qcow2_create(ours, &o, &e), -EINVAL);
+        o.extended_l2 = false;
+        o.version = 2;
+        o.refcount_bits = 8;
+        assert_int_equal(qcow2_create(ours, &o, &e), -EINVAL);
+    }
+}
+
+/* Patch @len bytes at @off of file @path. */
+static void patch(const char *path, long off, const void *src, size_t len)
+{
+    int fd = open(path, O_WRONLY);
+
+    assert_true(fd >= 0);
+    assert_int_equal(pwrite(fd, src, len, off), (ssize_t)len);
+    close(fd);
+}
+
+static void patch_be32(const char *path, long off, uint32_t v)
+{
+    uint8_t b[4];
+    wr_be32(b, v);
+    patch(path, off, b, 4);
+}
+
+static void patch_be64(const char *path, long off, uint64_t v)
+{
+    uint8_t b[8];
+    wr_be64(b, v);
+    patch(path, off, b, 8);
+}
+
+static int try_open(const char *path, unsigned flags, struct err *e)
+{
+    struct qcow2_image *img = NULL;
+    int ret;
+
+    memset(e, 0, sizeof(*e));
+    ret = qcow2_open(path, QCOW2_FORMAT_QCOW2, flags, &img, e);
+    if (ret == 0) {
+        qcow2_close(img);
+    } else {
+        assert_true(e->msg[0] != '\0');
+        assert_int_equal(e->code, ret);
+    }
+    return ret;
+}
+
+static void fresh(const char *path, const char *opts)
+{
+    assert_int_equal(sh("qemu-img create -q -f qcow2 %s '%s' 1M && qemu-io -f "
+                        "qcow2 -c 'write -P 0x42 0 1M' '%s' >/dev/null",
+                        opts, path, path),
+                     0);
+}
+
+static void test_malformed_headers(void **state)
+{
+    char p[300], q[300];
+    struct err e;
+
+    path_in(p, sizeof(p), "bad.qcow2");
+    path_in(q, sizeof(q), "bad2.qcow2");
+    fresh(p, "");
+    assert_int_equal(try_open(p, QCOW2_OPEN_RDONLY, &e), 0);
+    assert_int_equal(sh("truncate -s 50 '%s'", p), 0);
+    assert_int_equal(try_open(p, QCOW2_OPEN_RDONLY, &e), -EBADMSG);
+    assert_int_equal(sh("truncate -s 0 '%s'", p), 0);
+    assert_int_equal(try_open(p, QCOW2_OPEN_RDONLY, &e), -EBADMSG);
+    fresh(p, "");
+    patch_be32(p, 0, 0x12345678);
+    assert_int_equal(try_open(p, 0, &e), -EBADMSG);
+    fresh(p, "");
+    patch_be32(p, 4, 4);
+    assert_int_equal(try_open(p, 0, &e), -ENOTSUP);
+    fresh(p, "");
+    patch_be32(p, 20, 8);
+    assert_int_equal(try_open(p, 0, &e), -EBADMSG);
+    patch_be32(p, 20, 22);
+    assert_int_equal(try_open(p, 0, &e), -EBADMSG);
+    patch_be32(p, 20, 200);
+    assert_int_equal(try_open(p, 0, &e), -EBADMSG);
+    fresh(p, "-o extended_l2=on,cluster_size=16k");
+    patch_be32(p, 20, 13);
+    assert_int_equal(try_open(p, 0, &e), -EBADMSG);
+    fresh(p, "");
+    patch_be32(p, 36, 0x10000000);
+    assert_int_equal(try_open(p, 0, &e), -ERANGE);
+    patch_be32(p, 36, 0);
+    assert_int_equal(try_open(p, 0, &e), -EBADMSG);
+    fresh(p, "");
+    patch_be64(p, 40, 0x30200);
+    assert_int_equal(try_open(p, 0, &e), -EBADMSG);
+    fresh(p, "");
+    patch_be64(p, 40, 1ull << 60);
+    assert_int_equal(try_open(p, 0, &e), -EBADMSG);
+    fresh(p, "");
+    patch_be64(p, 48, 0x10001);
+    assert_int_equal(try_open(p, 0, &e), -EBADMSG);
+    fresh(p, "");
+    patch_be32(p, 56, 0x7fffffff);
+    assert_int_equal(try_open(p, 0, &e), -ERANGE);
+    fresh(p, "");
+    patch_be32(p, 60, 70000);
+    assert_int_equal(try_open(p, 0, &e), -ERANGE);
+    fresh(p, "");
+    patch_be32(p, 96, 7);
+    assert_int_equal(try_open(p, 0, &e), -EBADMSG);
+    fresh(p, "");
+    patch_be32(p, 100, 100);
+    assert_int_equal(try_open(p, 0, &e), -EBADMSG);
+    fresh(p, "");
+    patch_be64(p, 24, 1ull << 62); /* size needing a huge L1 */
+    assert_true(try_open(p, 0, &e) < 0);
+    fresh(p, "");
+    patch_be64(p, 72, 1ull << 20);
+    assert_int_equal(try_open(p, 0, &e), -ENOTSUP);
+    assert_non_null(strstr(e.msg, "Unsupported qcow2 feature(s)"));
+    assert_non_null(strstr(e.msg, "Unknown incompatible feature: 100000"));
+    fresh(p, "");
+    patch_be64(p, 72, 1ull << 2);
+    assert_int_equal(try_open(p, 0, &e), -ENOTSUP);
+    fresh(p, "");
+    patch_be32(p, 32, 2);
+    assert_int_equal(try_open(p, QCOW2_OPEN_RDONLY, &e), -ENOTSUP);
+    fresh(p, "");
+    patch_be32(p, 32, 7);
+    assert_int_equal(try_open(p, QCOW2_OPEN_RDONLY, &e), -EBADMSG);
+    /* Extension running past the cluster. */
+    fresh(p, "");
+    patch_be32(p, 112 + 4, 0x100000);
+    assert_int_equal(try_open(p, 0, &e), -EBADMSG);
+    /* Backing name past cluster 0 / too long. */
+    fresh(p, "");
+    patch_be64(p, 8, 65530);
+    patch_be32(p, 16, 100);
+    assert_int_equal(try_open(p, 0, &e), -EBADMSG);
+    /* Corrupt bit: read-only works, read-write refused. */
+    fresh(p, "");
+    patch_be64(p, 72, 1ull << 1);
+    assert_int_equal(try_open(p, QCOW2_OPEN_RDONLY, &e), 0);
+    assert_int_equal(try_open(p, 0, &e), -EPERM);
+    /* Backing loop. */
+    assert_int_equal(sh("cd %s && qemu-img create -q -f qcow2 la.qcow2 1M && "
+                        "qemu-img create -q -f qcow2 -b la.qcow2 -F qcow2 -u "
+                        "lb.qcow2 1M && qemu-img rebase -u -f qcow2 -b "
+                        "lb.qcow2 -F qcow2 la.qcow2",
+                        tmpdir),
+                     0);
+    path_in(q, sizeof(q), "lb.qcow2");
+    assert_int_equal(
+        try_open(q, QCOW2_OPEN_RDONLY | QCOW2_OPEN_FORCE_SHARE, &e), -ELOOP);
+    /* Missing backing file. */
+    assert_int_equal(sh("cd %s && qemu-img create -q -f qcow2 -b gone.qcow2 "
+                        "-F qcow2 -u orphan.qcow2 1M",
+                        tmpdir),
+                     0);
+    path_in(q, sizeof(q), "orphan.qcow2");
+    assert_int_equal(try_open(q, QCOW2_OPEN_RDONLY, &e), -ENOENT);
+    assert_int_equal(try_open(q, QCOW2_OPEN_RDONLY | QCOW2_OPEN_NO_BACKING, &e),
+                     0);
+}
+
+/* Damaged tables are reported when used, never crash, and a read-only
+ * image is never written. */
+static void test_malformed_tables(void **state)
+{
+    char p[300];
+    struct qcow2_image *img = NULL;
+    struct err e = {0};
+    uint8_t buf[4096];
+    size_t before_len = 0, after_len = 0;
+    uint8_t *before, *after;
+
+    path_in(p, sizeof(p), "tab.qcow2");
+    /* Compressed cluster whose descriptor runs past the end of the file. */
+    assert_int_equal(sh("qemu-img create -q -f qcow2 '%s' 1M && qemu-io -f "
+                        "qcow2 -c 'write -c -P 0x42 0 64k' '%s' >/dev/null",
+                        p, p),
+                     0);
+    {
+        /* L2 at 0x40000: make the descriptor claim 200 sectors past EOF. */
+        uint8_t l2e[8];
+        int fd = open(p, O_RDWR);
+        assert_true(pread(fd, l2e, 8, 0x40000) == 8);
+        wr_be64(l2e, rd_be64(l2e) | (200ull << 54));
+        assert_true(pwrite(fd, l2e, 8, 0x40000) == 8);
+        close(fd);
+    }
+    before = file_read(p, &before_len);
+    assert_int_equal(
+        qcow2_open(p, QCOW2_FORMAT_QCOW2, QCOW2_OPEN_RDONLY, &img, &e), 0);
+    assert_int_equal(qcow2_read(img, 0, buf, sizeof(buf), &e), -EBADMSG);
+    qcow2_close(img);
+    /* Garbage that does not decompress. */
+    assert_int_equal(sh("qemu-img create -q -f qcow2 '%s' 1M && qemu-io -f "
+                        "qcow2 -c 'write -c -P 0x42 0 64k' '%s' >/dev/null && "
+                        "dd if=/dev/urandom of='%s' bs=1 seek=327680 count=64 "
+                        "conv=notrunc status=none",
+                        p, p, p),
+                     0);
+    assert_int_equal(
+        qcow2_open(p, QCOW2_FORMAT_QCOW2, QCOW2_OPEN_RDONLY, &img, &e), 0);
+    assert_int_equal(qcow2_read(img, 0, buf, sizeof(buf), &e), -EBADMSG);
+    qcow2_close(img);
+    /* Unaligned L2 entry: an error on read; a read-only open never writes. */
+    assert_int_equal(sh("qemu-img create -q -f qcow2 '%s' 1M && qemu-io -f "
+                        "qcow2 -c 'write -P 0x42 0 64k' '%s' >/dev/null",
+                        p, p),
+                     0);
+    patch_be64(p, 0x40000, 0x8000000000050200ull);
+    free(before);
+    before = file_read(p, &before_len);
+    assert_int_equal(
+        qcow2_open(p, QCOW2_FORMAT_QCOW2, QCOW2_OPEN_RDONLY, &img, &e), 0);
+    assert_int_equal(qcow2_read(img, 0, buf, sizeof(buf), &e), -EIO);
+    assert_int_equal(qcow2_write(img, 0, buf, 10, &e), -EROFS);
+    qcow2_close(img);
+    after = file_read(p, &after_len);
+    assert_int_equal(before_len, after_len);
+    assert_memory_equal(before, after, before_len);
+    free(after);
+    /* Read-write: the overlap check refuses a data cluster on the L1 and
+     * marks the image corrupt; further writes fail (sticky). */
+    patch_be64(p, 0x40000, 0x8000000000030000ull);
+    assert_int_equal(qcow2_open(p, QCOW2_FORMAT_QCOW2, 0, &img, &e), 0);
+    assert_int_equal(qcow2_write(img, 0, buf, 512, &e), -EIO);
+    assert_non_null(strstr(e.msg, "corrupt"));
+    assert_true(qcow2_write(img, 128 << 10, buf, 512, &e) < 0);
+    qcow2_close(img);
+    assert_int_equal(sh("qemu-img info '%s' | grep -q 'corrupt: true'", p), 0);
+    free(before);
+}
+
+static void test_locking(void **state)
+{
+    char p[300];
+    struct qcow2_image *img = NULL;
+    struct err e = {0};
+    int i, ret = 0;
+
+    path_in(p, sizeof(p), "lock.qcow2");
+    assert_int_equal(sh("qemu-img create -q -f qcow2 '%s' 1M", p), 0);
+    /* A running qemu-io holds the image read-write. */
+    assert_int_equal(sh("(qemu-io -f qcow2 -c 'sleep 1500' '%s' >/dev/null "
+                        "2>&1 &)",
+                        p),
+                     0);
+    for (i = 0; i < 100; i++) {
+        ret = qcow2_open(p, QCOW2_FORMAT_QCOW2, 0, &img, &e);
+        if (ret == -EBUSY) {
+            break;
+        }
+        if (ret == 0) {
+            qcow2_close(img);
+        }
+        usleep(10000);
+    }
+    assert_int_equal(ret, -EBUSY);
+    assert_non_null(strstr(e.msg, "lock"));
+    assert_int_equal(
+        qcow2_open(p, QCOW2_FORMAT_QCOW2, QCOW2_OPEN_RDONLY, &img, &e), -EBUSY);
+    assert_int_equal(qcow2_open(p, QCOW2_FORMAT_QCOW2,
+                                QCOW2_OPEN_RDONLY | QCOW2_OPEN_FORCE_SHARE,
+                                &img, &e),
+                     0);
+    qcow2_close(img);
+    /* Wait for qemu-io to exit, then we hold it and QEMU sees our lock. */
+    for (i = 0; i < 400; i++) {
+        ret = qcow2_open(p, QCOW2_FORMAT_QCOW2, 0, &img, &e);
+        if (ret == 0) {
+            break;
+        }
+        usleep(10000);
+    }
+    assert_int_equal(ret, 0);
+    assert_int_not_equal(sh("qemu-img info '%s' >/dev/null 2>&1", p), 0);
+    assert_int_equal(sh("qemu-img info -U '%s' >/dev/null 2>&1", p), 0);
+    /* A second handle in another process (forked) is refused too. */
+    {
+        pid_t pid = fork();
+        int st;
+        if (pid == 0) {
+            struct qcow2_image *o = NULL;
+            int r = qcow2_open(p, QCOW2_FORMAT_QCOW2, 0, &o, NULL);
+            _exit(r == -EBUSY ? 0 : 1);
+        }
+        assert_true(pid > 0);
+        assert_int_equal(waitpid(pid, &st, 0), pid);
+        assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    }
+    qcow2_close(img);
+    assert_int_equal(sh("qemu-img info '%s' >/dev/null 2>&1", p), 0);
+    /* Force-share is only for read-only opens. */
+    assert_int_equal(
+        qcow2_open(p, QCOW2_FORMAT_QCOW2, QCOW2_OPEN_FORCE_SHARE, &img, &e),
+        -EINVAL);
+}
+
 static int group_setup(void **state)
 {
     strcpy(tmpdir, "/tmp/test-qcow2-core-XXXXXX");
@@ -472,6 +864,10 @@ int main(void)
         cmocka_unit_test(test_read_backing_chain),
         cmocka_unit_test(test_write_random),
         cmocka_unit_test(test_write_over_backing),
+        cmocka_unit_test(test_create_identical),
+        cmocka_unit_test(test_malformed_headers),
+        cmocka_unit_test(test_malformed_tables),
+        cmocka_unit_test(test_locking),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
