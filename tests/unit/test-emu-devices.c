@@ -351,6 +351,12 @@ static void test_finisher(void **state)
     assert_false(t->shutdown_reset);
     wr(rv_dev_test_write, &d, 0, 2, RV_TEST_RESET);
     assert_true(t->shutdown_reset);
+    /* OpenSBI writes 16 bits; bytes are ignored, as in QEMU. */
+    wr(rv_dev_test_write, &d, 0, 1, RV_TEST_PASS);
+    assert_int_equal(t->shutdowns, 4);
+    assert_false(t->shutdown_reset);
+    wr(rv_dev_test_write, &d, 0, 0, 0x55);
+    assert_int_equal(t->shutdowns, 4);
     test_free(t);
 }
 
