@@ -322,18 +322,27 @@ static int exec_system(struct rv_cpu *cpu, uint32_t insn, uint64_t pc,
         bool wr = (f3 & 3) == 1 || rs1 != 0;
         bool rdo = (f3 & 3) != 1 || rd != 0;
 
+        uint64_t base;
+
         if (rv_csr_access(cpu, csr, true, false, 0, &old) < 0) {
             return 1;
+        }
+        /* Only the software-writable SEIP bit takes part in a CSRRS/CSRRC
+         * of mip, not the PLIC line ORed into reads (priv spec 3.1.9). */
+        base = old;
+        if (csr == 0x344) {
+            base = (old & ~(1ULL << RV_IRQ_SEIP)) |
+                   (cpu->mip_sw & (1ULL << RV_IRQ_SEIP));
         }
         switch (f3 & 3) {
         case 1:
             nv = src;
             break;
         case 2:
-            nv = old | src;
+            nv = base | src;
             break;
         default:
-            nv = old & ~src;
+            nv = base & ~src;
             break;
         }
         if (wr && rv_csr_access(cpu, csr, false, true, nv, NULL) < 0) {
