@@ -3,12 +3,14 @@
  * imgtool/cmd-convert.c - `rrvm-img convert`: copy one or more sources
  * (concatenated) into a new or existing raw/qcow2 target.
  *
- * Pipeline: a reader thread owns the source handles and fills a ring of
- * chunk slots; with -c, -m worker threads compress each cluster of a slot
- * (qcow2_compress() is thread-safe); the main thread owns the target
- * handle and writes the slots in order (qcow2_image is single-threaded, so
- * each handle stays on one thread). Zero detection runs at -S granularity
- * and skips zero runs on a fresh target, as qemu-img does.
+ * Without -c: a reader thread owns the source handles and fills a ring of
+ * 2 MiB slots; the main thread owns the target handle and writes them in
+ * order, so reads and writes overlap. With -c: -m worker threads each take
+ * the next chunk, read it under a source lock, compress its clusters
+ * (qcow2_compress() is thread-safe) and write them under a target lock, so
+ * chunks land out of order as with qemu-img -W. Each qcow2_image is used by
+ * one thread at a time. Zero detection runs at -S granularity and skips
+ * zero runs on a fresh target, as qemu-img does.
  */
 #include <getopt.h>
 #include <inttypes.h>
@@ -24,12 +26,13 @@
 #define IMG_CONVERT_MAX_SPARSE (16u << 20)
 /* -m bounds (qemu-img's MAX_COROUTINES). */
 #define IMG_CONVERT_MAX_WORKERS 16
+/* Bytes each -c worker takes at a time: small, because every buffer page
+ * is a page fault on first touch, which costs more than the lock. */
+#define IMG_CONVERT_CCHUNK (256u << 10)
 
 enum img_slot_state {
     IMG_SLOT_FREE,
-    IMG_SLOT_COMPRESS, /* read; waiting for a compression worker */
-    IMG_SLOT_BUSY,     /* a worker is compressing it */
-    IMG_SLOT_DONE,     /* ready for the writer */
+    IMG_SLOT_DONE, /* ready for the writer */
 };
 
 enum img_slot_kind {
@@ -44,7 +47,7 @@ struct img_slot {
     uint64_t seq;
     uint64_t off;  /* target offset, bytes */
     size_t len;    /* bytes */
-    uint8_t *buf;  /* IMG_CONVERT chunk bytes */
+    uint8_t *buf;  /* chunk bytes */
     uint8_t *cbuf; /* compressed clusters, one cluster_size each */
     int *clen;     /* per cluster: >0 compressed length, 0 zero,
                       -1 store uncompressed */
@@ -71,8 +74,10 @@ struct img_convert {
     size_t chunk;     /* bytes per slot */
     uint64_t nchunks;
 
-    pthread_mutex_t lock;
+    pthread_mutex_t lock; /* reader/writer hand-off; -c: source access */
     pthread_cond_t cond;
+    pthread_mutex_t wlock; /* -c: target access */
+    uint64_t next_seq;     /* -c: next chunk a worker takes (under lock) */
     struct img_slot *slots;
     int nslots;
     bool stop; /* an error happened: everyone leaves */
@@ -245,64 +250,27 @@ static void *img_reader_main(void *opaque)
         sl->off = off;
         sl->len = len;
         sl->kind = kind;
-        sl->state = s->compress && kind == IMG_KIND_DATA ? IMG_SLOT_COMPRESS
-                                                         : IMG_SLOT_DONE;
-        pthread_cond_broadcast(&s->cond);
-        pthread_mutex_unlock(&s->lock);
-    }
-    return NULL;
-}
-
-static void img_compress_slot(struct img_convert *s, struct img_slot *sl)
-{
-    size_t ncl = (sl->len + s->cluster - 1) / s->cluster;
-    size_t i;
-
-    for (i = 0; i < ncl; i++) {
-        size_t o = i * s->cluster;
-        size_t n = sl->len - o < s->cluster ? sl->len - o : s->cluster;
-        int r;
-
-        if (img_is_zero(sl->buf + o, n)) {
-            sl->clen[i] = 0;
-            continue;
-        }
-        r = qcow2_compress(s->dst, sl->cbuf + o, s->cluster, sl->buf + o, n);
-        sl->clen[i] = r > 0 ? r : -1;
-    }
-}
-
-static void *img_worker_main(void *opaque)
-{
-    struct img_convert *s = opaque;
-
-    pthread_mutex_lock(&s->lock);
-    for (;;) {
-        struct img_slot *sl = NULL;
-        int i;
-
-        for (i = 0; i < s->nslots; i++) {
-            if (s->slots[i].state == IMG_SLOT_COMPRESS) {
-                sl = &s->slots[i];
-                break;
-            }
-        }
-        if (s->stop) {
-            break;
-        }
-        if (!sl) {
-            pthread_cond_wait(&s->cond, &s->lock);
-            continue;
-        }
-        sl->state = IMG_SLOT_BUSY;
-        pthread_mutex_unlock(&s->lock);
-        img_compress_slot(s, sl);
-        pthread_mutex_lock(&s->lock);
         sl->state = IMG_SLOT_DONE;
         pthread_cond_broadcast(&s->cond);
+        pthread_mutex_unlock(&s->lock);
     }
-    pthread_mutex_unlock(&s->lock);
     return NULL;
+}
+
+/* Compress cluster @i of @sl into its cbuf/clen entry. */
+static void img_compress_cluster(struct img_convert *s, struct img_slot *sl,
+                                 size_t i)
+{
+    size_t o = i * s->cluster;
+    size_t n = sl->len - o < s->cluster ? sl->len - o : s->cluster;
+    int r;
+
+    if (img_is_zero(sl->buf + o, n)) {
+        sl->clen[i] = 0;
+        return;
+    }
+    r = qcow2_compress(s->dst, sl->cbuf + o, s->cluster, sl->buf + o, n);
+    sl->clen[i] = r > 0 ? r : -1;
 }
 
 /* Write zeros the target does not already read as zero. */
@@ -407,12 +375,128 @@ static int img_write_slot(struct img_convert *s, struct img_slot *sl,
     return 0;
 }
 
+/*
+ * -c: each worker takes the next chunk, reads it under the source lock,
+ * compresses it, and writes it under the target lock. No hand-off between
+ * threads, so a busy machine cannot stall a pipeline stage (a reader and
+ * writer thread fed by compression workers ran at half qemu-img's speed
+ * under load, waiting to be scheduled).
+ */
+static void *img_cworker_main(void *opaque)
+{
+    struct img_convert *s = opaque;
+    struct img_slot sl = {0};
+    size_t ncl = s->chunk / s->cluster + 1;
+
+    sl.buf = mem_alloc(s->chunk);
+    sl.cbuf = mem_alloc(s->chunk);
+    sl.clen = mem_calloc(ncl, sizeof(int));
+    if (!sl.buf || !sl.cbuf || !sl.clen) {
+        img_convert_fail(s, -ENOMEM, "out of memory");
+        goto out;
+    }
+    for (;;) {
+        struct err err = {0};
+        uint64_t fail_off = 0;
+        char msg[400];
+        size_t i;
+        int ret = 0;
+
+        pthread_mutex_lock(&s->lock);
+        if (s->stop || s->next_seq >= s->nchunks) {
+            pthread_mutex_unlock(&s->lock);
+            break;
+        }
+        sl.seq = s->next_seq++;
+        sl.off = sl.seq * s->chunk;
+        sl.len = s->chunk;
+        if (sl.off + sl.len > s->total) {
+            sl.len = (size_t)(s->total - sl.off);
+        }
+        sl.kind = IMG_KIND_DATA;
+        if (s->sparse != 0 || s->has_backing) {
+            ret = img_src_kind(s, sl.off, sl.len, &sl.kind, &err);
+        }
+        if (ret == 0 && sl.kind == IMG_KIND_DATA) {
+            ret = img_src_read(s, sl.off, sl.buf, sl.len, &err);
+        }
+        pthread_mutex_unlock(&s->lock);
+        if (ret < 0) {
+            snprintf(msg, sizeof(msg),
+                     "error while reading at byte %" PRIu64 ": %s", sl.off,
+                     err.msg[0] ? err.msg : strerror(-ret));
+            img_convert_fail(s, ret, msg);
+            break;
+        }
+        if (sl.kind == IMG_KIND_DATA) {
+            for (i = 0; i * s->cluster < sl.len; i++) {
+                img_compress_cluster(s, &sl, i);
+            }
+        }
+        pthread_mutex_lock(&s->wlock);
+        if (!s->stop) {
+            ret = img_write_slot(s, &sl, &fail_off, &err);
+            if (ret == 0) {
+                img_progress_print((float)sl.len * 100.0f / (float)s->total,
+                                   100);
+            }
+        }
+        pthread_mutex_unlock(&s->wlock);
+        if (ret < 0) {
+            snprintf(msg, sizeof(msg),
+                     "error while writing at byte %" PRIu64 ": %s", fail_off,
+                     err.msg[0] ? err.msg : strerror(-ret));
+            img_convert_fail(s, ret, msg);
+            break;
+        }
+    }
+out:
+    mem_free(sl.buf);
+    mem_free(sl.cbuf);
+    mem_free(sl.clen);
+    return NULL;
+}
+
+static int img_convert_run_compress(struct img_convert *s, int workers)
+{
+    pthread_t wt[IMG_CONVERT_MAX_WORKERS];
+    int nw;
+    int i;
+
+    s->chunk = IMG_CONVERT_CCHUNK;
+    if (s->chunk < s->cluster) {
+        s->chunk = s->cluster;
+    }
+    s->chunk -= s->chunk % s->cluster;
+    s->nchunks = (s->total + s->chunk - 1) / s->chunk;
+    pthread_mutex_init(&s->lock, NULL);
+    pthread_cond_init(&s->cond, NULL);
+    pthread_mutex_init(&s->wlock, NULL);
+    for (nw = 0; nw < workers; nw++) {
+        if (pthread_create(&wt[nw], NULL, img_cworker_main, s) != 0) {
+            break;
+        }
+    }
+    if (nw == 0) {
+        img_cworker_main(s);
+    }
+    for (i = 0; i < nw; i++) {
+        pthread_join(wt[i], NULL);
+    }
+    pthread_mutex_destroy(&s->wlock);
+    pthread_cond_destroy(&s->cond);
+    pthread_mutex_destroy(&s->lock);
+    if (s->err_code) {
+        img_error("%s", s->err_msg);
+        return -1;
+    }
+    return 0;
+}
+
 /* Run the pipeline. Returns 0 or -1 (printed). */
-static int img_convert_run(struct img_convert *s, int workers)
+static int img_convert_run(struct img_convert *s)
 {
     pthread_t reader;
-    pthread_t wt[IMG_CONVERT_MAX_WORKERS];
-    int nw = 0;
     uint64_t seq;
     int i;
     int ret = -1;
@@ -423,7 +507,7 @@ static int img_convert_run(struct img_convert *s, int workers)
     }
     s->chunk -= s->chunk % s->cluster;
     s->nchunks = (s->total + s->chunk - 1) / s->chunk;
-    s->nslots = s->compress ? 2 * workers + 2 : 4;
+    s->nslots = 4;
     s->slots = mem_calloc((size_t)s->nslots, sizeof(*s->slots));
     if (!s->slots) {
         img_oom();
@@ -433,27 +517,12 @@ static int img_convert_run(struct img_convert *s, int workers)
         if (!s->slots[i].buf) {
             img_oom();
         }
-        if (s->compress) {
-            s->slots[i].cbuf = mem_alloc(s->chunk);
-            s->slots[i].clen =
-                mem_calloc(s->chunk / s->cluster + 1, sizeof(int));
-            if (!s->slots[i].cbuf || !s->slots[i].clen) {
-                img_oom();
-            }
-        }
     }
     pthread_mutex_init(&s->lock, NULL);
     pthread_cond_init(&s->cond, NULL);
     if (pthread_create(&reader, NULL, img_reader_main, s) != 0) {
         img_error("Could not start the reader thread");
         goto out_free;
-    }
-    if (s->compress) {
-        for (nw = 0; nw < workers; nw++) {
-            if (pthread_create(&wt[nw], NULL, img_worker_main, s) != 0) {
-                break;
-            }
-        }
     }
     for (seq = 0; seq < s->nchunks; seq++) {
         struct img_slot *sl = &s->slots[seq % (uint64_t)s->nslots];
@@ -490,9 +559,6 @@ static int img_convert_run(struct img_convert *s, int workers)
     pthread_cond_broadcast(&s->cond);
     pthread_mutex_unlock(&s->lock);
     pthread_join(reader, NULL);
-    for (i = 0; i < nw; i++) {
-        pthread_join(wt[i], NULL);
-    }
     if (s->err_code) {
         img_error("%s", s->err_msg);
     } else {
@@ -503,8 +569,6 @@ out_free:
     pthread_mutex_destroy(&s->lock);
     for (i = 0; i < s->nslots; i++) {
         mem_free(s->slots[i].buf);
-        mem_free(s->slots[i].cbuf);
-        mem_free(s->slots[i].clen);
     }
     mem_free(s->slots);
     return ret;
@@ -760,7 +824,8 @@ int img_cmd_convert(int argc, char **argv)
     }
     img_progress_init(progress, 1.0f);
     img_progress_print(0, 100);
-    if (s.total > 0 && img_convert_run(&s, workers) < 0) {
+    if (s.total > 0 && (s.compress ? img_convert_run_compress(&s, workers)
+                                   : img_convert_run(&s)) < 0) {
         goto out;
     }
     img_progress_print(100, 0);
