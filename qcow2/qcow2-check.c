@@ -26,6 +26,18 @@
 /* QEMU refuses to check files of more clusters than an int can count. */
 #define CHK_MAX_CLUSTERS  0x7fffffffll
 #define CHK_REFT_RESERVED 0x1ffull
+/*
+ * How far repairing a refcount block "outside the image" may grow the file.
+ * QEMU grows it to wherever the entry points (up to INT_MAX clusters); an
+ * entry far past the end is garbage, not a lost tail, and growing a file to
+ * a TiB (and the in-memory refcounts with it) is a denial of service. Past
+ * this we rebuild the refcount structure instead.
+ */
+#define CHK_MAX_GROW (1ull << 30)
+/* In-memory refcounts the check may hold: 1 GiB covers 2^29 clusters at
+ * 16 bits (32 TiB of 64 KiB clusters). A sparse hostile file must not make
+ * us allocate more. */
+#define CHK_MAX_IMRT_BYTES (1ull << 30)
 /* Bitmap directory and table limits (docs/interop/qcow2.txt). */
 #define CHK_BM_DIR_MAX_BYTES     (64u << 20)
 #define CHK_BM_TABLE_MAX_ENTRIES (0x8000000u)
@@ -152,8 +164,9 @@ static int rc_array_resize(struct chk *c, int64_t new_size)
     uint64_t new_bytes = rc_array_bytes(c->img, new_size);
     uint8_t *p;
 
-    if (new_size > CHK_MAX_CLUSTERS * 2 || new_bytes > SIZE_MAX) {
-        return -ENOMEM;
+    if (new_size > CHK_MAX_CLUSTERS * 2 || new_bytes > CHK_MAX_IMRT_BYTES ||
+        new_bytes > SIZE_MAX) {
+        return -EFBIG;
     }
     if (c->rt && new_bytes == old_bytes) {
         c->nb_clusters = new_size;
@@ -802,9 +815,8 @@ static int chk_refblocks(struct chk *c, struct qcow2_check_result *res)
                 int64_t new_nb;
                 uint64_t len;
 
-                ret = -EINVAL;
-                if (off + img->cluster_size > (uint64_t)CHK_MAX_CLUSTERS
-                                                  << img->cluster_bits) {
+                ret = -EFBIG;
+                if (off + img->cluster_size > c->file_len + CHK_MAX_GROW) {
                     goto resize_fail;
                 }
                 if (ftruncate(img->fd, (off_t)(off + img->cluster_size)) < 0) {
@@ -1628,6 +1640,11 @@ static int chk_pass(struct qcow2_image *img, unsigned fix,
         ret = chk_mark_clean(img, err);
     }
 out:
+    if (fix) {
+        /* Repairs may have freed the cluster compressed data was being
+         * packed into. */
+        img->free_byte_offset = 0;
+    }
     if (img->l2_cache) {
         qcow2_cache_empty(img->l2_cache, NULL);
     }

@@ -690,6 +690,57 @@ static void test_rebuild_from_nothing(void **state)
     tmp_fini(&t);
 }
 
+/* A refcount block entry 1 TiB past the end of the file: QEMU would grow
+ * the file to there; we refuse (a bounded repair) and rebuild instead. */
+static void test_refblock_far_outside(void **state)
+{
+    struct qcow2_check_result r;
+    struct qcow2_image *q = NULL;
+    struct lines l = {0};
+    struct err e = {0};
+    struct tmp t;
+    char path[256];
+    struct stat st;
+    uint64_t rt;
+    FILE *f;
+    int i;
+
+    tmp_init(&t);
+    snprintf(path, sizeof(path), "%s/far.qcow2", t.dir);
+    assert_int_equal(run("cp '%s/leak.qcow2' '%s'", data_dir, path), 0);
+    f = fopen(path, "r+b");
+    assert_non_null(f);
+    rt = file_rd64(f, 48);
+    {
+        uint8_t b[8] = {0, 0, 1, 0, 0, 0, 0, 0}; /* 1 TiB */
+
+        assert_int_equal(fseeko(f, (off_t)(rt + 8), SEEK_SET), 0);
+        assert_int_equal(fwrite(b, 1, 8, f), 8);
+    }
+    assert_int_equal(fclose(f), 0);
+    if (qcow2_open(path, QCOW2_FORMAT_QCOW2, QCOW2_OPEN_CHECK, &q, &e) < 0) {
+        fail_msg("open: %s", e.msg);
+    }
+    assert_int_equal(qcow2_check(q, QCOW2_REPAIR_LEAKS | QCOW2_REPAIR_ERRORS,
+                                 report_cb, &l, &r, &e),
+                     0);
+    assert_int_equal(qcow2_close(q), 0);
+    for (i = 0; i < l.n; i++) {
+        if (!strcmp(l.v[i], "ERROR could not resize image: File too large")) {
+            break;
+        }
+    }
+    assert_true(i < l.n);
+    lines_free(&l);
+    assert_true(r.rebuilt);
+    assert_int_equal(r.corruptions, 0);
+    assert_int_equal(stat(path, &st), 0);
+    assert_true(st.st_size < (1 << 20));
+    assert_int_equal(
+        run("qemu-img check -q -f qcow2 '%s' >/dev/null 2>&1", path), 0);
+    tmp_fini(&t);
+}
+
 /* Raw images cannot be checked (qemu-img's exit 63). */
 static void test_raw_not_supported(void **state)
 {
@@ -743,6 +794,7 @@ int main(void)
         cmocka_unit_test(test_extended_l2),
         cmocka_unit_test(test_vmstate_and_compressed),
         cmocka_unit_test(test_rebuild_from_nothing),
+        cmocka_unit_test(test_refblock_far_outside),
         cmocka_unit_test(test_raw_not_supported),
     };
 
