@@ -54,6 +54,10 @@ def sh(argv, cwd, check=True):
     return p
 
 
+def _copy_sparse(src, dst):
+    subprocess.run(["cp", "--sparse=always", "-p", src, dst], check=True)
+
+
 def setup_dir(d, setup):
     """Run @setup (argv lists, or callables taking the dir) in @d."""
     d.mkdir(parents=True, exist_ok=True)
@@ -68,9 +72,12 @@ def run_both(tmp_path, rrvm_img, setup, cmd, name="case"):
     """Returns ((q_rc, q_out, q_err), (r_rc, r_out, r_err), qdir, rdir)."""
     out = []
     dirs = []
+    base = tmp_path / f"{name}-setup"
+    setup_dir(base, setup)
     for tool, exe in (("q", QEMU_IMG), ("r", str(Path(rrvm_img).resolve()))):
         d = tmp_path / f"{name}-{tool}"
-        setup_dir(d, setup)
+        # identical inputs: one setup, copied (sparseness kept)
+        shutil.copytree(base, d, copy_function=_copy_sparse)
         p = sh([exe] + cmd, d, check=False)
         out.append((p.returncode, filt(p.stdout), filt(p.stderr)))
         dirs.append(d)
