@@ -54,6 +54,9 @@ static const char esc_help[] =
     "C-a c    switch between console and monitor (no monitor yet)\r\n"
     "C-a C-a  sends C-a\r\n";
 
+static const char esc_no_monitor[] =
+    "\r\nrrvm: the monitor is not available yet (C-a x exits)\r\n";
+
 static bool opt_on(const char *opts, const char *name, bool dflt)
 {
     size_t n = strlen(name);
@@ -399,6 +402,10 @@ static size_t filter_escapes(struct rv_chardev *c, uint8_t *buf, size_t n,
             break;
         case ESC_CHAR:
             buf[o++] = ESC_CHAR;
+            break;
+        case 'c':
+            rv_chardev_write(c, (const uint8_t *)esc_no_monitor,
+                             sizeof(esc_no_monitor) - 1);
             break;
         default:
             break;

@@ -138,14 +138,27 @@ static void machine_kick(void *opaque)
 static int machine_input_byte(void *opaque, uint8_t *byte)
 {
     struct rv_machine *m = opaque;
+    int avail = 0;
 
-    if (!m->input_len) {
-        return 0;
+    if (m->input_len) {
+        *byte = m->input[m->input_head];
+        avail = 1;
     }
-    *byte = m->input[m->input_head];
-    m->input_head = (m->input_head + 1) % INPUT_BUF;
-    m->input_len--;
-    return 1;
+    if (m->cfg.hooks.serial) {
+        int got = m->cfg.hooks.serial(m->cfg.hooks.opaque, machine_icount(m),
+                                      avail, byte);
+
+        if (avail && got) {
+            m->input_head = (m->input_head + 1) % INPUT_BUF;
+            m->input_len--;
+        }
+        return got ? 1 : 0;
+    }
+    if (avail) {
+        m->input_head = (m->input_head + 1) % INPUT_BUF;
+        m->input_len--;
+    }
+    return avail;
 }
 
 static void machine_output(void *opaque, const uint8_t *src, size_t len)
@@ -189,6 +202,7 @@ static void rng_seed(uint64_t *s, uint64_t seed)
 static void machine_entropy(void *opaque, uint8_t *dst, size_t len)
 {
     struct rv_machine *m = opaque;
+    size_t total = len;
     uint8_t b[8];
 
     while (len) {
@@ -198,6 +212,10 @@ static void machine_entropy(void *opaque, uint8_t *dst, size_t len)
         memcpy(dst, b, n);
         dst += n;
         len -= n;
+    }
+    if (m->cfg.hooks.entropy) {
+        m->cfg.hooks.entropy(m->cfg.hooks.opaque, machine_icount(m),
+                             dst - total, total);
     }
 }
 
@@ -792,7 +810,7 @@ int rv_machine_state_hash(struct rv_machine *m, uint8_t *dst)
 {
     struct hash_sha256 *h = NULL;
     struct rv_devices d;
-    uint8_t hdr[24];
+    uint8_t hdr[24 + 32];
     uint8_t *buf;
     size_t cpu_len, len;
     int ret;
@@ -812,6 +830,9 @@ int rv_machine_state_hash(struct rv_machine *m, uint8_t *dst)
     wr_le64(hdr, machine_icount(m));
     wr_le64(hdr + 8, machine_now_ns(m));
     wr_le64(hdr + 16, m->ram.size);
+    for (unsigned i = 0; i < 4; i++) {
+        wr_le64(hdr + 24 + 8 * i, m->rng[i]);
+    }
     hash_sha256_update(h, hdr, sizeof(hdr));
     rv_cpu_save(m->cpu, buf, cpu_len);
     hash_sha256_update(h, buf, cpu_len);

@@ -75,6 +75,21 @@ struct rv_exit_info {
     uint64_t pc;   /* RV_EXIT_TRAP_LOOP: where */
 };
 
+/*
+ * Record/replay seam: every outside input the guest can observe passes
+ * through these two hooks, with the instruction count at which it takes
+ * effect. A recorder logs what they see; a replayer substitutes the logged
+ * values. NULL members keep the default behaviour.
+ */
+struct rv_input_hooks {
+    void *opaque;
+    /* The UART takes a serial byte. @avail is 1 if host input had one in
+     * *@byte. Return 1 to hand *@byte to the guest, 0 for none. */
+    int (*serial)(void *opaque, uint64_t icount, int avail, uint8_t *byte);
+    /* virtio-rng filled @dst (from the seeded generator); may replace it. */
+    void (*entropy)(void *opaque, uint64_t icount, uint8_t *dst, size_t len);
+};
+
 /* Log categories for -d (QEMU names). */
 #define RV_LOG_GUEST_ERRORS (1u << 0)
 #define RV_LOG_UNIMP        (1u << 1)
@@ -107,6 +122,7 @@ struct rv_machine_config {
     /* Polled between slices; nonzero makes rv_machine_run() return
      * RV_EXIT_QUIT (set it from a signal handler). NULL if unused. */
     volatile int *quit_flag;
+    struct rv_input_hooks hooks; /* all NULL: plain run */
 };
 
 /* Fill @cfg with the defaults of `rrvm -M virt` (128 MiB, no firmware). */
