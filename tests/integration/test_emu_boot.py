@@ -286,3 +286,25 @@ def test_dumpdtb(rrvm, tmp_path):
     run([rrvm, "-M", f"virt,dumpdtb={dtb2}", "-m", "256M", "-bios", FW_JUMP,
          "-append", "console=ttyS0"])
     assert dtb2.read_bytes() == data
+
+
+@needs_fw
+def test_mmode_uboot_reset_via_syscon(rrvm):
+    p = spawn([rrvm, "-M", "virt", "-bios", UBOOT_M, "-nographic"])
+    to_prompt(p)
+    p.sendline("reset")
+    p.expect("U-Boot 2023.01")
+    to_prompt(p)
+    assert poweroff(p) == 0
+
+
+@needs_fw
+@pytest.mark.skipif(
+    not os.path.exists("/usr/share/qemu/opensbi-riscv64-generic-fw_dynamic.bin"),
+    reason="QEMU's default OpenSBI is not installed")
+def test_default_bios_is_qemus_opensbi(rrvm):
+    p = spawn([rrvm, "-M", "virt", "-kernel", UBOOT_S, "-nographic"])
+    p.expect("OpenSBI v")
+    p.expect(r"Domain0 Next Address      : 0x0000000080200000")
+    to_prompt(p)
+    assert poweroff(p) == 0

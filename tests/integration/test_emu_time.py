@@ -243,6 +243,35 @@ def test_serial_tcp_server(rrvm, timeprog):
     assert b"wfi=" in data and b"rtc=" in data
 
 
+def test_serial_unix_client(rrvm, timeprog, tmp_path):
+    path = str(tmp_path / "serial.sock")
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.bind(path)
+    srv.listen(1)
+    proc = subprocess.Popen(
+        [rrvm, "-bios", "none", "-kernel", str(timeprog), "-icount",
+         "shift=0,sleep=off", "-serial", f"unix:{path}"],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE)
+    try:
+        srv.settimeout(60)
+        c, _ = srv.accept()
+        data = b""
+        with c:
+            c.settimeout(60)
+            while True:
+                chunk = c.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+        assert proc.wait(timeout=60) == 0
+    finally:
+        srv.close()
+        proc.kill()
+        proc.wait()
+    assert b"wfi=" in data and b"rtc=" in data
+
+
 def test_serial_pty(rrvm, timeprog):
     p = pexpect.spawn(rrvm, ["-bios", "none", "-kernel", str(timeprog),
                              "-serial", "pty", "-icount", "sleep=on",
