@@ -34,8 +34,11 @@ fail() {
     die "busybox build failed: $*; full log in $log"
 }
 
+# A fixed build date (2023-11-14) for the banner, so equal inputs give an
+# equal binary.
 bbmake() {
-    nice -n 10 make -C "$tmp/src" CROSS_COMPILE="$cross" "$@" >>"$log" 2>&1
+    SOURCE_DATE_EPOCH=1700000000 nice -n 10 make -C "$tmp/src" \
+        CROSS_COMPILE="$cross" "$@" >>"$log" 2>&1
 }
 
 check_fragment() {

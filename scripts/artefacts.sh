@@ -9,6 +9,9 @@
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 env_file=$top/build/artefacts.env
+# The cache lives outside the clone; CI without $HOME still gets one.
+RRVM_CACHE=${RRVM_CACHE:-${HOME:-/tmp}/.cache/rrvm}
+export RRVM_CACHE
 start=$(date +%s)
 
 mkdir -p "$top/build"
