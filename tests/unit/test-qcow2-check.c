@@ -552,15 +552,17 @@ static void test_vmstate_and_compressed(void **state)
 
 static void test_refcount_widths(void **state)
 {
-    static const char *const bits[] = {"1", "2", "4", "8", "16", "32", "64"};
+    /* 16 bits is the corpus' width; a rebuild writes the IMRT out, so it
+     * is run for a sub-byte, a byte and the widest encoding. */
+    static const char *const bits[] = {"1", "2", "4", "8", "32", "64"};
     char opts[128];
     size_t i;
 
     for (i = 0; i < sizeof(bits) / sizeof(bits[0]); i++) {
         snprintf(opts, sizeof(opts), "cluster_size=512,refcount_bits=%s",
                  bits[i]);
-        check_generated(opts, false);
-        check_generated(opts, true);
+        check_generated(opts, !strcmp(bits[i], "2") || !strcmp(bits[i], "8") ||
+                                  !strcmp(bits[i], "64"));
     }
 }
 
