@@ -712,9 +712,7 @@ int qcow2_snapshot_create(struct qcow2_image *img,
     if (snap_find_id(img, id) >= 0) {
         return err_set(err, -EEXIST, "a snapshot with id '%s' exists", id);
     }
-    if (snap_find_name(img, p->name) >= 0) {
-        return err_set(err, -EEXIST, "a snapshot named '%s' exists", p->name);
-    }
+    /* Names may repeat, as in QEMU's qcow2 driver; only ids are unique. */
 
     sn.id = mem_strdup(id);
     sn.name = mem_strdup(p->name);
