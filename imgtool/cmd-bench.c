@@ -18,6 +18,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -27,6 +28,8 @@
 
 /* Threads used for -d requests in flight; more only add switching. */
 #define IMG_BENCH_MAX_THREADS 128
+/* Clusters whose mapping bench caches (8 bytes each: 128 MiB at most). */
+#define IMG_BENCH_MAX_MAP (16u << 20)
 /* Memory alignment for O_DIRECT buffers. */
 #define IMG_BENCH_ALIGN 4096
 
@@ -46,7 +49,12 @@ struct img_bench {
     bool drain;
 
     pthread_mutex_t meta; /* serialises every qcow2_* call */
-    pthread_mutex_t q;    /* request queue state below */
+    /* Host offset + 1 of each data cluster already seen allocated (0 =
+     * not known); lets requests skip the lock. NULL if unused. */
+    _Atomic uint64_t *hostmap;
+    uint64_t nclusters;
+    uint32_t cluster;
+    pthread_mutex_t q; /* request queue state below */
     pthread_cond_t cond;
     uint64_t issued;
     uint64_t completed;
@@ -101,10 +109,65 @@ static int img_bench_full_io(struct img_bench *b, uint8_t *buf, uint64_t host)
     return 0;
 }
 
-static int img_bench_request(struct img_bench *b, uint64_t off, uint8_t *buf)
+/*
+ * With the metadata lock held: may the request at @off go straight to the
+ * file? Sets *@host. True for a raw image, or when the range lies in one
+ * allocated, uncompressed data cluster of the top layer.
+ */
+static bool img_bench_map_locked(struct img_bench *b, uint64_t off,
+                                 uint64_t *host)
 {
     struct qcow2_extent e;
     struct err err = {0};
+
+    if (b->raw) {
+        *host = off;
+        return true;
+    }
+    if (qcow2_block_status(b->img, off, b->bufsize, false, &e, &err) < 0 ||
+        e.length < b->bufsize || e.depth != 0 || !(e.flags & QCOW2_BS_DATA) ||
+        !(e.flags & QCOW2_BS_OFFSET) ||
+        (e.flags & (QCOW2_BS_COMPRESSED | QCOW2_BS_ZERO))) {
+        return false;
+    }
+    *host = e.host_offset;
+    return !b->direct || *host % 512 == 0;
+}
+
+/* Lock-free lookup in the cluster map cache. */
+static bool img_bench_map_cached(struct img_bench *b, uint64_t off,
+                                 uint64_t *host)
+{
+    uint64_t in = off % b->cluster;
+    uint64_t h;
+
+    if (!b->hostmap || in + b->bufsize > b->cluster) {
+        return false;
+    }
+    h = atomic_load_explicit(&b->hostmap[off / b->cluster],
+                             memory_order_acquire);
+    if (!h) {
+        return false;
+    }
+    *host = h - 1 + in;
+    return true;
+}
+
+static void img_bench_map_remember(struct img_bench *b, uint64_t off,
+                                   uint64_t host)
+{
+    uint64_t in = off % b->cluster;
+
+    if (b->hostmap && in + b->bufsize <= b->cluster) {
+        atomic_store_explicit(&b->hostmap[off / b->cluster], host - in + 1,
+                              memory_order_release);
+    }
+}
+
+static int img_bench_request(struct img_bench *b, uint64_t off, uint8_t *buf)
+{
+    struct err err = {0};
+    bool eligible;
     bool fast = false;
     uint64_t host = 0;
     int ret;
@@ -112,30 +175,32 @@ static int img_bench_request(struct img_bench *b, uint64_t off, uint8_t *buf)
     if (off > b->image_size || b->bufsize > b->image_size - off) {
         return -EIO;
     }
-    if (b->fd >= 0 && (!b->write || b->fast_write) &&
-        (!b->direct || ((off | b->bufsize) % 512) == 0)) {
+    eligible = b->fd >= 0 && (!b->write || b->fast_write) &&
+               (!b->direct || ((off | b->bufsize) % 512) == 0);
+    if (eligible) {
         if (b->raw) {
+            fast = img_bench_map_locked(b, off, &host);
+        } else if (img_bench_map_cached(b, off, &host)) {
             fast = true;
-            host = off;
         } else {
             pthread_mutex_lock(&b->meta);
-            ret = qcow2_block_status(b->img, off, b->bufsize, false, &e, &err);
+            fast = img_bench_map_locked(b, off, &host);
             pthread_mutex_unlock(&b->meta);
-            if (ret == 0 && e.length >= b->bufsize && e.depth == 0 &&
-                (e.flags & QCOW2_BS_DATA) && (e.flags & QCOW2_BS_OFFSET) &&
-                !(e.flags & (QCOW2_BS_COMPRESSED | QCOW2_BS_ZERO))) {
-                fast = true;
-                host = e.host_offset;
+            if (fast) {
+                img_bench_map_remember(b, off, host);
             }
-        }
-        if (fast && b->direct && host % 512) {
-            fast = false;
         }
     }
     if (fast) {
         return img_bench_full_io(b, buf, host);
     }
     pthread_mutex_lock(&b->meta);
+    /* Another request may have allocated the cluster meanwhile. */
+    if (eligible && img_bench_map_locked(b, off, &host)) {
+        pthread_mutex_unlock(&b->meta);
+        img_bench_map_remember(b, off, host);
+        return img_bench_full_io(b, buf, host);
+    }
     if (b->write) {
         ret = qcow2_write(b->img, off, buf, b->bufsize, &err);
     } else {
@@ -367,6 +432,14 @@ int img_cmd_bench(int argc, char **argv)
     b.raw = info.format == QCOW2_FORMAT_RAW;
     b.fast_write = info.nb_snapshots == 0 && !info.corrupt;
     b.direct = flags & QCOW2_OPEN_NOCACHE;
+    b.cluster = qcow2_cluster_size(b.img);
+    if (!b.raw && b.cluster) {
+        b.nclusters = (b.image_size + b.cluster - 1) / b.cluster;
+        if (b.nclusters <= IMG_BENCH_MAX_MAP) {
+            b.hostmap =
+                mem_calloc(b.nclusters ? b.nclusters : 1, sizeof(*b.hostmap));
+        }
+    }
     if (!b.step) {
         b.step = b.bufsize;
     }
@@ -418,6 +491,7 @@ int img_cmd_bench(int argc, char **argv)
                (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
     ret = 0;
 out:
+    mem_free((void *)b.hostmap);
     if (b.fd >= 0) {
         close(b.fd);
     }
