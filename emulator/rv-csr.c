@@ -111,7 +111,7 @@ void rv_pmp_update(struct rv_cpu *cpu)
             }
         }
         cpu->pmp_on[i] = true;
-        cpu->pmp_nb_on++;
+        cpu->pmp_active[cpu->pmp_nb_on++] = (uint8_t)i;
     }
 }
 

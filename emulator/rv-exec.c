@@ -442,6 +442,14 @@ static int exec_system(struct rv_cpu *cpu, uint32_t insn, uint64_t pc,
 #define CASE(n)        L_##n:
 #define RV_OP_LABEL(n) &&L_##n,
 
+/*
+ * GCC merges the identical dispatch tails of the handlers (cross-jumping),
+ * which funnels every dispatch through one indirect jump and defeats the
+ * branch predictor; keep one copy per handler.
+ */
+#if defined(__GNUC__) && !defined(__clang__)
+__attribute__((optimize("no-crossjumping")))
+#endif
 void rv_exec(struct rv_cpu *cpu, uint64_t max)
 {
     static const void *const labels[RV_OP_COUNT] = {RV_OPS(RV_OP_LABEL)};

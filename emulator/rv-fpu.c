@@ -128,7 +128,9 @@ static double op_d_host(enum fop op, double a, double b, double c, int rm,
     volatile double va = a, vb = b, vc = c;
     volatile double r;
 
-    fesetround(rm);
+    if (rm != FE_TONEAREST) {
+        fesetround(rm);
+    }
     feclearexcept(FE_ALL_EXCEPT);
     switch (op) {
     case FOP_ADD:
@@ -151,7 +153,9 @@ static double op_d_host(enum fop op, double a, double b, double c, int rm,
         break;
     }
     *fe = fetestexcept(FE_ALL_EXCEPT);
-    fesetround(FE_TONEAREST);
+    if (rm != FE_TONEAREST) {
+        fesetround(FE_TONEAREST);
+    }
     return r;
 }
 
@@ -160,7 +164,9 @@ static float op_s_host(enum fop op, float a, float b, float c, int rm, int *fe)
     volatile float va = a, vb = b, vc = c;
     volatile float r;
 
-    fesetround(rm);
+    if (rm != FE_TONEAREST) {
+        fesetround(rm);
+    }
     feclearexcept(FE_ALL_EXCEPT);
     switch (op) {
     case FOP_ADD:
@@ -183,7 +189,9 @@ static float op_s_host(enum fop op, float a, float b, float c, int rm, int *fe)
         break;
     }
     *fe = fetestexcept(FE_ALL_EXCEPT);
-    fesetround(FE_TONEAREST);
+    if (rm != FE_TONEAREST) {
+        fesetround(FE_TONEAREST);
+    }
     return r;
 }
 
@@ -380,7 +388,9 @@ static double int_to_d_host(uint64_t src, unsigned kind, int rm, int *fe)
     volatile uint64_t s = src;
     volatile double r;
 
-    fesetround(rm);
+    if (rm != FE_TONEAREST) {
+        fesetround(rm);
+    }
     feclearexcept(FE_ALL_EXCEPT);
     switch (kind) {
     case 0:
@@ -397,7 +407,9 @@ static double int_to_d_host(uint64_t src, unsigned kind, int rm, int *fe)
         break;
     }
     *fe = fetestexcept(FE_ALL_EXCEPT);
-    fesetround(FE_TONEAREST);
+    if (rm != FE_TONEAREST) {
+        fesetround(FE_TONEAREST);
+    }
     return r;
 }
 
@@ -406,7 +418,9 @@ static float int_to_s_host(uint64_t src, unsigned kind, int rm, int *fe)
     volatile uint64_t s = src;
     volatile float r;
 
-    fesetround(rm);
+    if (rm != FE_TONEAREST) {
+        fesetround(rm);
+    }
     feclearexcept(FE_ALL_EXCEPT);
     switch (kind) {
     case 0:
@@ -423,7 +437,9 @@ static float int_to_s_host(uint64_t src, unsigned kind, int rm, int *fe)
         break;
     }
     *fe = fetestexcept(FE_ALL_EXCEPT);
-    fesetround(FE_TONEAREST);
+    if (rm != FE_TONEAREST) {
+        fesetround(FE_TONEAREST);
+    }
     return r;
 }
 
@@ -474,11 +490,15 @@ static float d_to_s_host(double d, int rm, int *fe)
     volatile double vd = d;
     volatile float r;
 
-    fesetround(rm);
+    if (rm != FE_TONEAREST) {
+        fesetround(rm);
+    }
     feclearexcept(FE_ALL_EXCEPT);
     r = (float)vd;
     *fe = fetestexcept(FE_ALL_EXCEPT);
-    fesetround(FE_TONEAREST);
+    if (rm != FE_TONEAREST) {
+        fesetround(FE_TONEAREST);
+    }
     return r;
 }
 

@@ -93,12 +93,13 @@ struct rv_tlb_entry {
 /* Instruction kinds of the predecoded form (X-macro: enum and jump table). */
 #define RV_OPS(X)                                                              \
     X(ILLEGAL)                                                                 \
-    X(LUI) X(AUIPC) X(JAL) X(JALR) X(BEQ) X(BNE) X(BLT) X(BGE) X(BLTU) X(BGEU) \
-        X(LB) X(LH) X(LW) X(LD) X(LBU) X(LHU) X(LWU) X(SB) X(SH) X(SW) X(SD)   \
-            X(ADDI) X(SLTI) X(SLTIU) X(XORI) X(ORI) X(ANDI) X(SLLI) X(SRLI)    \
-                X(SRAI) X(ADDIW) X(SLLIW) X(SRLIW) X(SRAIW) X(ADD) X(SUB)      \
-                    X(SLL) X(SLT) X(SLTU) X(XOR) X(SRL) X(SRA) X(OR) X(AND)    \
-                        X(ADDW) X(SUBW) X(SLLW) X(SRLW) X(SRAW) X(MUL) X(MULH) \
+    X(LUI)                                                                     \
+    X(AUIPC) X(JAL) X(JALR) X(BEQ) X(BNE) X(BLT) X(BGE) X(BLTU) X(BGEU) X(LB)  \
+        X(LH) X(LW) X(LD) X(LBU) X(LHU) X(LWU) X(SB) X(SH) X(SW) X(SD) X(ADDI) \
+            X(SLTI) X(SLTIU) X(XORI) X(ORI) X(ANDI) X(SLLI) X(SRLI) X(SRAI)    \
+                X(ADDIW) X(SLLIW) X(SRLIW) X(SRAIW) X(ADD) X(SUB) X(SLL)       \
+                    X(SLT) X(SLTU) X(XOR) X(SRL) X(SRA) X(OR) X(AND) X(ADDW)   \
+                        X(SUBW) X(SLLW) X(SRLW) X(SRAW) X(MUL) X(MULH)         \
                             X(MULHSU) X(MULHU) X(DIV) X(DIVU) X(REM) X(REMU)   \
                                 X(MULW) X(DIVW) X(DIVUW) X(REMW) X(REMUW)      \
                                     X(FENCE) X(FENCEI) X(AMO) X(SYSTEM) X(FLW) \
@@ -162,6 +163,7 @@ struct rv_cpu {
     uint64_t pmp_hi[RV_PMP_COUNT];
     bool pmp_on[RV_PMP_COUNT];
     unsigned pmp_nb_on;
+    uint8_t pmp_active[RV_PMP_COUNT]; /* indices of active entries, in order */
 
     /* LR/SC reservation. */
     uint64_t res_addr;  /* virtual address of the LR */

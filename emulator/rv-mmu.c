@@ -70,13 +70,11 @@ static bool pmp_ok(const struct rv_cpu *cpu, uint64_t pa, uint64_t len,
     if (cpu->pmp_nb_on == 0) {
         return true;
     }
-    for (unsigned i = 0; i < RV_PMP_COUNT; i++) {
+    for (unsigned k = 0; k < cpu->pmp_nb_on; k++) {
+        unsigned i = cpu->pmp_active[k];
         uint64_t lo = cpu->pmp_lo[i], hi = cpu->pmp_hi[i];
         uint8_t cfg = cpu->pmpcfg[i];
 
-        if (!cpu->pmp_on[i]) {
-            continue;
-        }
         if (uniform && lo <= pg_hi && hi >= pg_lo &&
             !(lo <= pg_lo && hi >= pg_hi)) {
             *uniform = false;
@@ -406,10 +404,34 @@ static int fetch16(struct rv_cpu *cpu, uint64_t va, uint32_t *half,
 int rv_mem_fetch_slow(struct rv_cpu *cpu, uint64_t va, uint32_t *insn,
                       uint64_t *page, const uint8_t **host_page)
 {
+    struct rv_tlb_entry *e =
+        &cpu->tlb[cpu->priv][RV_ACC_FETCH][(va >> 12) & (RV_TLB_SIZE - 1)];
     uint32_t lo, hi;
     uint8_t *host;
 
     *page = RV_TLB_INVALID;
+    if (e->vpage == (va & ~0xfffULL)) {
+        /* TLB hit: the page is RAM with uniform PMP permission. */
+        const uint8_t *h = (const uint8_t *)(uintptr_t)(e->vpage + e->addend);
+
+        *page = e->vpage;
+        *host_page = h;
+        lo = rd_le16(h + (va & 0xfff));
+        if ((lo & 3) != 3) {
+            *insn = lo;
+            return 0;
+        }
+        if ((va & 0xfff) != 0xffe) {
+            *insn = lo | ((uint32_t)rd_le16(h + (va & 0xfff) + 2) << 16);
+            return 0;
+        }
+        if (fetch16(cpu, va + 2, &hi, &host) < 0) {
+            cpu->exc_tval = va + 2;
+            return -1;
+        }
+        *insn = lo | (hi << 16);
+        return 0;
+    }
     if (fetch16(cpu, va, &lo, &host) < 0) {
         return -1;
     }
@@ -427,14 +449,9 @@ int rv_mem_fetch_slow(struct rv_cpu *cpu, uint64_t va, uint32_t *insn,
         *insn = lo | (hi << 16);
         return 0;
     }
-    {
-        struct rv_tlb_entry *e =
-            &cpu->tlb[cpu->priv][RV_ACC_FETCH][(va >> 12) & (RV_TLB_SIZE - 1)];
-
-        if (e->vpage == (va & ~0xfffULL)) {
-            *page = e->vpage;
-            *host_page = (const uint8_t *)(e->vpage + e->addend);
-        }
+    if (e->vpage == (va & ~0xfffULL)) {
+        *page = e->vpage;
+        *host_page = (const uint8_t *)(uintptr_t)(e->vpage + e->addend);
     }
     return 0;
 }
