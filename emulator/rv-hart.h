@@ -94,8 +94,9 @@ struct rv_tlb_entry {
 #define RV_OPS(X)                                                              \
     X(ILLEGAL)                                                                 \
     X(LUI)                                                                     \
-    X(AUIPC) X(JAL) X(JALR) X(BEQ) X(BNE) X(BLT) X(BGE) X(BLTU) X(BGEU) X(LB)  \
-        X(LH) X(LW) X(LD) X(LBU) X(LHU) X(LWU) X(SB) X(SH) X(SW) X(SD) X(ADDI) \
+    X(AUIPC)                                                                   \
+    X(JAL) X(JALR) X(BEQ) X(BNE) X(BLT) X(BGE) X(BLTU) X(BGEU) X(LB) X(LH)     \
+        X(LW) X(LD) X(LBU) X(LHU) X(LWU) X(SB) X(SH) X(SW) X(SD) X(ADDI)       \
             X(SLTI) X(SLTIU) X(XORI) X(ORI) X(ANDI) X(SLLI) X(SRLI) X(SRAI)    \
                 X(ADDIW) X(SLLIW) X(SRLIW) X(SRAIW) X(ADD) X(SUB) X(SLL)       \
                     X(SLT) X(SLTU) X(XOR) X(SRL) X(SRA) X(OR) X(AND) X(ADDW)   \
