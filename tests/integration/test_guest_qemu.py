@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import TOP, run
+from conftest import TOP, binary, run
 
 ENV_FILE = Path(os.environ.get("RRVM_ARTEFACTS_ENV",
                                TOP / "build" / "artefacts.env"))
@@ -45,13 +45,16 @@ def artefacts():
     return load_env()
 
 
-@pytest.fixture
-def disk(artefacts, tmp_path):
-    """A fresh qcow2 made from the cached raw image with guest/make-disk.sh
-    (forced onto qemu-img: this test checks the artefacts, not rrvm-img)."""
+@pytest.fixture(params=["qemu-img", "rrvm-img"])
+def disk(request, artefacts, tmp_path):
+    """A fresh qcow2 made from the cached raw image with guest/make-disk.sh,
+    once with qemu-img (RRVM_IMG unset: the artefacts alone) and once with
+    our rrvm-img (RRVM_IMG set), which the boot then cross-checks."""
     out = tmp_path / "root.qcow2"
     env = dict(os.environ)
     env.pop("RRVM_IMG", None)
+    if request.param == "rrvm-img":
+        env["RRVM_IMG"] = binary("imgtool/rrvm-img")
     run([str(TOP / "guest" / "make-disk.sh"), artefacts["RRVM_ROOTFS_RAW"],
          str(out)], env=env)
     info = run(["qemu-img", "info", "--output=json", str(out)]).stdout
@@ -189,6 +192,8 @@ def test_guest_boots_to_shell_and_powers_off(guest, disk, tmp_path):
     assert guest.child.exitstatus == 0, guest.tail()
     assert "reboot: Power down" in guest.tail()
 
+    # QEMU's writes left a consistent qcow2.
+    run(["qemu-img", "check", str(disk)])
     raw = tmp_path / "after.raw"
     run(["qemu-img", "convert", "-f", "qcow2", "-O", "raw", str(disk),
          str(raw)])
