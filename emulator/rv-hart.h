@@ -91,20 +91,18 @@ struct rv_tlb_entry {
 #define RV_TLB_INVALID (~0ULL)
 
 /* Instruction kinds of the predecoded form (X-macro: enum and jump table). */
+/* clang-format off */
 #define RV_OPS(X)                                                              \
-    X(ILLEGAL)                                                                 \
-    X(LUI)                                                                     \
-    X(AUIPC)                                                                   \
-    X(JAL) X(JALR) X(BEQ) X(BNE) X(BLT) X(BGE) X(BLTU) X(BGEU) X(LB) X(LH)     \
-        X(LW) X(LD) X(LBU) X(LHU) X(LWU) X(SB) X(SH) X(SW) X(SD) X(ADDI)       \
-            X(SLTI) X(SLTIU) X(XORI) X(ORI) X(ANDI) X(SLLI) X(SRLI) X(SRAI)    \
-                X(ADDIW) X(SLLIW) X(SRLIW) X(SRAIW) X(ADD) X(SUB) X(SLL)       \
-                    X(SLT) X(SLTU) X(XOR) X(SRL) X(SRA) X(OR) X(AND) X(ADDW)   \
-                        X(SUBW) X(SLLW) X(SRLW) X(SRAW) X(MUL) X(MULH)         \
-                            X(MULHSU) X(MULHU) X(DIV) X(DIVU) X(REM) X(REMU)   \
-                                X(MULW) X(DIVW) X(DIVUW) X(REMW) X(REMUW)      \
-                                    X(FENCE) X(FENCEI) X(AMO) X(SYSTEM) X(FLW) \
-                                        X(FLD) X(FSW) X(FSD) X(FPU)
+    X(ILLEGAL) X(LUI) X(AUIPC) X(JAL) X(JALR) X(BEQ) X(BNE) X(BLT)             \
+    X(BGE) X(BLTU) X(BGEU) X(LB) X(LH) X(LW) X(LD) X(LBU) X(LHU)               \
+    X(LWU) X(SB) X(SH) X(SW) X(SD) X(ADDI) X(SLTI) X(SLTIU) X(XORI)            \
+    X(ORI) X(ANDI) X(SLLI) X(SRLI) X(SRAI) X(ADDIW) X(SLLIW) X(SRLIW)          \
+    X(SRAIW) X(ADD) X(SUB) X(SLL) X(SLT) X(SLTU) X(XOR) X(SRL) X(SRA)          \
+    X(OR) X(AND) X(ADDW) X(SUBW) X(SLLW) X(SRLW) X(SRAW) X(MUL)                \
+    X(MULH) X(MULHSU) X(MULHU) X(DIV) X(DIVU) X(REM) X(REMU) X(MULW)           \
+    X(DIVW) X(DIVUW) X(REMW) X(REMUW) X(FENCE) X(FENCEI) X(AMO)                \
+    X(SYSTEM) X(FLW) X(FLD) X(FSW) X(FSD) X(FPU)
+/* clang-format on */
 
 #define RV_OP_ENUM(n) RV_OP_##n,
 enum rv_op { RV_OPS(RV_OP_ENUM) RV_OP_COUNT };
