@@ -4,17 +4,34 @@
  * interrupt entry, and snapshot serialisation.
  *
  * DESIGN NOTES
- *  1. cpu->icount counts retired instructions. A trapping instruction does
- *     not retire; WFI retires once when executed.
- *  2. The inner interpreter (rv_exec, rv-exec.c) runs straight-line until a
- *     trap, a CSR or system instruction, an MMIO access or the budget, so
- *     interrupts are sampled only where they can have changed, and always
- *     at an instruction boundary.
- *  3. The soft TLB only caches RAM pages whose PMP permission is uniform;
- *     it is flushed on satp, sfence.vma, PMP and mstatus.MXR changes.
+ *  1. cpu->icount counts retired instructions, exactly, at every
+ *     instruction: the interpreter keeps it in a local and writes it back
+ *     before any call that can observe it (MMIO, CSRs, traps). A trapping
+ *     instruction does not retire; WFI retires once when executed.
+ *  2. The interpreter (rv_exec, rv-exec.c) runs until a trap, a CSR or
+ *     system instruction, an MMIO access or the budget (cpu->exec_break),
+ *     so interrupts are sampled only where they can have changed, and
+ *     always at an instruction boundary.
+ *  3. Decoding is a pure function of the 32 fetched bits. The predecode
+ *     cache (direct mapped by pc) is validated against the bits fetched at
+ *     every instruction, so self-modifying code, DMA and loads need no
+ *     invalidation; fence.i only ends the run.
+ *  4. The soft TLB caches only RAM pages whose PMP permission is uniform
+ *     over the page, per access type and context (privilege, S+SUM); a
+ *     store through a page whose PTE has D=0 takes the slow path, which
+ *     sets D. It is flushed on satp, sfence.vma, PMP and mstatus.MXR
+ *     writes.
+ *  5. A second exception at the same pc with nothing retired since the
+ *     previous one is a trap loop: RV_STOP_TRAP_LOOP, state unchanged.
  *
- *   run --(irq pending&enabled)--> trap entry --> run
- *   run --(WFI, nothing pending)--> WFI --(mip&mie != 0)--> run
+ *   run --(irq pending & enabled)--> trap entry --> run
+ *   run --(WFI, nothing in mip & mie)--> WFI --(mip & mie != 0)--> run
+ *   run --(exception at the last exception's pc, icount)--> TRAP_LOOP
+ *
+ *   transition            function
+ *   trap entry            trap_enter() via rv_cpu_exception()/irq_pick()
+ *   xRET, WFI             exec_system() (rv-exec.c)
+ *   WFI wake-up           rv_cpu_run()
  */
 #include <stdlib.h>
 #include <string.h>
