@@ -43,6 +43,9 @@
 #define SLICE_MAX (1u << 18)
 /* Host input buffered ahead of the guest. */
 #define INPUT_BUF 4096
+/* Serial output gathered per slice, so the host sees one write per slice
+ * instead of one per byte. */
+#define OUTPUT_BUF 4096
 /* Boot images kept for guest reset: firmware, kernel, initrd, FDT,
  * -device loader files. */
 #define MAX_BLOBS (4 + RV_MAX_LOADERS)
@@ -83,6 +86,8 @@ struct rv_machine {
     uint64_t idle_ns;     /* virtual ns skipped while idle */
     uint8_t input[INPUT_BUF];
     size_t input_head, input_len;
+    uint8_t output[OUTPUT_BUF];
+    size_t output_len;
     bool input_eof;
     uint64_t rng[4]; /* xoshiro256** state */
     bool req_shutdown, req_reset, req_quit, stopped;
@@ -161,11 +166,27 @@ static int machine_input_byte(void *opaque, uint8_t *byte)
     return avail;
 }
 
+static void output_flush(struct rv_machine *m)
+{
+    if (m->output_len) {
+        rv_chardev_write(m->cfg.serial, m->output, m->output_len);
+        m->output_len = 0;
+    }
+}
+
 static void machine_output(void *opaque, const uint8_t *src, size_t len)
 {
     struct rv_machine *m = opaque;
 
-    rv_chardev_write(m->cfg.serial, src, len);
+    if (len > OUTPUT_BUF - m->output_len) {
+        output_flush(m);
+    }
+    if (len > OUTPUT_BUF) {
+        rv_chardev_write(m->cfg.serial, src, len);
+        return;
+    }
+    memcpy(m->output + m->output_len, src, len);
+    m->output_len += len;
 }
 
 static uint64_t rotl(uint64_t x, int k)
@@ -1000,6 +1021,7 @@ int rv_machine_run(struct rv_machine *m, struct rv_exit_info *exit,
             }
         }
         stop = rv_cpu_run(m->cpu, budget);
+        output_flush(m);
         update_timers(m);
         if (stop == RV_STOP_TRAP_LOOP) {
             exit->kind = RV_EXIT_TRAP_LOOP;
