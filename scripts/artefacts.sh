@@ -5,7 +5,9 @@
 # cached under ${RRVM_CACHE:-$HOME/.cache/rrvm} and keyed by a hash of their
 # inputs, then write build/artefacts.env for the tests and the demo.
 #
-# Usage: scripts/artefacts.sh        Exits non-zero if a build fails.
+# Usage: scripts/artefacts.sh [--prune]    Exits non-zero if a build fails.
+#   --prune  then delete cached artefacts other than the ones in use now
+#            (skipping any that another build holds locked).
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 env_file=$top/build/artefacts.env
@@ -13,6 +15,15 @@ env_file=$top/build/artefacts.env
 RRVM_CACHE=${RRVM_CACHE:-${HOME:-/tmp}/.cache/rrvm}
 export RRVM_CACHE
 start=$(date +%s)
+prune=0
+case ${1:-} in
+--prune) prune=1 ;;
+"") ;;
+*)
+    echo "usage: $0 [--prune]" >&2
+    exit 2
+    ;;
+esac
 
 mkdir -p "$top/build"
 rm -f "$env_file"
@@ -51,3 +62,18 @@ echo "artefacts: clean build times: kernel $(build_secs "$kdir")s," \
     "busybox $(build_secs "$bbdir")s, rootfs $(build_secs "$rdir")s;" \
     "this run $(($(date +%s) - start))s"
 echo "artefacts: wrote $env_file"
+
+if [ $prune -eq 1 ]; then
+    for d in "$RRVM_CACHE"/linux-* "$RRVM_CACHE"/busybox-* "$RRVM_CACHE"/rootfs-*; do
+        [ -d "$d" ] || continue
+        case $d in
+        "$kdir" | "$bbdir" | "$rdir" | "$RRVM_CACHE/busybox-src") continue ;;
+        esac
+        lock=$d.lock
+        if [ -e "$lock" ] && ! flock -n "$lock" true; then
+            continue
+        fi
+        echo "artefacts: pruning $d"
+        rm -rf "$d" "$d.lock" "$d.log"
+    done
+fi
