@@ -572,42 +572,32 @@ static const struct option img_measure_longopts[] = {
     {NULL, 0, NULL, 0},
 };
 
-/* Bytes of the image that hold data, counted per @cluster of the target. */
+/* Bytes of the image that hold data, counted per @cluster of the target
+ * the way qcow2_measure() in QEMU counts them. */
 static int img_measure_allocated(struct qcow2_image *img, uint32_t cluster,
                                  uint64_t *out)
 {
     uint64_t size = qcow2_size(img);
     uint64_t off = 0;
     uint64_t total = 0;
-    uint64_t last_cluster = UINT64_MAX;
 
     while (off < size) {
         struct qcow2_extent ext;
         struct err err = {0};
-        uint64_t end;
+        uint64_t n;
 
         if (qcow2_block_status(img, off, size - off, true, &ext, &err) < 0 ||
             ext.length == 0) {
             img_error("Unable to get block status: %s", err.msg);
             return -1;
         }
-        end = off + ext.length;
-        if (end > size) {
-            end = size;
+        n = ext.length < size - off ? ext.length : size - off;
+        if (!(ext.flags & QCOW2_BS_ZERO) && (ext.flags & QCOW2_BS_DATA)) {
+            /* Extend to the end of the target cluster. */
+            n = (off + n + cluster - 1) / cluster * cluster - off;
+            total += off % cluster + n;
         }
-        if ((ext.flags & QCOW2_BS_DATA) && !(ext.flags & QCOW2_BS_ZERO)) {
-            uint64_t c0 = off / cluster;
-            uint64_t c1 = (end - 1) / cluster;
-
-            if (c0 == last_cluster) {
-                c0++;
-            }
-            if (c1 >= c0) {
-                total += (c1 - c0 + 1) * cluster;
-            }
-            last_cluster = c1;
-        }
-        off = end;
+        off += n;
     }
     *out = total;
     return 0;
