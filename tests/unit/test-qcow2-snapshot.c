@@ -297,7 +297,6 @@ static void test_qemu_made(void **state)
     tmp_fini(&t);
 }
 
-/* Snapshots we made: qemu-img applies them, lists them, deletes them. */
 /* Snapshots we made on an image made with qemu-img options @opts:
  * qemu-img applies them, lists them and deletes them. */
 static void we_made(const char *opts)
