@@ -625,6 +625,21 @@ static int cow_fill(struct qcow2_image *img, uint64_t gbase, uint64_t host,
     if (lo >= hi) {
         return 0;
     }
+    if (host + lo >= img->disk_end) {
+        /* Past the end of the file the new cluster already reads zero:
+         * skip the write if the old content is zero too. */
+        struct run r;
+        ret = map_run(img, gbase + lo, hi - lo, &r, err);
+        if (ret < 0) {
+            return ret;
+        }
+        if (r.bytes >= hi - lo &&
+            (r.type == RUN_ZERO ||
+             (r.type == RUN_UNALLOC &&
+              (!img->backing || gbase + lo >= img->backing->size)))) {
+            return 0;
+        }
+    }
     ret = qcow2_guest_read(img, gbase + lo, scratch, hi - lo, err);
     if (ret < 0) {
         return ret;
@@ -891,10 +906,13 @@ int qcow2_guest_write(struct qcow2_image *img, uint64_t off, const void *src,
         return err_set(err, -EFBIG, "write past the largest L1 table");
     }
     qcow2_cluster_invalidate(img);
-    scratch = mem_alloc(img->cluster_size);
-    if (!scratch) {
-        return err_set(err, -ENOMEM, "write buffer");
+    if (!img->scratch) {
+        img->scratch = mem_alloc(img->cluster_size);
+        if (!img->scratch) {
+            return err_set(err, -ENOMEM, "write buffer");
+        }
     }
+    scratch = img->scratch;
     while (len > 0) {
         uint64_t l2_span = img->cluster_size << img->l2_bits;
         uint64_t chunk = l2_span - (off & (l2_span - 1));
@@ -917,7 +935,6 @@ int qcow2_guest_write(struct qcow2_image *img, uint64_t off, const void *src,
         p += chunk;
         len -= chunk;
     }
-    mem_free(scratch);
     return ret;
 }
 
@@ -934,12 +951,12 @@ static int prepare_write(struct qcow2_image *img, struct err *err)
         bool changed = false;
 
         if (!img->autoclear_done) {
-            uint64_t keep = img->hdr.autoclear_features &
-                            (img->has_bitmaps_ext ? QCOW2_AUTOCLEAR_KNOWN
-                                                  : QCOW2_AUTOCLEAR_DATA_RAW);
-            /* We cannot keep bitmaps in sync with writes: clear the bit
-             * (the bitmap clusters stay allocated and refcounted). */
-            keep &= ~QCOW2_AUTOCLEAR_BITMAPS;
+            /* Unknown autoclear bits go; the bitmaps bit stays, since
+             * the bitmaps were marked in use (inconsistent) at open and
+             * their clusters stay allocated. */
+            uint64_t keep =
+                img->hdr.autoclear_features &
+                (img->has_bitmaps_ext ? QCOW2_AUTOCLEAR_BITMAPS : 0);
             if (keep != img->hdr.autoclear_features) {
                 img->hdr.autoclear_features = keep;
                 changed = true;

@@ -160,6 +160,12 @@ struct qcow2_image {
     uint32_t hdr_extra_len;    /* bytes */
     uint8_t *feature_table;    /* owned; feature-name table payload */
     uint32_t feature_table_len; /* bytes */
+    uint64_t disk_end;         /* bytes the file really holds (writes and
+                                  truncates seen), unlike file_size which
+                                  also counts allocated clusters */
+    uint64_t reftable_used;    /* 1 + highest non-zero reftable index */
+    const uint64_t *reftable_used_of; /* table reftable_used describes */
+    uint8_t *scratch;          /* owned; one cluster for copy-on-write */
     void *io_trace_fn;         /* CONFIG_TESTING hook (qcow2_io_trace_fn) */
     void *io_trace_opaque;
 };

@@ -147,7 +147,11 @@ int qcow2_refcount_init(struct qcow2_image *img, struct err *err)
     }
     for (i = 0; i < n / 8; i++) {
         img->refcount_table[i] = rd_be64(buf + 8 * i);
+        if (img->refcount_table[i]) {
+            img->reftable_used = i + 1;
+        }
     }
+    img->reftable_used_of = img->refcount_table;
     assert(refcount_invariants_ok(img));
 out:
     mem_free(buf);
@@ -356,6 +360,9 @@ static int refblock_ensure(struct qcow2_image *img, uint64_t rt_index,
             return ret;
         }
         img->refcount_table[rt_index] = (uint64_t)c << img->cluster_bits;
+        if (rt_index >= img->reftable_used) {
+            img->reftable_used = rt_index + 1;
+        }
         ret = reftable_write_entry(img, rt_index, err);
         if (ret < 0) {
             return ret;
@@ -465,6 +472,13 @@ static int reftable_grow(struct qcow2_image *img, uint64_t need_index,
     mem_free(img->refcount_table);
     img->refcount_table = new_table;
     img->refcount_table_size = entries;
+    img->reftable_used = 0;
+    for (i = 0; i < entries; i++) {
+        if (new_table[i]) {
+            img->reftable_used = i + 1;
+        }
+    }
+    img->reftable_used_of = new_table;
     new_table = NULL;
     ret = qcow2_header_write(img, err);
     if (ret < 0) {
@@ -983,7 +997,22 @@ unsigned qcow2_overlap_check(struct qcow2_image *img, unsigned ignore,
         }
     }
     if (!(ignore & QCOW2_OL_REFCOUNT_BLOCK)) {
-        for (i = 0; i < img->refcount_table_size; i++) {
+        uint64_t used;
+
+        if (img->reftable_used_of != img->refcount_table) {
+            /* The table was replaced (repair): recount. */
+            img->reftable_used = 0;
+            for (i = 0; i < img->refcount_table_size; i++) {
+                if (img->refcount_table[i]) {
+                    img->reftable_used = i + 1;
+                }
+            }
+            img->reftable_used_of = img->refcount_table;
+        }
+        used = img->reftable_used < img->refcount_table_size
+                   ? img->reftable_used
+                   : img->refcount_table_size;
+        for (i = 0; i < used; i++) {
             uint64_t b = img->refcount_table[i] & QCOW2_REFT_OFFSET_MASK;
             if (b && ranges_overlap(offset, len, b, cs)) {
                 return QCOW2_OL_REFCOUNT_BLOCK;

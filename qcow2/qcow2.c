@@ -143,6 +143,9 @@ int qcow2_io_pwrite(struct qcow2_image *img, uint64_t off, const void *src,
     if (start + total > img->file_size) {
         img->file_size = start + total;
     }
+    if (start + total > img->disk_end) {
+        img->disk_end = start + total;
+    }
     return 0;
 }
 
@@ -168,6 +171,7 @@ static int file_truncate(struct qcow2_image *img, uint64_t len, struct err *err)
                        strerror(errno));
     }
     img->file_size = len;
+    img->disk_end = len;
     return 0;
 }
 
@@ -1086,6 +1090,7 @@ static void image_free(struct qcow2_image *img)
     mem_free(img->data_file);
     mem_free(img->hdr_extra);
     mem_free(img->feature_table);
+    mem_free(img->scratch);
     mem_free(img->filename);
     mem_free(img);
 }
@@ -1335,6 +1340,7 @@ static int open_depth(const char *path, enum qcow2_format fmt, unsigned flags,
         goto fail;
     }
     img->file_size = (uint64_t)st.st_size;
+    img->disk_end = img->file_size;
     ret = image_lock(img, err);
     if (ret < 0) {
         goto fail;
@@ -1970,6 +1976,19 @@ int qcow2_create(const char *path, const struct qcow2_create_opts *o,
         buf[104] = (uint8_t)o->compression_type;
     }
     wr_be64(buf + cs, 2 * cs);
+    /* The refcount block already counts clusters 0-2, so a crash at any
+     * later point leaves at worst leaks, never an uncounted cluster. */
+    {
+        unsigned bits = 1u << rorder;
+        for (unsigned i = 0; i < 3; i++) {
+            uint64_t bit = (uint64_t)i * bits; /* first bit of entry i */
+            if (bits >= 8) {
+                buf[2 * cs + (bit + bits) / 8 - 1] = 1;
+            } else {
+                buf[2 * cs + bit / 8] |= (uint8_t)(1u << (bit % 8));
+            }
+        }
+    }
     if (pwrite(fd, buf, 3 * cs, 0) != (ssize_t)(3 * cs)) {
         ret = err_set(err, -EIO, "Could not write qcow2 header: %s",
                       strerror(errno));
@@ -1980,15 +1999,6 @@ int qcow2_create(const char *path, const struct qcow2_create_opts *o,
     ret = qcow2_open(path, QCOW2_FORMAT_QCOW2,
                      QCOW2_OPEN_NO_BACKING | QCOW2_OPEN_UNSAFE, &img, err);
     if (ret < 0) {
-        goto out;
-    }
-    /* Count the three clusters, as QEMU's create does. */
-    ret = (int)qcow2_cluster_alloc(img, 3, err);
-    if (ret < 0) {
-        goto out;
-    }
-    if (ret != 0) {
-        ret = err_set(err, -EIO, "unexpected layout of a new image");
         goto out;
     }
     img->size = size;

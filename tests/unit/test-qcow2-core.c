@@ -780,16 +780,23 @@ static void test_locking(void **state)
     char p[300];
     struct qcow2_image *img = NULL;
     struct err e = {0};
-    int i, ret = 0;
+    int i, ret = 0, qst;
+    pid_t qpid;
 
     path_in(p, sizeof(p), "lock.qcow2");
     assert_int_equal(sh("qemu-img create -q -f qcow2 '%s' 1M", p), 0);
     /* A running qemu-io holds the image read-write. */
-    assert_int_equal(sh("(qemu-io -f qcow2 -c 'sleep 1500' '%s' >/dev/null "
-                        "2>&1 &)",
-                        p),
-                     0);
-    for (i = 0; i < 100; i++) {
+    qpid = fork();
+    if (qpid == 0) {
+        int nul = open("/dev/null", O_WRONLY);
+        dup2(nul, 1);
+        dup2(nul, 2);
+        execlp("qemu-io", "qemu-io", "-f", "qcow2", "-c", "sleep 60000", p,
+               (char *)NULL);
+        _exit(127);
+    }
+    assert_true(qpid > 0);
+    for (i = 0; i < 1000; i++) {
         ret = qcow2_open(p, QCOW2_FORMAT_QCOW2, 0, &img, &e);
         if (ret == -EBUSY) {
             break;
@@ -808,14 +815,10 @@ static void test_locking(void **state)
                                 &img, &e),
                      0);
     qcow2_close(img);
-    /* Wait for qemu-io to exit, then we hold it and QEMU sees our lock. */
-    for (i = 0; i < 400; i++) {
-        ret = qcow2_open(p, QCOW2_FORMAT_QCOW2, 0, &img, &e);
-        if (ret == 0) {
-            break;
-        }
-        usleep(10000);
-    }
+    /* Once qemu-io is gone we hold the image and QEMU sees our lock. */
+    kill(qpid, SIGTERM);
+    assert_int_equal(waitpid(qpid, &qst, 0), qpid);
+    ret = qcow2_open(p, QCOW2_FORMAT_QCOW2, 0, &img, &e);
     assert_int_equal(ret, 0);
     assert_int_not_equal(sh("qemu-img info '%s' >/dev/null 2>&1", p), 0);
     assert_int_equal(sh("qemu-img info -U '%s' >/dev/null 2>&1", p), 0);
@@ -838,6 +841,348 @@ static void test_locking(void **state)
     assert_int_equal(
         qcow2_open(p, QCOW2_FORMAT_QCOW2, QCOW2_OPEN_FORCE_SHARE, &img, &e),
         -EINVAL);
+}
+
+/* Snapshot of the guest content via qemu-img convert. */
+static uint8_t *qemu_content(const char *p, size_t *len)
+{
+    char raw[300];
+
+    path_in(raw, sizeof(raw), "content.raw");
+    assert_int_equal(
+        sh("qemu-img convert -U -f qcow2 -O raw '%s' '%s'", p, raw), 0);
+    return file_read(raw, len);
+}
+
+static void test_resize(void **state)
+{
+    char p[300];
+    struct qcow2_image *img = NULL;
+    struct err e = {0};
+    uint8_t *a, *b;
+    size_t alen, blen;
+
+    path_in(p, sizeof(p), "rs.qcow2");
+    assert_int_equal(sh("qemu-img create -q -f qcow2 -o cluster_size=4k '%s' "
+                        "3M && qemu-io -f qcow2 -c 'write -P 0x61 0 3M' '%s' "
+                        ">/dev/null",
+                        p, p),
+                     0);
+    a = qemu_content(p, &alen);
+    assert_int_equal(qcow2_open(p, QCOW2_FORMAT_QCOW2, 0, &img, &e), 0);
+    /* Grow past several L2 tables (4k clusters: 2 MiB per table). */
+    assert_int_equal(qcow2_resize(img, 64 << 20, false, QCOW2_PREALLOC_OFF, &e),
+                     0);
+    assert_int_equal(qcow2_size(img), 64 << 20);
+    assert_int_equal(qcow2_write(img, 60 << 20, "tail", 4, &e), 0);
+    assert_int_equal(qcow2_resize(img, 1 << 20, false, QCOW2_PREALLOC_OFF, &e),
+                     -EINVAL);
+    assert_int_equal(qcow2_resize(img, 1000, true, QCOW2_PREALLOC_OFF, &e),
+                     -EINVAL);
+    assert_int_equal(qcow2_resize(img, 1 << 20, true, QCOW2_PREALLOC_OFF, &e),
+                     0);
+    assert_int_equal(qcow2_close(img), 0);
+    assert_int_equal(sh("qemu-img check -q '%s'", p), 0);
+    assert_int_equal(sh("qemu-img info '%s' | grep -q '(1048576 bytes)'", p),
+                     0);
+    b = qemu_content(p, &blen);
+    assert_int_equal(blen, 1 << 20);
+    assert_memory_equal(a, b, blen);
+    free(b);
+    /* The file shrank too: the clusters past the end were freed and the
+     * tail truncated (only the relocated L1 stays where it was). */
+    assert_int_equal(sh("test $(stat -c %%s '%s') -lt 3400000", p), 0);
+    /* Growing with preallocation. */
+    assert_int_equal(qcow2_open(p, QCOW2_FORMAT_QCOW2, 0, &img, &e), 0);
+    assert_int_equal(
+        qcow2_resize(img, 2 << 20, false, QCOW2_PREALLOC_METADATA, &e), 0);
+    assert_int_equal(qcow2_close(img), 0);
+    assert_int_equal(sh("qemu-img check -q '%s'", p), 0);
+    b = qemu_content(p, &blen);
+    assert_int_equal(blen, 2 << 20);
+    assert_memory_equal(a, b, 1 << 20);
+    free(b);
+    free(a);
+}
+
+static void test_amend(void **state)
+{
+    char p[300];
+    struct qcow2_image *img = NULL;
+    struct err e = {0};
+    struct qcow2_amend_opts ao;
+    uint8_t *a, *b;
+    size_t alen, blen;
+    static const int widths[] = {1, 64, 2, 8, 16};
+    size_t i;
+
+    path_in(p, sizeof(p), "am.qcow2");
+    assert_int_equal(sh("qemu-img create -q -f qcow2 '%s' 4M && qemu-io -f "
+                        "qcow2 -c 'write -P 0x61 0 1M' -c 'write -z 512k 256k' "
+                        "-c 'write -z -u 2M 128k' -c 'write -c -P 7 3M 64k' "
+                        "'%s' >/dev/null",
+                        p, p),
+                     0);
+    a = qemu_content(p, &alen);
+    for (i = 0; i < sizeof(widths) / sizeof(widths[0]); i++) {
+        assert_int_equal(qcow2_open(p, QCOW2_FORMAT_QCOW2, 0, &img, &e), 0);
+        ao.version = -1;
+        ao.lazy_refcounts = -1;
+        ao.refcount_bits = widths[i];
+        if (qcow2_amend(img, &ao, &e) < 0) {
+            fail_msg("amend refcount_bits=%d: %s", widths[i], e.msg);
+        }
+        assert_int_equal(qcow2_close(img), 0);
+        if (sh("qemu-img check -q '%s'", p) != 0) {
+            fail_msg("check after refcount_bits=%d", widths[i]);
+        }
+        assert_int_equal(sh("qemu-img info '%s' | grep -q 'refcount bits: "
+                            "%d$'",
+                            p, widths[i]),
+                         0);
+    }
+    /* Downgrade to v2 (zero clusters become unallocated), then back. */
+    assert_int_equal(qcow2_open(p, QCOW2_FORMAT_QCOW2, 0, &img, &e), 0);
+    ao.version = 2;
+    ao.refcount_bits = -1;
+    ao.lazy_refcounts = -1;
+    if (qcow2_amend(img, &ao, &e) < 0) {
+        fail_msg("amend compat=0.10: %s", e.msg);
+    }
+    assert_int_equal(qcow2_close(img), 0);
+    assert_int_equal(sh("qemu-img check -q '%s'", p), 0);
+    assert_int_equal(sh("qemu-img info '%s' | grep -q 'compat: 0.10'", p), 0);
+    b = qemu_content(p, &blen);
+    assert_int_equal(alen, blen);
+    assert_memory_equal(a, b, alen);
+    free(b);
+    assert_int_equal(qcow2_open(p, QCOW2_FORMAT_QCOW2, 0, &img, &e), 0);
+    ao.version = 3;
+    ao.lazy_refcounts = 1;
+    assert_int_equal(qcow2_amend(img, &ao, &e), 0);
+    assert_int_equal(qcow2_write(img, 100, "lazy", 4, &e), 0);
+    assert_int_equal(qcow2_close(img), 0);
+    assert_int_equal(sh("qemu-img check -q '%s'", p), 0);
+    assert_int_equal(
+        sh("qemu-img info '%s' | grep -q 'lazy refcounts: true'", p), 0);
+    /* v2 cannot have other widths or lazy refcounts. */
+    assert_int_equal(qcow2_open(p, QCOW2_FORMAT_QCOW2, 0, &img, &e), 0);
+    ao.version = 2;
+    ao.lazy_refcounts = 1;
+    assert_int_equal(qcow2_amend(img, &ao, &e), -EINVAL);
+    ao.lazy_refcounts = 0;
+    ao.refcount_bits = 4;
+    assert_int_equal(qcow2_amend(img, &ao, &e), -EINVAL);
+    qcow2_close(img);
+    free(a);
+}
+
+/* A lazy-refcount image left dirty (process died without closing) is
+ * repaired on the next read-write open. */
+static void test_lazy_dirty_repair(void **state)
+{
+    char p[300];
+    struct qcow2_image *img = NULL;
+    struct err e = {0};
+    uint8_t buf[65536];
+    pid_t pid;
+    int st;
+
+    path_in(p, sizeof(p), "lazy.qcow2");
+    assert_int_equal(sh("qemu-img create -q -f qcow2 -o lazy_refcounts=on "
+                        "'%s' 8M",
+                        p),
+                     0);
+    pid = fork();
+    if (pid == 0) {
+        struct qcow2_image *c = NULL;
+        memset(buf, 0x5e, sizeof(buf));
+        if (qcow2_open(p, QCOW2_FORMAT_QCOW2, 0, &c, NULL) < 0) {
+            _exit(1);
+        }
+        for (int i = 0; i < 40; i++) {
+            if (qcow2_write(c, (uint64_t)i * 150000, buf, sizeof(buf), NULL) <
+                0) {
+                _exit(2);
+            }
+        }
+        if (qcow2_flush(c, NULL) < 0) {
+            _exit(3);
+        }
+        _exit(0); /* no close: the dirty bit stays set */
+    }
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    assert_int_equal(sh("qemu-img info -U '%s' | grep -q 'cleanly shut "
+                        "down: no'",
+                        p),
+                     0);
+    /* Read-only: still readable, not repaired. */
+    assert_int_equal(
+        qcow2_open(p, QCOW2_FORMAT_QCOW2, QCOW2_OPEN_RDONLY, &img, &e), 0);
+    assert_int_equal(qcow2_read(img, 150000, buf, 100, &e), 0);
+    assert_int_equal(buf[0], 0x5e);
+    qcow2_close(img);
+    assert_int_equal(qcow2_open(p, QCOW2_FORMAT_QCOW2, 0, &img, &e), 0);
+    assert_int_equal(qcow2_close(img), 0);
+    assert_int_equal(sh("qemu-img check -q '%s'", p), 0);
+    assert_int_not_equal(sh("qemu-img info '%s' | grep -q 'cleanly shut "
+                            "down: no'",
+                            p),
+                         0);
+}
+
+static void test_measure(void **state)
+{
+    static const struct {
+        const char *qopts;
+        uint64_t size;
+        uint32_t cs;
+        unsigned rb;
+        bool ext;
+    } m[] = {
+        {"", 10ull << 30, 65536, 16, false},
+        {"-o cluster_size=512", 1ull << 30, 512, 16, false},
+        {"-o refcount_bits=1,cluster_size=4k", 123456789, 4096, 1, false},
+        {"-o extended_l2=on", 100ull << 30, 65536, 16, true},
+        {"-o cluster_size=2M,refcount_bits=64", 1ull << 40, 2 << 20, 64, false},
+    };
+    char out[300];
+    size_t i;
+
+    path_in(out, sizeof(out), "measure.txt");
+    for (i = 0; i < sizeof(m) / sizeof(m[0]); i++) {
+        struct qcow2_create_opts o;
+        unsigned long long qreq = 0, qfull = 0;
+        uint64_t req, full;
+        FILE *f;
+
+        qcow2_create_opts_init(&o);
+        o.cluster_size = m[i].cs;
+        o.refcount_bits = m[i].rb;
+        o.extended_l2 = m[i].ext;
+        qcow2_measure(&o, m[i].size, 0, &req, &full);
+        assert_int_equal(sh("qemu-img measure -O qcow2 %s --size %llu > '%s'",
+                            m[i].qopts, (unsigned long long)m[i].size, out),
+                         0);
+        f = fopen(out, "r");
+        assert_non_null(f);
+        assert_int_equal(fscanf(f, "required size: %llu\n", &qreq), 1);
+        assert_int_equal(fscanf(f, "fully allocated size: %llu", &qfull), 1);
+        fclose(f);
+        if (req != qreq || full != qfull) {
+            fail_msg("measure %s: ours %llu/%llu qemu %llu/%llu", m[i].qopts,
+                     (unsigned long long)req, (unsigned long long)full, qreq,
+                     qfull);
+        }
+    }
+}
+
+static void test_raw_and_block_status(void **state)
+{
+    char p[300], q[300];
+    struct qcow2_image *img = NULL;
+    struct qcow2_create_opts o;
+    struct qcow2_extent ex;
+    struct err e = {0};
+    uint8_t buf[8192];
+    enum qcow2_format fmt;
+
+    path_in(p, sizeof(p), "disk.raw");
+    qcow2_create_opts_init(&o);
+    o.format = QCOW2_FORMAT_RAW;
+    o.size = 1 << 20;
+    assert_int_equal(qcow2_create(p, &o, &e), 0);
+    assert_int_equal(qcow2_probe(p, &fmt, &e), 0);
+    assert_int_equal(fmt, QCOW2_FORMAT_RAW);
+    assert_int_equal(qcow2_open(p, QCOW2_FORMAT_RAW, 0, &img, &e), 0);
+    assert_int_equal(qcow2_size(img), 1 << 20);
+    memset(buf, 0x33, sizeof(buf));
+    assert_int_equal(qcow2_write(img, 4096, buf, sizeof(buf), &e), 0);
+    assert_int_equal(qcow2_write_zeroes(img, 8192, 4096, 0, &e), 0);
+    assert_int_equal(qcow2_read(img, 4000, buf, 8192, &e), 0);
+    assert_int_equal(buf[0], 0);
+    assert_int_equal(buf[96], 0x33);
+    assert_int_equal(buf[4096 + 96], 0);
+    assert_int_equal(qcow2_read(img, (1 << 20) - 10, buf, 11, &e), -EINVAL);
+    qcow2_close(img);
+    /* qcow2 block status, as qemu-img map reports it. */
+    path_in(q, sizeof(q), "bs.qcow2");
+    assert_int_equal(sh("qemu-img create -q -f qcow2 '%s' 4M && qemu-io -f "
+                        "qcow2 -c 'write -P 1 0 256k' -c 'write -z 1M 128k' "
+                        "-c 'write -c -P 2 2M 64k' '%s' >/dev/null",
+                        q, q),
+                     0);
+    assert_int_equal(qcow2_probe(q, &fmt, &e), 0);
+    assert_int_equal(fmt, QCOW2_FORMAT_QCOW2);
+    assert_int_equal(
+        qcow2_open(q, QCOW2_FORMAT_QCOW2, QCOW2_OPEN_RDONLY, &img, &e), 0);
+    assert_int_equal(qcow2_block_status(img, 0, 4 << 20, true, &ex, &e), 0);
+    assert_int_equal(ex.length, 256 << 10);
+    assert_int_equal(ex.flags,
+                     QCOW2_BS_DATA | QCOW2_BS_ALLOCATED | QCOW2_BS_OFFSET);
+    assert_int_equal(ex.host_offset, 0x50000);
+    assert_int_equal(qcow2_block_status(img, 256 << 10, 4 << 20, true, &ex, &e),
+                     0);
+    assert_int_equal(ex.length, 768 << 10);
+    assert_int_equal(ex.flags, QCOW2_BS_ZERO);
+    assert_int_equal(qcow2_block_status(img, 1 << 20, 4 << 20, true, &ex, &e),
+                     0);
+    assert_int_equal(ex.length, 128 << 10);
+    assert_int_equal(ex.flags, QCOW2_BS_ZERO | QCOW2_BS_ALLOCATED);
+    assert_int_equal(qcow2_block_status(img, 2 << 20, 4 << 20, true, &ex, &e),
+                     0);
+    assert_int_equal(ex.length, 64 << 10);
+    assert_true(ex.flags & QCOW2_BS_COMPRESSED);
+    qcow2_close(img);
+}
+
+/* Bitmaps survive our writes (marked in use, still counted) and unknown
+ * header extensions survive a header rewrite. */
+static void test_extensions_preserved(void **state)
+{
+    char p[300];
+    struct qcow2_image *img = NULL;
+    struct qcow2_amend_opts ao = {-1, -1, 1};
+    struct err e = {0};
+    uint8_t ext[16], got[16];
+    size_t len = 0;
+    uint8_t *f;
+    int fd;
+
+    path_in(p, sizeof(p), "bm.qcow2");
+    assert_int_equal(sh("qemu-img create -q -f qcow2 '%s' 4M && qemu-io -f "
+                        "qcow2 -c 'write -P 1 0 1M' '%s' >/dev/null && "
+                        "qemu-img bitmap --add '%s' b0 && qemu-img bitmap "
+                        "--add -g 128k '%s' b1",
+                        p, p, p, p),
+                     0);
+    assert_int_equal(qcow2_open(p, QCOW2_FORMAT_QCOW2, 0, &img, &e), 0);
+    assert_int_equal(qcow2_write(img, 2 << 20, "hello", 5, &e), 0);
+    assert_int_equal(qcow2_close(img), 0);
+    assert_int_equal(sh("qemu-img check -q '%s'", p), 0);
+    assert_int_equal(sh("qemu-img info '%s' | grep -c in-use | grep -q 2", p),
+                     0);
+    /* Plant an unknown extension where the end marker was (after the
+     * 112-byte header and the 392-byte feature table). */
+    assert_int_equal(sh("qemu-img create -q -f qcow2 '%s' 4M", p), 0);
+    wr_be32(ext, 0x12345678);
+    wr_be32(ext + 4, 5);
+    memcpy(ext + 8, "abcde\0\0\0", 8);
+    fd = open(p, O_RDWR);
+    assert_true(fd >= 0);
+    assert_int_equal(pwrite(fd, ext, 16, 112 + 392), 16);
+    close(fd);
+    assert_int_equal(qcow2_open(p, QCOW2_FORMAT_QCOW2, 0, &img, &e), 0);
+    assert_int_equal(qcow2_amend(img, &ao, &e), 0); /* rewrites the header */
+    assert_int_equal(qcow2_close(img), 0);
+    f = file_read(p, &len);
+    assert_non_null(f);
+    memcpy(got, f + 112 + 392, 16);
+    assert_memory_equal(got, ext, 16);
+    assert_int_equal(rd_be64(f + 80) & 1, 1); /* lazy refcounts on */
+    free(f);
+    assert_int_equal(sh("qemu-img check -q '%s'", p), 0);
 }
 
 static int group_setup(void **state)
@@ -868,6 +1213,12 @@ int main(void)
         cmocka_unit_test(test_malformed_headers),
         cmocka_unit_test(test_malformed_tables),
         cmocka_unit_test(test_locking),
+        cmocka_unit_test(test_resize),
+        cmocka_unit_test(test_amend),
+        cmocka_unit_test(test_lazy_dirty_repair),
+        cmocka_unit_test(test_measure),
+        cmocka_unit_test(test_raw_and_block_status),
+        cmocka_unit_test(test_extensions_preserved),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
