@@ -5,7 +5,9 @@
 # guest/build-busybox.sh) and the files under guest/rootfs/. Needs no root
 # privileges: mke2fs -d copies a staging tree, and devtmpfs provides /dev.
 #
-# Usage: guest/build-rootfs.sh
+# Usage: guest/build-rootfs.sh [BUSYBOX_DIR]
+# BUSYBOX_DIR is a busybox artefact directory (as printed by
+# guest/build-busybox.sh); without it, build-busybox.sh is run first.
 # Prints the artefact directory (holding rootfs.ext4) on stdout; progress
 # goes to stderr. Exits non-zero on failure. Make a bootable qcow2 from it
 # with guest/make-disk.sh.
@@ -17,7 +19,11 @@ size=64M
 epoch=1700000000
 command -v mke2fs >/dev/null || die "mke2fs missing: apt-get install e2fsprogs"
 
-bbdir=$("$guest_dir/build-busybox.sh") || die "busybox build failed"
+if [ $# -ge 1 ]; then
+    bbdir=$(cd "$1" && pwd) || die "$1: no such directory"
+else
+    bbdir=$("$guest_dir/build-busybox.sh") || die "busybox build failed"
+fi
 [ -f "$bbdir/COMPLETE" ] || die "busybox artefact $bbdir is incomplete"
 
 overlay_list() {
@@ -57,10 +63,9 @@ install -m 0755 "$bbdir/busybox" "$stage/bin/busybox" || fail "install busybox"
 while IFS= read -r link; do
     case $link in
     /bin/busybox | "") continue ;;
-    /*) ;;
+    /bin/* | /sbin/* | /usr/bin/* | /usr/sbin/*) ;;
     *) fail "odd busybox.links entry: $link" ;;
     esac
-    mkdir -p "$stage$(dirname "$link")"
     ln -sf /bin/busybox "$stage$link" || fail "link $link"
 done <"$bbdir/busybox.links"
 [ -L "$stage/sbin/init" ] || fail "busybox has no init applet"

@@ -32,12 +32,12 @@ kdir=$("$top/guest/build-kernel.sh") || {
     echo "artefacts: kernel build failed" >&2
     exit 1
 }
-rdir=$("$top/guest/build-rootfs.sh") || {
-    echo "artefacts: root filesystem build failed" >&2
-    exit 1
-}
 bbdir=$("$top/guest/build-busybox.sh") || {
     echo "artefacts: busybox build failed" >&2
+    exit 1
+}
+rdir=$("$top/guest/build-rootfs.sh" "$bbdir") || {
+    echo "artefacts: root filesystem build failed" >&2
     exit 1
 }
 
