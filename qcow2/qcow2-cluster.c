@@ -987,7 +987,11 @@ static int prepare_write(struct qcow2_image *img, struct err *err)
 static bool reads_zero_below(struct qcow2_image *img, uint64_t off,
                              uint64_t len)
 {
-    return !img->backing || off >= img->backing->size;
+    if (!img->backing) {
+        /* A backing file we did not open may hold anything. */
+        return !img->backing_file || !img->backing_file[0];
+    }
+    return off >= img->backing->size;
 }
 
 int qcow2_write_zeroes(struct qcow2_image *img, uint64_t off, uint64_t len,
@@ -1068,9 +1072,17 @@ int qcow2_write_zeroes(struct qcow2_image *img, uint64_t off, uint64_t len,
             uint64_t l2i = ci & (img->l2_size - 1);
             uint64_t k, n = chunk >> img->cluster_bits;
             bool unmap = flags & QCOW2_ZERO_MAY_UNMAP;
+            uint64_t l1i = ci >> img->l2_bits;
             uint8_t *l2 = NULL;
 
-            ret = l2_get_writable(img, ci >> img->l2_bits, &l2, err);
+            if ((l1i >= img->l1_size || img->l1_table[l1i] == 0) &&
+                reads_zero_below(img, off, chunk)) {
+                /* No L2 table and nothing below: already reads zero. */
+                off += chunk;
+                len -= chunk;
+                continue;
+            }
+            ret = l2_get_writable(img, l1i, &l2, err);
             if (ret < 0) {
                 break;
             }

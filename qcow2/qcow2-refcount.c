@@ -623,6 +623,7 @@ int qcow2_refcount_update(struct qcow2_image *img, uint64_t offset,
     uint64_t first, last;
     int ret;
 
+    assert(refcount_invariants_ok(img));
     if (length == 0 || delta == 0) {
         return 0;
     }
