@@ -284,3 +284,66 @@ def test_rootfs_cache_keyed_by_inputs_and_atomic(artefacts, tmp_path):
     fsck = run(["e2fsck", "-fn", str(img1)], check=False)
     assert fsck.returncode == 0, fsck.stdout + fsck.stderr
     assert run(["sha256sum", str(img1)]).stdout.split()[0] == sum1
+
+
+def setup_src_print(etc):
+    return run([str(TOP / "guest" / "setup-src.sh"), "--print"],
+               env=dict(os.environ, RRVM_APT_ETC=str(etc)), check=False)
+
+
+def test_setup_src_mirrors_debian_archives_as_deb_src(tmp_path):
+    """guest/setup-src.sh turns the configured Debian archives (both apt
+    formats) into deb-src stanzas, and nothing else."""
+    etc = tmp_path / "apt"
+    (etc / "sources.list.d").mkdir(parents=True)
+    (etc / "sources.list.d" / "debian.sources").write_text(
+        "Types: deb\n"
+        "# a comment\n"
+        "URIs: http://deb.debian.org/debian\n"
+        "Suites: bookworm bookworm-updates\n"
+        "Components: main\n"
+        "Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg\n"
+        "\n"
+        "Types: deb\n"
+        "URIs: https://deb.nodesource.com/node_20.x\n"
+        "Suites: nodistro\n"
+        "Components: main\n"
+        "\n"
+        "Types: deb\n"
+        "URIs: http://mirror.example/debian\n"
+        "Suites: trixie\n"
+        "Components: main\n"
+        "Enabled: no\n")
+    (etc / "sources.list").write_text(
+        "# deb http://old.example/debian buster main\n"
+        "deb [arch=amd64 signed-by=/k/sec.gpg] "
+        "http://security.debian.org/debian-security bookworm-security "
+        "main contrib\n"
+        "deb-src http://deb.debian.org/debian bookworm main\n"
+        "deb https://packages.cloud.google.com/apt cloud-sdk main\n")
+    # What the script itself would write is never read back.
+    (etc / "sources.list.d" / "rrvm-src.sources").write_text(
+        "Types: deb-src\nURIs: http://stale.example/debian\nSuites: x\n"
+        "Components: main\n")
+    p = setup_src_print(etc)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout == (
+        "Types: deb-src\n"
+        "URIs: http://deb.debian.org/debian\n"
+        "Suites: bookworm bookworm-updates\n"
+        "Components: main\n"
+        "Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg\n"
+        "\n"
+        "Types: deb-src\n"
+        "URIs: http://security.debian.org/debian-security\n"
+        "Suites: bookworm-security\n"
+        "Components: main contrib\n"
+        "Signed-By: /k/sec.gpg\n"
+        "\n")
+
+    (etc / "sources.list.d" / "debian.sources").unlink()
+    (etc / "sources.list").write_text(
+        "deb https://packages.cloud.google.com/apt cloud-sdk main\n")
+    p = setup_src_print(etc)
+    assert p.returncode == 1
+    assert "no Debian archive" in p.stderr
