@@ -121,8 +121,8 @@ struct rv_dslot {
     int32_t imm; /* immediate; the expanded instruction for AMO/SYSTEM/FPU */
 };
 
-/* Predecode cache: direct mapped by pc, 16 K slots (256 KiB). */
-#define RV_DCACHE_BITS 14
+/* Predecode cache: direct mapped by pc, 32 K slots (512 KiB). */
+#define RV_DCACHE_BITS 15
 #define RV_DCACHE_SIZE (1u << RV_DCACHE_BITS)
 
 struct rv_cpu {
