@@ -523,6 +523,7 @@ CASES = [
     ("commit", CHAIN, ["commit", "top.qcow2"]),
     ("commit-d", CHAIN, ["commit", "-d", "top.qcow2"]),
     ("commit-b", CHAIN, ["commit", "-b", "base.qcow2", "top.qcow2"]),
+    ("commit-p", CHAIN, ["commit", "-p", "top.qcow2"]),
     ("commit-q", CHAIN, ["commit", "-q", "top.qcow2"]),
     ("commit-nobacking", CHAIN, ["commit", "base.qcow2"]),
     ("commit-b-nope", CHAIN, ["commit", "-b", "nope", "top.qcow2"]),
