@@ -322,6 +322,13 @@ static void we_made(const char *opts)
             "$1, $2, $3, $4, $NF}'",
             t.img);
     assert_string_equal(out, "1 first 0 B 0\n2 second 0 B 0\n");
+    /* The times we passed, as qemu-img reads them. */
+    capture(out, sizeof(out),
+            "qemu-img info --output=json -f qcow2 '%s' | grep -c -e "
+            "'\"date-sec\": 1700000000' -e '\"date-nsec\": 5,' -e "
+            "'\"vm-clock-sec\": 1,' -e '\"vm-clock-nsec\": 500000000'",
+            t.img);
+    assert_int_equal(atoi(out), 8);
     assert_int_equal(run("qemu-img snapshot -a first '%s' && qemu-io -c "
                          "'read -P 0x51 0 192k' '%s' >/dev/null",
                          t.img, t.img),
