@@ -25,6 +25,7 @@
 #include "emulator/rv.h"
 #include "emulator/rv-int.h"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -90,9 +91,9 @@ struct rv_machine {
     size_t output_len;
     bool input_eof;
     uint64_t rng[4]; /* xoshiro256** state */
+    int rng_fd;      /* -1: use rng[] */
     bool req_shutdown, req_reset, req_quit, stopped;
     int exit_code;
-    struct err io_err;
 };
 
 /* ---- time ---- */
@@ -226,6 +227,15 @@ static void machine_entropy(void *opaque, uint8_t *dst, size_t len)
     size_t total = len;
     uint8_t b[8];
 
+    while (m->rng_fd >= 0 && len) {
+        ssize_t n = read(m->rng_fd, dst, len);
+
+        if (n <= 0) {
+            break; /* fall back to the generator */
+        }
+        dst += n;
+        len -= (size_t)n;
+    }
     while (len) {
         size_t n = len < 8 ? len : 8;
 
@@ -413,10 +423,16 @@ static int disk_open_snapshot(const struct rv_drive_config *dc,
                               struct qcow2_image **out, struct err *err)
 {
     struct qcow2_create_opts o;
-    char path[] = "/var/tmp/rrvm-snapshot-XXXXXX";
+    const char *dir = getenv("TMPDIR");
+    char path[4096];
     char *abs = NULL;
     int fd, ret;
 
+    /* Where QEMU puts its -snapshot overlays: $TMPDIR, else /var/tmp. */
+    if (!dir || !*dir || strlen(dir) > sizeof(path) - 32) {
+        dir = "/var/tmp";
+    }
+    snprintf(path, sizeof(path), "%s/rrvm-snapshot-XXXXXX", dir);
     abs = realpath(dc->file, NULL);
     if (!abs) {
         return err_set(err, -errno, "%s: %s", dc->file, strerror(errno));
@@ -704,6 +720,7 @@ int rv_machine_new(const struct rv_machine_config *cfg, struct rv_machine **out,
         return err_set(err, -ENOMEM, "out of memory");
     }
     m->cfg = *cfg;
+    m->rng_fd = -1;
     m->ram.base = RV_RAM_BASE;
     m->ram.size = cfg->ram_size;
     m->ram.host = mmap(NULL, cfg->ram_size, PROT_READ | PROT_WRITE,
@@ -749,6 +766,14 @@ int rv_machine_new(const struct rv_machine_config *cfg, struct rv_machine **out,
         .log = machine_log,
     };
     rng_seed(m->rng, cfg->rng_seed);
+    if (cfg->rng_file) {
+        m->rng_fd = open(cfg->rng_file, O_RDONLY | O_CLOEXEC);
+        if (m->rng_fd < 0) {
+            ret =
+                err_set(err, -errno, "%s: %s", cfg->rng_file, strerror(errno));
+            goto fail;
+        }
+    }
     rv_dev_plic_init(&m->plic, &m->host);
     rv_dev_clint_init(&m->clint, &m->host);
     rv_dev_uart_init(&m->uart, &m->host, RV_UART_IRQ);
@@ -804,6 +829,9 @@ void rv_machine_free(struct rv_machine *m)
     }
     for (unsigned i = 0; i < m->nb_blobs; i++) {
         mem_free(m->blobs[i].data);
+    }
+    if (m->rng_fd >= 0) {
+        close(m->rng_fd);
     }
     rv_cpu_free(m->cpu);
     mem_free(m->rom);

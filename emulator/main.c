@@ -24,6 +24,7 @@
 #define MAX_DRIVES   8
 #define MAX_DEVICES  16
 #define MAX_PROPS    24
+#define MAX_OBJECTS  4
 #define DEFAULT_BIOS "/usr/share/qemu/opensbi-riscv64-generic-fw_dynamic.bin"
 
 /* One "-drive" as given. */
@@ -47,7 +48,12 @@ struct opts {
     bool bios_set;
     const char *pidfile;
     const char *logfile;
-    char *owned[MAX_DEVICES + MAX_DRIVES]; /* strings parsed in place */
+    char *owned[MAX_DEVICES + MAX_DRIVES + MAX_OBJECTS]; /* parsed copies */
+    struct {
+        const char *id;
+        const char *file;
+    } rng_objs[MAX_OBJECTS]; /* -object rng-random / rng-builtin */
+    unsigned nb_rng_objs;
     unsigned nb_owned;
 };
 
@@ -56,7 +62,7 @@ static char *opts_dup(struct opts *o, const char *s)
 {
     char *c;
 
-    if (o->nb_owned == MAX_DEVICES + MAX_DRIVES) {
+    if (o->nb_owned == MAX_DEVICES + MAX_DRIVES + MAX_OBJECTS) {
         return NULL;
     }
     c = strdup(s);
@@ -422,7 +428,7 @@ static int add_virtio(struct opts *o, enum rv_virtio_kind kind,
 static int opt_device(struct opts *o, char *arg)
 {
     struct props p;
-    char *drive = NULL, *file = NULL, *addr = NULL;
+    char *drive = NULL, *file = NULL, *addr = NULL, *rng = NULL;
 
     if (props_parse(arg, "driver", &p, "-device") < 0) {
         return -1;
@@ -437,6 +443,8 @@ static int opt_device(struct opts *o, char *arg)
             file = p.val[i];
         } else if (!strcmp(p.key[i], "addr")) {
             addr = p.val[i];
+        } else if (!strcmp(p.key[i], "rng")) {
+            rng = p.val[i];
         } else if (strcmp(p.key[i], "id")) {
             return fail("-device %s: property '%s' is not supported", p.val[0],
                         p.key[i]);
@@ -469,7 +477,28 @@ static int opt_device(struct opts *o, char *arg)
         if (drive || file || addr) {
             return fail("-device virtio-rng-device: unexpected property");
         }
+        if (rng) {
+            const char *f = NULL;
+
+            for (unsigned i = 0; i < o->nb_rng_objs; i++) {
+                if (!strcmp(o->rng_objs[i].id, rng)) {
+                    f = o->rng_objs[i].file;
+                }
+            }
+            if (!f) {
+                return fail("-device virtio-rng-device: rng '%s' not found",
+                            rng);
+            }
+            if (o->mc.rng_file && strcmp(o->mc.rng_file, f)) {
+                return fail("-device virtio-rng-device: all rng devices "
+                            "must share one source");
+            }
+            o->mc.rng_file = f;
+        }
         return add_virtio(o, RV_VIRTIO_RNG, NULL);
+    }
+    if (rng) {
+        return fail("-device %s: property 'rng' is not supported", p.val[0]);
     }
     if (!strcmp(p.val[0], "loader")) {
         struct rv_loader_config *l;
@@ -609,6 +638,49 @@ static int opt_debug(struct opts *o, const char *arg)
     return 0;
 }
 
+/* -object rng-random,id=ID,filename=F | rng-builtin,id=ID */
+static int opt_object(struct opts *o, const char *arg)
+{
+    char *copy = opts_dup(o, arg);
+    const char *id = NULL, *file = NULL;
+    struct props p;
+
+    if (!copy || props_parse(copy, "qom-type", &p, "-object") < 0) {
+        return -1;
+    }
+    if (strcmp(p.val[0], "rng-random") && strcmp(p.val[0], "rng-builtin")) {
+        return fail("-object %s: not supported (rng-random, rng-builtin)",
+                    p.val[0]);
+    }
+    if (!strcmp(p.val[0], "rng-builtin")) {
+        file = "/dev/urandom";
+    }
+    for (unsigned i = 1; i < p.n; i++) {
+        if (!strcmp(p.key[i], "id")) {
+            id = p.val[i];
+        } else if (!strcmp(p.key[i], "filename") &&
+                   !strcmp(p.val[0], "rng-random")) {
+            file = p.val[i];
+        } else {
+            return fail("-object %s: property '%s' is not supported", p.val[0],
+                        p.key[i]);
+        }
+    }
+    if (!id) {
+        return fail("-object %s: id= is required", p.val[0]);
+    }
+    if (!file) {
+        file = "/dev/urandom";
+    }
+    if (o->nb_rng_objs == MAX_OBJECTS) {
+        return fail("-object: at most %d objects", MAX_OBJECTS);
+    }
+    o->rng_objs[o->nb_rng_objs].id = id;
+    o->rng_objs[o->nb_rng_objs].file = file;
+    o->nb_rng_objs++;
+    return 0;
+}
+
 static int opt_global(const char *arg)
 {
     if (!strcmp(arg, "virtio-mmio.force-legacy=false") ||
@@ -624,14 +696,14 @@ static int opt_global(const char *arg)
 
 /* Options that take an argument. */
 static const char *const with_arg[] = {
-    "M",      "machine",  "cpu",        "m",           "smp",     "bios",
-    "kernel", "initrd",   "append",     "dtb",         "drive",   "hda",
-    "device", "serial",   "display",    "nic",         "net",     "name",
-    "uuid",   "pidfile",  "icount",     "rtc",         "d",       "D",
-    "global", "rng-seed", "monitor",    "qmp",         "chardev", "mon",
-    "accel",  "boot",     "vga",        "k",           "L",       "object",
-    "netdev", "fsdev",    "virtfs",     "incremental", "loadvm",  "gdb",
-    "trace",  "plugin",   "overcommit", "numa",        NULL};
+    "M",      "machine",  "cpu",        "m",           "smp",      "bios",
+    "kernel", "initrd",   "append",     "dtb",         "drive",    "hda",
+    "device", "serial",   "display",    "nic",         "net",      "name",
+    "uuid",   "pidfile",  "icount",     "rtc",         "d",        "D",
+    "global", "rng-seed", "monitor",    "qmp",         "chardev",  "mon",
+    "accel",  "boot",     "vga",        "k",           "L",        "object",
+    "netdev", "fsdev",    "virtfs",     "incremental", "loadvm",   "gdb",
+    "trace",  "plugin",   "overcommit", "numa",        "parallel", NULL};
 
 static bool takes_arg(const char *name)
 {
@@ -753,6 +825,10 @@ static int parse_args(struct opts *o, int argc, char **argv)
             }
         } else if (!strcmp(name, "D")) {
             o->logfile = arg;
+        } else if (!strcmp(name, "object")) {
+            if (opt_object(o, arg) < 0) {
+                return -1;
+            }
         } else if (!strcmp(name, "global")) {
             if (opt_global(arg) < 0) {
                 return -1;
@@ -782,6 +858,14 @@ static int parse_args(struct opts *o, int argc, char **argv)
             exit(0);
         } else if (!strcmp(name, "S")) {
             return fail("-S: not supported until the monitor exists");
+        } else if ((!strcmp(name, "monitor") || !strcmp(name, "qmp") ||
+                    !strcmp(name, "parallel") || !strcmp(name, "vga")) &&
+                   !strcmp(arg, "none")) {
+            continue;
+        } else if (!strcmp(name, "accel")) {
+            if (strcmp(arg, "tcg") && strncmp(arg, "tcg,", 4)) {
+                return fail("-accel %s: only tcg (the interpreter)", arg);
+            }
         } else if (!strcmp(name, "monitor") || !strcmp(name, "qmp") ||
                    !strcmp(name, "mon") || !strcmp(name, "chardev")) {
             return fail("-%s: the monitor is not available yet", name);

@@ -112,9 +112,12 @@ struct rv_machine_config {
     bool icount_sleep;     /* sleep in real time while the guest idles */
     uint64_t rtc_base_ns;  /* goldfish RTC at virtual time 0 */
     uint64_t rng_seed;     /* virtio-rng generator seed */
-    bool no_reboot;        /* a guest reset ends the run */
-    bool no_shutdown;      /* poweroff stops the CPU but keeps running */
-    unsigned log_mask;     /* RV_LOG_* */
+    /* virtio-rng reads this file instead (e.g. /dev/urandom): guest-visible
+     * and not reproducible. NULL: the seeded generator. */
+    const char *rng_file;
+    bool no_reboot;    /* a guest reset ends the run */
+    bool no_shutdown;  /* poweroff stops the CPU but keeps running */
+    unsigned log_mask; /* RV_LOG_* */
     /* Receives -d messages (one line, no newline); NULL drops them. */
     void (*log_fn)(void *opaque, const char *msg);
     void *log_opaque;

@@ -92,7 +92,10 @@ def test_raw_bios_loader_and_serial_file(rrvm, tmp_path):
     assert out.read_text() == "hello from rrvm\n"
     elf = build_hello(tmp_path, 7)
     p = rr(rrvm, "-bios", "none", "-device", f"loader,file={elf}",
-           "-serial", "null")
+           "-serial", "null", "-monitor", "none", "-accel", "tcg",
+           "-vga", "none", "-parallel", "none", "-object",
+           "rng-random,id=r0,filename=/dev/urandom", "-device",
+           "virtio-rng-device,rng=r0")
     assert p.returncode == 7
     assert p.stdout == ""
     p = rr(rrvm, "-bios", "none", "-device",
@@ -134,6 +137,9 @@ def test_trap_loop_reported_once(rrvm, tmp_path):
     (["-serial", "telepathy"], "not supported"),
     (["-nic", "user"], "networking is not supported"),
     (["-display", "gtk"], "only -display none"),
+    (["-object", "memory-backend-ram,id=m0"], "memory-backend-ram: not supp"),
+    (["-device", "virtio-rng-device,rng=r9"], "rng 'r9' not found"),
+    (["-accel", "kvm"], "only tcg"),
     (["stray.img"], "unexpected argument"),
     (["-kernel"], "requires an argument"),
 ])
