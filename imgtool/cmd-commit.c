@@ -232,7 +232,7 @@ int img_cmd_commit(int argc, char **argv)
     if (qcow2_open(layers[base_idx].path, layers[base_idx].fmt,
                    QCOW2_OPEN_NO_BACKING | cache, &base, &err) < 0) {
         img_progress_end();
-        img_open_error(layers[base_idx].path, err.code, &err);
+        img_open_error(layers[base_idx].path, err.code, &err, 0);
         goto out;
     }
     if (layers[0].size > qcow2_size(base) &&
@@ -252,7 +252,7 @@ int img_cmd_commit(int argc, char **argv)
                            QCOW2_OPEN_FORCE_SHARE,
                        &layer, &err) < 0) {
             img_progress_end();
-            img_open_error(layers[i].path, err.code, &err);
+            img_open_error(layers[i].path, err.code, &err, QCOW2_OPEN_RDONLY);
             goto out;
         }
         if (img_copy_allocated(layer, base, buf, done, total, &err) < 0) {
@@ -274,7 +274,7 @@ int img_cmd_commit(int argc, char **argv)
         if (qcow2_open(filename, layers[0].fmt, QCOW2_OPEN_NO_BACKING | cache,
                        &img, &err) < 0) {
             img_progress_end();
-            img_open_error(filename, err.code, &err);
+            img_open_error(filename, err.code, &err, 0);
             goto out;
         }
         if (qcow2_make_empty(img, &err) < 0) {

@@ -237,7 +237,8 @@ char *img_backing_path(const char *image_path, const char *backing)
     return p;
 }
 
-void img_open_error(const char *path, int ret, const struct err *err)
+void img_open_error(const char *path, int ret, const struct err *err,
+                    unsigned flags)
 {
     struct qcow2_image *img = NULL;
     struct qcow2_info info;
@@ -274,7 +275,8 @@ void img_open_error(const char *path, int ret, const struct err *err)
         return;
     }
     if (ret == -EBUSY) {
-        img_error("Could not open '%s': Failed to get \"write\" lock", path);
+        img_error("Could not open '%s': Failed to get %s\"write\" lock", path,
+                  (flags & QCOW2_OPEN_RDONLY) ? "shared " : "");
         fprintf(stderr, "Is another process using the image [%s]?\n", path);
         return;
     }
@@ -305,7 +307,7 @@ int img_open(const char *path, const char *fmt, unsigned flags,
     }
     ret = qcow2_probe(path, &probed_fmt, &err);
     if (ret < 0) {
-        img_open_error(path, ret, &err);
+        img_open_error(path, ret, &err, flags);
         return -1;
     }
     if (!fmt) {
@@ -317,7 +319,7 @@ int img_open(const char *path, const char *fmt, unsigned flags,
     }
     ret = qcow2_open(path, f, flags, out, &err);
     if (ret < 0) {
-        img_open_error(path, ret, &err);
+        img_open_error(path, ret, &err, flags);
         return -1;
     }
     if (probed && f == QCOW2_FORMAT_RAW && !(flags & QCOW2_OPEN_RDONLY)) {

@@ -92,8 +92,10 @@ const char *img_format_name(enum qcow2_format f);
  */
 int img_open(const char *path, const char *fmt, unsigned flags,
              struct qcow2_image **out);
-/* The error line for a failed qcow2_open(), as qemu-img words it. */
-void img_open_error(const char *path, int ret, const struct err *err);
+/* The error line for a failed qcow2_open() with @flags, as qemu-img
+ * words it. */
+void img_open_error(const char *path, int ret, const struct err *err,
+                    unsigned flags);
 
 /* Resolve a backing name the way QEMU does: relative to the directory of
  * @image_path unless absolute. Returns a new string (mem_free) or NULL. */

@@ -110,3 +110,32 @@ def test_errors_are_one_line(rrvm_img, tmp_path):
         assert p.returncode == 1, (argv, p.returncode, p.stderr)
         assert p.stderr.startswith("rrvm-img: "), (argv, p.stderr)
         assert p.stdout == "" or argv[0] == "bench", (argv, p.stdout)
+
+
+@pytest.mark.skipif(QEMU_IMG is None, reason="needs qemu-img and qemu-io")
+def test_locked_image_same_as_qemu_img(rrvm_img, tmp_path):
+    """While qemu-io holds an image open, both tools refuse the same way."""
+    from test_img_common import filt
+    sh([QEMU_IMG, "create", "-q", "-f", "qcow2", "l.qcow2", "1M"], tmp_path)
+    holder = subprocess.Popen(["qemu-io", "-c", "sleep 20000", "l.qcow2"],
+                              cwd=tmp_path, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    try:
+        import time
+        for _ in range(100):
+            p = run([QEMU_IMG, "info", "l.qcow2"], tmp_path)
+            if p.returncode != 0:
+                break
+            time.sleep(0.05)
+        for argv in (["info", "l.qcow2"], ["snapshot", "-l", "l.qcow2"],
+                     ["snapshot", "-c", "x", "l.qcow2"], ["check", "l.qcow2"],
+                     ["resize", "l.qcow2", "2M"], ["info", "-U", "l.qcow2"],
+                     ["map", "-U", "--output=json", "l.qcow2"]):
+            q = run([QEMU_IMG] + argv, tmp_path)
+            r = run([os.path.abspath(rrvm_img)] + argv, tmp_path)
+            assert r.returncode == q.returncode, (argv, r.stderr, q.stderr)
+            assert filt(r.stderr) == filt(q.stderr), argv
+            assert filt(r.stdout) == filt(q.stdout), argv
+    finally:
+        holder.kill()
+        holder.wait()
