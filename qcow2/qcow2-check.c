@@ -1606,13 +1606,15 @@ static int chk_pass(struct qcow2_image *img, unsigned fix,
     }
     /* Everything below reads the file directly: write back what the
      * caches hold first. */
-    if (!img->read_only) {
+    if (!img->read_only && img->sticky_err == 0) {
         ret = qcow2_flush(img, err);
         if (ret < 0) {
             goto out;
         }
     }
-    if (img->l2_cache) {
+    /* (After a failed metadata write only a plain check runs: it reports
+     * what is on disk.) */
+    if (img->l2_cache && img->sticky_err == 0) {
         qcow2_cache_empty(img->l2_cache, NULL);
     }
     ret = chk_file_len(&c, &c.file_len);
@@ -1645,10 +1647,10 @@ out:
          * packed into. */
         img->free_byte_offset = 0;
     }
-    if (img->l2_cache) {
+    if (img->l2_cache && img->sticky_err == 0) {
         qcow2_cache_empty(img->l2_cache, NULL);
     }
-    if (img->refcount_cache) {
+    if (img->refcount_cache && img->sticky_err == 0) {
         qcow2_cache_empty(img->refcount_cache, NULL);
     }
     *rebuilt = *rebuilt || c.rebuilt;
