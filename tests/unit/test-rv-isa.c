@@ -309,6 +309,33 @@ static void run_golden(const char *name)
     h_fini(&h);
 }
 
+/* Self-checking programs (no QEMU golden): exit status 0. */
+static void run_selfcheck(const char *name)
+{
+    const char *elf_dir = getenv("RV_ISA_ELF_DIR");
+    char path[4096];
+    struct harness h;
+    uint64_t entry;
+    int code;
+
+    assert_non_null(elf_dir);
+    assert_int_equal(h_init(&h), 0);
+    snprintf(path, sizeof(path), "%s/rv-isa-%s.elf", elf_dir, name);
+    assert_int_equal(h_load_elf(&h, path, &entry), 0);
+    rv_cpu_reset(h.cpu, entry);
+    code = h_run(&h, RUN_MAX_INSNS);
+    if (code != 0) {
+        print_message("%s: exit %d\n%s\n", name, code, h.out);
+    }
+    assert_int_equal(code, 0);
+    h_fini(&h);
+}
+
+static void test_isa_exact(void **state)
+{
+    run_selfcheck("exact");
+}
+
 #define GOLDEN(n)                                                              \
     static void test_isa_##n(void **state)                                     \
     {                                                                          \
@@ -493,7 +520,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_trap_loop),
         cmocka_unit_test(test_request_exit_from_mmio),
         cmocka_unit_test(test_icount_exact_at_mmio),
-        RV_ISA_PROGRAMS(GOLDEN_ENTRY)};
+        RV_ISA_PROGRAMS(GOLDEN_ENTRY) cmocka_unit_test(test_isa_exact)};
 
     if (argc == 3 && strcmp(argv[1], "--run") == 0) {
         return run_main(argv[2]);
