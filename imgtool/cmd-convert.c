@@ -19,6 +19,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/alloc.h"
@@ -770,6 +771,25 @@ out:
     return ret;
 }
 
+/* Is the target one of the (open) sources? Creating it would truncate it. */
+static bool img_convert_target_is_source(const struct img_convert *s)
+{
+    struct stat a;
+    struct stat b;
+    int i;
+
+    if (stat(s->dst_name, &a) != 0) {
+        return false;
+    }
+    for (i = 0; i < s->nsrc; i++) {
+        if (stat(s->src[i].name, &b) == 0 && a.st_dev == b.st_dev &&
+            a.st_ino == b.st_ino) {
+            return true;
+        }
+    }
+    return false;
+}
+
 static const struct option img_convert_longopts[] = {
     {"help", no_argument, NULL, 'h'},
     {"object", required_argument, NULL, IMG_OPT_OBJECT},
@@ -1007,6 +1027,23 @@ int img_cmd_convert(int argc, char **argv)
         o.size = s.total;
         o.backing_file = backing;
         o.backing_fmt = backing_fmt;
+        {
+            char pfx[4096];
+
+            snprintf(pfx, sizeof(pfx),
+                     "%s: error while converting %s: ", s.dst_name, out_fmt);
+            if (img_convert_target_is_source(&s) ||
+                img_target_check(s.dst_name, pfx) < 0) {
+                if (img_convert_target_is_source(&s)) {
+                    img_error("%sFailed to get \"write\" lock", pfx);
+                    fprintf(stderr,
+                            "Is another process using the image "
+                            "[%s]?\n",
+                            s.dst_name);
+                }
+                goto out;
+            }
+        }
         if (qcow2_create(s.dst_name, &o, &err) < 0) {
             img_error("%s: error while converting %s: %s", s.dst_name, out_fmt,
                       err.msg);
@@ -1015,6 +1052,10 @@ int img_cmd_convert(int argc, char **argv)
     }
     s.has_backing = backing != NULL;
     if (img_open(s.dst_name, out_fmt, dst_flags, &s.dst) < 0) {
+        goto out;
+    }
+    if (skip_create && qcow2_size(s.dst) < s.total) {
+        img_error("output file is smaller than input file");
         goto out;
     }
     s.target_zero = (!skip_create && !s.has_backing) || target_is_zero;

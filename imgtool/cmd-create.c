@@ -660,6 +660,9 @@ int img_cmd_create(int argc, char **argv)
         o.size = size;
         o.backing_file = backing;
         o.backing_fmt = backing_fmt;
+        if (img_target_check(filename, pfx) < 0) {
+            goto out;
+        }
         if (qcow2_create(filename, &o, &err) < 0) {
             if (err.code == -ENOENT || err.code == -EACCES ||
                 err.code == -ENOTDIR) {

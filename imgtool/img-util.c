@@ -337,6 +337,26 @@ int img_open(const char *path, const char *fmt, unsigned flags,
     return 0;
 }
 
+int img_target_check(const char *path, const char *prefix)
+{
+    struct qcow2_image *img = NULL;
+    struct err err = {0};
+    int ret;
+
+    if (access(path, F_OK) != 0) {
+        return 0;
+    }
+    /* A raw read-write open takes the write lock and writes nothing. */
+    ret = qcow2_open(path, QCOW2_FORMAT_RAW, QCOW2_OPEN_NO_BACKING, &img, &err);
+    if (ret == -EBUSY) {
+        img_error("%sFailed to get \"write\" lock", prefix);
+        fprintf(stderr, "Is another process using the image [%s]?\n", path);
+        return -1;
+    }
+    qcow2_close(img);
+    return 0;
+}
+
 static int img_kv_push(struct img_kvlist *l, char *key, char *val)
 {
     struct img_kv *nv = mem_realloc(l->v, (l->n + 1) * sizeof(*nv));

@@ -97,6 +97,13 @@ int img_open(const char *path, const char *fmt, unsigned flags,
 void img_open_error(const char *path, int ret, const struct err *err,
                     unsigned flags);
 
+/*
+ * Before a create truncates @path: refuse (printing "@prefixFailed to get
+ * "write" lock" as qemu-img) when another process holds the file open.
+ * Returns 0 or -1.
+ */
+int img_target_check(const char *path, const char *prefix);
+
 /* Resolve a backing name the way QEMU does: relative to the directory of
  * @image_path unless absolute. Returns a new string (mem_free) or NULL. */
 char *img_backing_path(const char *image_path, const char *backing);

@@ -117,6 +117,8 @@ def test_locked_image_same_as_qemu_img(rrvm_img, tmp_path):
     """While qemu-io holds an image open, both tools refuse the same way."""
     from test_img_common import filt
     sh([QEMU_IMG, "create", "-q", "-f", "qcow2", "l.qcow2", "1M"], tmp_path)
+    sh([QEMU_IMG, "create", "-q", "-f", "qcow2", "s.qcow2", "1M"], tmp_path)
+    before = (tmp_path / "l.qcow2").read_bytes()
     holder = subprocess.Popen(["qemu-io", "-c", "sleep 20000", "l.qcow2"],
                               cwd=tmp_path, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)
@@ -130,12 +132,15 @@ def test_locked_image_same_as_qemu_img(rrvm_img, tmp_path):
         for argv in (["info", "l.qcow2"], ["snapshot", "-l", "l.qcow2"],
                      ["snapshot", "-c", "x", "l.qcow2"], ["check", "l.qcow2"],
                      ["resize", "l.qcow2", "2M"], ["info", "-U", "l.qcow2"],
+                     ["create", "-f", "qcow2", "l.qcow2", "1M"],
+                     ["convert", "-O", "qcow2", "s.qcow2", "l.qcow2"],
                      ["map", "-U", "--output=json", "l.qcow2"]):
             q = run([QEMU_IMG] + argv, tmp_path)
             r = run([os.path.abspath(rrvm_img)] + argv, tmp_path)
             assert r.returncode == q.returncode, (argv, r.stderr, q.stderr)
             assert filt(r.stderr) == filt(q.stderr), argv
             assert filt(r.stdout) == filt(q.stdout), argv
+        assert (tmp_path / "l.qcow2").read_bytes() == before
     finally:
         holder.kill()
         holder.wait()
