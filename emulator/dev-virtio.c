@@ -96,6 +96,21 @@ static void vlog(struct rv_virtio *v, const char *msg)
     }
 }
 
+/* Version 1 (legacy) registers: we implement version 2 only. */
+static bool legacy_reg(uint64_t off)
+{
+    return off == 0x028 || off == 0x03c || off == 0x040;
+}
+
+static void vlog_unimp(struct rv_virtio *v, uint64_t off)
+{
+    if (v->host->log && legacy_reg(off)) {
+        v->host->log(v->host->opaque, RV_LOG_UNIMP,
+                     "virtio-mmio: legacy (version 1) register accessed; "
+                     "only version 2 is implemented");
+    }
+}
+
 static void virtio_update_irq(struct rv_virtio *v)
 {
     v->host->set_irq(v->host->opaque, v->irq, v->isr != 0);
@@ -605,6 +620,7 @@ int rv_dev_virtio_read(void *dev, uint64_t off, unsigned size_log2,
         *val = (uint32_t)(q->used >> 32);
         break;
     default:
+        vlog_unimp(v, off);
         break;
     }
     return 0;
@@ -711,6 +727,7 @@ int rv_dev_virtio_write(void *dev, uint64_t off, unsigned size_log2,
         q->used = set_hi(q->used, w);
         break;
     default:
+        vlog_unimp(v, off);
         break;
     }
     return 0;

@@ -35,7 +35,19 @@ struct th {
     unsigned shutdowns;
     unsigned dma_writes;
     struct rv_plic *plic; /* when set, device lines go to the PLIC */
+    unsigned logs[4];     /* messages per RV_LOG_* bit */
 };
+
+static void th_log(void *o, unsigned mask, const char *msg)
+{
+    struct th *t = o;
+
+    for (unsigned i = 0; i < 4; i++) {
+        if (mask & (1u << i)) {
+            t->logs[i]++;
+        }
+    }
+}
 
 static void th_set_irq(void *o, unsigned line, bool level)
 {
@@ -129,6 +141,7 @@ static struct th *th_new(void)
         .dma = th_dma,
         .dma_written = th_dma_written,
         .shutdown = th_shutdown,
+        .log = th_log,
     };
     return t;
 }
@@ -627,6 +640,15 @@ static void test_virtio_rng_and_empty(void **state)
     assert_int_equal(rd_le32(g(t, Q_USED + 8)), 16);
     assert_int_equal(g(t, BUF)[0], 0xa0);
     assert_int_equal(g(t, BUF)[15], 0xaf);
+
+    /* Legacy (version 1) registers are reported as unimplemented. */
+    assert_int_equal(t->logs[1], 0);
+    assert_int_equal(rd(rv_dev_virtio_read, &v, 0x40, 2), 0);
+    wr(rv_dev_virtio_write, &v, 0x28, 2, 4096);
+    assert_int_equal(t->logs[1], 2);
+    /* A wrong access size is a guest error. */
+    rd(rv_dev_virtio_read, &v, 0x70, 0);
+    assert_true(t->logs[0] >= 1);
 
     rv_dev_virtio_init(&e, &t->host, 1, 0, NULL);
     assert_int_equal(rd(rv_dev_virtio_read, &e, 0, 2), 0x74726976);
