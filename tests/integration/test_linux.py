@@ -17,7 +17,7 @@ from pathlib import Path
 import pexpect
 import pytest
 
-from conftest import TOP, binary, have, run
+from conftest import BUILD, TOP, binary, have, run
 
 ENV_FILE = Path(os.environ.get("RRVM_ARTEFACTS_ENV",
                                TOP / "build" / "artefacts.env"))
@@ -93,11 +93,11 @@ def rrvm_argv(rrvm, artefacts, disk=None, append="", extra=(),
 class Guest:
     """A pexpect session on rrvm's terminal (-nographic: the serial port)."""
 
-    def __init__(self, argv, log_path):
+    def __init__(self, argv, log_path, env=None):
         self.log = open(log_path, "w", encoding="utf-8", errors="replace")
         self.child = pexpect.spawn(argv[0], argv[1:], encoding="utf-8",
                                    codec_errors="replace", timeout=CMD_TIMEOUT,
-                                   dimensions=(50, 1000))
+                                   dimensions=(50, 1000), env=env)
         self.child.logfile_read = self.log
         self.seq = 0
 
@@ -373,3 +373,58 @@ def test_panic_without_no_reboot_reboots(rrvm_bin, artefacts, plain_disk,
     log = (tmp_path / "console.log").read_text(errors="replace")
     assert log.count("OpenSBI v") == 2
     assert log.count("Linux version 6.1") == 2
+
+
+@pytest.fixture(scope="module")
+def demo_dir(artefacts, tmp_path_factory):
+    return tmp_path_factory.mktemp("demo")
+
+
+def demo_env(demo_dir):
+    env = dict(os.environ)
+    env.update(RRVM_BUILD=str(BUILD), RRVM_DEMO_DIR=str(demo_dir),
+               RRVM_ARTEFACTS_ENV=str(ENV_FILE))
+    return env
+
+
+def test_demo_check_types_a_session(demo_dir):
+    """scripts/demo.sh with stdin not a terminal: the rrvm-img part, a root
+    disk made by rrvm-img, a typed-ahead `uname -a; poweroff`."""
+    p = run([str(TOP / "scripts" / "demo.sh")], env=demo_env(demo_dir),
+            stdin=subprocess.DEVNULL, timeout=BOOT_TIMEOUT * 2, check=False)
+    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-3000:]
+    assert "Images are identical." in p.stdout + p.stderr
+    assert "made by rrvm-img" in p.stderr
+    assert re.search(r"^Linux rrvm 6\.1\.\d+ .* riscv64$", p.stdout, re.M)
+    assert "reboot: Power down" in p.stdout
+    assert "demo: OK" in p.stderr
+    run([binary("imgtool/rrvm-img"), "check", str(demo_dir / "root.qcow2")])
+
+
+def test_demo_interactive_keeps_disk(demo_dir):
+    """scripts/demo.sh on a terminal, after the --check run: the same disk
+    (not made again), a shell, Ctrl-a x quits with status 0."""
+    disk = demo_dir / "root.qcow2"
+    assert disk.exists(), "test_demo_check_types_a_session made no disk"
+    inode = disk.stat().st_ino
+    g = Guest([str(TOP / "scripts" / "demo.sh")], demo_dir / "demo.log",
+              env=demo_env(demo_dir))
+    try:
+        g.boot()
+        assert "kept from an earlier run" in g.tail(100000)
+        token = secrets.token_hex(8)
+        assert g.ok(f"echo {token} > /root/demo.txt && sync && "
+                    "cat /root/demo.txt").strip() == token
+        g.child.send("\x01x")
+        g.expect(pexpect.EOF)
+        g.child.close()
+        assert g.child.exitstatus == 0, g.tail()
+    finally:
+        g.close()
+    assert disk.stat().st_ino == inode
+    raw = demo_dir / "root.raw"
+    run([binary("imgtool/rrvm-img"), "convert", "-O", "raw", str(disk),
+         str(raw)])
+    got = run(["debugfs", "-R", "cat /root/demo.txt", str(raw)]).stdout
+    assert got.strip() == token
+    raw.unlink()
