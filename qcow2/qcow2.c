@@ -205,27 +205,25 @@ static int lock_test(int fd, off_t byte)
     return fl.l_type != F_UNLCK;
 }
 
-static int image_lock(struct qcow2_image *img, struct err *err)
+/* Apply QEMU's lock bytes for a read-only or read-write user on @fd. */
+static int lock_fd(int fd, bool read_only, const char *name, struct err *err)
 {
     unsigned perm = PERM_CONSISTENT_READ;
     unsigned unshared = PERM_WRITE | PERM_RESIZE;
     int i, ret;
 
-    if (img->flags & QCOW2_OPEN_FORCE_SHARE) {
-        return 0;
-    }
-    if (!img->read_only) {
+    if (!read_only) {
         perm |= PERM_WRITE | PERM_RESIZE;
     }
     for (i = 0; i < PERM_BITS; i++) {
         if (perm & (1u << i)) {
-            ret = lock_byte(img->fd, F_RDLCK, LOCK_PERM_BASE + i);
+            ret = lock_byte(fd, F_RDLCK, LOCK_PERM_BASE + i);
             if (ret < 0) {
                 goto fail;
             }
         }
         if (unshared & (1u << i)) {
-            ret = lock_byte(img->fd, F_RDLCK, LOCK_SHARED_BASE + i);
+            ret = lock_byte(fd, F_RDLCK, LOCK_SHARED_BASE + i);
             if (ret < 0) {
                 goto fail;
             }
@@ -233,20 +231,19 @@ static int image_lock(struct qcow2_image *img, struct err *err)
     }
     for (i = 0; i < PERM_BITS; i++) {
         if (perm & (1u << i)) {
-            ret = lock_test(img->fd, LOCK_SHARED_BASE + i);
+            ret = lock_test(fd, LOCK_SHARED_BASE + i);
             if (ret != 0) {
                 goto fail;
             }
         }
         if (unshared & (1u << i)) {
-            ret = lock_test(img->fd, LOCK_PERM_BASE + i);
+            ret = lock_test(fd, LOCK_PERM_BASE + i);
             if (ret != 0) {
                 goto fail;
             }
         }
     }
-    img->locked = true;
-    return 0;
+    return 1;
 fail:
     if (ret == -EINVAL || ret == -ENOTSUP || ret == -ENOLCK) {
         /* The filesystem has no OFD locks: run unlocked, as QEMU warns. */
@@ -255,7 +252,47 @@ fail:
     return err_set(err, -EBUSY,
                    "Failed to get \"%s\" lock: Is another process using the "
                    "image [%s]?",
-                   perm_names[i < PERM_BITS ? i : 1], img->filename);
+                   perm_names[i < PERM_BITS ? i : 1], name);
+}
+
+static int image_lock(struct qcow2_image *img, struct err *err)
+{
+    int ret;
+
+    if (img->flags & QCOW2_OPEN_FORCE_SHARE) {
+        return 0;
+    }
+    ret = lock_fd(img->fd, img->read_only, img->filename, err);
+    if (ret < 0) {
+        return ret;
+    }
+    img->locked = ret == 1;
+    return 0;
+}
+
+/* Open @path for creation: lock it like a writer before truncating, so an
+ * image in use by QEMU or another handle is never clobbered. */
+static int create_open(const char *path, struct err *err)
+{
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    int ret;
+
+    if (fd < 0) {
+        return err_set(err, -errno, "Could not create '%s': %s", path,
+                       strerror(errno));
+    }
+    ret = lock_fd(fd, false, path, err);
+    if (ret < 0) {
+        close(fd);
+        return ret;
+    }
+    if (ftruncate(fd, 0) < 0) {
+        ret = err_set(err, -errno, "Could not truncate '%s': %s", path,
+                      strerror(errno));
+        close(fd);
+        return ret;
+    }
+    return fd;
 }
 
 /* ---- header ---- */
@@ -1394,6 +1431,8 @@ int qcow2_close(struct qcow2_image *img)
         }
     } else if (img->format == QCOW2_FORMAT_RAW && !img->read_only) {
         ret = qcow2_sync(img, NULL);
+    } else if (!img->read_only && img->sticky_err < 0) {
+        ret = img->sticky_err; /* dirty metadata could not be written */
     }
     image_free(img);
     return ret;
@@ -1740,12 +1779,11 @@ static int backing_size(const char *image_path,
 static int raw_create(const char *path, const struct qcow2_create_opts *o,
                       uint64_t size, struct err *err)
 {
-    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int fd = create_open(path, err);
     int ret = 0;
 
     if (fd < 0) {
-        return err_set(err, -errno, "Could not create '%s': %s", path,
-                       strerror(errno));
+        return fd;
     }
     if (ftruncate(fd, (off_t)size) < 0) {
         ret =
@@ -1949,10 +1987,10 @@ int qcow2_create(const char *path, const struct qcow2_create_opts *o,
     if (!buf) {
         return err_set(err, -ENOMEM, "create buffer");
     }
-    fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    fd = create_open(path, err);
     if (fd < 0) {
-        ret = err_set(err, -errno, "Could not create '%s': %s", path,
-                      strerror(errno));
+        ret = fd;
+        fd = -1;
         goto out;
     }
     /* Minimal image: header, refcount table at 1, refcount block at 2. */

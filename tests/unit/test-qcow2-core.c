@@ -835,7 +835,16 @@ static void test_locking(void **state)
         assert_int_equal(waitpid(pid, &st, 0), pid);
         assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
     }
+    /* Creating over an image in use is refused before anything is
+     * truncated. */
+    {
+        struct qcow2_create_opts o;
+        qcow2_create_opts_init(&o);
+        o.size = 1 << 20;
+        assert_int_equal(qcow2_create(p, &o, &e), -EBUSY);
+    }
     qcow2_close(img);
+    assert_int_equal(sh("qemu-img check -q '%s'", p), 0);
     assert_int_equal(sh("qemu-img info '%s' >/dev/null 2>&1", p), 0);
     /* Force-share is only for read-only opens. */
     assert_int_equal(
