@@ -36,6 +36,57 @@ enum fop { FOP_ADD, FOP_SUB, FOP_MUL, FOP_DIV, FOP_SQRT, FOP_FMA };
 
 typedef __float128 rv_f128;
 
+/*
+ * Run host FP code under rounding mode @rm (FE_*) with clear exception
+ * flags: fp_begin() returns the state to hand to fp_end(), which returns
+ * the FE_* flags raised and restores round-to-nearest. On x86-64 this is
+ * MXCSR directly (glibc's fenv calls also save and reload the x87 state,
+ * which made every FP instruction ~100 ns); FE_* bits equal MXCSR's there.
+ */
+#if defined(__x86_64__)
+#define MXCSR_FLAGS 0x3fu
+#define MXCSR_RC    0x6000u
+
+static unsigned fp_begin(int rm)
+{
+    unsigned old, m;
+
+    __asm__ volatile("stmxcsr %0" : "=m"(old) : : "memory");
+    m = (old & ~(MXCSR_FLAGS | MXCSR_RC)) | ((unsigned)rm << 3);
+    __asm__ volatile("ldmxcsr %0" : : "m"(m) : "memory");
+    return old;
+}
+
+static int fp_end(unsigned old)
+{
+    unsigned m;
+
+    __asm__ volatile("stmxcsr %0" : "=m"(m) : : "memory");
+    old &= ~(MXCSR_FLAGS | MXCSR_RC);
+    __asm__ volatile("ldmxcsr %0" : : "m"(old) : "memory");
+    return (int)m & FE_ALL_EXCEPT;
+}
+#else
+static unsigned fp_begin(int rm)
+{
+    if (rm != FE_TONEAREST) {
+        fesetround(rm);
+    }
+    feclearexcept(FE_ALL_EXCEPT);
+    return (unsigned)rm;
+}
+
+static int fp_end(unsigned rm)
+{
+    int fe = fetestexcept(FE_ALL_EXCEPT);
+
+    if ((int)rm != FE_TONEAREST) {
+        fesetround(FE_TONEAREST);
+    }
+    return fe;
+}
+#endif
+
 static uint32_t flags_from_host(int fe)
 {
     uint32_t f = 0;
@@ -127,11 +178,9 @@ static double op_d_host(enum fop op, double a, double b, double c, int rm,
 {
     volatile double va = a, vb = b, vc = c;
     volatile double r;
+    unsigned fs;
 
-    if (rm != FE_TONEAREST) {
-        fesetround(rm);
-    }
-    feclearexcept(FE_ALL_EXCEPT);
+    fs = fp_begin(rm);
     switch (op) {
     case FOP_ADD:
         r = va + vb;
@@ -152,10 +201,7 @@ static double op_d_host(enum fop op, double a, double b, double c, int rm,
         r = fma(va, vb, vc);
         break;
     }
-    *fe = fetestexcept(FE_ALL_EXCEPT);
-    if (rm != FE_TONEAREST) {
-        fesetround(FE_TONEAREST);
-    }
+    *fe = fp_end(fs);
     return r;
 }
 
@@ -163,11 +209,9 @@ static float op_s_host(enum fop op, float a, float b, float c, int rm, int *fe)
 {
     volatile float va = a, vb = b, vc = c;
     volatile float r;
+    unsigned fs;
 
-    if (rm != FE_TONEAREST) {
-        fesetround(rm);
-    }
-    feclearexcept(FE_ALL_EXCEPT);
+    fs = fp_begin(rm);
     switch (op) {
     case FOP_ADD:
         r = va + vb;
@@ -188,10 +232,7 @@ static float op_s_host(enum fop op, float a, float b, float c, int rm, int *fe)
         r = fmaf(va, vb, vc);
         break;
     }
-    *fe = fetestexcept(FE_ALL_EXCEPT);
-    if (rm != FE_TONEAREST) {
-        fesetround(FE_TONEAREST);
-    }
+    *fe = fp_end(fs);
     return r;
 }
 
@@ -387,11 +428,9 @@ static double int_to_d_host(uint64_t src, unsigned kind, int rm, int *fe)
 {
     volatile uint64_t s = src;
     volatile double r;
+    unsigned fs;
 
-    if (rm != FE_TONEAREST) {
-        fesetround(rm);
-    }
-    feclearexcept(FE_ALL_EXCEPT);
+    fs = fp_begin(rm);
     switch (kind) {
     case 0:
         r = (double)(int32_t)s;
@@ -406,10 +445,7 @@ static double int_to_d_host(uint64_t src, unsigned kind, int rm, int *fe)
         r = (double)s;
         break;
     }
-    *fe = fetestexcept(FE_ALL_EXCEPT);
-    if (rm != FE_TONEAREST) {
-        fesetround(FE_TONEAREST);
-    }
+    *fe = fp_end(fs);
     return r;
 }
 
@@ -417,11 +453,9 @@ static float int_to_s_host(uint64_t src, unsigned kind, int rm, int *fe)
 {
     volatile uint64_t s = src;
     volatile float r;
+    unsigned fs;
 
-    if (rm != FE_TONEAREST) {
-        fesetround(rm);
-    }
-    feclearexcept(FE_ALL_EXCEPT);
+    fs = fp_begin(rm);
     switch (kind) {
     case 0:
         r = (float)(int32_t)s;
@@ -436,10 +470,7 @@ static float int_to_s_host(uint64_t src, unsigned kind, int rm, int *fe)
         r = (float)s;
         break;
     }
-    *fe = fetestexcept(FE_ALL_EXCEPT);
-    if (rm != FE_TONEAREST) {
-        fesetround(FE_TONEAREST);
-    }
+    *fe = fp_end(fs);
     return r;
 }
 
@@ -489,16 +520,11 @@ static float d_to_s_host(double d, int rm, int *fe)
 {
     volatile double vd = d;
     volatile float r;
+    unsigned fs;
 
-    if (rm != FE_TONEAREST) {
-        fesetround(rm);
-    }
-    feclearexcept(FE_ALL_EXCEPT);
+    fs = fp_begin(rm);
     r = (float)vd;
-    *fe = fetestexcept(FE_ALL_EXCEPT);
-    if (rm != FE_TONEAREST) {
-        fesetround(FE_TONEAREST);
-    }
+    *fe = fp_end(fs);
     return r;
 }
 
