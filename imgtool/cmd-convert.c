@@ -51,7 +51,7 @@ struct img_slot {
     enum img_slot_kind kind;
     uint64_t seq;
     uint64_t off;  /* target offset, bytes */
-    size_t len;    /* bytes */
+    uint64_t len;  /* bytes; data slots at most one chunk */
     uint8_t *buf;  /* chunk bytes */
     uint8_t *cbuf; /* compressed clusters, one cluster_size each */
     int *clen;     /* per cluster: >0 compressed length, 0 zero,
@@ -82,7 +82,8 @@ struct img_convert {
     pthread_mutex_t lock; /* reader/writer hand-off; -c: source access */
     pthread_cond_t cond;
     pthread_mutex_t wlock; /* -c: target access */
-    uint64_t next_seq;     /* -c: next chunk a worker takes (under lock) */
+    uint64_t next_off;     /* -c: next offset a worker takes (under lock) */
+    bool reader_done;      /* the reader queued its last slot (nchunks) */
     struct img_slot *slots;
     int nslots;
     bool stop; /* an error happened: everyone leaves */
@@ -195,6 +196,109 @@ static int img_src_kind(struct img_convert *s, uint64_t off, size_t len,
     return 0;
 }
 
+static enum img_slot_kind img_extent_class(const struct img_convert *s,
+                                           const struct qcow2_extent *e)
+{
+    if (s->has_backing) {
+        if (!(e->flags & QCOW2_BS_ALLOCATED)) {
+            return IMG_KIND_BACKING;
+        }
+        return (e->flags & QCOW2_BS_ZERO) ? IMG_KIND_ZERO : IMG_KIND_DATA;
+    }
+    if ((e->flags & QCOW2_BS_ZERO) ||
+        !(e->flags & (QCOW2_BS_DATA | QCOW2_BS_ALLOCATED))) {
+        return IMG_KIND_ZERO;
+    }
+    return IMG_KIND_DATA;
+}
+
+/* Class of the extent at @off and, unless data, the length of its run. */
+static int img_src_run(struct img_convert *s, uint64_t off,
+                       enum img_slot_kind *cls, uint64_t *run, struct err *err)
+{
+    uint64_t start = off;
+    bool first = true;
+    int i;
+
+    *cls = IMG_KIND_DATA;
+    *run = 0;
+    for (i = 0; i < s->nsrc; i++) {
+        struct img_src *src = &s->src[i];
+
+        while (off >= src->start && off < src->start + src->size) {
+            struct qcow2_extent e;
+            uint64_t max = src->start + src->size - off;
+            enum img_slot_kind c;
+            int ret;
+
+            ret = qcow2_block_status(src->img, off - src->start, max,
+                                     !s->has_backing, &e, err);
+            if (ret < 0) {
+                return ret;
+            }
+            if (e.length == 0) {
+                return -EIO;
+            }
+            c = img_extent_class(s, &e);
+            if (first) {
+                *cls = c;
+                first = false;
+                if (c == IMG_KIND_DATA) {
+                    return 0;
+                }
+            } else if (c != *cls) {
+                *run = off - start;
+                return 0;
+            }
+            off += e.length < max ? e.length : max;
+        }
+    }
+    *run = off - start;
+    return 0;
+}
+
+/*
+ * The next chunk at @off: a whole run of zero (or, with -B, unallocated)
+ * extents cut at a target cluster boundary, so empty terabytes cost a few
+ * block-status calls; otherwise at most @maxdata bytes, classified as a
+ * whole.
+ */
+static int img_next_chunk(struct img_convert *s, uint64_t off, uint64_t maxdata,
+                          enum img_slot_kind *kind, uint64_t *len,
+                          struct err *err)
+{
+    uint64_t n = s->total - off < maxdata ? s->total - off : maxdata;
+    enum img_slot_kind cls;
+    uint64_t run;
+    int ret;
+
+    *kind = IMG_KIND_DATA;
+    *len = n;
+    if (s->sparse == 0 && !s->has_backing) {
+        return 0;
+    }
+    ret = img_src_run(s, off, &cls, &run, err);
+    if (ret < 0) {
+        return ret;
+    }
+    if (cls != IMG_KIND_DATA) {
+        uint64_t end = off + run;
+
+        if (end < s->total) {
+            end -= end % s->cluster;
+        }
+        if (end > off) {
+            *kind = cls;
+            *len = end - off;
+            if (s->sparse == 0 && *len > n) {
+                *len = n; /* written out as zeros: one buffer at a time */
+            }
+            return 0;
+        }
+    }
+    return img_src_kind(s, off, (size_t)n, kind, err);
+}
+
 static bool img_is_zero(const uint8_t *p, size_t len)
 {
     static const uint8_t zeros[4096];
@@ -212,19 +316,16 @@ static bool img_is_zero(const uint8_t *p, size_t len)
 static void *img_reader_main(void *opaque)
 {
     struct img_convert *s = opaque;
-    uint64_t seq;
+    uint64_t seq = 0;
+    uint64_t off = 0;
 
-    for (seq = 0; seq < s->nchunks; seq++) {
+    while (off < s->total) {
         struct img_slot *sl = &s->slots[seq % (uint64_t)s->nslots];
         struct err err = {0};
         enum img_slot_kind kind;
-        uint64_t off = seq * s->chunk;
-        size_t len = s->chunk;
+        uint64_t len;
         int ret;
 
-        if (off + len > s->total) {
-            len = (size_t)(s->total - off);
-        }
         pthread_mutex_lock(&s->lock);
         while (!s->stop && sl->state != IMG_SLOT_FREE) {
             pthread_cond_wait(&s->cond, &s->lock);
@@ -233,13 +334,9 @@ static void *img_reader_main(void *opaque)
         if (s->stop) {
             break;
         }
-        kind = IMG_KIND_DATA;
-        ret = 0;
-        if (s->sparse != 0 || s->has_backing) {
-            ret = img_src_kind(s, off, len, &kind, &err);
-        }
+        ret = img_next_chunk(s, off, s->chunk, &kind, &len, &err);
         if (ret == 0 && kind == IMG_KIND_DATA) {
-            ret = img_src_read(s, off, sl->buf, len, &err);
+            ret = img_src_read(s, off, sl->buf, (size_t)len, &err);
         }
         if (ret < 0) {
             char msg[400];
@@ -258,7 +355,14 @@ static void *img_reader_main(void *opaque)
         sl->state = IMG_SLOT_DONE;
         pthread_cond_broadcast(&s->cond);
         pthread_mutex_unlock(&s->lock);
+        off += len;
+        seq++;
     }
+    pthread_mutex_lock(&s->lock);
+    s->nchunks = seq;
+    s->reader_done = true;
+    pthread_cond_broadcast(&s->cond);
+    pthread_mutex_unlock(&s->lock);
     return NULL;
 }
 
@@ -408,22 +512,17 @@ static void *img_cworker_main(void *opaque)
         int ret = 0;
 
         pthread_mutex_lock(&s->lock);
-        if (s->stop || s->next_seq >= s->nchunks) {
+        if (s->stop || s->next_off >= s->total) {
             pthread_mutex_unlock(&s->lock);
             break;
         }
-        sl.seq = s->next_seq++;
-        sl.off = sl.seq * s->chunk;
-        sl.len = s->chunk;
-        if (sl.off + sl.len > s->total) {
-            sl.len = (size_t)(s->total - sl.off);
-        }
-        sl.kind = IMG_KIND_DATA;
-        if (s->sparse != 0 || s->has_backing) {
-            ret = img_src_kind(s, sl.off, sl.len, &sl.kind, &err);
+        sl.off = s->next_off;
+        ret = img_next_chunk(s, sl.off, s->chunk, &sl.kind, &sl.len, &err);
+        if (ret == 0) {
+            s->next_off += sl.len;
         }
         if (ret == 0 && sl.kind == IMG_KIND_DATA) {
-            ret = img_src_read(s, sl.off, sl.buf, sl.len, &err);
+            ret = img_src_read(s, sl.off, sl.buf, (size_t)sl.len, &err);
         }
         pthread_mutex_unlock(&s->lock);
         if (ret < 0) {
@@ -473,7 +572,6 @@ static int img_convert_run_compress(struct img_convert *s, int workers)
         s->chunk = s->cluster;
     }
     s->chunk -= s->chunk % s->cluster;
-    s->nchunks = (s->total + s->chunk - 1) / s->chunk;
     pthread_mutex_init(&s->lock, NULL);
     pthread_cond_init(&s->cond, NULL);
     pthread_mutex_init(&s->wlock, NULL);
@@ -511,7 +609,6 @@ static int img_convert_run(struct img_convert *s)
         s->chunk = s->cluster;
     }
     s->chunk -= s->chunk % s->cluster;
-    s->nchunks = (s->total + s->chunk - 1) / s->chunk;
     s->nslots = 4;
     s->slots = mem_calloc((size_t)s->nslots, sizeof(*s->slots));
     if (!s->slots) {
@@ -529,18 +626,22 @@ static int img_convert_run(struct img_convert *s)
         img_error("Could not start the reader thread");
         goto out_free;
     }
-    for (seq = 0; seq < s->nchunks; seq++) {
+    for (seq = 0;; seq++) {
         struct img_slot *sl = &s->slots[seq % (uint64_t)s->nslots];
         struct err err = {0};
         uint64_t fail_off = 0;
+        bool end;
         int r;
 
         pthread_mutex_lock(&s->lock);
-        while (!s->stop && !(sl->state == IMG_SLOT_DONE && sl->seq == seq)) {
+        while (!s->stop && !(sl->state == IMG_SLOT_DONE && sl->seq == seq) &&
+               !(s->reader_done && seq >= s->nchunks)) {
             pthread_cond_wait(&s->cond, &s->lock);
         }
+        end = s->stop || (s->reader_done && seq >= s->nchunks &&
+                          !(sl->state == IMG_SLOT_DONE && sl->seq == seq));
         pthread_mutex_unlock(&s->lock);
-        if (s->stop) {
+        if (end) {
             break;
         }
         r = img_write_slot(s, sl, &fail_off, &err);
