@@ -413,6 +413,15 @@ static int exec_system(struct rv_cpu *cpu, uint32_t insn, uint64_t pc,
         if (RV_LIKELY((pc & ~0xfffULL) == code_page &&                         \
                       (pc & 0xfff) != 0xffe)) {                                \
             memcpy(&raw_, code_host + (pc & 0xfff), 4);                        \
+        } else if (tlb_x[(pc >> 12) & (RV_TLB_SIZE - 1)].vpage ==              \
+                       (pc & ~0xfffULL) &&                                     \
+                   (pc & 0xfff) != 0xffe) {                                    \
+            code_page = pc & ~0xfffULL;                                        \
+            code_host = (const uint8_t *)(uintptr_t)(code_page +               \
+                                                     tlb_x[(pc >> 12) &        \
+                                                           (RV_TLB_SIZE - 1)]  \
+                                                         .addend);             \
+            memcpy(&raw_, code_host + (pc & 0xfff), 4);                        \
         } else {                                                               \
             SYNC();                                                            \
             if (rv_mem_fetch_slow(cpu, pc, &raw_, &code_page, &code_host) <    \
@@ -457,6 +466,7 @@ void rv_exec(struct rv_cpu *cpu, uint64_t max)
     struct rv_dslot *const dcache = cpu->dcache;
     struct rv_tlb_entry *const tlb_r = cpu->tlb[cpu->dctx][RV_ACC_READ];
     struct rv_tlb_entry *const tlb_w = cpu->tlb[cpu->dctx][RV_ACC_WRITE];
+    struct rv_tlb_entry *const tlb_x = cpu->tlb[cpu->priv][RV_ACC_FETCH];
     uint64_t pc = cpu->pc, ic = cpu->icount, end = ic + max;
     uint64_t code_page = RV_TLB_INVALID;
     const uint8_t *code_host = NULL;
