@@ -118,7 +118,7 @@ static uint64_t amo_op(unsigned f5, uint64_t old, uint64_t src, bool word)
     }
 }
 
-static uint64_t mmio_or_ram_load(uint8_t *host, unsigned size_log2)
+static uint64_t ram_load_amo(uint8_t *host, unsigned size_log2)
 {
     if (size_log2 == 2) {
         uint32_t v;
@@ -179,7 +179,7 @@ static int exec_amo(struct rv_cpu *cpu, uint32_t insn)
                 return -1;
             }
             if (host) {
-                old = mmio_or_ram_load(host, sl);
+                old = ram_load_amo(host, sl);
                 if (sl == 2) {
                     old = SEXT32(old);
                 }
@@ -215,7 +215,7 @@ static int exec_amo(struct rv_cpu *cpu, uint32_t insn)
     if (host) {
         uint64_t nv;
 
-        old = mmio_or_ram_load(host, sl);
+        old = ram_load_amo(host, sl);
         nv = amo_op(f5, old, src, sl == 2);
         memcpy(host, &nv, 1u << sl);
     } else {
