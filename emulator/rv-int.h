@@ -88,8 +88,14 @@ void rv_cpu_request_exit(struct rv_cpu *cpu);
 /* Drop cached translations/decodes of guest memory after a host-side write
  * to RAM (loader, DMA, snapshot load). */
 void rv_cpu_flush_caches(struct rv_cpu *cpu);
-/* Serialised hart state for snapshots and hashing: returns bytes written,
- * or the size needed when @dst is NULL. */
+/*
+ * Serialised hart state for snapshots and hashing: returns bytes written,
+ * the size needed when @dst is NULL, or 0 if @dst_cap is too small. The
+ * soft TLB is not part of it, and a guest may legally observe stale TLB
+ * entries (Linux clears PTE accessed bits without sfence.vma), so call
+ * rv_cpu_flush_caches() after a save that a later load must reproduce
+ * exactly (savevm, replay checkpoints); rv_cpu_load() flushes itself.
+ */
 size_t rv_cpu_save(const struct rv_cpu *cpu, uint8_t *dst, size_t dst_cap);
 /* Returns 0, -EBADMSG on a malformed blob, or -ENOTSUP for unknown
  * incompatible feature bits (layout: rv-cpu.c "snapshots"). */
