@@ -93,6 +93,7 @@ struct rv_machine {
     uint64_t rng[4]; /* xoshiro256** state */
     int rng_fd;      /* -1: use rng[] */
     bool req_shutdown, req_reset, req_quit, stopped;
+    bool flush_pending; /* DMA wrote RAM: flush CPU caches after the slice */
     int exit_code;
 };
 
@@ -261,11 +262,14 @@ static uint8_t *machine_dma(void *opaque, uint64_t gpa, uint64_t len)
     return m->ram.host + (gpa - m->ram.base);
 }
 
+/* Device writes to RAM: the CPU drops its decoded code after the current
+ * instruction (flushing from inside an MMIO callback is not allowed). */
 static void machine_dma_written(void *opaque, uint64_t gpa, uint64_t len)
 {
     struct rv_machine *m = opaque;
 
-    rv_cpu_flush_caches(m->cpu);
+    m->flush_pending = true;
+    rv_cpu_request_exit(m->cpu);
 }
 
 static void machine_shutdown(void *opaque, bool reset, int code)
@@ -1049,6 +1053,10 @@ int rv_machine_run(struct rv_machine *m, struct rv_exit_info *exit,
             }
         }
         stop = rv_cpu_run(m->cpu, budget);
+        if (m->flush_pending) {
+            rv_cpu_flush_caches(m->cpu);
+            m->flush_pending = false;
+        }
         output_flush(m);
         update_timers(m);
         if (stop == RV_STOP_TRAP_LOOP) {
