@@ -424,22 +424,23 @@ static void check_file(const char *src, const char *name)
     lines_assert_equal(what, &ol, &ql);
     lines_free(&ql);
     lines_free(&ol);
-    /* qemu-img judges both repairs alike. */
+    /* qemu-img judges our repaired image as it judges its own (the exit
+     * code of its -r all describes the repaired state, unless the repair
+     * itself failed). */
     {
-        char qa[16], oa[16];
+        int oa = run("qemu-img check -q -f qcow2 '%s/oa.qcow2' >/dev/null "
+                     "2>&1",
+                     t.dir);
 
-        assert_int_equal(
-            run("cd '%s' && { (qemu-img check -q -f qcow2 qa.qcow2 "
-                ">/dev/null 2>&1; echo $? >qa2.rc) & (qemu-img check -q -f "
-                "qcow2 oa.qcow2 >/dev/null 2>&1; echo $? >oa2.rc) & wait; }",
-                t.dir),
-            0);
-        slurp(t.dir, "qa2", "rc", qa, sizeof(qa));
-        slurp(t.dir, "oa2", "rc", oa, sizeof(oa));
-        if (atoi(qa) != atoi(oa)) {
+        if (q.rc == 1) {
+            q.rc = run("qemu-img check -q -f qcow2 '%s/qa.qcow2' >/dev/null "
+                       "2>&1",
+                       t.dir);
+        }
+        if (oa != q.rc) {
             fail_msg("%s: after -r all qemu-img check says %d for ours, "
                      "%d for its own repair",
-                     name, atoi(oa), atoi(qa));
+                     name, oa, q.rc);
         }
     }
     tmp_fini(&t);
