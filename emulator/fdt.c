@@ -96,12 +96,13 @@ static void prop_addr_cell(struct fdtw *w, const char *name, uint64_t v)
 static void build_chosen(struct fdtw *w, const struct rv_fdt_params *p)
 {
     begin(w, "chosen");
-    if (p->bootargs && *p->bootargs) {
-        prop_str(w, "bootargs", p->bootargs);
-    }
     if (p->initrd_start || p->initrd_end) {
         prop_addr_cell(w, "linux,initrd-end", p->initrd_end);
         prop_addr_cell(w, "linux,initrd-start", p->initrd_start);
+    }
+    /* (QEMU has the random rng-seed here.) */
+    if (p->bootargs && *p->bootargs) {
+        prop_str(w, "bootargs", p->bootargs);
     }
     prop_str(w, "stdout-path", "/soc/serial@10000000");
     end(w);

@@ -308,3 +308,83 @@ def test_default_bios_is_qemus_opensbi(rrvm):
     p.expect(r"Domain0 Next Address      : 0x0000000080200000")
     to_prompt(p)
     assert poweroff(p) == 0
+
+
+def fdt_tree(blob):
+    """Parse a flattened device tree into nested (name, props, children),
+    keeping the order of nodes and properties."""
+    import struct
+    magic, total, off_s, off_str = struct.unpack(">4I", blob[:16])
+    assert magic == 0xD00DFEED
+    pos = off_s
+
+    def cstr(at):
+        end = blob.index(b"\0", at)
+        return blob[at:end].decode(), end
+
+    def node():
+        nonlocal pos
+        tok, = struct.unpack(">I", blob[pos:pos + 4])
+        assert tok == 1
+        name, end = cstr(pos + 4)
+        pos = (end + 4) & ~3
+        props, children = [], []
+        while True:
+            tok, = struct.unpack(">I", blob[pos:pos + 4])
+            if tok == 3:
+                ln, nameoff = struct.unpack(">II", blob[pos + 4:pos + 12])
+                val = blob[pos + 12:pos + 12 + ln]
+                props.append((cstr(off_str + nameoff)[0], val))
+                pos = (pos + 12 + ln + 3) & ~3
+            elif tok == 1:
+                children.append(node())
+            elif tok == 2:
+                pos += 4
+                return (name, props, children)
+            elif tok == 4:
+                pos += 4
+            else:
+                raise AssertionError(f"bad token {tok}")
+
+    return node()
+
+
+def drop(tree, path):
+    """Remove node or property @path ("/a/b" or "/a/b:prop")."""
+    name, props, children = tree
+    parts = path.strip("/").split("/")
+    for part in parts[:-1]:
+        _, props, children = next(c for c in children if c[0] == part)
+    last = parts[-1]
+    if ":" in last:
+        node_name, prop = last.split(":")
+        _, props, _ = next(c for c in children if c[0] == node_name)
+        props[:] = [p for p in props if p[0] != prop]
+    else:
+        children[:] = [c for c in children if c[0] != last]
+
+
+@needs_fw
+@pytest.mark.skipif(not have("qemu-system-riscv64"),
+                    reason="qemu-system-riscv64 not installed")
+@pytest.mark.parametrize("ram,initrd", [("256M", False), ("1G", True)])
+def test_device_tree_equals_qemus(rrvm, tmp_path, ram, initrd):
+    """QEMU 7.2's virt DT for the same configuration, minus the nodes of
+    devices rrvm does not model and the random rng-seed, is ours exactly
+    (memory, bootargs, initrd placement included)."""
+    ours, qemu = tmp_path / "ours.dtb", tmp_path / "qemu.dtb"
+    common = ["-m", ram, "-bios", FW_JUMP, "-kernel", UBOOT_S,
+              "-append", "console=ttyS0 root=/dev/vda"]
+    if initrd:
+        rd = tmp_path / "initrd.img"
+        rd.write_bytes(bytes(range(256)) * 40)
+        common += ["-initrd", str(rd)]
+    run([rrvm, "-M", f"virt,dumpdtb={ours}", *common])
+    run(["qemu-system-riscv64", "-M", f"virt,dumpdtb={qemu}", "-cpu",
+         QEMU_CPU, "-nographic", *common])
+    q = fdt_tree(qemu.read_bytes())
+    for path in ("/pmu", "/fw-cfg@10100000", "/flash@20000000",
+                 "/platform-bus@4000000", "/soc/pci@30000000",
+                 "/chosen:rng-seed"):
+        drop(q, path)
+    assert fdt_tree(ours.read_bytes()) == q
