@@ -11,7 +11,6 @@ import os
 import re
 import secrets
 import subprocess
-import time
 from pathlib import Path
 
 import pexpect
