@@ -135,16 +135,17 @@ def test_ctrl_a_x_quits(rrvm):
     assert p.exitstatus == 0
 
 
-def make_disk(tmp_path, rrvm_img=None, size="8M"):
-    disk = tmp_path / "disk.qcow2"
-    run(["qemu-img", "create", "-q", "-f", "qcow2", str(disk), size])
-    run(["qemu-io", "-c", "write -P 0x5a 0 512", "-c",
+def make_disk(tmp_path, fmt="qcow2", size="8M"):
+    disk = tmp_path / f"disk.{fmt}"
+    run(["qemu-img", "create", "-q", "-f", fmt, str(disk), size])
+    run(["qemu-io", "-f", fmt, "-c", "write -P 0x5a 0 512", "-c",
          "write -P 0xa5 512 512", str(disk)])
     return disk
 
 
 def read_pattern_ok(disk, pattern, off, length):
-    p = run(["qemu-io", "-r", "-c",
+    fmt = "raw" if str(disk).endswith(".raw") else "qcow2"
+    p = run(["qemu-io", "-f", fmt, "-r", "-c",
              f"read -P {pattern} {off} {length}", str(disk)], check=False)
     return "Pattern verification failed" not in p.stdout and p.returncode == 0
 
@@ -155,11 +156,13 @@ needs_qemu_img = pytest.mark.skipif(not have("qemu-img") or not have("qemu-io"),
 
 @needs_fw
 @needs_qemu_img
-@pytest.mark.parametrize("spelling", ["if=virtio", "if=none+device"])
+@pytest.mark.parametrize("spelling", ["if=virtio", "if=none+device", "raw"])
 def test_virtio_blk_in_uboot(rrvm, tmp_path, spelling):
-    disk = make_disk(tmp_path)
+    disk = make_disk(tmp_path, "raw" if spelling == "raw" else "qcow2")
     if spelling == "if=virtio":
         extra = ["-drive", f"file={disk},format=qcow2,if=virtio"]
+    elif spelling == "raw":
+        extra = ["-drive", f"file={disk},format=raw,if=virtio"]
     else:
         extra = ["-drive", f"if=none,id=hd0,file={disk},format=qcow2",
                  "-device", "virtio-blk-device,drive=hd0",
