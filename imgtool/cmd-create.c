@@ -626,11 +626,6 @@ int img_cmd_create(int argc, char **argv)
         if (backing && !backing[0]) {
             backing = NULL;
         }
-        if (backing_fmt && !backing) {
-            img_error("%sBacking format cannot be used without backing file",
-                      pfx);
-            goto out;
-        }
         if (backing && !backing_fmt) {
             ret = img_create_probe_backing(filename, backing);
             goto out;
@@ -653,6 +648,11 @@ int img_cmd_create(int argc, char **argv)
         }
         if (!quiet) {
             img_formatting_line(filename, f, &kv, size);
+        }
+        if (backing_fmt && !backing) {
+            img_error("%sBacking format cannot be used without backing file",
+                      pfx);
+            goto out;
         }
         if (img_create_build(pfx, f, &kv, &o) < 0) {
             goto out;
