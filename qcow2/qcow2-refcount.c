@@ -277,221 +277,277 @@ static int64_t find_free(struct qcow2_image *img, uint64_t n, struct err *err)
     return (int64_t)run_start;
 }
 
-static int reftable_grow(struct qcow2_image *img, uint64_t need_index,
+static int refcount_area(struct qcow2_image *img, uint64_t start_offset,
+                         uint64_t new_rb_index, uint64_t new_rb_offset,
                          struct err *err);
+static int refcount_apply(struct qcow2_image *img, uint64_t first,
+                          uint64_t last, int64_t delta, bool check_only,
+                          struct err *err);
 
 /*
- * Make sure refcount block @rt_index exists. Returns 0 if it already did,
- * 1 if one was allocated (which may have used clusters the caller picked,
- * so the caller must search again), or -errno.
+ * Make sure the refcount block covering host cluster @cluster_index exists,
+ * placing it as QEMU's alloc_refcount_block does: at the next free cluster
+ * after the allocation hint (counting itself when it falls in its own
+ * range), or, when the refcount table is too small, with a new table and
+ * self-describing blocks in a fresh area (refcount_area()). Returns 0 if the
+ * block existed, 1 if one was allocated (the caller must search for free
+ * clusters again), or -errno.
  */
-static int refblock_ensure(struct qcow2_image *img, uint64_t rt_index,
+static int refblock_ensure(struct qcow2_image *img, uint64_t cluster_index,
                            int depth, struct err *err)
 {
     uint64_t per_block = 1ull << img->refcount_block_bits;
-    int64_t boff;
+    uint64_t rt_index = cluster_index >> img->refcount_block_bits;
+    uint64_t nb_off;
+    int64_t boff, c;
+    void *block;
     int ret;
 
     if (depth > 4) {
         return err_set(err, -EIO, "refcount block allocation recursion");
     }
-    if (rt_index >= img->refcount_table_size) {
-        ret = reftable_grow(img, rt_index, err);
-        if (ret < 0) {
-            return ret;
-        }
-        return 1;
-    }
     boff = refblock_offset(img, rt_index, err);
     if (boff != 0) {
         return boff < 0 ? (int)boff : 0;
     }
-    for (;;) {
-        int64_t c = find_free(img, 1, err);
-        uint64_t c_rt;
-        void *block;
-
-        if (c < 0) {
-            return (int)c;
+    c = find_free(img, 1, err);
+    if (c < 0) {
+        return (int)c;
+    }
+    if (c == 0) {
+        return qcow2_signal_corruption(img, err,
+                                       "refcount block allocated at offset 0");
+    }
+    img->free_cluster_index = (uint64_t)c + 1;
+    nb_off = (uint64_t)c << img->cluster_bits;
+    if (((uint64_t)c >> img->refcount_block_bits) == rt_index) {
+        /* Self-describing: the new block counts itself. */
+        ret = qcow2_cache_get_empty(img->refcount_cache, nb_off, &block, err);
+        if (ret < 0) {
+            return ret;
         }
-        c_rt = (uint64_t)c >> img->refcount_block_bits;
-        if (c_rt == rt_index) {
-            /* Self-describing: the new block counts itself. */
-            ret = qcow2_cache_get_empty(img->refcount_cache,
-                                        (uint64_t)c << img->cluster_bits,
-                                        &block, err);
-            if (ret < 0) {
-                return ret;
-            }
-            memset(block, 0, img->cluster_size);
-            rb_set(img, block, (uint64_t)c & (per_block - 1), 1);
-            qcow2_cache_mark_dirty(img->refcount_cache, block);
-            qcow2_cache_put(img->refcount_cache, &block);
-        } else {
-            ret = refblock_ensure(img, c_rt, depth + 1, err);
-            if (ret < 0) {
-                return ret;
-            }
-            if (ret == 1) {
-                continue;
-            }
-            ret = qcow2_refcount_update(img, (uint64_t)c << img->cluster_bits,
-                                        img->cluster_size, 1, err);
-            if (ret < 0) {
-                return ret;
-            }
-            ret = qcow2_cache_get_empty(img->refcount_cache,
-                                        (uint64_t)c << img->cluster_bits,
-                                        &block, err);
-            if (ret < 0) {
-                return ret;
-            }
-            memset(block, 0, img->cluster_size);
-            qcow2_cache_mark_dirty(img->refcount_cache, block);
-            qcow2_cache_put(img->refcount_cache, &block);
+        memset(block, 0, img->cluster_size);
+        rb_set(img, block, (uint64_t)c & (per_block - 1), 1);
+    } else {
+        /* Counted by another block (which may need allocating first). */
+        ret = refblock_ensure(img, (uint64_t)c, depth + 1, err);
+        if (ret < 0) {
+            return ret;
         }
-        /* The block must be on disk before the table points at it. */
+        ret = refcount_apply(img, (uint64_t)c, (uint64_t)c, 1, false, err);
+        if (ret < 0) {
+            return ret;
+        }
         ret = qcow2_cache_flush(img->refcount_cache, err);
         if (ret < 0) {
             return ret;
         }
-        ret = qcow2_sync(img, err);
+        ret = qcow2_cache_get_empty(img->refcount_cache, nb_off, &block, err);
         if (ret < 0) {
             return ret;
         }
-        img->refcount_table[rt_index] = (uint64_t)c << img->cluster_bits;
+        memset(block, 0, img->cluster_size);
+    }
+    qcow2_cache_mark_dirty(img->refcount_cache, block);
+    qcow2_cache_put(img->refcount_cache, &block);
+    /* The block must be on disk before any table points at it. */
+    ret = qcow2_cache_flush(img->refcount_cache, err);
+    if (ret == 0) {
+        ret = qcow2_sync(img, err);
+    }
+    if (ret < 0) {
+        return ret;
+    }
+    if (nb_off + img->cluster_size > img->file_size) {
+        img->file_size = nb_off + img->cluster_size;
+    }
+    if (rt_index < img->refcount_table_size) {
+        img->refcount_table[rt_index] = nb_off;
         if (rt_index >= img->reftable_used) {
             img->reftable_used = rt_index + 1;
         }
         ret = reftable_write_entry(img, rt_index, err);
-        if (ret < 0) {
-            return ret;
+        if (ret == 0) {
+            ret = qcow2_sync(img, err);
         }
-        return 1;
+        return ret < 0 ? ret : 1;
     }
+    {
+        /* Grow the table: new structures start after every block in use
+         * (including the one just made). */
+        uint64_t hi = cluster_index + 1;
+        uint64_t blocks_used;
+
+        if ((uint64_t)c + 1 > hi) {
+            hi = (uint64_t)c + 1;
+        }
+        blocks_used = (hi + per_block - 1) / per_block;
+        ret = refcount_area(img, (blocks_used * per_block) << img->cluster_bits,
+                            rt_index, nb_off, err);
+    }
+    return ret < 0 ? ret : 1;
+}
+
+/* QEMU's qcow2_refcount_metadata_size() with a generous increase. */
+static uint64_t refcount_blocks_needed(uint64_t clusters, uint64_t cs,
+                                       unsigned order, uint64_t *table_out)
+{
+    uint64_t per_table = cs / 8;
+    uint64_t per_block = cs * 8 / (1u << order);
+    uint64_t table = 0, blocks = 0, last, n = 0;
+    bool generous = true;
+
+    do {
+        last = n;
+        blocks = (clusters + table + blocks + per_block - 1) / per_block;
+        table = (blocks + per_table - 1) / per_table;
+        n = clusters + blocks + table;
+        if (n == last && generous) {
+            clusters += (table + 1) / 2;
+            n = 0;
+            generous = false;
+        }
+    } while (n != last);
+    *table_out = table;
+    return blocks;
 }
 
 /*
- * Grow the refcount table so that it has an entry @need_index. The new
- * table and the refcount blocks describing it go past everything the old
- * table covers and past the end of the file, so they are free by
- * construction; they are written, synced, and only then does the header
- * switch to the new table. The old table's clusters are freed last.
+ * Write a new refcount table (plus the refcount blocks it needs) at
+ * @start_offset, which must be past everything in use, as QEMU's
+ * qcow2_refcount_area(): the blocks and table describe themselves, reach the
+ * disk, and only then does the header switch to the new table; the old
+ * table's clusters are freed last.
  */
-static int reftable_grow(struct qcow2_image *img, uint64_t need_index,
+static int refcount_area(struct qcow2_image *img, uint64_t start_offset,
+                         uint64_t new_rb_index, uint64_t new_rb_offset,
                          struct err *err)
 {
     uint64_t cs = img->cluster_size;
     uint64_t per_block = 1ull << img->refcount_block_bits;
-    uint64_t covered = img->refcount_table_size * per_block; /* clusters */
-    uint64_t file_end = (img->file_size + cs - 1) >> img->cluster_bits;
-    uint64_t area = covered > file_end ? covered : file_end; /* cluster */
-    uint64_t entries = need_index + 1;
-    uint64_t first_rb, last_rb, nb_rb = 0, tbl_clusters = 0;
+    uint64_t tbl_unused;
+    uint64_t total =
+        refcount_blocks_needed(start_offset >> img->cluster_bits, cs,
+                               img->hdr.refcount_order, &tbl_unused);
+    uint64_t area_index = (start_offset >> img->cluster_bits) / per_block;
+    uint64_t table_size, table_clusters, extra = 0, i;
+    uint64_t table_offset, end_offset, block_offset;
     uint64_t old_off = img->hdr.refcount_table_offset;
     uint64_t old_clusters = img->hdr.refcount_table_clusters;
-    uint64_t *new_table = NULL;
+    uint64_t *nt = NULL;
     uint8_t *buf = NULL;
-    uint64_t i, j;
-    int ret;
+    int ret = 0;
 
-    if (entries < img->refcount_table_size) {
-        entries = img->refcount_table_size;
-    }
-    entries += entries / 2 + 1; /* headroom, as QEMU grows by 1.5x */
-    first_rb = area / per_block;
-    for (i = 0; i < 8; i++) {
-        uint64_t total, want;
-
-        tbl_clusters = (entries * 8 + cs - 1) / cs;
-        total = nb_rb + tbl_clusters;
-        last_rb = (area + total - 1) / per_block;
-        want = last_rb - first_rb + 1;
-        if (last_rb + 1 > entries) {
-            entries = last_rb + 1;
-            continue;
-        }
-        if (want == nb_rb) {
-            break;
-        }
-        nb_rb = want;
-    }
-    tbl_clusters = (entries * 8 + cs - 1) / cs;
-    last_rb = (area + nb_rb + tbl_clusters - 1) / per_block;
-    if (last_rb - first_rb + 1 != nb_rb || last_rb >= entries) {
-        return err_set(err, -EIO, "refcount table growth did not converge");
-    }
-    if (tbl_clusters * cs > QCOW2_MAX_REFTABLE_BYTES ||
-        (area + nb_rb + tbl_clusters) >
-            (QCOW2_MAX_HOST_OFFSET >> img->cluster_bits)) {
+    table_size = total + (total + 1) / 2;
+    table_size = (table_size + cs / 8 - 1) / (cs / 8) * (cs / 8);
+    table_clusters = table_size * 8 / cs;
+    if (table_size * 8 > QCOW2_MAX_REFTABLE_BYTES) {
         return err_set(err, -EFBIG, "refcount table would exceed %u bytes",
                        QCOW2_MAX_REFTABLE_BYTES);
     }
-    entries = tbl_clusters * cs / 8;
-    new_table = mem_calloc(entries, sizeof(uint64_t));
-    buf = mem_alloc(tbl_clusters * cs > cs ? tbl_clusters * cs : cs);
-    if (!new_table || !buf) {
+    if (new_rb_index >= total) {
+        return err_set(err, -EIO, "refcount table growth miscounted");
+    }
+    nt = mem_calloc(table_size, sizeof(uint64_t));
+    buf = mem_alloc(table_size * 8 > cs ? table_size * 8 : cs);
+    if (!nt || !buf) {
         ret = err_set(err, -ENOMEM, "refcount table growth");
         goto out;
     }
-    memcpy(new_table, img->refcount_table,
-           img->refcount_table_size * sizeof(uint64_t));
-    /* Refcount blocks: each counts the area clusters in its range. */
-    for (j = 0; j < nb_rb; j++) {
-        uint64_t rb = first_rb + j;
-        uint64_t lo = rb * per_block, hi = lo + per_block;
-        uint64_t a_end = area + nb_rb + tbl_clusters;
-        uint64_t k;
-
-        memset(buf, 0, cs);
-        for (k = lo > area ? lo : area; k < hi && k < a_end; k++) {
-            rb_set(img, buf, k - lo, 1);
+    memcpy(nt, img->refcount_table,
+           (img->refcount_table_size < table_size ? img->refcount_table_size
+                                                  : table_size) *
+               sizeof(uint64_t));
+    if (new_rb_offset) {
+        nt[new_rb_index] = new_rb_offset;
+    }
+    for (i = area_index; i < total; i++) {
+        if (!nt[i]) {
+            extra++;
         }
-        new_table[rb] = (area + j) << img->cluster_bits;
-        ret =
-            qcow2_io_pwrite(img, (area + j) << img->cluster_bits, buf, cs, err);
+    }
+    table_offset = start_offset + extra * cs;
+    end_offset = table_offset + table_clusters * cs;
+    if ((end_offset >> img->cluster_bits) >
+        (QCOW2_MAX_HOST_OFFSET >> img->cluster_bits)) {
+        ret = err_set(err, -EFBIG, "host offsets exhausted");
+        goto out;
+    }
+    block_offset = start_offset;
+    for (i = area_index; i < total; i++) {
+        uint64_t first = (i * per_block) << img->cluster_bits;
+        void *block;
+
+        if (nt[i]) {
+            ret = qcow2_cache_get(img->refcount_cache, nt[i], &block, err);
+        } else {
+            ret = qcow2_cache_get_empty(img->refcount_cache, block_offset,
+                                        &block, err);
+            if (ret == 0) {
+                memset(block, 0, cs);
+                qcow2_cache_mark_dirty(img->refcount_cache, block);
+            }
+            nt[i] = block_offset;
+            block_offset += cs;
+        }
         if (ret < 0) {
             goto out;
         }
+        if (first < end_offset) {
+            uint64_t j = first < start_offset ? (start_offset - first) / cs : 0;
+            uint64_t end = (end_offset - first) / cs;
+
+            if (end > per_block) {
+                end = per_block;
+            }
+            for (; j < end; j++) {
+                rb_set(img, block, j, 1);
+            }
+            qcow2_cache_mark_dirty(img->refcount_cache, block);
+        }
+        qcow2_cache_put(img->refcount_cache, &block);
     }
-    memset(buf, 0, tbl_clusters * cs);
-    for (i = 0; i < entries; i++) {
-        wr_be64(buf + 8 * i, new_table[i]);
+    if (end_offset > img->file_size) {
+        img->file_size = end_offset;
     }
-    ret = qcow2_io_pwrite(img, (area + nb_rb) << img->cluster_bits, buf,
-                          tbl_clusters * cs, err);
+    ret = qcow2_cache_flush(img->refcount_cache, err);
     if (ret < 0) {
         goto out;
     }
-    ret = qcow2_sync(img, err);
+    for (i = 0; i < table_size; i++) {
+        wr_be64(buf + 8 * i, nt[i]);
+    }
+    ret = qcow2_io_pwrite(img, table_offset, buf, table_size * 8, err);
+    if (ret == 0) {
+        ret = qcow2_sync(img, err);
+    }
     if (ret < 0) {
         goto out;
     }
-    img->hdr.refcount_table_offset = (area + nb_rb) << img->cluster_bits;
-    img->hdr.refcount_table_clusters = (uint32_t)tbl_clusters;
+    img->hdr.refcount_table_offset = table_offset;
+    img->hdr.refcount_table_clusters = (uint32_t)table_clusters;
     mem_free(img->refcount_table);
-    img->refcount_table = new_table;
-    img->refcount_table_size = entries;
+    img->refcount_table = nt;
+    img->refcount_table_size = table_size;
     img->reftable_used = 0;
-    for (i = 0; i < entries; i++) {
-        if (new_table[i]) {
+    for (i = 0; i < table_size; i++) {
+        if (nt[i]) {
             img->reftable_used = i + 1;
         }
     }
-    img->reftable_used_of = new_table;
-    new_table = NULL;
+    img->reftable_used_of = nt;
+    nt = NULL;
     ret = qcow2_header_write(img, err);
+    if (ret == 0) {
+        ret = qcow2_sync(img, err);
+    }
     if (ret < 0) {
         img->sticky_err = ret;
         goto out;
     }
-    ret = qcow2_sync(img, err);
-    if (ret < 0) {
-        goto out;
-    }
     ret = qcow2_cluster_free(img, old_off, old_clusters * cs, err);
 out:
-    mem_free(new_table);
+    mem_free(nt);
     mem_free(buf);
     return ret;
 }
@@ -606,7 +662,8 @@ static int refblocks_ensure_range(struct qcow2_image *img, uint64_t first,
 
     for (rt = first >> img->refcount_block_bits;
          rt <= last >> img->refcount_block_bits; rt++) {
-        ret = refblock_ensure(img, rt, 0, err);
+        uint64_t ci = rt << img->refcount_block_bits;
+        ret = refblock_ensure(img, ci > first ? ci : first, 0, err);
         if (ret < 0) {
             return ret;
         }
@@ -693,7 +750,16 @@ int64_t qcow2_cluster_alloc(struct qcow2_image *img, uint64_t nb_clusters,
             }
             img->freed_min = UINT64_MAX;
         }
+        /*
+         * New refcount blocks go after the chosen range (as QEMU's search
+         * continues from its free-cluster index), then the same range is
+         * tried again.
+         */
+        img->free_cluster_index = last + 1;
         ret = refblocks_ensure_range(img, (uint64_t)idx, last, err);
+        if (img->free_cluster_index > (uint64_t)idx) {
+            img->free_cluster_index = (uint64_t)idx;
+        }
         if (ret < 0) {
             return ret;
         }
@@ -705,9 +771,7 @@ int64_t qcow2_cluster_alloc(struct qcow2_image *img, uint64_t nb_clusters,
         if (ret < 0) {
             return ret;
         }
-        if ((uint64_t)idx == img->free_cluster_index) {
-            img->free_cluster_index = last + 1;
-        }
+        img->free_cluster_index = last + 1;
         if ((last + 1) << img->cluster_bits > img->file_size) {
             /* Not on disk yet; reads of metadata there would fail. */
             img->file_size = (last + 1) << img->cluster_bits;

@@ -458,6 +458,7 @@ static void test_create_identical(void **state)
         uint32_t cs;
         unsigned rb;
         bool lazy, ext, zstd;
+        enum qcow2_prealloc prealloc;
     } c[] = {
         {"", 1ull << 30, 3, 65536, 16, false, false, false},
         {"-o compat=0.10", 1ull << 30, 2, 65536, 16, false, false, false},
@@ -472,6 +473,17 @@ static void test_create_identical(void **state)
         {"-o refcount_bits=8,cluster_size=32k", 12345 * 512, 3, 32768, 8, false,
          false, false},
         {"-o compat=1.1", 0, 3, 65536, 16, false, false, false},
+        /* Refcount table growth (512 B clusters: 8 MiB per table cluster). */
+        {"-o cluster_size=512", 10000000000ull, 3, 512, 16, false, false,
+         false},
+        {"-o cluster_size=512,refcount_bits=64", 3000000000ull, 3, 512, 64,
+         false, false, false},
+        {"-o cluster_size=512,preallocation=metadata", 30000000, 3, 512, 16,
+         false, false, false, QCOW2_PREALLOC_METADATA},
+        {"-o cluster_size=4k,preallocation=metadata", 50000000, 3, 4096, 16,
+         false, false, false, QCOW2_PREALLOC_METADATA},
+        {"-o preallocation=metadata", 300000000, 3, 65536, 16, false, false,
+         false, QCOW2_PREALLOC_METADATA},
     };
     char ours[300], theirs[300];
     struct err e = {0};
@@ -491,6 +503,7 @@ static void test_create_identical(void **state)
         o.extended_l2 = c[i].ext;
         o.compression_type =
             c[i].zstd ? QCOW2_COMPRESSION_ZSTD : QCOW2_COMPRESSION_ZLIB;
+        o.preallocation = c[i].prealloc;
         if (qcow2_create(ours, &o, &e) < 0) {
             fail_msg("create %s: %s", c[i].qopts, e.msg);
         }
