@@ -26,20 +26,18 @@ case ${1:-} in
 esac
 
 mkdir -p "$top/build"
-rm -f "$env_file"
 
-kdir=$("$top/guest/build-kernel.sh") || {
-    echo "artefacts: kernel build failed" >&2
+# The previous env file stays valid (its artefacts are immutable) while a
+# rebuild runs, so tests running meanwhile keep working; a failed build
+# removes it, so nothing tests stale artefacts as if they were current.
+failed() {
+    rm -f "$env_file"
+    echo "artefacts: $1 build failed" >&2
     exit 1
 }
-bbdir=$("$top/guest/build-busybox.sh") || {
-    echo "artefacts: busybox build failed" >&2
-    exit 1
-}
-rdir=$("$top/guest/build-rootfs.sh" "$bbdir") || {
-    echo "artefacts: root filesystem build failed" >&2
-    exit 1
-}
+kdir=$("$top/guest/build-kernel.sh") || failed kernel
+bbdir=$("$top/guest/build-busybox.sh") || failed busybox
+rdir=$("$top/guest/build-rootfs.sh" "$bbdir") || failed "root filesystem"
 
 build_secs() {
     awk '$1 == "build_seconds" { print $2 }' "$1/BUILD-INFO"
