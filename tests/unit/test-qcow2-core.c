@@ -1207,6 +1207,51 @@ static void test_extensions_preserved(void **state)
     assert_int_equal(sh("qemu-img check -q '%s'", p), 0);
 }
 
+static void test_make_empty_and_set_backing(void **state)
+{
+    char top[300], base[300];
+    struct qcow2_image *img = NULL;
+    struct qcow2_info info;
+    struct err e = {0};
+    uint8_t buf[4096];
+
+    path_in(base, sizeof(base), "me-base.qcow2");
+    path_in(top, sizeof(top), "me-top.qcow2");
+    assert_int_equal(sh("cd %s && qemu-img create -q -f qcow2 me-base.qcow2 "
+                        "2M && qemu-io -f qcow2 -c 'write -P 0x21 0 2M' "
+                        "me-base.qcow2 >/dev/null && qemu-img create -q -f "
+                        "qcow2 -b me-base.qcow2 -F qcow2 me-top.qcow2 && "
+                        "qemu-io -f qcow2 -c 'write -P 0x43 100k 300k' "
+                        "me-top.qcow2 >/dev/null",
+                        tmpdir),
+                     0);
+    assert_int_equal(qcow2_open(top, QCOW2_FORMAT_QCOW2, 0, &img, &e), 0);
+    assert_int_equal(qcow2_read(img, 200 << 10, buf, sizeof(buf), &e), 0);
+    assert_int_equal(buf[0], 0x43);
+    assert_int_equal(qcow2_make_empty(img, &e), 0);
+    assert_int_equal(qcow2_read(img, 200 << 10, buf, sizeof(buf), &e), 0);
+    assert_int_equal(buf[0], 0x21);
+    /* Drop the backing file: unallocated clusters now read zero. */
+    assert_int_equal(qcow2_set_backing(img, NULL, NULL, &e), 0);
+    assert_null(qcow2_backing(img));
+    assert_int_equal(qcow2_read(img, 200 << 10, buf, sizeof(buf), &e), 0);
+    assert_int_equal(buf[0], 0);
+    /* And back (relative name, with format). */
+    assert_int_equal(qcow2_set_backing(img, "me-base.qcow2", "qcow2", &e), 0);
+    assert_non_null(qcow2_backing(img));
+    qcow2_get_info(img, &info);
+    assert_string_equal(info.backing_file, "me-base.qcow2");
+    assert_string_equal(info.backing_fmt, "qcow2");
+    assert_int_equal(qcow2_close(img), 0);
+    assert_int_equal(sh("qemu-img check -q '%s'", top), 0);
+    assert_int_equal(
+        sh("qemu-img compare -q -f qcow2 -F qcow2 '%s' '%s'", top, base), 0);
+    assert_int_equal(sh("qemu-img info '%s' | grep -q 'backing file format: "
+                        "qcow2'",
+                        top),
+                     0);
+}
+
 static int group_setup(void **state)
 {
     strcpy(tmpdir, "/tmp/test-qcow2-core-XXXXXX");
@@ -1241,6 +1286,7 @@ int main(void)
         cmocka_unit_test(test_measure),
         cmocka_unit_test(test_raw_and_block_status),
         cmocka_unit_test(test_extensions_preserved),
+        cmocka_unit_test(test_make_empty_and_set_backing),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
