@@ -291,7 +291,7 @@ int img_cmd_snapshot(int argc, char **argv)
     struct err err = {0};
     const char *name = NULL;
     const char *filename;
-    unsigned flags = QCOW2_OPEN_NO_BACKING;
+    unsigned flags = 0;
     bool force_share = false;
     int ret = 1;
     int rc;

@@ -640,7 +640,7 @@ int img_cmd_amend(int argc, char **argv)
         goto out_progress;
     }
     filename = argv[optind];
-    if (img_open(filename, fmt, QCOW2_OPEN_NO_BACKING | cache, &img) < 0) {
+    if (img_open(filename, fmt, cache, &img) < 0) {
         goto out_progress;
     }
     if (qcow2_format_of(img) != QCOW2_FORMAT_QCOW2) {

@@ -380,7 +380,7 @@ int img_cmd_resize(int argc, char **argv)
                         "respectively.\n");
         return 1;
     }
-    if (img_open(filename, fmt, QCOW2_OPEN_NO_BACKING, &img) < 0) {
+    if (img_open(filename, fmt, 0, &img) < 0) {
         return 1;
     }
     cur = qcow2_size(img);

@@ -253,8 +253,12 @@ int img_cmd_info(int argc, char **argv)
     bool chain = false;
     unsigned flags = QCOW2_OPEN_RDONLY;
     struct qcow2_image *img = NULL;
-    struct qcow2_image *cur;
     struct img_json *arr = NULL;
+    char *path = NULL;
+    char *next_fmt = NULL;
+    int depth;
+    int pass;
+    int ret = 1;
     int c;
 
     optind = 1;
@@ -294,40 +298,77 @@ int img_cmd_info(int argc, char **argv)
         return 1;
     }
     filename = argv[optind];
-    if (!chain) {
-        flags |= QCOW2_OPEN_NO_BACKING;
-    }
-    if (img_open(filename, fmt, flags, &img) < 0) {
-        return 1;
-    }
     if (chain && output == IMG_OUTPUT_JSON) {
         arr = img_json_array();
     }
-    for (cur = img; cur; cur = chain ? qcow2_backing(cur) : NULL) {
-        const char *name = cur == img ? filename : qcow2_filename(cur);
+    /*
+     * Each layer is opened on its own, as qemu-img walks the chain; a first
+     * pass checks the whole chain opens, so a broken chain prints nothing
+     * but the error (qemu-img collects everything before printing).
+     */
+    for (pass = chain ? 0 : 1; pass < 2; pass++) {
+        const char *cur_fmt = fmt;
 
-        if (output == IMG_OUTPUT_JSON) {
-            struct img_json *o = img_info_json(cur, name);
+        mem_free(path);
+        path = mem_strdup(filename);
+        if (!path) {
+            img_oom();
+        }
+        for (depth = 0; path; depth++) {
+            struct qcow2_info info;
+            char *next = NULL;
 
-            if (arr) {
-                img_json_append(arr, o);
-            } else {
-                img_json_print(o, stdout);
-                img_json_free(o);
+            if (depth > QCOW2_MAX_BACKING_DEPTH) {
+                img_error("Backing chain of '%s' is too deep", filename);
+                goto fail;
             }
-        } else {
-            if (cur != img) {
-                printf("\n");
+            if (img_open(path, cur_fmt, flags | QCOW2_OPEN_NO_BACKING, &img) <
+                0) {
+                goto fail;
             }
-            img_info_human(cur, name);
+            if (pass == 1 && output == IMG_OUTPUT_JSON) {
+                struct img_json *o = img_info_json(img, path);
+
+                if (arr) {
+                    img_json_append(arr, o);
+                } else {
+                    img_json_print(o, stdout);
+                    img_json_free(o);
+                }
+            } else if (pass == 1) {
+                if (depth > 0) {
+                    printf("\n");
+                }
+                img_info_human(img, path);
+            }
+            qcow2_get_info(img, &info);
+            if (chain && info.backing_file) {
+                next = mem_strdup(info.full_backing_filename
+                                      ? info.full_backing_filename
+                                      : info.backing_file);
+                if (!next) {
+                    img_oom();
+                }
+                mem_free(next_fmt);
+                next_fmt =
+                    info.backing_fmt ? mem_strdup(info.backing_fmt) : NULL;
+                cur_fmt = next_fmt;
+            }
+            qcow2_close(img);
+            img = NULL;
+            mem_free(path);
+            path = next;
         }
     }
     if (arr) {
         img_json_print(arr, stdout);
-        img_json_free(arr);
     }
-    qcow2_close(img);
-    return 0;
+    ret = 0;
+fail:
+    img_json_free(arr);
+    mem_free(path);
+    mem_free(next_fmt);
+    return ret;
 }
 
 /* ---- map ---- */

@@ -62,6 +62,7 @@ CHAIN = [mk("base.qcow2", "2M"),
          io("base.qcow2", "write -P 1 0 1M"),
          mk("top.qcow2", "2M", "-b", "base.qcow2", "-F", "qcow2"),
          io("top.qcow2", "write -P 2 64k 64k", "write -z 256k 64k")]
+NOBACK = CHAIN + [["rm", "base.qcow2"]]
 RAW4M = [rnd("r.raw", 4 << 20, zero_every=3)]
 
 
@@ -271,6 +272,25 @@ CASES = [
                               io("x.qcow2", "write -P 1 0 4k",
                                  "write -c -P 2 64k 64k")],
      ["info", "--output=json", "x.qcow2"]),
+    # a backing file that has gone missing
+    ("nobacking-info", NOBACK, ["info", "top.qcow2"]),
+    ("nobacking-info-chain", NOBACK, ["info", "--backing-chain",
+                                      "top.qcow2"]),
+    ("nobacking-info-chain-json", NOBACK, ["info", "--backing-chain",
+                                           "--output=json", "top.qcow2"]),
+    ("nobacking-check", NOBACK, ["check", "top.qcow2"]),
+    ("nobacking-map", NOBACK, ["map", "top.qcow2"]),
+    ("nobacking-snapshot", NOBACK, ["snapshot", "-l", "top.qcow2"]),
+    ("nobacking-convert", NOBACK, ["convert", "-O", "raw", "top.qcow2",
+                                   "o.raw"]),
+    ("nobacking-compare", NOBACK, ["compare", "top.qcow2", "top.qcow2"]),
+    ("nobacking-resize", NOBACK, ["resize", "top.qcow2", "4M"]),
+    ("nobacking-amend", NOBACK, ["amend", "-o", "lazy_refcounts=on",
+                                 "top.qcow2"]),
+    ("nobacking-commit", NOBACK, ["commit", "top.qcow2"]),
+    ("nobacking-rebase-u", NOBACK, ["rebase", "-u", "-b", "x.qcow2", "-F",
+                                    "qcow2", "top.qcow2"]),
+    ("nobacking-measure", NOBACK, ["measure", "-O", "qcow2", "top.qcow2"]),
     # ---- check ----
     ("check-dirty", [dirty_image], ["check", "dirty.qcow2"]),
     ("check-dirty-json", [dirty_image], ["check", "--output=json",
