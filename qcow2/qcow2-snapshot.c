@@ -78,40 +78,94 @@ static void snap_entry_decode_extra(struct qcow2_image *img,
     }
 }
 
-/* pread; with @zero_fill, bytes past the end of the file read as zero (as
- * QEMU's block layer does, which check relies on). */
-static int snap_pread(struct qcow2_image *img, uint64_t off, void *dst,
-                      size_t len, bool zero_fill, struct err *err)
+/* Window of the sequential snapshot-table reader. */
+#define SNAP_WIN (64u << 10)
+
+/*
+ * Sequential reader of a snapshot table through a window, so a table of
+ * 65536 entries costs a few preads rather than four per entry. With
+ * @zero_fill, bytes past the end of the file read as zero (as QEMU's block
+ * layer does, which check relies on); otherwise they are an error.
+ */
+struct snap_rd {
+    struct qcow2_image *img;
+    bool zero_fill;
+    uint64_t flen;    /* file length, bytes */
+    uint8_t *win;     /* owned; SNAP_WIN bytes */
+    uint64_t win_off; /* file offset of win[0] */
+    size_t win_len;   /* valid bytes in win */
+};
+
+static int snap_rd_init(struct snap_rd *rd, struct qcow2_image *img,
+                        bool zero_fill, struct err *err)
 {
     struct stat st;
-    size_t n = len;
-    int ret;
 
-    if (!zero_fill) {
-        return qcow2_io_pread(img, off, dst, len, err);
-    }
+    memset(rd, 0, sizeof(*rd));
+    rd->img = img;
+    rd->zero_fill = zero_fill;
     if (fstat(img->fd, &st) < 0) {
         return err_set(err, -errno, "cannot stat image file");
     }
-    if (off >= (uint64_t)st.st_size) {
-        n = 0;
-    } else if ((uint64_t)st.st_size - off < n) {
-        n = (size_t)((uint64_t)st.st_size - off);
+    rd->flen = (uint64_t)st.st_size;
+    rd->win = mem_alloc(SNAP_WIN);
+    if (!rd->win) {
+        return err_set(err, -ENOMEM, "snapshot table window");
     }
-    if (n) {
-        ret = qcow2_io_pread(img, off, dst, n, err);
-        if (ret < 0) {
-            return ret;
+    return 0;
+}
+
+static void snap_rd_fini(struct snap_rd *rd)
+{
+    mem_free(rd->win);
+    rd->win = NULL;
+}
+
+static int snap_pread(struct snap_rd *rd, uint64_t off, void *dst, size_t len,
+                      struct err *err)
+{
+    uint8_t *p = dst;
+    int ret;
+
+    if (!rd->zero_fill && (off > rd->flen || len > rd->flen - off)) {
+        /* Let the core name the short read. */
+        return qcow2_io_pread(rd->img, off, dst, len, err);
+    }
+    while (len) {
+        size_t n;
+
+        if (off < rd->win_off || off >= rd->win_off + rd->win_len) {
+            size_t avail = 0;
+
+            if (off < rd->flen) {
+                avail = rd->flen - off < SNAP_WIN ? (size_t)(rd->flen - off)
+                                                  : SNAP_WIN;
+                ret = qcow2_io_pread(rd->img, off, rd->win, avail, err);
+                if (ret < 0) {
+                    rd->win_len = 0;
+                    return ret;
+                }
+            }
+            memset(rd->win + avail, 0, SNAP_WIN - avail);
+            rd->win_off = off;
+            rd->win_len = rd->zero_fill ? SNAP_WIN : avail;
         }
+        n = (size_t)(rd->win_off + rd->win_len - off);
+        if (n > len) {
+            n = len;
+        }
+        memcpy(p, rd->win + (off - rd->win_off), n);
+        p += n;
+        off += n;
+        len -= n;
     }
-    memset((uint8_t *)dst + n, 0, len - n);
     return 0;
 }
 
 /* Read a string of @len bytes (not NUL-terminated on disk). Like QEMU, an
  * embedded NUL simply ends the string. */
-static int snap_read_string(struct qcow2_image *img, uint64_t off, uint16_t len,
-                            bool zero_fill, char **out, struct err *err)
+static int snap_read_string(struct snap_rd *rd, uint64_t off, uint16_t len,
+                            char **out, struct err *err)
 {
     char *s = mem_alloc((size_t)len + 1);
     int ret;
@@ -120,7 +174,7 @@ static int snap_read_string(struct qcow2_image *img, uint64_t off, uint16_t len,
         return err_set(err, -ENOMEM, "snapshot string of %u bytes", len);
     }
     if (len) {
-        ret = snap_pread(img, off, s, len, zero_fill, err);
+        ret = snap_pread(rd, off, s, len, err);
         if (ret < 0) {
             mem_free(s);
             return ret;
@@ -137,8 +191,8 @@ static int snap_read_string(struct qcow2_image *img, uint64_t off, uint16_t len,
  * with -ERANGE unless @truncate_extra, which keeps only the first
  * QCOW2_MAX_SNAPSHOT_EXTRA bytes (check -r all) and sets *@truncated.
  */
-static int snap_entry_read(struct qcow2_image *img, uint64_t off,
-                           uint32_t index, bool zero_fill, bool truncate_extra,
+static int snap_entry_read(struct qcow2_image *img, struct snap_rd *rd,
+                           uint64_t off, uint32_t index, bool truncate_extra,
                            qcow2_check_report_fn *report, void *opaque,
                            struct qcow2_snapshot *sn, uint64_t *next,
                            bool *truncated, struct err *err)
@@ -149,7 +203,7 @@ static int snap_entry_read(struct qcow2_image *img, uint64_t off,
     int ret;
 
     *truncated = false;
-    ret = snap_pread(img, off, h, sizeof(h), zero_fill, err);
+    ret = snap_pread(rd, off, h, sizeof(h), err);
     if (ret < 0) {
         return ret;
     }
@@ -190,7 +244,7 @@ static int snap_entry_read(struct qcow2_image *img, uint64_t off,
         if (!sn->extra_data) {
             return err_set(err, -ENOMEM, "snapshot extra data");
         }
-        ret = snap_pread(img, off, sn->extra_data, keep, zero_fill, err);
+        ret = snap_pread(rd, off, sn->extra_data, keep, err);
         if (ret < 0) {
             return ret;
         }
@@ -198,12 +252,12 @@ static int snap_entry_read(struct qcow2_image *img, uint64_t off,
     off += extra_len;
     snap_entry_decode_extra(img, sn);
 
-    ret = snap_read_string(img, off, id_len, zero_fill, &sn->id, err);
+    ret = snap_read_string(rd, off, id_len, &sn->id, err);
     if (ret < 0) {
         return ret;
     }
     off += id_len;
-    ret = snap_read_string(img, off, name_len, zero_fill, &sn->name, err);
+    ret = snap_read_string(rd, off, name_len, &sn->name, err);
     if (ret < 0) {
         return ret;
     }
@@ -220,6 +274,7 @@ int qcow2_snapshots_read_table(struct qcow2_image *img, uint64_t table_off,
                                int *extra_dropped, struct err *err)
 {
     struct qcow2_snapshot *tab = NULL;
+    struct snap_rd rd = {0};
     uint64_t off = table_off;
     uint64_t len = 0;
     uint32_t i, n = 0;
@@ -234,19 +289,26 @@ int qcow2_snapshots_read_table(struct qcow2_image *img, uint64_t table_off,
         return err_set(err, -EBADMSG,
                        "snapshot table offset %#" PRIx64 " invalid", table_off);
     }
-    if (nb) {
-        tab = mem_calloc(nb, sizeof(*tab));
-        if (!tab) {
-            return err_set(err, -ENOMEM, "snapshot table: %" PRIu32 " entries",
-                           nb);
-        }
+    if (!nb) {
+        *out = NULL;
+        *out_nb = 0;
+        *table_len = 0;
+        return 0;
+    }
+    tab = mem_calloc(nb, sizeof(*tab));
+    if (!tab) {
+        return err_set(err, -ENOMEM, "snapshot table: %" PRIu32 " entries", nb);
+    }
+    ret = snap_rd_init(&rd, img, zero_fill, err);
+    if (ret < 0) {
+        goto out;
     }
     for (i = 0; i < nb; i++) {
         bool truncated = false;
         uint64_t next = 0;
         uint64_t start = (off + 7) & ~7ull;
 
-        ret = snap_entry_read(img, start, i, zero_fill, repair, report, opaque,
+        ret = snap_entry_read(img, &rd, start, i, repair, report, opaque,
                               &tab[i], &next, &truncated, err);
         if (ret < 0) {
             n = i + 1;
@@ -281,6 +343,7 @@ int qcow2_snapshots_read_table(struct qcow2_image *img, uint64_t table_off,
     }
     n = i;
 out:
+    snap_rd_fini(&rd);
     if (ret < 0) {
         for (i = 0; i < n; i++) {
             snap_entry_fini(&tab[i]);

@@ -213,8 +213,9 @@ static long long json_get(const char *js, const char *key)
 }
 
 /* Run `qemu-img check` (with the -r options of each image) on q, ql and
- * qa.qcow2 in @dir at once; each leaves NAME.json, NAME.err and NAME.rc. */
-static void qemu_checks_run(const char *dir)
+ * (with @all) qa.qcow2 in @dir at once; each leaves NAME.json, NAME.err and
+ * NAME.rc. */
+static void qemu_checks_run(const char *dir, bool all)
 {
     assert_int_equal(
         run("cd '%s' && { "
@@ -222,9 +223,11 @@ static void qemu_checks_run(const char *dir)
             "2>q.err; echo $? >q.rc) & "
             "(qemu-img check -f qcow2 -r leaks --output=json ql.qcow2 "
             ">ql.json 2>ql.err; echo $? >ql.rc) & "
-            "(qemu-img check -f qcow2 -r all --output=json qa.qcow2 "
-            ">qa.json 2>qa.err; echo $? >qa.rc) & wait; }",
-            dir),
+            "(%s) & wait; }",
+            dir,
+            all ? "qemu-img check -f qcow2 -r all --output=json qa.qcow2 "
+                  ">qa.json 2>qa.err; echo $? >qa.rc"
+                : "true"),
         0);
 }
 
@@ -360,7 +363,12 @@ static int our_check(const char *dir, const char *img, unsigned repair,
 
 /* One corpus image: plain check, -r leaks and -r all, each against
  * qemu-img on its own copy. */
-static void check_file(const char *src, const char *name)
+/*
+ * Hold our check of @src to qemu-img's: plain, -r leaks and -r all (unless
+ * !@qemu_all: then our -r all must leave an image our own check calls
+ * consistent, which saves qemu-img's half-minute on 65536 snapshots).
+ */
+static void check_file(const char *src, const char *name, bool qemu_all)
 {
     struct tmp t;
     struct qres q;
@@ -373,7 +381,7 @@ static void check_file(const char *src, const char *name)
     copy_corpus(src, t.dir);
 
     /* Plain check: counts, lines and exit class. */
-    qemu_checks_run(t.dir);
+    qemu_checks_run(t.dir, qemu_all);
     qemu_check_load(t.dir, "q", &q, &ql);
     ret = our_check(t.dir, "o.qcow2", 0, &r, &ol);
     snprintf(what, sizeof(what), "%s (check)", name);
@@ -397,6 +405,19 @@ static void check_file(const char *src, const char *name)
     lines_assert_equal(what, &ol, &ql);
     lines_free(&ql);
     lines_free(&ol);
+
+    if (!qemu_all) {
+        ret = our_check(t.dir, "oa.qcow2",
+                        QCOW2_REPAIR_LEAKS | QCOW2_REPAIR_ERRORS, &r, &ol);
+        assert_int_equal(ret, 0);
+        assert_int_equal(exit_class(ret, &r), 0);
+        lines_free(&ol);
+        ret = our_check(t.dir, "oa.qcow2", 0, &r, &ol);
+        assert_int_equal(exit_class(ret, &r), 0);
+        lines_free(&ol);
+        tmp_fini(&t);
+        return;
+    }
 
     /* -r all, then qemu-img judges both results. */
     qemu_check_load(t.dir, "qa", &q, &ql);
@@ -451,7 +472,7 @@ static void check_one(const char *name)
     char src[4096 + 256];
 
     snprintf(src, sizeof(src), "%s/%s", data_dir, name);
-    check_file(src, name);
+    check_file(src, name, strcmp(name, "snap-count-huge.qcow2") != 0);
 }
 
 /* Big-endian helpers for patching generated images in place. */
@@ -519,7 +540,7 @@ static void check_generated_with(const char *opts, const char *const *extra,
         file_zero(f, rb, cs);
     }
     assert_int_equal(fclose(f), 0);
-    check_file(path, opts);
+    check_file(path, opts, true);
     tmp_fini(&g);
 }
 
@@ -598,6 +619,8 @@ CORPUS_TEST(test_reserved_bits, "reserved-bits.qcow2")
 CORPUS_TEST(test_truncated, "truncated.qcow2")
 CORPUS_TEST(test_snap_clean, "snap-clean.qcow2")
 CORPUS_TEST(test_snap_table_eof, "snap-table-eof.qcow2")
+CORPUS_TEST(test_snap_count_huge, "snap-count-huge.qcow2")
+CORPUS_TEST(test_snap_table_unaligned, "snap-table-unaligned.qcow2")
 CORPUS_TEST(test_snap_extra_huge, "snap-extra-huge.qcow2")
 CORPUS_TEST(test_snap_extra_none, "snap-extra-none.qcow2")
 CORPUS_TEST(test_snap_l1_unaligned, "snap-l1-unaligned.qcow2")
@@ -852,6 +875,8 @@ int main(void)
         cmocka_unit_test(test_truncated),
         cmocka_unit_test(test_snap_clean),
         cmocka_unit_test(test_snap_table_eof),
+        cmocka_unit_test(test_snap_count_huge),
+        cmocka_unit_test(test_snap_table_unaligned),
         cmocka_unit_test(test_snap_extra_huge),
         cmocka_unit_test(test_snap_extra_none),
         cmocka_unit_test(test_snap_l1_unaligned),

@@ -165,6 +165,17 @@ snapbase snap-table-eof.qcow2
 patch snap-table-eof.qcow2 'wr64(64, 1 << 20)'
 emit snap-table-eof.qcow2
 
+# 16b. More snapshots than QEMU allows (iotest 080): -r all discards the
+#      overhanging ones.
+snapbase snap-count-huge.qcow2
+patch snap-count-huge.qcow2 'wr32(60, 70000)'
+emit snap-count-huge.qcow2
+
+# 16c. An unaligned snapshot table offset (iotest 080).
+snapbase snap-table-unaligned.qcow2
+patch snap-table-unaligned.qcow2 'wr64(64, snap + 0x10)'
+emit snap-table-unaligned.qcow2
+
 # 17. Too much extra data in a snapshot entry (iotest 261).
 snapbase snap-extra-huge.qcow2
 patch snap-extra-huge.qcow2 'wr32(snap + 36, 0xffff0000)'
