@@ -1272,15 +1272,20 @@ static int qcow2_open_file(struct qcow2_image *img, int depth, struct err *err)
         }
     }
     /*
-     * L2 cache: 4 MiB of tables (64 MiB at 2 MiB clusters would be silly;
-     * 4 MiB maps 32 GiB of guest data at 64 KiB clusters), at least 16;
-     * refcount cache a quarter of that.
+     * L2 cache: 4 MiB of tables (maps 32 GiB of guest data at 64 KiB
+     * clusters), at least 4 tables; refcount cache a quarter of that.
+     * Backing files are read-only and usually cold: a quarter again.
      */
-    ret =
-        qcow2_cache_new(img, cache_entries(img, 4u << 20, 16), &img->l2_cache);
-    if (ret == 0) {
-        ret = qcow2_cache_new(img, cache_entries(img, 1u << 20, 8),
-                              &img->refcount_cache);
+    {
+        uint64_t l2_budget = depth ? 1u << 20 : 4u << 20;
+        uint64_t rc_budget = depth ? 256u << 10 : 1u << 20;
+
+        ret = qcow2_cache_new(img, cache_entries(img, l2_budget, 4),
+                              &img->l2_cache);
+        if (ret == 0) {
+            ret = qcow2_cache_new(img, cache_entries(img, rc_budget, 4),
+                                  &img->refcount_cache);
+        }
     }
     if (ret < 0) {
         return err_set(err, ret, "metadata caches");
