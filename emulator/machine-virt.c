@@ -17,6 +17,9 @@
  *    With all input available before start, runs are identical.
  * 4. Guest reset re-copies the boot images (as QEMU's ROM blobs) and
  *    resets every device; RAM is otherwise kept, the icount continues.
+ * 5. Device callbacks never flush the CPU's caches themselves: a DMA write
+ *    sets flush_pending and ends the slice after the current instruction.
+ * 6. Serial output is gathered during a slice and written after it.
  *
  *    power-on --> RUNNING --(WFI)--> IDLE --(deadline/input)--> RUNNING
  *                   |  \--(sifive_test reset)--> reset --> RUNNING
