@@ -240,9 +240,9 @@ struct qcow2_snapshot_params {
 };
 
 /*
- * Create an internal snapshot of the current state. Returns 0, -EEXIST (a
- * snapshot has that name or id), -ENOTSUP (refcount_bits 1, raw image),
- * -ENOSPC, -EIO.
+ * Create an internal snapshot of the current state. Names may repeat, as
+ * in QEMU; ids are unique. Returns 0, -EEXIST (a snapshot has that id),
+ * -ENOTSUP (refcount_bits 1, raw image), -ENOSPC, -EIO.
  */
 int qcow2_snapshot_create(struct qcow2_image *img,
                           const struct qcow2_snapshot_params *p,
