@@ -27,10 +27,10 @@
 
 /* A range of host memory the CPU may access directly (RAM, ROM). */
 struct rv_mem_region {
-    uint64_t base;     /* guest physical address */
-    uint64_t size;     /* bytes */
-    uint8_t *host;     /* host pointer to the first byte */
-    bool read_only;    /* stores raise an access fault */
+    uint64_t base;  /* guest physical address */
+    uint64_t size;  /* bytes */
+    uint8_t *host;  /* host pointer to the first byte */
+    bool read_only; /* stores raise an access fault */
 };
 
 #define RV_BUS_MAX_REGIONS 4
@@ -61,8 +61,9 @@ struct rv_cpu; /* opaque hart state */
 enum rv_stop {
     RV_STOP_BUDGET = 0, /* executed the whole budget */
     RV_STOP_WFI,        /* waiting for an interrupt; no instruction pending */
-    RV_STOP_EXIT,       /* rv_cpu_request_exit() was called (e.g. by a device) */
-    RV_STOP_TRAP_LOOP,  /* trap handler faulted at the same PC, nothing retired */
+    RV_STOP_EXIT,      /* rv_cpu_request_exit() was called (e.g. by a device) */
+    RV_STOP_TRAP_LOOP, /* trap handler faulted at the same PC, nothing retired
+                        */
 };
 
 /* @bus is copied. Returns 0 or -ENOMEM. */
@@ -144,25 +145,25 @@ typedef int rv_mmio_write_fn(void *dev, uint64_t off, unsigned size_log2,
                              uint64_t val);
 
 /* Memory map (QEMU 7.2 virt). */
-#define RV_MROM_BASE    0x1000ull
-#define RV_MROM_SIZE    0xf000ull
-#define RV_TEST_BASE    0x100000ull
-#define RV_TEST_SIZE    0x1000ull
-#define RV_RTC_BASE     0x101000ull
-#define RV_RTC_SIZE     0x1000ull
-#define RV_CLINT_BASE   0x2000000ull
-#define RV_CLINT_SIZE   0x10000ull
-#define RV_PLIC_BASE    0xc000000ull
-#define RV_PLIC_SIZE    0x600000ull
-#define RV_UART_BASE    0x10000000ull
-#define RV_UART_SIZE    0x100ull
-#define RV_VIRTIO_BASE  0x10001000ull
-#define RV_VIRTIO_SIZE  0x1000ull
-#define RV_UART_IRQ     10
-#define RV_RTC_IRQ      11
-#define RV_VIRTIO_IRQ   1 /* slot n uses RV_VIRTIO_IRQ + n */
-#define RV_TIMEBASE_HZ  10000000u
-#define RV_UART_CLOCK   3686400u
+#define RV_MROM_BASE   0x1000ull
+#define RV_MROM_SIZE   0xf000ull
+#define RV_TEST_BASE   0x100000ull
+#define RV_TEST_SIZE   0x1000ull
+#define RV_RTC_BASE    0x101000ull
+#define RV_RTC_SIZE    0x1000ull
+#define RV_CLINT_BASE  0x2000000ull
+#define RV_CLINT_SIZE  0x10000ull
+#define RV_PLIC_BASE   0xc000000ull
+#define RV_PLIC_SIZE   0x600000ull
+#define RV_UART_BASE   0x10000000ull
+#define RV_UART_SIZE   0x100ull
+#define RV_VIRTIO_BASE 0x10001000ull
+#define RV_VIRTIO_SIZE 0x1000ull
+#define RV_UART_IRQ    10
+#define RV_RTC_IRQ     11
+#define RV_VIRTIO_IRQ  1 /* slot n uses RV_VIRTIO_IRQ + n */
+#define RV_TIMEBASE_HZ 10000000u
+#define RV_UART_CLOCK  3686400u
 
 /* State blobs: every device serialises to a fixed little-endian layout. */
 
@@ -187,9 +188,9 @@ void rv_dev_clint_save(const struct rv_clint *c, uint8_t *dst);
 void rv_dev_clint_load(struct rv_clint *c, const uint8_t *src);
 
 /* dev-plic.c: SiFive PLIC, 2 contexts (0 = M, 1 = S) for one hart. */
-#define RV_PLIC_SOURCES  97 /* source 0 reserved, 1..96 (riscv,ndev = 96) */
-#define RV_PLIC_WORDS    4  /* 32-bit words of per-source bits */
-#define RV_PLIC_CONTEXTS 2
+#define RV_PLIC_SOURCES   97 /* source 0 reserved, 1..96 (riscv,ndev = 96) */
+#define RV_PLIC_WORDS     4  /* 32-bit words of per-source bits */
+#define RV_PLIC_CONTEXTS  2
 #define RV_PLIC_PRIO_MASK 7u
 struct rv_plic {
     const struct rv_dev_host *host;
@@ -200,8 +201,9 @@ struct rv_plic {
     uint32_t enable[RV_PLIC_CONTEXTS][RV_PLIC_WORDS];
     uint32_t threshold[RV_PLIC_CONTEXTS];
 };
-#define RV_PLIC_STATE_LEN (4 * (RV_PLIC_SOURCES + 3 * RV_PLIC_WORDS + \
-                                RV_PLIC_CONTEXTS * (RV_PLIC_WORDS + 1)))
+#define RV_PLIC_STATE_LEN                                                      \
+    (4 * (RV_PLIC_SOURCES + 3 * RV_PLIC_WORDS +                                \
+          RV_PLIC_CONTEXTS * (RV_PLIC_WORDS + 1)))
 void rv_dev_plic_init(struct rv_plic *p, const struct rv_dev_host *host);
 void rv_dev_plic_reset(struct rv_plic *p);
 void rv_dev_plic_set_irq(struct rv_plic *p, unsigned src, bool level);
@@ -266,10 +268,10 @@ void rv_dev_rtc_save(const struct rv_rtc *r, uint8_t *dst);
 void rv_dev_rtc_load(struct rv_rtc *r, const uint8_t *src);
 
 /* dev-virtio.c: virtio-mmio version 2 transport, virtio-blk, virtio-rng. */
-#define RV_VIRTQ_MAX      256 /* QueueNumMax: QEMU's virtio-blk default */
-#define RV_VIRTIO_QUEUES  1
-#define RV_VIRTIO_ID_BLK  2
-#define RV_VIRTIO_ID_RNG  4
+#define RV_VIRTQ_MAX         256 /* QueueNumMax: QEMU's virtio-blk default */
+#define RV_VIRTIO_QUEUES     1
+#define RV_VIRTIO_ID_BLK     2
+#define RV_VIRTIO_ID_RNG     4
 #define RV_VIRTIO_CONFIG_LEN 64
 
 /* A virtio-blk backing store (qcow2, raw or a test buffer). */
@@ -281,8 +283,7 @@ struct rv_blk_backend {
     int (*write)(void *opaque, uint64_t off, const void *src, size_t len);
     int (*flush)(void *opaque);
     int (*discard)(void *opaque, uint64_t off, uint64_t len);
-    int (*write_zeroes)(void *opaque, uint64_t off, uint64_t len,
-                        bool unmap);
+    int (*write_zeroes)(void *opaque, uint64_t off, uint64_t len, bool unmap);
 };
 
 struct rv_virtq {
@@ -326,7 +327,7 @@ struct rv_fdt_params {
     uint64_t ram_size;
     const char *isa;
     const char *mmu_type;
-    const char *bootargs;        /* NULL if none */
+    const char *bootargs;              /* NULL if none */
     uint64_t initrd_start, initrd_end; /* both 0 if none */
 };
 /* Write the DTB into @dst. Returns its size, or -ENOSPC/-EINVAL. */
@@ -353,8 +354,8 @@ int rv_load_file(const struct rv_ram *ram, const char *path, bool allow_elf,
                  uint64_t raw_addr, uint64_t *entry, uint64_t *lo,
                  uint64_t *end, struct err *err);
 /* Read a whole file of at most @max bytes. *@out is mem_alloc'd. */
-int rv_load_read_file(const char *path, size_t max, uint8_t **out,
-                      size_t *len, struct err *err);
+int rv_load_read_file(const char *path, size_t max, uint8_t **out, size_t *len,
+                      struct err *err);
 /* Write the QEMU 7.2 reset vector and fw_dynamic_info into @rom. */
 void rv_load_reset_vector(uint8_t *rom, size_t rom_len, uint64_t start,
                           uint64_t fdt_addr, uint64_t kernel_entry);
@@ -369,9 +370,9 @@ struct rv_devices {
     struct rv_rtc *rtc;
     struct rv_virtio *virtio; /* RV_VIRTIO_SLOTS entries */
 };
-#define RV_VMSTATE_MAGIC   0x56445652u /* "RVDV" */
-#define RV_VMSTATE_VERSION 1
-#define RV_VMSTATE_HDR_LEN 16
+#define RV_VMSTATE_MAGIC    0x56445652u /* "RVDV" */
+#define RV_VMSTATE_VERSION  1
+#define RV_VMSTATE_HDR_LEN  16
 #define RV_VMSTATE_SECTIONS (4 + RV_VIRTIO_SLOTS)
 #define RV_VMSTATE_DEVICES_LEN                                                 \
     (RV_VMSTATE_HDR_LEN + 8 * RV_VMSTATE_SECTIONS + RV_CLINT_STATE_LEN +       \
@@ -394,6 +395,5 @@ int rv_chardev_read(struct rv_chardev *c, uint8_t *dst, size_t cap,
 int rv_chardev_write(struct rv_chardev *c, const uint8_t *src, size_t len);
 /* File descriptor to poll for input, or -1. */
 int rv_chardev_poll_fd(const struct rv_chardev *c);
-
 
 #endif /* EMULATOR_RV_INT_H */
