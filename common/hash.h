@@ -15,8 +15,7 @@ struct hash_sha256; /* opaque streaming context */
 
 /* Returns 0, or -ENOMEM. */
 int hash_sha256_new(struct hash_sha256 **out);
-void hash_sha256_update(struct hash_sha256 *h, const void *src,
-                        size_t src_len);
+void hash_sha256_update(struct hash_sha256 *h, const void *src, size_t src_len);
 /* Writes HASH_SHA256_LEN bytes to @dst and frees @h. Accepts NULL @h. */
 void hash_sha256_final(struct hash_sha256 *h, uint8_t *dst);
 /* One-shot digest of @src. */

@@ -15,10 +15,10 @@
 
 /* ---- On-disk constants (docs/interop/qcow2.txt) ---- */
 
-#define QCOW2_MAGIC            0x514649fbu /* "QFI\xfb" */
-#define QCOW2_V2_HEADER_LEN    72
-#define QCOW2_V3_HEADER_LEN    104
-#define QCOW2_DEFAULT_HDR_LEN  112 /* with compression_type + padding */
+#define QCOW2_MAGIC           0x514649fbu /* "QFI\xfb" */
+#define QCOW2_V2_HEADER_LEN   72
+#define QCOW2_V3_HEADER_LEN   104
+#define QCOW2_DEFAULT_HDR_LEN 112 /* with compression_type + padding */
 
 #define QCOW2_INCOMPAT_DIRTY        (1ull << 0)
 #define QCOW2_INCOMPAT_CORRUPT      (1ull << 1)
@@ -38,14 +38,14 @@
 #define QCOW2_EXT_CRYPTO       0x0537be77u
 #define QCOW2_EXT_DATA_FILE    0x44415441u
 
-#define QCOW2_OFLAG_COPIED     (1ull << 63)
-#define QCOW2_OFLAG_COMPRESSED (1ull << 62)
-#define QCOW2_OFLAG_ZERO       (1ull << 0)
-#define QCOW2_L1E_OFFSET_MASK  0x00fffffffffffe00ull
-#define QCOW2_L2E_OFFSET_MASK  0x00fffffffffffe00ull
-#define QCOW2_REFT_OFFSET_MASK 0xfffffffffffffe00ull
-#define QCOW2_L1E_RESERVED     0x7f000000000001ffull
-#define QCOW2_L2E_STD_RESERVED 0x3f000000000001feull
+#define QCOW2_OFLAG_COPIED      (1ull << 63)
+#define QCOW2_OFLAG_COMPRESSED  (1ull << 62)
+#define QCOW2_OFLAG_ZERO        (1ull << 0)
+#define QCOW2_L1E_OFFSET_MASK   0x00fffffffffffe00ull
+#define QCOW2_L2E_OFFSET_MASK   0x00fffffffffffe00ull
+#define QCOW2_REFT_OFFSET_MASK  0xfffffffffffffe00ull
+#define QCOW2_L1E_RESERVED      0x7f000000000001ffull
+#define QCOW2_L2E_STD_RESERVED  0x3f000000000001feull
 #define QCOW2_EXTL2_SUBCLUSTERS 32
 
 /* Highest host offset a descriptor can express (56 bits). */
@@ -93,80 +93,80 @@ struct qcow2_snapshot {
     uint32_t date_nsec;
     uint64_t vm_clock_nsec;
     uint32_t vm_state_size32;
-    uint64_t vm_state_size;  /* from extra data when present */
-    uint64_t disk_size;      /* from extra data, else the image size */
-    uint64_t icount;         /* UINT64_MAX when absent or -1 */
+    uint64_t vm_state_size; /* from extra data when present */
+    uint64_t disk_size;     /* from extra data, else the image size */
+    uint64_t icount;        /* UINT64_MAX when absent or -1 */
     uint32_t extra_data_size;
-    uint8_t *extra_data;     /* owned; preserved verbatim beyond what we know */
+    uint8_t *extra_data; /* owned; preserved verbatim beyond what we know */
 };
 
 struct qcow2_cache; /* qcow2-cache.c */
 
 struct qcow2_image {
     enum qcow2_format format;
-    char *filename;            /* owned */
+    char *filename; /* owned */
     int fd;
-    unsigned flags;            /* QCOW2_OPEN_* */
+    unsigned flags; /* QCOW2_OPEN_* */
     bool read_only;
-    int sticky_err;            /* <0 after a failed metadata write: no writes */
-    uint64_t size;             /* guest bytes */
-    uint64_t file_size;        /* host file length as last known */
+    int sticky_err;     /* <0 after a failed metadata write: no writes */
+    uint64_t size;      /* guest bytes */
+    uint64_t file_size; /* host file length as last known */
 
     /* qcow2 only below. */
     struct qcow2_header hdr;
     uint32_t cluster_bits;
     uint64_t cluster_size;
-    uint32_t l2_bits;          /* log2(entries per L2 table) */
-    uint64_t l2_size;          /* entries per L2 table */
-    size_t l2_entry_size;      /* 8, or 16 with extended L2 */
+    uint32_t l2_bits;     /* log2(entries per L2 table) */
+    uint64_t l2_size;     /* entries per L2 table */
+    size_t l2_entry_size; /* 8, or 16 with extended L2 */
     bool extended_l2;
     uint32_t subcluster_bits;
     uint32_t refcount_bits;
-    uint64_t refcount_max;     /* 2^refcount_bits - 1 */
+    uint64_t refcount_max;        /* 2^refcount_bits - 1 */
     uint32_t refcount_block_bits; /* log2(entries per refcount block) */
-    uint64_t *l1_table;        /* l1_size entries, host-endian; owned */
+    uint64_t *l1_table;           /* l1_size entries, host-endian; owned */
     uint32_t l1_size;
-    uint64_t *refcount_table;  /* host-endian; owned */
+    uint64_t *refcount_table;     /* host-endian; owned */
     uint64_t refcount_table_size; /* entries */
     uint64_t free_cluster_index;  /* allocation search hint */
-    struct qcow2_ext *exts;    /* unknown/preserved extensions; owned */
+    struct qcow2_ext *exts;       /* unknown/preserved extensions; owned */
     size_t nb_exts;
-    char *backing_file;        /* owned; NULL if none */
-    char *backing_fmt;         /* owned; NULL if none */
-    char *full_backing_filename; /* owned; resolved relative to image */
-    struct qcow2_image *backing; /* owned; NULL if none or not opened */
+    char *backing_file;               /* owned; NULL if none */
+    char *backing_fmt;                /* owned; NULL if none */
+    char *full_backing_filename;      /* owned; resolved relative to image */
+    struct qcow2_image *backing;      /* owned; NULL if none or not opened */
     struct qcow2_snapshot *snapshots; /* owned array */
     uint32_t nb_snapshots;
-    uint64_t vm_state_offset;  /* guest-address of the VM-state area */
+    uint64_t vm_state_offset; /* guest-address of the VM-state area */
     struct qcow2_cache *l2_cache;
     struct qcow2_cache *refcount_cache;
-    bool header_dirty;         /* header needs rewriting on flush */
-    bool lazy_dirty;           /* dirty bit set on disk (lazy refcounts) */
-    void *compress_ctx;        /* per-image zstd/zlib scratch; owned */
+    bool header_dirty;  /* header needs rewriting on flush */
+    bool lazy_dirty;    /* dirty bit set on disk (lazy refcounts) */
+    void *compress_ctx; /* per-image zstd/zlib scratch; owned */
 
     /* Core (qcow2.c, qcow2-refcount.c, qcow2-cluster.c) private state. */
-    uint64_t free_byte_offset; /* compressed-data packing cursor; 0 = none */
-    bool has_bitmaps_ext;      /* bitmaps extension present and valid */
-    uint32_t nb_bitmaps;       /* from the bitmaps extension */
-    uint64_t bitmap_dir_size;  /* bytes */
+    uint64_t free_byte_offset;  /* compressed-data packing cursor; 0 = none */
+    bool has_bitmaps_ext;       /* bitmaps extension present and valid */
+    uint32_t nb_bitmaps;        /* from the bitmaps extension */
+    uint64_t bitmap_dir_size;   /* bytes */
     uint64_t bitmap_dir_offset; /* host offset of the bitmap directory */
-    char *data_file;           /* owned; external data file name, or NULL */
-    bool locked;               /* OFD lock bytes applied */
-    bool autoclear_done;       /* unknown autoclear bits cleared on disk */
-    uint64_t header_ext_bytes; /* serialised header + extensions size */
-    uint64_t freed_min;        /* lowest cluster freed since the last L2
-                                  write-back; UINT64_MAX if none */
-    uint8_t *hdr_extra;        /* owned; header bytes [112, header_length) */
-    uint32_t hdr_extra_len;    /* bytes */
-    uint8_t *feature_table;    /* owned; feature-name table payload */
+    char *data_file;            /* owned; external data file name, or NULL */
+    bool locked;                /* OFD lock bytes applied */
+    bool autoclear_done;        /* unknown autoclear bits cleared on disk */
+    uint64_t header_ext_bytes;  /* serialised header + extensions size */
+    uint64_t freed_min;         /* lowest cluster freed since the last L2
+                                   write-back; UINT64_MAX if none */
+    uint8_t *hdr_extra;         /* owned; header bytes [112, header_length) */
+    uint32_t hdr_extra_len;     /* bytes */
+    uint8_t *feature_table;     /* owned; feature-name table payload */
     uint32_t feature_table_len; /* bytes */
-    uint64_t disk_end;         /* bytes the file really holds (writes and
-                                  truncates seen), unlike file_size which
-                                  also counts allocated clusters */
-    uint64_t reftable_used;    /* 1 + highest non-zero reftable index */
+    uint64_t disk_end;          /* bytes the file really holds (writes and
+                                   truncates seen), unlike file_size which
+                                   also counts allocated clusters */
+    uint64_t reftable_used;     /* 1 + highest non-zero reftable index */
     const uint64_t *reftable_used_of; /* table reftable_used describes */
-    uint8_t *scratch;          /* owned; one cluster for copy-on-write */
-    void *io_trace_fn;         /* CONFIG_TESTING hook (qcow2_io_trace_fn) */
+    uint8_t *scratch;                 /* owned; one cluster for copy-on-write */
+    void *io_trace_fn; /* CONFIG_TESTING hook (qcow2_io_trace_fn) */
     void *io_trace_opaque;
 };
 
@@ -174,8 +174,8 @@ struct qcow2_image {
 
 /* pread/pwrite the whole range or fail (-EIO; short read past EOF on a
  * metadata read is -EBADMSG). */
-int qcow2_io_pread(struct qcow2_image *img, uint64_t off, void *dst,
-                   size_t len, struct err *err);
+int qcow2_io_pread(struct qcow2_image *img, uint64_t off, void *dst, size_t len,
+                   struct err *err);
 int qcow2_io_pwrite(struct qcow2_image *img, uint64_t off, const void *src,
                     size_t len, struct err *err);
 /* Serialise the header and extensions into cluster 0 (as QEMU lays them
@@ -185,16 +185,14 @@ int qcow2_header_write(struct qcow2_image *img, struct err *err);
 int qcow2_l1_write(struct qcow2_image *img, uint32_t first, uint32_t count,
                    struct err *err);
 /* Grow the active L1 to at least @min_size entries (relocating it). */
-int qcow2_l1_grow(struct qcow2_image *img, uint64_t min_size,
-                  struct err *err);
+int qcow2_l1_grow(struct qcow2_image *img, uint64_t min_size, struct err *err);
 /* Raw-format helpers (qcow2.c). */
-int qcow2_raw_write_zeroes(struct qcow2_image *img, uint64_t off,
-                           uint64_t len, unsigned flags, struct err *err);
+int qcow2_raw_write_zeroes(struct qcow2_image *img, uint64_t off, uint64_t len,
+                           unsigned flags, struct err *err);
 int qcow2_raw_discard(struct qcow2_image *img, uint64_t off, uint64_t len,
                       struct err *err);
-int qcow2_raw_block_status(struct qcow2_image *img, uint64_t off,
-                           uint64_t len, struct qcow2_extent *out,
-                           struct err *err);
+int qcow2_raw_block_status(struct qcow2_image *img, uint64_t off, uint64_t len,
+                           struct qcow2_extent *out, struct err *err);
 /* Write back dirty refcount blocks then L2 tables, and the header if
  * dirty, in crash-safe order (no final fsync). */
 int qcow2_metadata_flush(struct qcow2_image *img, struct err *err);
@@ -239,8 +237,8 @@ void qcow2_cache_free(struct qcow2_cache *c);
 int qcow2_cache_get(struct qcow2_cache *c, uint64_t offset, void **table,
                     struct err *err);
 /* Borrow the table at @offset without reading it (caller fills it). */
-int qcow2_cache_get_empty(struct qcow2_cache *c, uint64_t offset,
-                          void **table, struct err *err);
+int qcow2_cache_get_empty(struct qcow2_cache *c, uint64_t offset, void **table,
+                          struct err *err);
 void qcow2_cache_put(struct qcow2_cache *c, void **table);
 void qcow2_cache_mark_dirty(struct qcow2_cache *c, void *table);
 /* Write back every dirty entry (no fsync). */
@@ -285,9 +283,9 @@ int qcow2_cluster_free(struct qcow2_image *img, uint64_t offset,
  * (L2 tables and data clusters; compressed ones count per touched cluster).
  * Used by snapshot create (+1) and delete (-1). When @update_copied, also
  * rewrite the COPIED flags of the active L1/L2 to match the new counts. */
-int qcow2_update_snapshot_refcount(struct qcow2_image *img,
-                                   uint64_t l1_offset, uint32_t l1_size,
-                                   int delta, struct err *err);
+int qcow2_update_snapshot_refcount(struct qcow2_image *img, uint64_t l1_offset,
+                                   uint32_t l1_size, int delta,
+                                   struct err *err);
 /* Rewrite the COPIED flags of the active L1 and L2 tables so that they are
  * set exactly when refcount == 1. */
 int qcow2_fix_copied_flags(struct qcow2_image *img, struct err *err);
@@ -297,14 +295,14 @@ bool qcow2_overlaps_metadata(struct qcow2_image *img, uint64_t offset,
                              uint64_t len);
 
 /* Metadata kinds for the overlap check (QEMU's QCOW2_OL_*). */
-#define QCOW2_OL_MAIN_HEADER     (1u << 0)
-#define QCOW2_OL_ACTIVE_L1       (1u << 1)
-#define QCOW2_OL_ACTIVE_L2       (1u << 2)
-#define QCOW2_OL_REFCOUNT_TABLE  (1u << 3)
-#define QCOW2_OL_REFCOUNT_BLOCK  (1u << 4)
-#define QCOW2_OL_SNAPSHOT_TABLE  (1u << 5)
-#define QCOW2_OL_INACTIVE_L1     (1u << 6)
-#define QCOW2_OL_BITMAP_DIR      (1u << 7)
+#define QCOW2_OL_MAIN_HEADER    (1u << 0)
+#define QCOW2_OL_ACTIVE_L1      (1u << 1)
+#define QCOW2_OL_ACTIVE_L2      (1u << 2)
+#define QCOW2_OL_REFCOUNT_TABLE (1u << 3)
+#define QCOW2_OL_REFCOUNT_BLOCK (1u << 4)
+#define QCOW2_OL_SNAPSHOT_TABLE (1u << 5)
+#define QCOW2_OL_INACTIVE_L1    (1u << 6)
+#define QCOW2_OL_BITMAP_DIR     (1u << 7)
 /* Kinds [offset, offset+len) overlaps, ignoring those in @ignore; 0 if
  * none. */
 unsigned qcow2_overlap_check(struct qcow2_image *img, unsigned ignore,
@@ -322,8 +320,8 @@ int64_t qcow2_refcount_highest(struct qcow2_image *img, struct err *err);
 /* Decoded L2 entry for one guest cluster. */
 enum qcow2_cluster_type {
     QCOW2_CLUSTER_UNALLOCATED = 0,
-    QCOW2_CLUSTER_ZERO_PLAIN,  /* zero flag, no host cluster */
-    QCOW2_CLUSTER_ZERO_ALLOC,  /* zero flag, host cluster preallocated */
+    QCOW2_CLUSTER_ZERO_PLAIN, /* zero flag, no host cluster */
+    QCOW2_CLUSTER_ZERO_ALLOC, /* zero flag, host cluster preallocated */
     QCOW2_CLUSTER_NORMAL,
     QCOW2_CLUSTER_COMPRESSED,
 };

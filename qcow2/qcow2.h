@@ -32,18 +32,19 @@ enum qcow2_format {
 #define QCOW2_MAX_REFTABLE_BYTES (8u << 20)  /* QEMU's refcount table cap */
 #define QCOW2_MAX_SNAPSHOTS      65536
 #define QCOW2_MAX_BACKING_NAME   1023
-#define QCOW2_MAX_BACKING_DEPTH  64   /* chain length before we call it a loop */
+#define QCOW2_MAX_BACKING_DEPTH  64 /* chain length before we call it a loop */
 #define QCOW2_MAX_SNAPSHOT_EXTRA 1024 /* bytes of extra data per entry */
 #define QCOW2_MAX_SNAPSHOT_NAME  65535
 
 /* Open flags. */
 #define QCOW2_OPEN_RDONLY      (1u << 0) /* no writes; shared lock only */
 #define QCOW2_OPEN_NO_BACKING  (1u << 1) /* do not open the backing file */
-#define QCOW2_OPEN_FORCE_SHARE (1u << 2) /* -U: take no lock (read-only only) */
-#define QCOW2_OPEN_NOCACHE     (1u << 3) /* O_DIRECT (cache=none) */
-#define QCOW2_OPEN_UNSAFE      (1u << 4) /* flush is a no-op (cache=unsafe) */
-#define QCOW2_OPEN_NO_REPAIR   (1u << 5) /* do not repair a dirty image */
-#define QCOW2_OPEN_CHECK       (1u << 6) /* open for check: tolerate damage */
+#define QCOW2_OPEN_FORCE_SHARE (1u << 2) /* -U: take no lock (read-only only)  \
+                                          */
+#define QCOW2_OPEN_NOCACHE   (1u << 3)   /* O_DIRECT (cache=none) */
+#define QCOW2_OPEN_UNSAFE    (1u << 4)   /* flush is a no-op (cache=unsafe) */
+#define QCOW2_OPEN_NO_REPAIR (1u << 5)   /* do not repair a dirty image */
+#define QCOW2_OPEN_CHECK     (1u << 6)   /* open for check: tolerate damage */
 
 /* Compression types (header byte 104). */
 enum qcow2_compression {
@@ -61,16 +62,16 @@ enum qcow2_prealloc {
 /* Options for qcow2_create(); start from qcow2_create_opts_init(). */
 struct qcow2_create_opts {
     enum qcow2_format format;
-    uint64_t size;             /* bytes; rounded up to 512 */
-    int version;               /* 2 (compat=0.10) or 3 (compat=1.1) */
-    uint32_t cluster_size;     /* bytes, power of two, 512..2 MiB */
-    unsigned refcount_bits;    /* 1, 2, 4, ..., 64 */
-    bool lazy_refcounts;       /* v3 only */
-    bool extended_l2;          /* v3 only, cluster_size >= 16 KiB */
+    uint64_t size;          /* bytes; rounded up to 512 */
+    int version;            /* 2 (compat=0.10) or 3 (compat=1.1) */
+    uint32_t cluster_size;  /* bytes, power of two, 512..2 MiB */
+    unsigned refcount_bits; /* 1, 2, 4, ..., 64 */
+    bool lazy_refcounts;    /* v3 only */
+    bool extended_l2;       /* v3 only, cluster_size >= 16 KiB */
     enum qcow2_compression compression_type;
     enum qcow2_prealloc preallocation;
-    const char *backing_file;  /* NULL if none; stored verbatim */
-    const char *backing_fmt;   /* "qcow2" or "raw"; NULL if none */
+    const char *backing_file; /* NULL if none; stored verbatim */
+    const char *backing_fmt;  /* "qcow2" or "raw"; NULL if none */
 };
 
 /* Fill @o with qemu-img 7.2's defaults for qcow2 (v3, 64 KiB, 16 bits). */
@@ -179,27 +180,27 @@ struct qcow2_extent {
  * chain when @follow_backing. Fills @out for the longest run (at most
  * @max_len) with identical status. Returns 0 or a negative errno.
  */
-int qcow2_block_status(struct qcow2_image *img, uint64_t off,
-                       uint64_t max_len, bool follow_backing,
-                       struct qcow2_extent *out, struct err *err);
+int qcow2_block_status(struct qcow2_image *img, uint64_t off, uint64_t max_len,
+                       bool follow_backing, struct qcow2_extent *out,
+                       struct err *err);
 
 /* Everything `info` shows, borrowed from the open image. */
 struct qcow2_info {
     enum qcow2_format format;
     uint64_t virtual_size;
-    uint64_t actual_size;      /* bytes allocated on the host (st_blocks) */
+    uint64_t actual_size; /* bytes allocated on the host (st_blocks) */
     uint32_t cluster_size;
-    int version;               /* 2 or 3; 0 for raw */
+    int version; /* 2 or 3; 0 for raw */
     unsigned refcount_bits;
     bool lazy_refcounts;
     bool extended_l2;
     bool corrupt;
-    bool dirty;                /* incompatible bit 0 on disk */
+    bool dirty; /* incompatible bit 0 on disk */
     enum qcow2_compression compression_type;
-    const char *backing_file;  /* as recorded; NULL if none */
-    const char *backing_fmt;   /* NULL if not recorded */
+    const char *backing_file;          /* as recorded; NULL if none */
+    const char *backing_fmt;           /* NULL if not recorded */
     const char *full_backing_filename; /* resolved path; NULL if none */
-    const char *data_file;     /* NULL if none */
+    const char *data_file;             /* NULL if none */
     bool encrypted;
     uint64_t incompatible_features;
     uint64_t compatible_features;
@@ -211,14 +212,14 @@ void qcow2_get_info(struct qcow2_image *img, struct qcow2_info *out);
 
 /* One internal snapshot, as listed. Strings borrowed from the image. */
 struct qcow2_snapshot_info {
-    const char *id;         /* numeric string */
+    const char *id; /* numeric string */
     const char *name;
     uint64_t vm_state_size; /* bytes */
     uint32_t date_sec;
     uint32_t date_nsec;
     uint64_t vm_clock_nsec;
-    uint64_t icount;        /* UINT64_MAX = icount disabled */
-    uint64_t disk_size;     /* virtual size at snapshot time */
+    uint64_t icount;    /* UINT64_MAX = icount disabled */
+    uint64_t disk_size; /* virtual size at snapshot time */
 };
 
 /* Number of snapshots; fills up to @cap entries of @out (may be NULL). The
@@ -227,8 +228,8 @@ size_t qcow2_snapshot_list(struct qcow2_image *img,
                            struct qcow2_snapshot_info *out, size_t cap);
 
 struct qcow2_snapshot_params {
-    const char *name;       /* tag; must not be empty */
-    const char *id;         /* NULL: max existing id + 1 */
+    const char *name; /* tag; must not be empty */
+    const char *id;   /* NULL: max existing id + 1 */
     uint32_t date_sec;
     uint32_t date_nsec;
     uint64_t vm_clock_nsec;
@@ -259,12 +260,12 @@ int qcow2_snapshot_delete(struct qcow2_image *img, const char *id_or_name,
  * active image. Returns 0 or a negative errno. */
 int qcow2_vmstate_read(struct qcow2_image *img, uint64_t off, void *dst,
                        size_t len, struct err *err);
-int qcow2_vmstate_write(struct qcow2_image *img, uint64_t off,
-                        const void *src, size_t len, struct err *err);
+int qcow2_vmstate_write(struct qcow2_image *img, uint64_t off, const void *src,
+                        size_t len, struct err *err);
 
 /* Outcome of qcow2_check(), the fields of qemu-img's ImageCheck. */
 struct qcow2_check_result {
-    int check_errors;        /* internal failures: check could not finish */
+    int check_errors; /* internal failures: check could not finish */
     int corruptions;
     int leaks;
     int corruptions_fixed;
@@ -274,7 +275,7 @@ struct qcow2_check_result {
     uint64_t allocated_clusters;
     uint64_t fragmented_clusters;
     uint64_t compressed_clusters;
-    bool rebuilt;            /* "Rebuilding refcount structure" happened */
+    bool rebuilt; /* "Rebuilding refcount structure" happened */
 };
 
 /* Receives each per-problem line qemu-img prints on stderr (no newline). */
@@ -306,8 +307,8 @@ int qcow2_set_backing(struct qcow2_image *img, const char *backing_file,
 
 /* Options `amend` may change; fields left negative/NULL are unchanged. */
 struct qcow2_amend_opts {
-    int version;       /* 2 or 3, or -1 */
-    int refcount_bits; /* or -1 */
+    int version;        /* 2 or 3, or -1 */
+    int refcount_bits;  /* or -1 */
     int lazy_refcounts; /* 0/1, or -1 */
 };
 int qcow2_amend(struct qcow2_image *img, const struct qcow2_amend_opts *o,

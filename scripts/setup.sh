@@ -3,11 +3,16 @@
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 pkgs=$(grep -v '^#' "$here/packages.txt" | grep -v '^$')
+# One dpkg-query for the whole list; a package it does not print as
+# "install ok installed" is missing.
+installed=$(dpkg-query -W -f='${Package} ${Status}\n' $pkgs 2>/dev/null |
+    awk '$2 == "install" && $4 == "installed" { print $1 }')
 missing=""
 for p in $pkgs; do
-    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
-        missing="$missing $p"
-    fi
+    case " $(echo $installed) " in
+    *" $p "*) ;;
+    *) missing="$missing $p" ;;
+    esac
 done
 if [ -n "$missing" ]; then
     echo "setup: installing:$missing"
