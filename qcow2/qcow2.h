@@ -39,12 +39,11 @@ enum qcow2_format {
 /* Open flags. */
 #define QCOW2_OPEN_RDONLY      (1u << 0) /* no writes; shared lock only */
 #define QCOW2_OPEN_NO_BACKING  (1u << 1) /* do not open the backing file */
-#define QCOW2_OPEN_FORCE_SHARE (1u << 2) /* -U: take no lock (read-only only)  \
-                                          */
-#define QCOW2_OPEN_NOCACHE   (1u << 3)   /* O_DIRECT (cache=none) */
-#define QCOW2_OPEN_UNSAFE    (1u << 4)   /* flush is a no-op (cache=unsafe) */
-#define QCOW2_OPEN_NO_REPAIR (1u << 5)   /* do not repair a dirty image */
-#define QCOW2_OPEN_CHECK     (1u << 6)   /* open for check: tolerate damage */
+#define QCOW2_OPEN_FORCE_SHARE (1u << 2) /* -U: no lock; read-only */
+#define QCOW2_OPEN_NOCACHE     (1u << 3) /* cache=none; O_DIRECT not used yet */
+#define QCOW2_OPEN_UNSAFE      (1u << 4) /* flush is a no-op (cache=unsafe) */
+#define QCOW2_OPEN_NO_REPAIR   (1u << 5) /* do not repair a dirty image */
+#define QCOW2_OPEN_CHECK       (1u << 6) /* open for check: tolerate damage */
 
 /* Compression types (header byte 104). */
 enum qcow2_compression {
