@@ -2038,7 +2038,11 @@ int qcow2_create(const char *path, const struct qcow2_create_opts *o,
             }
         }
     }
-    if (pwrite(fd, buf, 3 * cs, 0) != (ssize_t)(3 * cs)) {
+    /* Refcount table and block first, the header last: a process killed
+     * in between (a large write can stop part way) leaves a file that is
+     * not yet a qcow2 image rather than one with uncounted clusters. */
+    if (pwrite(fd, buf + cs, 2 * cs, (off_t)cs) != (ssize_t)(2 * cs) ||
+        pwrite(fd, buf, cs, 0) != (ssize_t)cs) {
         ret = err_set(err, -EIO, "Could not write qcow2 header: %s",
                       strerror(errno));
         goto out;
