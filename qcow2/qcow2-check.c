@@ -7,7 +7,9 @@
  * The check builds an in-memory refcount table (IMRT) by walking every
  * structure that references host clusters, then compares it with the
  * on-disk refcounts. The IMRT uses the on-disk refblock encoding, so a
- * rebuild writes slices of it as new refcount blocks.
+ * rebuild writes slices of it as new refcount blocks. Snapshot operations
+ * use the same walk to count the state they are about to switch to
+ * (qcow2_refs_count(), qcow2_refs_write()).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -601,36 +603,25 @@ out:
     return ret;
 }
 
-/* QEMU's check_refcounts_l1(). */
-static int chk_l1(struct chk *c, struct qcow2_check_result *res,
-                  uint64_t l1_off, uint32_t l1_size, bool frag, bool active)
+/* The entries of an L1 table (@l1, host-endian, @l1_size entries at
+ * @l1_off): the table, its L2 tables and what they reference. */
+static int chk_l1_walk(struct chk *c, struct qcow2_check_result *res,
+                       uint64_t l1_off, const uint64_t *l1, uint32_t l1_size,
+                       bool frag, bool active)
 {
     struct qcow2_image *img = c->img;
-    size_t bytes = (size_t)l1_size * 8;
-    uint8_t *l1;
     uint32_t i;
     int ret;
 
     if (!l1_size) {
         return 0;
     }
-    ret = chk_inc(c, res, l1_off, bytes);
+    ret = chk_inc(c, res, l1_off, (uint64_t)l1_size * 8);
     if (ret < 0) {
         return ret;
     }
-    l1 = mem_alloc(bytes);
-    if (!l1) {
-        res->check_errors++;
-        return -ENOMEM;
-    }
-    ret = chk_pread(c, l1_off, l1, bytes);
-    if (ret < 0) {
-        chk_print(c, "ERROR: I/O error in check_refcounts_l1");
-        res->check_errors++;
-        goto out;
-    }
     for (i = 0; i < l1_size; i++) {
-        uint64_t e = rd_be64(l1 + (size_t)i * 8);
+        uint64_t e = l1[i];
         uint64_t l2_off;
 
         if (!e) {
@@ -644,7 +635,7 @@ static int chk_l1(struct chk *c, struct qcow2_check_result *res,
         l2_off = e & QCOW2_L1E_OFFSET_MASK;
         ret = chk_inc(c, res, l2_off, img->cluster_size);
         if (ret < 0) {
-            goto out;
+            return ret;
         }
         if (qcow2_offset_into_cluster(img, l2_off)) {
             chk_print(c,
@@ -655,11 +646,41 @@ static int chk_l1(struct chk *c, struct qcow2_check_result *res,
         }
         ret = chk_l2(c, res, l2_off, frag, active);
         if (ret < 0) {
-            goto out;
+            return ret;
         }
     }
-    ret = 0;
-out:
+    return 0;
+}
+
+/* QEMU's check_refcounts_l1(): the L1 table as it is on disk. */
+static int chk_l1(struct chk *c, struct qcow2_check_result *res,
+                  uint64_t l1_off, uint32_t l1_size, bool frag, bool active)
+{
+    size_t bytes = (size_t)l1_size * 8;
+    uint64_t *l1;
+    uint32_t i;
+    int ret;
+
+    if (!l1_size) {
+        return 0;
+    }
+    l1 = mem_alloc(bytes);
+    if (!l1) {
+        res->check_errors++;
+        return -ENOMEM;
+    }
+    ret = chk_pread(c, l1_off, l1, bytes);
+    if (ret < 0) {
+        (void)chk_inc(c, res, l1_off, bytes);
+        chk_print(c, "ERROR: I/O error in check_refcounts_l1");
+        res->check_errors++;
+        mem_free(l1);
+        return ret;
+    }
+    for (i = 0; i < l1_size; i++) {
+        l1[i] = rd_be64(&l1[i]);
+    }
+    ret = chk_l1_walk(c, res, l1_off, l1, l1_size, frag, active);
     mem_free(l1);
     return ret;
 }
@@ -874,8 +895,14 @@ static int chk_refblocks(struct chk *c, struct qcow2_check_result *res)
     return 0;
 }
 
-/* QEMU's calculate_refcounts(). */
-static int chk_calculate(struct chk *c, struct qcow2_check_result *res)
+/*
+ * Count every reference of state @st: the header cluster, the active L1
+ * (from @st->l1 when given, else read at @st->l1_offset) and its tree, each
+ * snapshot's L1 tree, the snapshot table, with @refstructs the refcount
+ * table, then the LUKS area and bitmaps. The order is QEMU's.
+ */
+static int chk_count(struct chk *c, struct qcow2_check_result *res,
+                     const struct qcow2_state *st, bool refstructs)
 {
     struct qcow2_image *img = c->img;
     uint32_t i;
@@ -892,12 +919,17 @@ static int chk_calculate(struct chk *c, struct qcow2_check_result *res)
     if (ret < 0) {
         return ret;
     }
-    ret = chk_l1(c, res, img->hdr.l1_table_offset, img->l1_size, true, true);
+    if (st->l1) {
+        ret =
+            chk_l1_walk(c, res, st->l1_offset, st->l1, st->l1_size, true, true);
+    } else {
+        ret = chk_l1(c, res, st->l1_offset, st->l1_size, true, true);
+    }
     if (ret < 0) {
         return ret;
     }
-    for (i = 0; i < img->nb_snapshots; i++) {
-        const struct qcow2_snapshot *sn = &img->snapshots[i];
+    for (i = 0; i < st->nb_snapshots; i++) {
+        const struct qcow2_snapshot *sn = &st->snapshots[i];
 
         if (qcow2_offset_into_cluster(img, sn->l1_table_offset)) {
             chk_print(c,
@@ -921,20 +953,40 @@ static int chk_calculate(struct chk *c, struct qcow2_check_result *res)
             return ret;
         }
     }
-    ret = chk_inc(c, res, c->snap_offset, c->snap_len);
+    ret = chk_inc(c, res, st->snap_offset, st->snap_len);
     if (ret < 0) {
         return ret;
     }
-    ret = chk_inc(c, res, img->hdr.refcount_table_offset,
-                  img->refcount_table_size * 8);
-    if (ret < 0) {
-        return ret;
+    if (refstructs) {
+        ret = chk_inc(c, res, img->hdr.refcount_table_offset,
+                      img->refcount_table_size * 8);
+        if (ret < 0) {
+            return ret;
+        }
     }
     ret = chk_crypto(c, res);
     if (ret < 0) {
         return ret;
     }
-    ret = chk_bitmaps(c, res);
+    return chk_bitmaps(c, res);
+}
+
+/* QEMU's calculate_refcounts(). */
+static int chk_calculate(struct chk *c, struct qcow2_check_result *res)
+{
+    struct qcow2_image *img = c->img;
+    struct qcow2_state st = {
+        .l1 = NULL,
+        .l1_size = img->l1_size,
+        .l1_offset = img->hdr.l1_table_offset,
+        .snapshots = img->snapshots,
+        .nb_snapshots = img->nb_snapshots,
+        .snap_offset = c->snap_offset,
+        .snap_len = c->snap_len,
+    };
+    int ret;
+
+    ret = chk_count(c, res, &st, true);
     if (ret < 0) {
         return ret;
     }
@@ -1715,4 +1767,297 @@ int qcow2_rebuild_refcounts(struct qcow2_image *img, struct err *err)
                        res.check_errors, res.corruptions);
     }
     return 0;
+}
+
+/* ---- Counting a new state (snapshot operations) ---- */
+
+/* First problem line of a count, and whether it was an overflow. */
+struct refs_report {
+    char first[256];
+    bool overflow;
+};
+
+static void refs_report_cb(void *opaque, const char *line)
+{
+    struct refs_report *r = opaque;
+
+    if (!strncmp(line, "ERROR: overflow", 15)) {
+        r->overflow = true;
+    }
+    if (!r->first[0]) {
+        snprintf(r->first, sizeof(r->first), "%s", line);
+    }
+}
+
+int qcow2_refs_count(struct qcow2_image *img, const struct qcow2_state *st,
+                     uint64_t file_len, struct qcow2_refs *out, struct err *err)
+{
+    struct qcow2_check_result res;
+    struct refs_report rep;
+    struct chk c;
+    int ret;
+
+    memset(&c, 0, sizeof(c));
+    memset(&res, 0, sizeof(res));
+    memset(&rep, 0, sizeof(rep));
+    c.img = img;
+    c.report = refs_report_cb;
+    c.opaque = &rep;
+    c.file_len = file_len;
+    c.nb_clusters = (int64_t)qcow2_size_to_clusters(img, file_len);
+    if (c.nb_clusters > CHK_MAX_CLUSTERS) {
+        return err_set(err, -EFBIG, "image file too large to count");
+    }
+    ret = chk_count(&c, &res, st, false);
+    if (ret == 0 && (res.corruptions || res.check_errors)) {
+        ret = rep.overflow ? -ERANGE : -EBADMSG;
+    }
+    if (ret < 0) {
+        mem_free(c.rt);
+        if (rep.overflow) {
+            return err_set(err, -ERANGE,
+                           "a refcount would exceed %" PRIu64
+                           " (refcount_bits=%u)",
+                           img->refcount_max, img->refcount_bits);
+        }
+        return err_set(err, ret, "counting references: %s",
+                       rep.first[0] ? rep.first : strerror(-ret));
+    }
+    out->rt = c.rt;
+    out->nb = (uint64_t)c.nb_clusters;
+    return 0;
+}
+
+uint64_t qcow2_refs_get(const struct qcow2_image *img,
+                        const struct qcow2_refs *r, uint64_t idx)
+{
+    return idx < r->nb ? rc_array_get(img, r->rt, idx) : 0;
+}
+
+int qcow2_refs_add(struct qcow2_image *img, struct qcow2_refs *r, uint64_t idx,
+                   int64_t delta)
+{
+    uint64_t v;
+
+    if (idx >= r->nb) {
+        struct chk c;
+        int ret;
+
+        if (delta < 0) {
+            return -ERANGE;
+        }
+        memset(&c, 0, sizeof(c));
+        c.img = img;
+        c.rt = r->rt;
+        c.nb_clusters = (int64_t)r->nb;
+        ret = rc_array_resize(&c, (int64_t)idx + 1);
+        if (ret < 0) {
+            return ret;
+        }
+        r->rt = c.rt;
+        r->nb = (uint64_t)c.nb_clusters;
+    }
+    v = rc_array_get(img, r->rt, idx);
+    if (delta < 0 ? v < (uint64_t)-delta
+                  : img->refcount_max - v < (uint64_t)delta) {
+        return -ERANGE;
+    }
+    rc_array_set(img, r->rt, idx, v + (uint64_t)delta);
+    return 0;
+}
+
+void qcow2_refs_fini(struct qcow2_refs *r)
+{
+    if (r) {
+        mem_free(r->rt);
+        r->rt = NULL;
+        r->nb = 0;
+    }
+}
+
+/* Does slice @b of @r (refcount block @b) hold any non-zero refcount? */
+static bool refs_slice_used(const struct qcow2_image *img,
+                            const struct qcow2_refs *r, uint64_t b)
+{
+    const uint8_t *p = r->rt + b * img->cluster_size;
+    uint64_t i;
+
+    for (i = 0; i < img->cluster_size; i++) {
+        if (p[i]) {
+            return true;
+        }
+    }
+    return false;
+}
+
+int qcow2_refs_mark_busy(struct qcow2_image *img, const struct qcow2_refs *r,
+                         struct qcow2_shadow *sh, struct err *err)
+{
+    uint64_t per_block = 1ull << img->refcount_block_bits;
+    uint64_t b, i;
+    int ret;
+
+    for (b = 0; b * per_block < r->nb; b++) {
+        if (!refs_slice_used(img, r, b)) {
+            continue;
+        }
+        for (i = b * per_block; i < (b + 1) * per_block && i < r->nb; i++) {
+            if (rc_array_get(img, r->rt, i)) {
+                ret = qcow2_shadow_mark(sh, i);
+                if (ret < 0) {
+                    return err_set(err, ret, "cluster bitmap");
+                }
+            }
+        }
+    }
+    return 0;
+}
+
+/* Take one cluster (or @n contiguous ones) in @sh and count it in @r. */
+static int64_t refs_take(struct qcow2_image *img, struct qcow2_refs *r,
+                         struct qcow2_shadow *sh, uint64_t n, struct err *err)
+{
+    int64_t off = qcow2_shadow_alloc(img, sh, n, err);
+    uint64_t i;
+    int ret;
+
+    if (off < 0) {
+        return off;
+    }
+    for (i = 0; i < n; i++) {
+        ret =
+            qcow2_refs_add(img, r, ((uint64_t)off >> img->cluster_bits) + i, 1);
+        if (ret < 0) {
+            return err_set(err, ret, "counting a new refcount structure");
+        }
+    }
+    return off;
+}
+
+/* Grow *@t (*@n entries) to cover index @b, in whole clusters of entries. */
+static int reft_cover(struct qcow2_image *img, uint64_t **t, uint64_t *n,
+                      uint64_t b, struct err *err)
+{
+    uint64_t per = img->cluster_size / 8;
+    uint64_t want = (b / per + 1) * per;
+    uint64_t *p;
+
+    if (b < *n) {
+        return 0;
+    }
+    if (want * 8 > QCOW2_MAX_REFTABLE_BYTES) {
+        return err_set(err, -EFBIG, "refcount table would exceed %u bytes",
+                       QCOW2_MAX_REFTABLE_BYTES);
+    }
+    p = mem_realloc(*t, want * 8);
+    if (!p) {
+        return err_set(err, -ENOMEM, "refcount table");
+    }
+    memset(p + *n, 0, (want - *n) * 8);
+    *t = p;
+    *n = want;
+    return 0;
+}
+
+/* Upper bound on placement rounds: each round only adds structures past
+ * the previous ones, and a round adds at most a block and a table. */
+#define REFS_MAX_ROUNDS 64
+
+int qcow2_refs_write(struct qcow2_image *img, struct qcow2_refs *r,
+                     struct qcow2_shadow *sh, struct qcow2_reftable *out,
+                     struct err *err)
+{
+    uint64_t cs = img->cluster_size;
+    uint64_t per_block = 1ull << img->refcount_block_bits;
+    uint64_t *reft = NULL, reft_n = 0, tab_off = 0, tab_clusters = 0;
+    uint64_t i, b;
+    uint8_t *buf = NULL;
+    int64_t off;
+    int round, ret = 0;
+
+    for (round = 0;; round++) {
+        bool placed = false;
+        uint64_t need;
+
+        if (round >= REFS_MAX_ROUNDS) {
+            ret = err_set(err, -EIO,
+                          "refcount structure placement did not "
+                          "settle");
+            goto fail;
+        }
+        for (b = 0; b * per_block < r->nb; b++) {
+            if ((b < reft_n && reft[b]) || !refs_slice_used(img, r, b)) {
+                continue;
+            }
+            ret = reft_cover(img, &reft, &reft_n, b, err);
+            if (ret < 0) {
+                goto fail;
+            }
+            off = refs_take(img, r, sh, 1, err);
+            if (off < 0) {
+                ret = (int)off;
+                goto fail;
+            }
+            reft[b] = (uint64_t)off;
+            placed = true;
+        }
+        need = qcow2_size_to_clusters(img, reft_n * 8);
+        if (need != tab_clusters) {
+            /* The table grew: the old place is dropped (uncounted, never
+             * referenced), a new one taken. */
+            for (i = 0; i < tab_clusters; i++) {
+                ret = qcow2_refs_add(img, r, (tab_off >> img->cluster_bits) + i,
+                                     -1);
+                if (ret < 0) {
+                    ret = err_set(err, ret, "refcount table placement");
+                    goto fail;
+                }
+            }
+            off = refs_take(img, r, sh, need, err);
+            if (off < 0) {
+                ret = (int)off;
+                goto fail;
+            }
+            tab_off = (uint64_t)off;
+            tab_clusters = need;
+            placed = true;
+        }
+        if (!placed) {
+            break;
+        }
+    }
+    if (tab_clusters > UINT32_MAX) {
+        ret = err_set(err, -EFBIG, "refcount table too large");
+        goto fail;
+    }
+    for (b = 0; b < reft_n; b++) {
+        if (!reft[b]) {
+            continue;
+        }
+        ret = qcow2_io_pwrite(img, reft[b], r->rt + b * cs, cs, err);
+        if (ret < 0) {
+            goto fail;
+        }
+    }
+    buf = mem_calloc(1, tab_clusters * cs);
+    if (!buf) {
+        ret = err_set(err, -ENOMEM, "refcount table");
+        goto fail;
+    }
+    for (i = 0; i < reft_n; i++) {
+        wr_be64(buf + i * 8, reft[i]);
+    }
+    ret = qcow2_io_pwrite(img, tab_off, buf, tab_clusters * cs, err);
+    mem_free(buf);
+    if (ret < 0) {
+        goto fail;
+    }
+    out->table = reft;
+    out->entries = reft_n;
+    out->offset = tab_off;
+    out->clusters = (uint32_t)tab_clusters;
+    return 0;
+fail:
+    mem_free(reft);
+    return ret;
 }

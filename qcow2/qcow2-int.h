@@ -279,16 +279,29 @@ int64_t qcow2_bytes_alloc(struct qcow2_image *img, uint64_t size,
 /* Decrement the refcount of clusters in the range (freeing at 0). */
 int qcow2_cluster_free(struct qcow2_image *img, uint64_t offset,
                        uint64_t length, struct err *err);
-/* Add @delta to the refcount of every cluster reachable from an L1 table
- * (L2 tables and data clusters; compressed ones count per touched cluster).
- * Used by snapshot create (+1) and delete (-1). When @update_copied, also
- * rewrite the COPIED flags of the active L1/L2 to match the new counts. */
-int qcow2_update_snapshot_refcount(struct qcow2_image *img, uint64_t l1_offset,
-                                   uint32_t l1_size, int delta,
-                                   struct err *err);
-/* Rewrite the COPIED flags of the active L1 and L2 tables so that they are
- * set exactly when refcount == 1. */
-int qcow2_fix_copied_flags(struct qcow2_image *img, struct err *err);
+/*
+ * The clusters a shadow update may not write: those in use by the image as
+ * it is on disk (non-zero refcount, or a known metadata structure) and those
+ * the update has taken already. Clusters past the bitmap are free.
+ */
+struct qcow2_shadow {
+    uint8_t *busy; /* one bit per host cluster; owned */
+    uint64_t nb;   /* clusters the bitmap covers */
+    uint64_t hint; /* no free cluster below this one */
+    uint64_t end;  /* 1 + highest cluster taken by the update; 0 if none */
+};
+/* Build the bitmap from the refcounts on disk: the caller has flushed the
+ * metadata caches. Returns 0, -EBADMSG (bad refcount table entry), -EFBIG,
+ * -ENOMEM, -EIO. */
+int qcow2_shadow_init(struct qcow2_image *img, struct qcow2_shadow *s,
+                      struct err *err);
+void qcow2_shadow_fini(struct qcow2_shadow *s);
+/* Mark cluster @idx busy. Returns 0, -EFBIG or -ENOMEM. */
+int qcow2_shadow_mark(struct qcow2_shadow *s, uint64_t idx);
+/* Take @n contiguous free clusters and return the host offset of the
+ * first, or -ENOSPC/-EFBIG/-ENOMEM. */
+int64_t qcow2_shadow_alloc(struct qcow2_image *img, struct qcow2_shadow *s,
+                           uint64_t n, struct err *err);
 /* True if [offset, offset+len) overlaps any metadata structure (header,
  * L1, refcount table/blocks, snapshot table and L1s, cached L2s). */
 bool qcow2_overlaps_metadata(struct qcow2_image *img, uint64_t offset,
@@ -403,6 +416,68 @@ int qcow2_snapshots_read_table(struct qcow2_image *img, uint64_t table_off,
 /* Rebuild refcounts from scratch by walking all metadata (used by check
  * -r all and by opening a dirty lazy-refcount image read-write). */
 int qcow2_rebuild_refcounts(struct qcow2_image *img, struct err *err);
+
+/* A metadata state to count references of (borrowed pointers). */
+struct qcow2_state {
+    const uint64_t *l1; /* active L1, host-endian; NULL: read it from disk */
+    uint32_t l1_size;   /* entries */
+    uint64_t l1_offset; /* host offset of the active L1 */
+    const struct qcow2_snapshot *snapshots; /* their L1s are read from disk */
+    uint32_t nb_snapshots;
+    uint64_t snap_offset; /* snapshot table; 0 if none */
+    uint64_t snap_len;    /* bytes */
+};
+
+/* Refcounts held in memory, in refcount block encoding: slice i (one
+ * cluster of bytes) is the content of refcount block i. */
+struct qcow2_refs {
+    uint8_t *rt; /* owned; whole clusters */
+    uint64_t nb; /* clusters covered */
+};
+
+/*
+ * Count into *@out (owned by the caller: qcow2_refs_fini()) every reference
+ * of state @st, except those of the refcount structures: the header cluster,
+ * the L1 tables and their trees (a data cluster once per L1 whose tree
+ * reaches it, as QEMU counts), the snapshot table, bitmaps and the LUKS
+ * area. @file_len bounds the references, as in check. Returns 0, -ERANGE
+ * (a refcount would overflow refcount_bits), -EBADMSG (the walk found
+ * corruption), -EFBIG, -ENOMEM, -EIO.
+ */
+int qcow2_refs_count(struct qcow2_image *img, const struct qcow2_state *st,
+                     uint64_t file_len, struct qcow2_refs *out,
+                     struct err *err);
+/* Refcount of cluster @idx (0 past the end). */
+uint64_t qcow2_refs_get(const struct qcow2_image *img,
+                        const struct qcow2_refs *r, uint64_t idx);
+/* Add @delta to the refcount of cluster @idx. Returns 0, -ERANGE (over or
+ * underflow, nothing changed), -EFBIG or -ENOMEM. */
+int qcow2_refs_add(struct qcow2_image *img, struct qcow2_refs *r, uint64_t idx,
+                   int64_t delta);
+void qcow2_refs_fini(struct qcow2_refs *r);
+
+/* Mark busy in @sh every cluster @r counts. Returns 0 or -errno. */
+int qcow2_refs_mark_busy(struct qcow2_image *img, const struct qcow2_refs *r,
+                         struct qcow2_shadow *sh, struct err *err);
+
+/* A refcount table written by qcow2_refs_write(). */
+struct qcow2_reftable {
+    uint64_t *table;   /* host-endian; owned */
+    uint64_t entries;  /* a whole number of clusters of entries */
+    uint64_t offset;   /* host offset */
+    uint32_t clusters; /* table size */
+};
+/*
+ * Place refcount blocks and a refcount table that describe @r in clusters
+ * free in @sh (taking them there), count them in @r, and write them (no
+ * flush). Every cluster @r counts must be busy in @sh already
+ * (qcow2_refs_mark_busy()). The header is left alone. On success *@out is
+ * filled (release with mem_free(out->table)). Returns 0, -EFBIG, -ENOSPC,
+ * -ENOMEM, -EIO.
+ */
+int qcow2_refs_write(struct qcow2_image *img, struct qcow2_refs *r,
+                     struct qcow2_shadow *sh, struct qcow2_reftable *out,
+                     struct err *err);
 
 /* ---- Test hooks (qcow2.c) ---- */
 #ifdef CONFIG_TESTING

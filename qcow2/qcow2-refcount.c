@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * qcow2/qcow2-refcount.c - refcount table and blocks (1..64-bit entries),
- * cluster and byte allocation, snapshot-tree refcount walks, COPIED flags
- * and the metadata overlap check.
+ * cluster and byte allocation, the shadow allocation bitmap of snapshot
+ * operations and the metadata overlap check.
  *
  * DESIGN NOTES
  *
@@ -26,9 +26,15 @@
  *
  * Transitions:
  *   FREE -> USED        qcow2_cluster_alloc(), qcow2_bytes_alloc()
- *   USED -> SHARED      qcow2_update_snapshot_refcount(+1)
- *   SHARED -> USED      qcow2_update_snapshot_refcount(-1), cluster_free()
- *   USED -> FREE        qcow2_cluster_free()
+ *   USED -> SHARED      snapshot create/apply (a whole new refcount
+ *                       structure, see below)
+ *   SHARED -> USED      qcow2_cluster_free(), snapshot delete/apply
+ *   USED -> FREE        qcow2_cluster_free(), snapshot delete/apply
+ * Snapshot operations do not update refcounts in place: they count the new
+ * state in memory (qcow2_refs_count(), qcow2-check.c), write new refcount
+ * blocks and a new table into clusters the shadow bitmap
+ * (qcow2_shadow_*()) says are free in the old state, and switch the header
+ * to them in one sector write (qcow2-snapshot.c).
  * A missing refcount block means "all FREE"; allocating one is
  * self-describing where possible (the block counts itself), and growing the
  * refcount table writes a new table plus the blocks that describe it past
@@ -840,180 +846,206 @@ int qcow2_cluster_free(struct qcow2_image *img, uint64_t offset,
     return qcow2_refcount_update(img, offset, length, -1, err);
 }
 
-/* Read an L1 table of @l1_size entries at @l1_offset (host-endian). */
-static int l1_load(struct qcow2_image *img, uint64_t l1_offset,
-                   uint32_t l1_size, uint64_t **out, struct err *err)
-{
-    uint64_t bytes = (uint64_t)l1_size * 8;
-    uint64_t *l1;
-    uint32_t i;
-    int ret;
+/* ---- Shadow allocation (snapshot operations) ---- */
 
-    if (bytes > QCOW2_MAX_L1_BYTES) {
-        return err_set(err, -ERANGE, "L1 table of %" PRIu32 " entries",
-                       l1_size);
+/* Most clusters a shadow bitmap covers: QEMU's check counts clusters in an
+ * int, and so does ours (256 MiB of bitmap). */
+#define SHADOW_MAX_CLUSTERS (1ull << 31)
+
+static bool shadow_busy(const struct qcow2_shadow *s, uint64_t idx)
+{
+    return idx < s->nb && (s->busy[idx >> 3] >> (idx & 7)) & 1;
+}
+
+int qcow2_shadow_mark(struct qcow2_shadow *s, uint64_t idx)
+{
+    if (idx >= s->nb) {
+        uint64_t nb = s->nb ? s->nb : 4096;
+        uint8_t *p;
+
+        while (nb <= idx) {
+            nb *= 2;
+        }
+        if (idx >= SHADOW_MAX_CLUSTERS) {
+            return -EFBIG;
+        }
+        if (nb > SHADOW_MAX_CLUSTERS) {
+            nb = SHADOW_MAX_CLUSTERS;
+        }
+        p = mem_realloc(s->busy, nb / 8);
+        if (!p) {
+            return -ENOMEM;
+        }
+        memset(p + s->nb / 8, 0, (nb - s->nb) / 8);
+        s->busy = p;
+        s->nb = nb;
     }
-    l1 = mem_alloc(bytes ? bytes : 8);
-    if (!l1) {
-        return err_set(err, -ENOMEM, "L1 table");
-    }
-    ret = qcow2_io_pread(img, l1_offset, l1, bytes, err);
-    if (ret < 0) {
-        mem_free(l1);
-        return ret;
-    }
-    for (i = 0; i < l1_size; i++) {
-        l1[i] = rd_be64(&l1[i]);
-    }
-    *out = l1;
+    s->busy[idx >> 3] |= (uint8_t)(1u << (idx & 7));
     return 0;
 }
 
-int qcow2_update_snapshot_refcount(struct qcow2_image *img, uint64_t l1_offset,
-                                   uint32_t l1_size, int delta, struct err *err)
+/* Mark the clusters of host byte range [off, off+len) busy. */
+static int shadow_mark_range(struct qcow2_image *img, struct qcow2_shadow *s,
+                             uint64_t off, uint64_t len)
 {
-    uint64_t *l1 = NULL;
-    size_t esz = img->l2_entry_size;
-    uint32_t i;
-    int ret = 0;
+    uint64_t i;
+    int ret;
 
-    if (l1_offset == img->hdr.l1_table_offset && l1_size == img->l1_size) {
-        l1 = img->l1_table;
-    } else {
-        ret = l1_load(img, l1_offset, l1_size, &l1, err);
+    if (!len) {
+        return 0;
+    }
+    if (off > QCOW2_MAX_HOST_OFFSET || len > QCOW2_MAX_HOST_OFFSET - off) {
+        return -EBADMSG;
+    }
+    for (i = off >> img->cluster_bits;
+         i <= (off + len - 1) >> img->cluster_bits; i++) {
+        ret = qcow2_shadow_mark(s, i);
         if (ret < 0) {
             return ret;
         }
     }
-    for (i = 0; i < l1_size; i++) {
-        uint64_t l2_off = l1[i] & QCOW2_L1E_OFFSET_MASK;
-        uint8_t *l2;
-        uint64_t k, run_start = 0, run_len = 0;
+    return 0;
+}
 
-        if (!l2_off) {
+int qcow2_shadow_init(struct qcow2_image *img, struct qcow2_shadow *s,
+                      struct err *err)
+{
+    uint64_t per_block = 1ull << img->refcount_block_bits;
+    uint64_t cs = img->cluster_size;
+    uint8_t *buf = NULL;
+    uint64_t rt, k;
+    uint32_t i;
+    int ret;
+
+    memset(s, 0, sizeof(*s));
+    buf = mem_alloc(cs);
+    if (!buf) {
+        return err_set(err, -ENOMEM, "refcount block buffer");
+    }
+    for (rt = 0; rt < img->refcount_table_size; rt++) {
+        int64_t boff = refblock_offset(img, rt, err);
+
+        if (boff < 0) {
+            ret = (int)boff;
+            goto fail;
+        }
+        if (boff == 0) {
             continue;
         }
-        if (qcow2_offset_into_cluster(img, l2_off)) {
-            ret = qcow2_signal_corruption(
-                img, err, "L2 table offset %#" PRIx64 " unaligned", l2_off);
-            goto out;
-        }
-        ret = qcow2_refcount_update(img, l2_off, img->cluster_size, delta, err);
+        ret = qcow2_shadow_mark(s, (uint64_t)boff >> img->cluster_bits);
         if (ret < 0) {
-            goto out;
+            goto mark_fail;
         }
-        ret = qcow2_cache_get(img->l2_cache, l2_off, (void **)&l2, err);
+        ret = qcow2_io_pread(img, (uint64_t)boff, buf, cs, err);
         if (ret < 0) {
-            goto out;
+            err_prefix(err, "refcount block %" PRIu64, rt);
+            goto fail;
         }
-        for (k = 0; k < img->l2_size; k++) {
-            uint64_t e = rd_be64(l2 + k * esz);
-            enum qcow2_cluster_type t = qcow2_l2_entry_type(img, e);
-            uint64_t host = e & QCOW2_L2E_OFFSET_MASK;
-
-            if (t == QCOW2_CLUSTER_COMPRESSED) {
-                uint64_t coff, clen;
-                qcow2_compressed_desc(img, e, &coff, &clen);
-                ret = qcow2_refcount_update(img, coff, clen, delta, err);
-            } else if ((t == QCOW2_CLUSTER_NORMAL ||
-                        t == QCOW2_CLUSTER_ZERO_ALLOC) &&
-                       host) {
-                if (run_len && run_start + run_len == host) {
-                    run_len += img->cluster_size;
+        for (k = 0; k < per_block; k++) {
+            if (!buf[(k << img->hdr.refcount_order) >> 3]) {
+                /* A zero byte covers whole entries of <= 8 bits; wider
+                 * entries are decoded. */
+                if (img->refcount_bits <= 8) {
+                    k |= (8u >> img->hdr.refcount_order) - 1;
                     continue;
                 }
-                if (run_len) {
-                    ret = qcow2_refcount_update(img, run_start, run_len, delta,
-                                                err);
+            }
+            if (rb_get(img, buf, k)) {
+                ret = qcow2_shadow_mark(s, rt * per_block + k);
+                if (ret < 0) {
+                    goto mark_fail;
                 }
-                run_start = host;
-                run_len = img->cluster_size;
-            }
-            if (ret < 0) {
-                break;
             }
         }
-        if (ret == 0 && run_len) {
-            ret = qcow2_refcount_update(img, run_start, run_len, delta, err);
-        }
-        qcow2_cache_put(img->l2_cache, (void **)&l2);
-        if (ret < 0) {
-            goto out;
-        }
     }
-out:
-    if (l1 != img->l1_table) {
-        mem_free(l1);
+    /* The known structures, in case a refcount says otherwise. */
+    ret = shadow_mark_range(img, s, 0, cs);
+    if (ret == 0) {
+        ret =
+            shadow_mark_range(img, s, img->hdr.refcount_table_offset,
+                              (uint64_t)img->hdr.refcount_table_clusters * cs);
     }
+    if (ret == 0) {
+        ret = shadow_mark_range(img, s, img->hdr.l1_table_offset,
+                                (uint64_t)img->l1_size * 8);
+    }
+    if (ret == 0 && img->hdr.nb_snapshots) {
+        ret = shadow_mark_range(img, s, img->hdr.snapshots_offset, cs);
+    }
+    for (i = 0; ret == 0 && i < img->nb_snapshots; i++) {
+        ret = shadow_mark_range(img, s, img->snapshots[i].l1_table_offset,
+                                (uint64_t)img->snapshots[i].l1_size * 8);
+    }
+    if (ret == 0 && img->has_bitmaps_ext) {
+        ret = shadow_mark_range(img, s, img->bitmap_dir_offset,
+                                img->bitmap_dir_size);
+    }
+    if (ret < 0) {
+        goto mark_fail;
+    }
+    mem_free(buf);
+    return 0;
+mark_fail:
+    ret = err_set(err, ret, "cluster bitmap");
+fail:
+    mem_free(buf);
+    qcow2_shadow_fini(s);
     return ret;
 }
 
-int qcow2_fix_copied_flags(struct qcow2_image *img, struct err *err)
+void qcow2_shadow_fini(struct qcow2_shadow *s)
 {
-    size_t esz = img->l2_entry_size;
-    uint32_t i;
+    if (s) {
+        mem_free(s->busy);
+        memset(s, 0, sizeof(*s));
+    }
+}
+
+int64_t qcow2_shadow_alloc(struct qcow2_image *img, struct qcow2_shadow *s,
+                           uint64_t n, struct err *err)
+{
+    uint64_t max_index = QCOW2_MAX_HOST_OFFSET >> img->cluster_bits;
+    uint64_t i = s->hint, start, k;
     int ret;
 
-    for (i = 0; i < img->l1_size; i++) {
-        uint64_t l1e = img->l1_table[i];
-        uint64_t l2_off = l1e & QCOW2_L1E_OFFSET_MASK;
-        uint64_t rc, want;
-        uint8_t *l2;
-        uint64_t k;
-        bool dirty = false;
-
-        if (!l2_off) {
-            continue;
-        }
-        ret = qcow2_refcount_get(img, l2_off >> img->cluster_bits, &rc, err);
-        if (ret < 0) {
-            return ret;
-        }
-        want =
-            rc == 1 ? (l1e | QCOW2_OFLAG_COPIED) : (l1e & ~QCOW2_OFLAG_COPIED);
-        if (want != l1e) {
-            img->l1_table[i] = want;
-            ret = qcow2_l1_write(img, i, 1, err);
-            if (ret < 0) {
-                return ret;
-            }
-        }
-        ret = qcow2_cache_get(img->l2_cache, l2_off, (void **)&l2, err);
-        if (ret < 0) {
-            return ret;
-        }
-        for (k = 0; k < img->l2_size; k++) {
-            uint64_t e = rd_be64(l2 + k * esz);
-            enum qcow2_cluster_type t = qcow2_l2_entry_type(img, e);
-            uint64_t ne = e;
-
-            if (t == QCOW2_CLUSTER_COMPRESSED) {
-                continue;
-            }
-            if ((e & QCOW2_L2E_OFFSET_MASK) == 0) {
-                ne = e & ~QCOW2_OFLAG_COPIED;
-            } else {
-                ret = qcow2_refcount_get(
-                    img, (e & QCOW2_L2E_OFFSET_MASK) >> img->cluster_bits, &rc,
-                    err);
-                if (ret < 0) {
-                    qcow2_cache_put(img->l2_cache, (void **)&l2);
-                    return ret;
-                }
-                ne = rc == 1 ? (e | QCOW2_OFLAG_COPIED)
-                             : (e & ~QCOW2_OFLAG_COPIED);
-            }
-            if (ne != e) {
-                wr_be64(l2 + k * esz, ne);
-                dirty = true;
-            }
-        }
-        if (dirty) {
-            qcow2_cache_mark_dirty(img->l2_cache, l2);
-        }
-        qcow2_cache_put(img->l2_cache, (void **)&l2);
+    if (n == 0) {
+        return err_set(err, -EINVAL, "zero-cluster allocation");
     }
-    return 0;
+    for (;;) {
+        /* Skip busy clusters, a byte at a time where possible. */
+        while (i < s->nb) {
+            if ((i & 7) == 0 && s->busy[i >> 3] == 0xff) {
+                i += 8;
+            } else if (shadow_busy(s, i)) {
+                i++;
+            } else {
+                break;
+            }
+        }
+        start = i;
+        while (i < s->nb && i - start < n && !shadow_busy(s, i)) {
+            i++;
+        }
+        if (i >= s->nb || i - start >= n) {
+            break;
+        }
+    }
+    if (start + n > max_index || start + n > SHADOW_MAX_CLUSTERS) {
+        return err_set(err, -ENOSPC, "host offsets exhausted");
+    }
+    for (k = 0; k < n; k++) {
+        ret = qcow2_shadow_mark(s, start + k);
+        if (ret < 0) {
+            return err_set(err, ret, "cluster bitmap");
+        }
+    }
+    if (start == s->hint) {
+        s->hint = start + n;
+    }
+    if (start + n > s->end) {
+        s->end = start + n;
+    }
+    return (int64_t)(start << img->cluster_bits);
 }
 
 static bool ranges_overlap(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)

@@ -433,14 +433,38 @@ static int snap_table_disk_len(struct qcow2_image *img, uint64_t *len,
     return 0;
 }
 
-/* Serialise img->snapshots into @buf (@len bytes, zeroed by the caller). */
-static void snap_table_encode(struct qcow2_image *img, uint8_t *buf)
+/* Bytes of a table holding @snaps (@nb entries): 0, or -ERANGE with a
+ * message when too big. */
+static int snap_table_len(const struct qcow2_snapshot *snaps, uint32_t nb,
+                          uint64_t *out, struct err *err)
+{
+    uint64_t len = 0;
+    uint32_t i;
+
+    for (i = 0; i < nb; i++) {
+        if (strlen(snaps[i].id) > UINT16_MAX ||
+            strlen(snaps[i].name) > UINT16_MAX) {
+            return err_set(err, -ERANGE, "snapshot id or name too long");
+        }
+        len = ((len + 7) & ~7ull) + snap_entry_len(&snaps[i]);
+        if (len > SNAP_MAX_TABLE_BYTES) {
+            return err_set(err, -ERANGE, "snapshot table is too big");
+        }
+    }
+    *out = len;
+    return 0;
+}
+
+/* Serialise @snaps (@nb entries) into @buf (zeroed by the caller, as long
+ * as snap_table_len() says). */
+static void snap_table_encode(const struct qcow2_snapshot *snaps, uint32_t nb,
+                              uint8_t *buf)
 {
     size_t off = 0;
     uint32_t i;
 
-    for (i = 0; i < img->nb_snapshots; i++) {
-        const struct qcow2_snapshot *sn = &img->snapshots[i];
+    for (i = 0; i < nb; i++) {
+        const struct qcow2_snapshot *sn = &snaps[i];
         uint32_t extra = sn->extra_data_size;
         size_t id_len = strlen(sn->id), name_len = strlen(sn->name);
         uint8_t *h;
@@ -499,19 +523,11 @@ int qcow2_snapshots_store_over(struct qcow2_image *img, uint64_t old_off,
     int64_t new_off = 0;
     uint8_t *buf = NULL;
     uint8_t ptr[12];
-    uint32_t i;
     int ret;
 
-    for (i = 0; i < img->nb_snapshots; i++) {
-        const struct qcow2_snapshot *sn = &img->snapshots[i];
-
-        if (strlen(sn->id) > UINT16_MAX || strlen(sn->name) > UINT16_MAX) {
-            return err_set(err, -ERANGE, "snapshot id or name too long");
-        }
-        len = ((len + 7) & ~7ull) + snap_entry_len(sn);
-        if (len > SNAP_MAX_TABLE_BYTES) {
-            return err_set(err, -ERANGE, "snapshot table is too big");
-        }
+    ret = snap_table_len(img->snapshots, img->nb_snapshots, &len, err);
+    if (ret < 0) {
+        return ret;
     }
     if (len) {
         buf = mem_calloc(1, len);
@@ -519,7 +535,7 @@ int qcow2_snapshots_store_over(struct qcow2_image *img, uint64_t old_off,
             return err_set(err, -ENOMEM, "snapshot table: %" PRIu64 " bytes",
                            len);
         }
-        snap_table_encode(img, buf);
+        snap_table_encode(img->snapshots, img->nb_snapshots, buf);
         new_off =
             qcow2_cluster_alloc(img, qcow2_size_to_clusters(img, len), err);
         if (new_off < 0) {
@@ -655,9 +671,84 @@ static int snap_l1_validate(struct qcow2_image *img,
     return 0;
 }
 
-/* Write @n entries of @l1 (host-endian) big-endian at @off. */
+static uint64_t snap_vm_state_offset(const struct qcow2_image *img)
+{
+    return qcow2_size_to_l1(img, img->size)
+           << (img->cluster_bits + img->l2_bits);
+}
+
+/*
+ * A snapshot operation's new state (shadow update). Everything it writes
+ * goes to clusters that are free in the old state, and one write of the
+ * header's first sector switches from the old state to the new one; see
+ * docs/formats/qcow2-snapshots.md.
+ */
+struct snap_txn {
+    struct qcow2_shadow sh;       /* clusters the update may not write */
+    struct qcow2_refs refs;       /* refcounts of the new state */
+    struct qcow2_reftable reft;   /* new refcount table */
+    uint64_t *l1;                 /* new active L1, host-endian; owned */
+    uint32_t l1_size;             /* entries */
+    uint64_t l1_off;              /* where the new active L1 goes */
+    struct qcow2_snapshot *snaps; /* new table (shallow copies); owned */
+    uint32_t nb_snaps;
+    bool new_table;    /* write @snaps as a new table, else keep the old */
+    uint64_t snap_off; /* snapshot table of the new state; 0 if none */
+    uint64_t snap_len; /* bytes */
+    uint64_t size;     /* guest disk size of the new state, bytes */
+    bool adopted;      /* the header switched and @img holds the new state */
+};
+
+static void snap_txn_fini(struct snap_txn *t)
+{
+    qcow2_shadow_fini(&t->sh);
+    qcow2_refs_fini(&t->refs);
+    mem_free(t->reft.table);
+    mem_free(t->l1);
+    mem_free(t->snaps);
+    memset(t, 0, sizeof(*t));
+}
+
+/* Put everything cached on disk, and learn which clusters are in use. */
+static int snap_txn_begin(struct qcow2_image *img, struct snap_txn *t,
+                          struct err *err)
+{
+    int ret;
+
+    memset(t, 0, sizeof(*t));
+    ret = qcow2_flush(img, err);
+    if (ret < 0) {
+        return ret;
+    }
+    return qcow2_shadow_init(img, &t->sh, err);
+}
+
+/* A shallow copy of the snapshot table without entry @skip (-1: none) and
+ * with room for @extra more entries. */
+static int snap_txn_copy_table(struct qcow2_image *img, struct snap_txn *t,
+                               int skip, uint32_t extra, struct err *err)
+{
+    uint32_t i, n = 0;
+
+    t->snaps =
+        mem_calloc((size_t)img->nb_snapshots + extra + 1, sizeof(*t->snaps));
+    if (!t->snaps) {
+        return err_set(err, -ENOMEM, "snapshot table");
+    }
+    for (i = 0; i < img->nb_snapshots; i++) {
+        if ((int)i != skip) {
+            t->snaps[n++] = img->snapshots[i];
+        }
+    }
+    t->nb_snaps = n;
+    return 0;
+}
+
+/* Write @n entries of @l1 big-endian at @off; COPIED kept only if
+ * @copied (it means nothing outside the active L1). */
 static int snap_l1_write_at(struct qcow2_image *img, uint64_t off,
-                            const uint64_t *l1, uint32_t n, struct err *err)
+                            const uint64_t *l1, uint32_t n, bool copied,
+                            struct err *err)
 {
     uint8_t *buf;
     uint32_t i;
@@ -670,83 +761,318 @@ static int snap_l1_write_at(struct qcow2_image *img, uint64_t off,
     if (!buf) {
         return err_set(err, -ENOMEM, "L1 copy of %" PRIu32 " entries", n);
     }
-    /* COPIED means nothing outside the active L1: store none. */
     for (i = 0; i < n; i++) {
-        wr_be64(buf + (size_t)i * 8, l1[i] & ~QCOW2_OFLAG_COPIED);
+        wr_be64(buf + (size_t)i * 8,
+                copied ? l1[i] : l1[i] & ~QCOW2_OFLAG_COPIED);
     }
-    if (qcow2_overlaps_metadata(img, off, (uint64_t)n * 8)) {
-        ret = qcow2_signal_corruption(
-            img, err, "L1 copy at %#" PRIx64 " overlaps metadata", off);
+    ret = qcow2_io_pwrite(img, off, buf, (size_t)n * 8, err);
+    mem_free(buf);
+    return ret;
+}
+
+/* The new snapshot table, in fresh clusters (or the old one kept). */
+static int snap_txn_table(struct qcow2_image *img, struct snap_txn *t,
+                          struct err *err)
+{
+    uint8_t *buf;
+    int64_t off;
+    int ret;
+
+    if (!t->new_table) {
+        t->snap_off = img->hdr.nb_snapshots ? img->hdr.snapshots_offset : 0;
+        ret = snap_table_disk_len(img, &t->snap_len, err);
+        if (ret < 0) {
+            err_prefix(err, "snapshot table");
+        }
+        return ret;
+    }
+    ret = snap_table_len(t->snaps, t->nb_snaps, &t->snap_len, err);
+    if (ret < 0 || t->snap_len == 0) {
+        t->snap_off = 0;
+        return ret;
+    }
+    buf = mem_calloc(1, t->snap_len);
+    if (!buf) {
+        return err_set(err, -ENOMEM, "snapshot table: %" PRIu64 " bytes",
+                       t->snap_len);
+    }
+    snap_table_encode(t->snaps, t->nb_snaps, buf);
+    off = qcow2_shadow_alloc(img, &t->sh,
+                             qcow2_size_to_clusters(img, t->snap_len), err);
+    if (off < 0) {
+        ret = (int)off;
     } else {
-        ret = qcow2_io_pwrite(img, off, buf, (size_t)n * 8, err);
+        t->snap_off = (uint64_t)off;
+        ret = qcow2_io_pwrite(img, t->snap_off, buf, t->snap_len, err);
     }
     mem_free(buf);
     return ret;
 }
 
-/* Allocate clusters for @n L1 entries and write @l1 there. Sets *@out to
- * the offset (0 when @n is 0). */
-static int snap_l1_copy(struct qcow2_image *img, const uint64_t *l1, uint32_t n,
-                        uint64_t *out, struct err *err)
+/*
+ * COPIED in the new active tree. A data entry's flag must say whether the
+ * new refcount of its cluster is 1; an L2 table whose flags must change is
+ * copied (with the new flags) into a fresh cluster and the new L1 points at
+ * the copy, since the old table stays in use until the switch (and after
+ * it, by a snapshot). Copying moves the active L1's reference from the old
+ * table to the copy: data refcounts do not change. Then each L1 entry's
+ * flag follows its table's new refcount.
+ */
+static int snap_txn_copied(struct qcow2_image *img, struct snap_txn *t,
+                           struct err *err)
 {
-    int64_t off;
+    uint64_t cs = img->cluster_size;
+    uint8_t *buf = mem_alloc(cs);
+    uint32_t i;
+    int ret = 0;
+
+    if (!buf) {
+        return err_set(err, -ENOMEM, "L2 table buffer");
+    }
+    for (i = 0; i < t->l1_size; i++) {
+        uint64_t l2 = t->l1[i] & QCOW2_L1E_OFFSET_MASK;
+        bool changed = false;
+        int64_t copy;
+        uint64_t k;
+
+        if (!l2) {
+            continue;
+        }
+        ret = qcow2_io_pread(img, l2, buf, cs, err);
+        if (ret < 0) {
+            err_prefix(err, "L2 table at %#" PRIx64, l2);
+            goto out;
+        }
+        for (k = 0; k < img->l2_size; k++) {
+            uint8_t *p = buf + k * img->l2_entry_size;
+            uint64_t e = rd_be64(p);
+            uint64_t host = e & QCOW2_L2E_OFFSET_MASK;
+            uint64_t want;
+
+            if ((e & QCOW2_OFLAG_COMPRESSED) || !host) {
+                continue;
+            }
+            want = qcow2_refs_get(img, &t->refs, host >> img->cluster_bits) == 1
+                       ? e | QCOW2_OFLAG_COPIED
+                       : e & ~QCOW2_OFLAG_COPIED;
+            if (want != e) {
+                wr_be64(p, want);
+                changed = true;
+            }
+        }
+        if (!changed) {
+            continue;
+        }
+        copy = qcow2_shadow_alloc(img, &t->sh, 1, err);
+        if (copy < 0) {
+            ret = (int)copy;
+            goto out;
+        }
+        ret = qcow2_refs_add(img, &t->refs, l2 >> img->cluster_bits, -1);
+        if (ret == 0) {
+            ret = qcow2_refs_add(img, &t->refs,
+                                 (uint64_t)copy >> img->cluster_bits, 1);
+        }
+        if (ret < 0) {
+            ret = err_set(err, ret, "refcount of a copied L2 table");
+            goto out;
+        }
+        ret = qcow2_io_pwrite(img, (uint64_t)copy, buf, cs, err);
+        if (ret < 0) {
+            goto out;
+        }
+        t->l1[i] = (t->l1[i] & ~QCOW2_L1E_OFFSET_MASK) | (uint64_t)copy;
+    }
+    for (i = 0; i < t->l1_size; i++) {
+        uint64_t l2 = t->l1[i] & QCOW2_L1E_OFFSET_MASK;
+
+        if (!l2) {
+            continue;
+        }
+        t->l1[i] = qcow2_refs_get(img, &t->refs, l2 >> img->cluster_bits) == 1
+                       ? t->l1[i] | QCOW2_OFLAG_COPIED
+                       : t->l1[i] & ~QCOW2_OFLAG_COPIED;
+    }
+out:
+    mem_free(buf);
+    return ret;
+}
+
+/* Switch: the first sector of the header, patched and written in one
+ * piece (the fields it changes all live there). */
+static int snap_txn_switch(struct qcow2_image *img, struct snap_txn *t,
+                           struct err *err)
+{
+    uint8_t sec[512];
     int ret;
 
-    *out = 0;
-    if (!n) {
-        return 0;
-    }
-    off = qcow2_cluster_alloc(img, qcow2_size_to_clusters(img, (uint64_t)n * 8),
-                              err);
-    if (off < 0) {
-        return (int)off;
-    }
-    ret = snap_l1_write_at(img, (uint64_t)off, l1, n, err);
+    ret = qcow2_io_pread(img, 0, sec, sizeof(sec), err);
     if (ret < 0) {
-        qcow2_cluster_free(img, (uint64_t)off, (uint64_t)n * 8, NULL);
         return ret;
     }
-    *out = (uint64_t)off;
-    return 0;
+    if (rd_be32(sec) != QCOW2_MAGIC ||
+        rd_be64(sec + 40) != img->hdr.l1_table_offset ||
+        rd_be64(sec + 48) != img->hdr.refcount_table_offset) {
+        return qcow2_signal_corruption(img, err,
+                                       "header changed under a snapshot "
+                                       "operation");
+    }
+    wr_be64(sec + 24, t->size);
+    wr_be32(sec + 36, t->l1_size);
+    wr_be64(sec + 40, t->l1_off);
+    wr_be64(sec + 48, t->reft.offset);
+    wr_be32(sec + 56, t->reft.clusters);
+    wr_be32(sec + 60, t->nb_snaps);
+    wr_be64(sec + 64, t->snap_off);
+    ret = qcow2_io_pwrite(img, 0, sec, sizeof(sec), err);
+    if (ret < 0) {
+        img->sticky_err = ret;
+    }
+    return ret;
+}
+
+/* Make the in-memory image the new state (nothing here can fail). */
+static void snap_txn_adopt(struct qcow2_image *img, struct snap_txn *t)
+{
+    uint64_t i, end;
+
+    mem_free(img->l1_table);
+    img->l1_table = t->l1;
+    t->l1 = NULL;
+    img->l1_size = t->l1_size;
+    img->hdr.l1_size = t->l1_size;
+    img->hdr.l1_table_offset = t->l1_off;
+
+    mem_free(img->refcount_table);
+    img->refcount_table = t->reft.table;
+    t->reft.table = NULL;
+    img->refcount_table_size = t->reft.entries;
+    img->hdr.refcount_table_offset = t->reft.offset;
+    img->hdr.refcount_table_clusters = t->reft.clusters;
+    img->reftable_used = 0;
+    for (i = 0; i < img->refcount_table_size; i++) {
+        if (img->refcount_table[i]) {
+            img->reftable_used = i + 1;
+        }
+    }
+    img->reftable_used_of = img->refcount_table;
+
+    mem_free(img->snapshots);
+    img->snapshots = t->snaps;
+    t->snaps = NULL;
+    img->nb_snapshots = t->nb_snaps;
+    img->hdr.nb_snapshots = t->nb_snaps;
+    img->hdr.snapshots_offset = t->snap_off;
+
+    img->size = t->size;
+    img->hdr.size = t->size;
+    img->vm_state_offset = snap_vm_state_offset(img);
+
+    /* Nothing cached is dirty (everything was flushed first), and cached
+     * tables may sit in clusters the new state freed. */
+    (void)qcow2_cache_empty(img->l2_cache, NULL);
+    (void)qcow2_cache_empty(img->refcount_cache, NULL);
+    qcow2_cluster_invalidate(img);
+    img->free_cluster_index = 0;
+    img->freed_min = UINT64_MAX;
+    img->free_byte_offset = 0;
+    end = t->sh.end << img->cluster_bits;
+    if (end > img->file_size) {
+        img->file_size = end;
+    }
+    t->adopted = true;
 }
 
 /*
- * After a failure part-way through changing refcounts, make the active
- * COPIED flags match the refcounts again if at all possible, so that the
- * failure costs leaked clusters only. Errors are ignored: the caller
- * already returns one.
+ * Write the new state described by @t (new active L1 in t->l1 pointing at
+ * the tables it shares, new snapshot list, new size) beside the old one,
+ * then switch: count the new state's references, copy the active L2 tables
+ * whose COPIED flags change, write the active L1, the refcount blocks and
+ * table, sync, write the header's first sector, sync. A failure before the
+ * header write leaves the image and @img as they were (the clusters written
+ * are unreferenced and have refcount 0); t->adopted says whether @img holds
+ * the new state.
  */
-static void snap_fix_flags_after_error(struct qcow2_image *img)
+static int snap_txn_commit(struct qcow2_image *img, struct snap_txn *t,
+                           struct err *err)
 {
-    if (img->sticky_err < 0) {
-        return;
-    }
-    /* Rewrite the whole active L1 too: a failed entry write may have left
-     * the disk behind the in-memory table. */
-    if (qcow2_fix_copied_flags(img, NULL) == 0 &&
-        qcow2_l1_write(img, 0, img->l1_size, NULL) == 0) {
-        (void)qcow2_flush(img, NULL);
-    }
-}
+    struct qcow2_state st;
+    uint64_t file_len;
+    int64_t off;
+    int ret;
 
-static uint64_t snap_vm_state_offset(const struct qcow2_image *img)
-{
-    return qcow2_size_to_l1(img, img->size)
-           << (img->cluster_bits + img->l2_bits);
+    if (t->l1_size) {
+        off = qcow2_shadow_alloc(
+            img, &t->sh, qcow2_size_to_clusters(img, (uint64_t)t->l1_size * 8),
+            err);
+        if (off < 0) {
+            return (int)off;
+        }
+        t->l1_off = (uint64_t)off;
+    } else {
+        t->l1_off = img->hdr.l1_table_offset;
+    }
+    ret = snap_txn_table(img, t, err);
+    if (ret < 0) {
+        return ret;
+    }
+    memset(&st, 0, sizeof(st));
+    st.l1 = t->l1;
+    st.l1_size = t->l1_size;
+    st.l1_offset = t->l1_off;
+    st.snapshots = t->snaps;
+    st.nb_snapshots = t->nb_snaps;
+    st.snap_offset = t->snap_off;
+    st.snap_len = t->snap_len;
+    file_len = img->disk_end > img->file_size ? img->disk_end : img->file_size;
+    if ((t->sh.end << img->cluster_bits) > file_len) {
+        file_len = t->sh.end << img->cluster_bits;
+    }
+    ret = qcow2_refs_count(img, &st, file_len, &t->refs, err);
+    if (ret < 0) {
+        return ret;
+    }
+    ret = qcow2_refs_mark_busy(img, &t->refs, &t->sh, err);
+    if (ret < 0) {
+        return ret;
+    }
+    ret = snap_txn_copied(img, t, err);
+    if (ret < 0) {
+        return ret;
+    }
+    ret = snap_l1_write_at(img, t->l1_off, t->l1, t->l1_size, true, err);
+    if (ret < 0) {
+        return ret;
+    }
+    ret = qcow2_refs_write(img, &t->refs, &t->sh, &t->reft, err);
+    if (ret < 0) {
+        return ret;
+    }
+    ret = qcow2_sync(img, err);
+    if (ret < 0) {
+        return ret;
+    }
+    ret = snap_txn_switch(img, t, err);
+    if (ret < 0) {
+        return ret;
+    }
+    snap_txn_adopt(img, t);
+    return qcow2_sync(img, err);
 }
 
 int qcow2_snapshot_create(struct qcow2_image *img,
                           const struct qcow2_snapshot_params *p,
                           struct err *err)
 {
-    struct qcow2_snapshot sn, *tab;
+    struct qcow2_snapshot sn;
+    struct snap_txn t;
     char idbuf[24];
     const char *id;
-    bool shared = false;
     int ret;
 
     CHECK_ARG(img && p && p->name);
     memset(&sn, 0, sizeof(sn));
+    memset(&t, 0, sizeof(t));
     if (!p->name[0]) {
         return err_set(err, -EINVAL, "snapshot name must not be empty");
     }
@@ -782,7 +1108,7 @@ int qcow2_snapshot_create(struct qcow2_image *img,
     sn.extra_data = mem_calloc(1, SNAP_EXTRA_LEN);
     if (!sn.id || !sn.name || !sn.extra_data) {
         ret = err_set(err, -ENOMEM, "snapshot entry");
-        goto fail;
+        goto out;
     }
     sn.extra_data_size = SNAP_EXTRA_LEN;
     sn.date_sec = p->date_sec;
@@ -797,43 +1123,49 @@ int qcow2_snapshot_create(struct qcow2_image *img,
     wr_be64(sn.extra_data + 8, sn.disk_size);
     wr_be64(sn.extra_data + 16, sn.icount);
 
-    /* Write back cached tables; qcow2_snapshots_store() syncs everything
-     * before the header points at the new snapshot. */
-    ret = qcow2_metadata_flush(img, err);
+    ret = snap_txn_begin(img, &t, err);
     if (ret < 0) {
-        goto fail;
+        goto out;
     }
+    /* The snapshot's L1: the active one's entries, in fresh clusters. */
     sn.l1_size = img->l1_size;
-    ret = snap_l1_copy(img, img->l1_table, img->l1_size, &sn.l1_table_offset,
-                       err);
-    if (ret < 0) {
-        goto fail;
-    }
-    ret = qcow2_update_snapshot_refcount(img, img->hdr.l1_table_offset,
-                                         img->l1_size, 1, err);
-    shared = true;
-    if (ret < 0) {
-        goto fail;
-    }
-    ret = qcow2_fix_copied_flags(img, err);
-    if (ret < 0) {
-        goto fail;
-    }
+    if (sn.l1_size) {
+        int64_t off = qcow2_shadow_alloc(
+            img, &t.sh, qcow2_size_to_clusters(img, (uint64_t)sn.l1_size * 8),
+            err);
 
-    tab = mem_realloc(img->snapshots,
-                      ((size_t)img->nb_snapshots + 1) * sizeof(*tab));
-    if (!tab) {
-        ret = err_set(err, -ENOMEM, "snapshot table");
-        goto fail;
+        if (off < 0) {
+            ret = (int)off;
+            goto out;
+        }
+        sn.l1_table_offset = (uint64_t)off;
+        ret = snap_l1_write_at(img, sn.l1_table_offset, img->l1_table,
+                               sn.l1_size, false, err);
+        if (ret < 0) {
+            goto out;
+        }
     }
-    img->snapshots = tab;
-    img->snapshots[img->nb_snapshots++] = sn;
-    ret = qcow2_snapshots_store(img, err);
+    t.l1_size = img->l1_size;
+    t.l1 = mem_alloc(t.l1_size ? (size_t)t.l1_size * 8 : 8);
+    if (!t.l1) {
+        ret = err_set(err, -ENOMEM, "L1 table");
+        goto out;
+    }
+    memcpy(t.l1, img->l1_table, (size_t)t.l1_size * 8);
+    t.size = img->size;
+    t.new_table = true;
+    ret = snap_txn_copy_table(img, &t, -1, 1, err);
     if (ret < 0) {
-        img->nb_snapshots--;
-        goto fail;
+        goto out;
     }
-    memset(&sn, 0, sizeof(sn));
+    t.snaps[t.nb_snaps++] = sn;
+    ret = snap_txn_commit(img, &t, err);
+    if (t.adopted) {
+        memset(&sn, 0, sizeof(sn)); /* now in img->snapshots */
+    }
+    if (ret < 0) {
+        goto out;
+    }
 
     /* The VM state now lives in the snapshot; keeping it mapped in the
      * active L1 would make the next snapshot share (and COW) it. */
@@ -844,34 +1176,51 @@ int qcow2_snapshot_create(struct qcow2_image *img,
         ret = qcow2_guest_discard(img, snap_vm_state_offset(img), len, err);
         if (ret < 0) {
             err_prefix(err, "dropping the VM state from the active L1");
-            return ret;
         }
     }
-    return 0;
-
-fail:
-    /* Clusters already referenced for the new snapshot leak (check -r
-     * leaks reclaims them), as in QEMU; the COPIED flags must still match
-     * the refcounts. */
-    if (shared) {
-        snap_fix_flags_after_error(img);
-    }
+out:
+    snap_txn_fini(&t);
     snap_entry_fini(&sn);
     return ret;
+}
+
+/* The L1 size QEMU's growth policy gives when @cur entries must become at
+ * least @min (qcow2_l1_grow()). Returns 0 or -EFBIG. */
+static int snap_l1_grown(uint32_t cur, uint64_t min, uint32_t *out,
+                         struct err *err)
+{
+    uint64_t n = cur ? cur : 1;
+
+    if (min <= cur) {
+        *out = cur;
+        return 0;
+    }
+    while (n < min) {
+        n = (n * 3 + 1) / 2;
+    }
+    if (n > QCOW2_MAX_L1_BYTES / 8) {
+        n = QCOW2_MAX_L1_BYTES / 8;
+    }
+    if (n < min) {
+        return err_set(err, -EFBIG, "L1 table would exceed %u bytes",
+                       QCOW2_MAX_L1_BYTES);
+    }
+    *out = (uint32_t)n;
+    return 0;
 }
 
 int qcow2_snapshot_apply(struct qcow2_image *img, const char *id_or_name,
                          struct err *err)
 {
-    struct qcow2_snapshot *sn;
-    uint64_t *sn_l1 = NULL, *old_l1 = NULL;
-    uint64_t tmp_off = 0;
-    uint32_t cur_size, old_size, i;
+    const struct qcow2_snapshot *sn;
+    struct snap_txn t;
     uint8_t *raw = NULL;
-    bool shared = false;
+    uint64_t need;
+    uint32_t i;
     int idx, ret;
 
     CHECK_ARG(img && id_or_name);
+    memset(&t, 0, sizeof(t));
     ret = snap_writable(img, err);
     if (ret < 0) {
         return ret;
@@ -885,46 +1234,27 @@ int qcow2_snapshot_apply(struct qcow2_image *img, const char *id_or_name,
     if (ret < 0) {
         return ret;
     }
-    ret = qcow2_metadata_flush(img, err);
-    if (ret < 0) {
-        return ret;
-    }
-
     /* The disk size reverts to the snapshot's (QEMU truncates first). */
-    if (sn->disk_size != img->size) {
-        uint64_t need = qcow2_size_to_l1(img, sn->disk_size);
-
-        if (need > QCOW2_MAX_L1_BYTES / 8) {
-            return err_set(err, -ERANGE,
-                           "snapshot %s: disk size %" PRIu64 " too large",
-                           sn->id, sn->disk_size);
-        }
-        if (need > img->l1_size) {
-            ret = qcow2_l1_grow(img, need, err);
-            if (ret < 0) {
-                return ret;
-            }
-        }
-        img->size = sn->disk_size;
-        img->hdr.size = sn->disk_size;
-        img->vm_state_offset = snap_vm_state_offset(img);
-        ret = qcow2_header_write(img, err);
-        if (ret < 0) {
-            return ret;
-        }
+    need = qcow2_size_to_l1(img, sn->disk_size);
+    if (need > QCOW2_MAX_L1_BYTES / 8) {
+        return err_set(err, -ERANGE,
+                       "snapshot %s: disk size %" PRIu64 " too large", sn->id,
+                       sn->disk_size);
     }
-    if (sn->l1_size > img->l1_size) {
-        ret = qcow2_l1_grow(img, sn->l1_size, err);
-        if (ret < 0) {
-            return ret;
-        }
+    if (sn->l1_size > need) {
+        need = sn->l1_size;
     }
-    cur_size = img->l1_size;
-
-    sn_l1 = mem_calloc(cur_size ? cur_size : 1, sizeof(uint64_t));
-    old_l1 = mem_alloc((cur_size ? cur_size : 1) * sizeof(uint64_t));
+    ret = snap_txn_begin(img, &t, err);
+    if (ret < 0) {
+        goto out;
+    }
+    ret = snap_l1_grown(img->l1_size, need, &t.l1_size, err);
+    if (ret < 0) {
+        goto out;
+    }
+    t.l1 = mem_calloc(t.l1_size ? t.l1_size : 1, sizeof(uint64_t));
     raw = mem_alloc(sn->l1_size ? (size_t)sn->l1_size * 8 : 1);
-    if (!sn_l1 || !old_l1 || !raw) {
+    if (!t.l1 || !raw) {
         ret = err_set(err, -ENOMEM, "L1 tables");
         goto out;
     }
@@ -936,65 +1266,19 @@ int qcow2_snapshot_apply(struct qcow2_image *img, const char *id_or_name,
             goto out;
         }
     }
-    /* The copy carries the COPIED flags of its day; until they are fixed
-     * below, the new active L1 must not claim sole ownership of anything
-     * (a crash in between would let writes modify shared L2 tables). */
     for (i = 0; i < sn->l1_size; i++) {
-        sn_l1[i] = rd_be64(raw + (size_t)i * 8) & ~QCOW2_OFLAG_COPIED;
+        t.l1[i] = rd_be64(raw + (size_t)i * 8);
     }
-    memcpy(old_l1, img->l1_table, (size_t)cur_size * 8);
-    old_size = cur_size;
-
-    /* +1 on the snapshot's tree before the active L1 points at it. */
-    ret = qcow2_update_snapshot_refcount(img, sn->l1_table_offset, sn->l1_size,
-                                         1, err);
-    shared = true;
+    t.size = sn->disk_size;
+    t.new_table = false;
+    ret = snap_txn_copy_table(img, &t, -1, 0, err);
     if (ret < 0) {
         goto out;
     }
-    /* Park the old active L1 so its tree can be released by offset. */
-    ret = snap_l1_copy(img, old_l1, old_size, &tmp_off, err);
-    if (ret < 0) {
-        goto out;
-    }
-    ret = qcow2_flush(img, err);
-    if (ret < 0) {
-        goto out;
-    }
-    memcpy(img->l1_table, sn_l1, (size_t)cur_size * 8);
-    ret = qcow2_l1_write(img, 0, cur_size, err);
-    if (ret < 0) {
-        /* The active L1 on disk is still the old one (or the image is in
-         * its sticky error state): keep the memory copy in step. */
-        memcpy(img->l1_table, old_l1, (size_t)cur_size * 8);
-        goto out;
-    }
-    ret = qcow2_flush(img, err);
-    if (ret < 0) {
-        goto out;
-    }
-    /* From here a failure only leaks clusters. */
-    ret = qcow2_update_snapshot_refcount(img, tmp_off, old_size, -1, err);
-    if (ret < 0) {
-        goto out;
-    }
-    ret = qcow2_cluster_free(img, tmp_off, (uint64_t)old_size * 8, err);
-    tmp_off = 0;
-    if (ret < 0) {
-        goto out;
-    }
-    ret = qcow2_fix_copied_flags(img, err);
-    if (ret < 0) {
-        goto out;
-    }
-    ret = qcow2_flush(img, err);
+    ret = snap_txn_commit(img, &t, err);
 out:
-    if (ret < 0 && shared) {
-        snap_fix_flags_after_error(img);
-    }
     mem_free(raw);
-    mem_free(sn_l1);
-    mem_free(old_l1);
+    snap_txn_fini(&t);
     return ret;
 }
 
@@ -1002,9 +1286,11 @@ int qcow2_snapshot_delete(struct qcow2_image *img, const char *id_or_name,
                           struct err *err)
 {
     struct qcow2_snapshot sn;
+    struct snap_txn t;
     int idx, ret;
 
     CHECK_ARG(img && id_or_name);
+    memset(&t, 0, sizeof(t));
     ret = snap_writable(img, err);
     if (ret < 0) {
         return ret;
@@ -1017,47 +1303,30 @@ int qcow2_snapshot_delete(struct qcow2_image *img, const char *id_or_name,
     if (ret < 0) {
         return ret;
     }
-    ret = qcow2_metadata_flush(img, err);
+    ret = snap_txn_begin(img, &t, err);
     if (ret < 0) {
-        return ret;
+        goto out;
     }
-
-    /* Remove the entry first: a crash later only leaks clusters. */
+    t.l1_size = img->l1_size;
+    t.l1 = mem_alloc(t.l1_size ? (size_t)t.l1_size * 8 : 8);
+    if (!t.l1) {
+        ret = err_set(err, -ENOMEM, "L1 table");
+        goto out;
+    }
+    memcpy(t.l1, img->l1_table, (size_t)t.l1_size * 8);
+    t.size = img->size;
+    t.new_table = true;
+    ret = snap_txn_copy_table(img, &t, idx, 0, err);
+    if (ret < 0) {
+        goto out;
+    }
     sn = img->snapshots[idx];
-    memmove(&img->snapshots[idx], &img->snapshots[idx + 1],
-            (img->nb_snapshots - (uint32_t)idx - 1) * sizeof(sn));
-    img->nb_snapshots--;
-    ret = qcow2_snapshots_store(img, err);
-    if (ret < 0) {
-        memmove(&img->snapshots[idx + 1], &img->snapshots[idx],
-                (img->nb_snapshots - (uint32_t)idx) * sizeof(sn));
-        img->snapshots[idx] = sn;
-        img->nb_snapshots++;
-        err_prefix(err, "removing the snapshot from the table");
-        return ret;
+    ret = snap_txn_commit(img, &t, err);
+    if (t.adopted) {
+        snap_entry_fini(&sn); /* no longer in img->snapshots */
     }
-    ret = qcow2_update_snapshot_refcount(img, sn.l1_table_offset, sn.l1_size,
-                                         -1, err);
-    if (ret < 0) {
-        goto out;
-    }
-    if (sn.l1_size) {
-        ret = qcow2_cluster_free(img, sn.l1_table_offset,
-                                 (uint64_t)sn.l1_size * 8, err);
-        if (ret < 0) {
-            goto out;
-        }
-    }
-    ret = qcow2_fix_copied_flags(img, err);
-    if (ret < 0) {
-        goto out;
-    }
-    ret = qcow2_flush(img, err);
 out:
-    if (ret < 0) {
-        snap_fix_flags_after_error(img);
-    }
-    snap_entry_fini(&sn);
+    snap_txn_fini(&t);
     return ret;
 }
 
