@@ -288,3 +288,114 @@ def test_sweep_random_words(seed, tmp_path):
         if not lengthless(w):
             ws.add(w)
     sweep([("w", w) for w in sorted(ws)], tmp_path, len(ws))
+
+
+# ---- the unit test's goldens (tests/data/disas), made by QEMU ----
+
+GOLDEN = TOP / "tests" / "data" / "disas"
+
+
+def golden_items():
+    """The edge cases tests/unit/test-emu-disas.c checks without QEMU:
+    name -> items. Deterministic, so the files can be regenerated."""
+    r = random.Random(72)
+    c16 = [0x0000, 0x0001, 0x0005, 0x0004, 0x001c, 0x0020, 0x4001, 0x4081,
+           0x407d, 0x5081, 0x6101, 0x6105, 0x6001, 0x7001, 0x8001, 0x8401,
+           0x8801, 0x0002, 0x0082, 0x8002, 0x8082, 0x8302, 0x9002, 0x9082,
+           0x8502, 0x852e, 0x802e, 0x9d2d, 0x9d0d, 0x9c2d, 0x2001, 0x2081,
+           0xa001, 0xa8a1, 0xc001, 0xe001, 0x557d, 0x02b1, 0x1ffd, 0x6000,
+           0xe000, 0x8000, 0x9c01, 0x9c41, 0x9c61, 0xbc41, 0xbc61]
+    for q in range(3):
+        for f3 in range(8):
+            for b12 in range(2):
+                for b1011 in range(4):
+                    for _ in range(2):
+                        c16.append((f3 << 13) | (b12 << 12) | (b1011 << 10) |
+                                   (r.getrandbits(8) << 2) | q)
+    for b12 in range(2):
+        for f2 in range(4):
+            c16.append(0x8c01 | (b12 << 12) | (f2 << 5) |
+                       (r.getrandbits(3) << 7) | (r.getrandbits(3) << 2))
+    rv64 = []
+    for opc, hi in ((20, 0x00c), (20, 0x02c), (20, 0x06c), (20, 0x5a0),
+                    (20, 0xc20), (20, 0xd20), (20, 0x420), (16, 0x702),
+                    (16, 0x722), (19, 0x722)):
+        for rm in range(8):
+            rv64.append(enc(opc, rm, hi, 10, 11))
+    for fm in (0, 8):
+        for pred in range(16):
+            for succ in range(16):
+                if fm == 0 or (pred, succ) in ((3, 3), (0, 0), (15, 15)):
+                    rv64.append(enc(3, 0, (fm << 8) | (pred << 4) | succ, 0, 0))
+    rv64 += [enc(3, 1), enc(3, 1, 0, 0, 0), enc(3, 2, 0x123)]
+    for f5 in (0, 1, 2, 3, 4, 8, 12, 16, 20, 24, 28):
+        for f3 in (2, 3):
+            for aqrl in range(4):
+                rv64.append(enc(11, f3, (f5 << 7) | (aqrl << 5) |
+                                (0 if f5 == 2 else 7), 10, 11))
+    for csr in (0xc00, 0xc01, 0xc02, 0xc80, 0xc81, 0xc82, 1, 2, 3, 0x300):
+        rv64.append(enc(28, 2, csr, 10, 0))
+        rv64.append(enc(28, 1, csr, 10, 11))
+        rv64.append(enc(28, 5, csr, 10, 7))
+        rv64.append(enc(28, 2, csr, 0, 11))
+    for f3 in (0, 1, 4, 5, 6, 7):
+        for rs1, rs2 in ((0, 0), (0, 5), (5, 0), (5, 6)):
+            rv64.append(enc(24, f3, (rs2 | 0x7e0), 0x15, rs1))
+            rv64.append(enc(24, f3, rs2, 0x14, rs1))
+    for rd, rs1, hi in ((0, 1, 0), (0, 1, 4), (0, 5, 0), (1, 5, 0),
+                        (1, 5, 8), (5, 5, 0xffc), (0, 0, 0)):
+        rv64.append(enc(25, 0, hi, rd, rs1))
+    for rd in (0, 1, 5):
+        rv64.append(0x8000006f | (rd << 7))
+        rv64.append(0x7ffff06f | (rd << 7))
+    rv64 += [enc(4, 0, 0, 0, 0), enc(4, 0, 0, 5, 6), enc(4, 0, 0xfff, 5, 6),
+             enc(4, 3, 1), enc(4, 4, 0xfff), enc(12, 0, 0x400, 5, 0),
+             enc(12, 2, 0, 5, 6), enc(12, 2, 7, 5, 0), enc(12, 3, 7, 5, 0),
+             enc(6, 0, 0), enc(14, 0, 0x400, 5, 0), 0xfffff297,
+             0x800002b7, 0x00001297, enc(4, 1, 0x7f), enc(4, 5, 0x43f),
+             enc(6, 1, 0x1f), 0x10500073, 0x10200073, 0x30200073,
+             0x12000073, 0x12b50073, 0x00000073, 0x00100073, 0x00200073,
+             0x7b200073, 0x20200073, 0x10400073, 0xffffffff & ~0x7f | 0x3f,
+             0x0000001f, 0x1234561f, 0x0000003f, 0x00000003, 0x0000000b,
+             0x2202d2d3, 0x2062d2d3, 0x2262a2d3, 0xe00502d3, 0xf00502d3]
+    for vz in (0, 4, 5, 6, 7, 0x0c, 0x18, 0x1d, 0x40, 0x80, 0xc3, 0x7ff):
+        rv64.append((vz << 20) | (11 << 15) | (7 << 12) | (10 << 7) | 0x57)
+        rv64.append(0xc0000000 | ((vz & 0x3ff) << 20) | (7 << 15) |
+                    (7 << 12) | (10 << 7) | 0x57)
+    csrs = [enc(28, 2, csr, 5, 11) for csr in range(4096)]
+    return {"c16": [("h", h) for h in c16], "rv64": [("w", w) for w in rv64],
+            "csr": [("w", w) for w in csrs]}
+
+
+def tested_lines(log):
+    """The lines of the instructions under test: those right after a
+    slot's faulting load, in slot order."""
+    out, prev = [], None
+    with open(log, errors="replace") as f:
+        for line in f:
+            m = LINE.match(line)
+            if not m:
+                continue
+            if prev == "00002003" and m.group(2) != "00002003":
+                out.append(line.rstrip("\n"))
+            prev = m.group(2)
+    return out
+
+
+def test_unit_goldens_are_qemus(tmp_path):
+    """tests/data/disas/*.txt are what QEMU prints today; with
+    RV_DISAS_UPDATE=1 this rewrites them instead. The csr golden keeps only
+    the CSRs QEMU names."""
+    for name, items in golden_items().items():
+        d = tmp_path / name
+        d.mkdir()
+        sweep(items, d, 1)
+        lines = tested_lines(d / "sweep.log")
+        if name == "csr":
+            lines = [ln for ln in lines if not re.search(r",0x[0-9a-f]{3},", ln)]
+        text = "\n".join(dict.fromkeys(lines)) + "\n"
+        assert len(text) < 64 << 10, f"{name}: {len(text)} bytes"
+        path = GOLDEN / f"{name}.txt"
+        if os.environ.get("RV_DISAS_UPDATE") == "1":
+            path.write_text(text)
+        assert path.read_text() == text, f"{path} differs from QEMU"
