@@ -15,7 +15,6 @@
  */
 #include "emulator/rv-disas.h"
 
-#include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -339,7 +338,6 @@ enum rvd_codec {
     X(MAX, "max", R, F_RD_RS1_RS2) \
     X(MAXU, "maxu", R, F_RD_RS1_RS2) \
     X(CLZW, "clzw", R, F_RD_RS1) \
-    X(CTZW, "ctzw", R, F_RD_RS1) \
     X(CPOPW, "cpopw", R, F_RD_RS1) \
     X(SLLI_UW, "slli.uw", R, F_RD_RS1_RS2) \
     X(ADD_UW, "add.uw", R, F_RD_RS1_RS2) \
@@ -2446,6 +2444,45 @@ static void buf_pad(struct rvd_buf *b, size_t col)
     }
 }
 
+/* Decimal @v into @tmp (at least 24 bytes); what "%lld" prints. */
+static void fmt_dec(char *tmp, int64_t v)
+{
+    char rev[24];
+    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    size_t n = 0;
+
+    do {
+        rev[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0) {
+        *tmp++ = '-';
+    }
+    while (n) {
+        *tmp++ = rev[--n];
+    }
+    *tmp = '\0';
+}
+
+/* Lower-case hex of @v into @tmp, at least @width digits (at most 16);
+ * what "%0*" PRIx64 prints. */
+static void fmt_hex(char *tmp, uint64_t v, unsigned width)
+{
+    unsigned n = 1;
+
+    while (n < 16 && (v >> (4 * n))) {
+        n++;
+    }
+    if (n < width) {
+        n = width;
+    }
+    tmp[n] = '\0';
+    while (n) {
+        tmp[--n] = "0123456789abcdef"[v & 15];
+        v >>= 4;
+    }
+}
+
 /* Column of the operands, and of the "# 0x..." comment. */
 #define RVD_TAB 24
 
@@ -2496,26 +2533,26 @@ static void rvd_format(const struct rvd_insn *d, struct rvd_buf *b)
             buf_put(b, rvd_freg[d->rs3]);
             break;
         case '7':
-            snprintf(tmp, sizeof(tmp), "%d", d->rs1);
+            fmt_dec(tmp, d->rs1);
             break;
         case 'i':
-            snprintf(tmp, sizeof(tmp), "%d", d->imm);
+            fmt_dec(tmp, d->imm);
             break;
         case 'u':
-            snprintf(tmp, sizeof(tmp), "%u", (unsigned)d->imm & 31);
+            fmt_dec(tmp, d->imm & 31);
             break;
         case 'b':
-            snprintf(tmp, sizeof(tmp), "%d", d->bs);
+            fmt_dec(tmp, d->bs);
             break;
         case 'n':
-            snprintf(tmp, sizeof(tmp), "%d", d->rnum);
+            fmt_dec(tmp, d->rnum);
             break;
         case 'o':
-            snprintf(tmp, sizeof(tmp), "%d", d->imm);
+            fmt_dec(tmp, d->imm);
             buf_put(b, tmp);
             buf_pad(b, 2 * RVD_TAB);
-            snprintf(tmp, sizeof(tmp), "# 0x%" PRIx64,
-                     d->pc + (uint64_t)(int64_t)d->imm);
+            memcpy(tmp, "# 0x", 4);
+            fmt_hex(tmp + 4, d->pc + (uint64_t)(int64_t)d->imm, 1);
             break;
         case 'c':
             rvd_csr_name((unsigned)d->imm & 0xfff, tmp, sizeof(tmp));
@@ -2548,13 +2585,16 @@ static void rvd_format(const struct rvd_insn *d, struct rvd_buf *b)
             buf_put(b, d->vm ? "" : ",v0.t");
             break;
         case 'D':
-            snprintf(tmp, sizeof(tmp), "v%d", d->rd);
+            tmp[0] = 'v';
+            fmt_dec(tmp + 1, d->rd);
             break;
         case 'E':
-            snprintf(tmp, sizeof(tmp), "v%d", d->rs1);
+            tmp[0] = 'v';
+            fmt_dec(tmp + 1, d->rs1);
             break;
         case 'F':
-            snprintf(tmp, sizeof(tmp), "v%d", d->rs2);
+            tmp[0] = 'v';
+            fmt_dec(tmp + 1, d->rs2);
             break;
         case 'v': {
             /* A reserved fractional LMUL (mf1) reuses QEMU's SEW digits. */
@@ -2647,12 +2687,16 @@ size_t rv_disas_line(uint64_t pc, uint64_t raw, size_t avail, char *dst,
         shown = (unsigned)(avail & ~(size_t)1);
     }
     v = shown >= 8 ? raw : raw & ((UINT64_C(1) << (8 * shown)) - 1);
-    snprintf(head, sizeof(head), "0x%016" PRIx64 ":  %0*" PRIx64 "%s", pc,
-             len == 0 ? 16 : (int)len * 2, v, pad[len == 0 ? 4 : len / 2 - 1]);
     if (dst_cap) {
         dst[0] = '\0';
     }
+    buf_put(&b, "0x");
+    fmt_hex(head, pc, 16);
     buf_put(&b, head);
+    buf_put(&b, ":  ");
+    fmt_hex(head, v, len == 0 ? 16 : len * 2);
+    buf_put(&b, head);
+    buf_put(&b, pad[len == 0 ? 4 : len / 2 - 1]);
     if (b.len + 1 < dst_cap) {
         rv_disas(pc, (uint32_t)raw, dst + b.len, dst_cap - b.len);
     }

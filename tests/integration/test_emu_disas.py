@@ -367,7 +367,7 @@ def golden_items():
             "csr": [("w", w) for w in csrs]}
 
 
-def tested_lines(log):
+def lines_under_test(log):
     """The lines of the instructions under test: those right after a
     slot's faulting load, in slot order."""
     out, prev = [], None
@@ -390,7 +390,7 @@ def test_unit_goldens_are_qemus(tmp_path):
         d = tmp_path / name
         d.mkdir()
         sweep(items, d, 1)
-        lines = tested_lines(d / "sweep.log")
+        lines = lines_under_test(d / "sweep.log")
         if name == "csr":
             lines = [ln for ln in lines if not re.search(r",0x[0-9a-f]{3},", ln)]
         text = "\n".join(dict.fromkeys(lines)) + "\n"
