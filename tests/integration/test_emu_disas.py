@@ -4,7 +4,8 @@
 byte for byte, padding included.
 
 Real code: OpenSBI fw_jump + S-mode U-Boot to its prompt, M-mode U-Boot to
-its prompt, and the ISA programs of tests/isa. Sweeps: generated programs
+its prompt, Linux with a busybox userland (when scripts/artefacts.sh has
+made them), and the ISA programs of tests/isa. Sweeps: generated programs
 of "slots" (a load that faults, the instruction under test, two illegal
 parcels that end the translation block; the trap handler resumes at the
 next slot), so QEMU translates, and logs, every instruction without running
@@ -123,6 +124,45 @@ def test_mmode_uboot(tmp_path):
     log = boot_to_prompt(["-bios", str(UBOOT_M)], tmp_path / "in_asm.log",
                          tmp_path, b"=>")
     compare(parse_log(log), 10000)
+
+
+ARTEFACTS = Path(os.environ.get("RRVM_ARTEFACTS_ENV",
+                                TOP / "build" / "artefacts.env"))
+
+
+def linux_artefacts():
+    """Kernel, root file system and firmware from scripts/artefacts.sh, or
+    None."""
+    if not ARTEFACTS.exists():
+        return None
+    env = dict(line.split("=", 1) for line in ARTEFACTS.read_text()
+               .splitlines() if "=" in line and not line.startswith("#"))
+    for k in ("RRVM_KERNEL", "RRVM_ROOTFS_RAW", "RRVM_BIOS"):
+        if not Path(env.get(k, "")).is_file():
+            return None
+    return env
+
+
+def test_linux_boot(tmp_path):
+    """Linux boots from the busybox disk (read-only, snapshot=on), runs
+    /bin/ls as init and panics when it exits; -no-reboot ends QEMU."""
+    env = linux_artefacts()
+    if env is None:
+        pytest.skip(f"no Linux artefacts ({ARTEFACTS}): run "
+                    "scripts/artefacts.sh")
+    log = tmp_path / "in_asm.log"
+    p = subprocess.run([QEMU, "-M", "virt", "-m", "256M", "-nographic",
+                        "-bios", env["RRVM_BIOS"], "-kernel",
+                        env["RRVM_KERNEL"], "-drive",
+                        f"file={env['RRVM_ROOTFS_RAW']},format=raw,if=none,"
+                        "id=hd0,snapshot=on", "-device",
+                        "virtio-blk-device,drive=hd0", "-append",
+                        "root=/dev/vda ro console=ttyS0 panic=-1 init=/bin/ls",
+                        "-no-reboot", "-d", "in_asm", "-D", str(log)],
+                       stdin=subprocess.DEVNULL, capture_output=True,
+                       timeout=300)
+    assert b"Attempted to kill init" in p.stdout, p.stdout[-2000:]
+    compare(parse_log(log), 50000)
 
 
 def test_isa_programs(tmp_path):
