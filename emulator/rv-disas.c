@@ -2698,7 +2698,7 @@ size_t rv_disas_line(uint64_t pc, uint64_t raw, size_t avail, char *dst,
     buf_put(&b, head);
     buf_put(&b, pad[len == 0 ? 4 : len / 2 - 1]);
     if (b.len + 1 < dst_cap) {
-        rv_disas(pc, (uint32_t)raw, dst + b.len, dst_cap - b.len);
+        rv_disas(pc, (uint32_t)v, dst + b.len, dst_cap - b.len);
     }
     return len ? len : 2;
 }

@@ -185,6 +185,19 @@ static void test_hex_column(void **state)
                              "illegal                 ");
 }
 
+/* A 32-bit instruction whose second parcel could not be read decodes, as
+ * in QEMU, with that parcel zero. */
+static void test_partial_read(void **state)
+{
+    char a[RV_DISAS_LINE_MAX + 1], b[RV_DISAS_LINE_MAX + 1];
+
+    assert_int_equal(rv_disas_line(0x1000, 0x12345297, 2, a, sizeof(a)), 4);
+    assert_int_equal(rv_disas_line(0x1000, 0x00005297, 4, b, sizeof(b)), 4);
+    assert_string_equal(a, b);
+    assert_int_equal(rv_disas_line(0x1000, 0x12345297, 4, b, sizeof(b)), 4);
+    assert_string_not_equal(a, b);
+}
+
 static void test_branch_target_wraps(void **state)
 {
     char text[RV_DISAS_TEXT_MAX + 1];
@@ -216,6 +229,7 @@ int main(void)
         cmocka_unit_test(test_lengths),
         cmocka_unit_test(test_truncation),
         cmocka_unit_test(test_hex_column),
+        cmocka_unit_test(test_partial_read),
         cmocka_unit_test(test_branch_target_wraps),
         cmocka_unit_test(test_every_parcel_fits),
     };
