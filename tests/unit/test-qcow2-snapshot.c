@@ -11,7 +11,9 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -695,6 +697,144 @@ static void test_alloc_failures(void **state)
     tmp_fini(&t);
 }
 
+/* Limit the size files may grow to (RLIMIT_FSIZE); 0 lifts it. */
+static void file_size_limit(uint64_t bytes)
+{
+    struct rlimit rl;
+
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &rl), 0);
+    rl.rlim_cur = bytes ? (rlim_t)bytes : rl.rlim_max;
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &rl), 0);
+}
+
+/*
+ * Writes that fail (the file may not grow, so every new structure's write
+ * fails) leave the image and the open handle as they were: the snapshot
+ * list and the data are the old ones, and the same handle then completes
+ * the operation.
+ */
+static void test_write_failures(void **state)
+{
+    struct qcow2_snapshot_params p;
+    struct qcow2_snapshot_info info[4];
+    struct qcow2_image *q;
+    struct tmp t;
+    struct err e = {0};
+    struct stat st;
+    int op, ret;
+
+    signal(SIGXFSZ, SIG_IGN);
+    tmp_init(&t);
+    for (op = 0; op < 3; op++) {
+        /* A fresh image has no free cluster below its end. */
+        assert_int_equal(run("rm -f '%s' && qemu-img create -q -f qcow2 -o "
+                             "cluster_size=4096 '%s' 1M && qemu-io -c 'write "
+                             "-P 0x11 0 256k' '%s' >/dev/null && qemu-img "
+                             "snapshot -c base '%s' && qemu-io -c 'write -P "
+                             "0x12 0 64k' '%s' >/dev/null",
+                             t.img, t.img, t.img, t.img, t.img),
+                         0);
+        q = open_rw(t.img);
+        assert_int_equal(stat(t.img, &st), 0);
+        file_size_limit((uint64_t)st.st_size);
+        memset(&p, 0, sizeof(p));
+        p.name = "new";
+        if (op == 0) {
+            ret = qcow2_snapshot_create(q, &p, &e);
+        } else if (op == 1) {
+            ret = qcow2_snapshot_apply(q, "base", &e);
+        } else {
+            ret = qcow2_snapshot_delete(q, "base", &e);
+        }
+        file_size_limit(0);
+        assert_true(ret < 0);
+        print_message("# op %d failed as it should: %s\n", op, e.msg);
+        assert_int_equal(qcow2_snapshot_list(q, info, 4), 1);
+        assert_string_equal(info[0].name, "base");
+        expect(q, 0, 65536, 0x12);
+        expect(q, 65536, 65536, 0x11);
+        if (op == 0) {
+            snap_create(q, "new", 0, false);
+            assert_int_equal(qcow2_snapshot_list(q, NULL, 0), 2);
+        } else if (op == 1) {
+            assert_int_equal(qcow2_snapshot_apply(q, "base", &e), 0);
+            expect(q, 0, 65536, 0x11);
+        } else {
+            assert_int_equal(qcow2_snapshot_delete(q, "base", &e), 0);
+            assert_int_equal(qcow2_snapshot_list(q, NULL, 0), 0);
+        }
+        assert_int_equal(qcow2_close(q), 0);
+        assert_qemu_clean(t.img);
+    }
+    tmp_fini(&t);
+}
+
+/*
+ * A persistent bitmap's directory, table and data clusters stay counted
+ * through create, apply and delete (the new refcounts are computed from
+ * scratch, so anything left out would be freed); lazy refcounts with the
+ * dirty bit set keep working, and close clears the bit.
+ */
+static void test_bitmaps_and_lazy(void **state)
+{
+    struct qcow2_image *q;
+    struct tmp t;
+    struct err e = {0};
+    char out[4096];
+    FILE *f;
+    int lazy;
+
+    tmp_init(&t);
+    for (lazy = 0; lazy < 2; lazy++) {
+        if (lazy) {
+            assert_int_equal(run("rm -f '%s' && qemu-img create -q -f qcow2 "
+                                 "-o cluster_size=4096,lazy_refcounts=on "
+                                 "'%s' 1M",
+                                 t.img, t.img),
+                             0);
+        } else {
+            assert_int_equal(run("rm -f '%s' && qemu-img create -q -f qcow2 "
+                                 "-o cluster_size=4096 '%s' 1M && qemu-img "
+                                 "bitmap --add '%s' b0 && qemu-io -c 'write "
+                                 "-P 1 0 128k' '%s' >/dev/null",
+                                 t.img, t.img, t.img, t.img),
+                             0);
+        }
+        q = open_rw(t.img);
+        fill(q, 64 * 1024, 128 * 1024, 0x41);
+        if (lazy) {
+            /* The first write set the dirty bit on disk. */
+            f = fopen(t.img, "rb");
+            assert_non_null(f);
+            assert_int_equal(img_rd(f, 72, 8) & 1, 1);
+            fclose(f);
+        }
+        snap_create(q, "s1", 0, false);
+        fill(q, 0, 128 * 1024, 0x42);
+        snap_create(q, "s2", 0, false);
+        assert_int_equal(qcow2_snapshot_apply(q, "s1", &e), 0);
+        expect(q, 64 * 1024, 128 * 1024, 0x41);
+        assert_int_equal(qcow2_snapshot_delete(q, "s2", &e), 0);
+        fill(q, 512 * 1024, 8192, 0x43);
+        assert_int_equal(qcow2_close(q), 0);
+        assert_qemu_clean(t.img);
+        f = fopen(t.img, "rb");
+        assert_non_null(f);
+        assert_int_equal(img_rd(f, 72, 8) & 1, 0);
+        fclose(f);
+        if (!lazy) {
+            capture(out, sizeof(out),
+                    "qemu-img info -f qcow2 '%s' | grep -c 'name: b0'", t.img);
+            assert_int_equal(atoi(out), 1);
+        }
+        assert_int_equal(run("qemu-io -c 'read -P 0x41 64k 128k' -c 'read "
+                             "-P 0x43 512k 8k' '%s' >/dev/null",
+                             t.img),
+                         0);
+    }
+    tmp_fini(&t);
+}
+
 /* Find tests/data/qcow2-damaged from the source path or the executable. */
 static void find_data_dir(char *dst, size_t cap)
 {
@@ -1213,6 +1353,8 @@ int main(void)
         cmocka_unit_test(test_unknown_extra_data),
         cmocka_unit_test(test_refcount_overflow),
         cmocka_unit_test(test_alloc_failures),
+        cmocka_unit_test(test_write_failures),
+        cmocka_unit_test(test_bitmaps_and_lazy),
         cmocka_unit_test(test_hostile),
         cmocka_unit_test(test_crash_consistency),
         cmocka_unit_test(test_crash_many_snapshots),
