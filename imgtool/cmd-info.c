@@ -438,37 +438,6 @@ static int img_map_dump(enum img_output output, const struct img_map_entry *e,
     return 0;
 }
 
-/*
- * QEMU's "present": allocated in the layer that answered (@e->depth), not
- * only in the top one. A raw layer defines every byte it covers.
- */
-static bool img_map_present(struct qcow2_image *img, uint64_t off,
-                            const struct qcow2_extent *e)
-{
-    struct qcow2_image *layer = img;
-    struct qcow2_extent le;
-    struct err err = {0};
-    int d;
-
-    if (e->flags & QCOW2_BS_ALLOCATED) {
-        return true;
-    }
-    for (d = 0; d < e->depth && layer; d++) {
-        layer = qcow2_backing(layer);
-    }
-    if (!layer || e->depth == 0) {
-        return false;
-    }
-    if (qcow2_format_of(layer) == QCOW2_FORMAT_RAW) {
-        return off < qcow2_size(layer);
-    }
-    if (off >= qcow2_size(layer) ||
-        qcow2_block_status(layer, off, 1, false, &le, &err) < 0) {
-        return false;
-    }
-    return le.flags & QCOW2_BS_ALLOCATED;
-}
-
 static const struct option img_map_longopts[] = {
     {"help", no_argument, NULL, 'h'},
     {"format", required_argument, NULL, 'f'},
@@ -571,7 +540,7 @@ int img_cmd_map(int argc, char **argv)
         }
         next.data = ext.flags & QCOW2_BS_DATA;
         next.zero = ext.flags & QCOW2_BS_ZERO;
-        next.present = img_map_present(img, off, &ext);
+        next.present = ext.flags & QCOW2_BS_PRESENT;
         next.has_offset = ext.flags & QCOW2_BS_OFFSET;
         next.offset = next.has_offset ? ext.host_offset : 0;
         next.depth = ext.depth;

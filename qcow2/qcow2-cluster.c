@@ -7,6 +7,7 @@
  */
 #include <inttypes.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/alloc.h"
@@ -1324,11 +1325,291 @@ out:
     return ret;
 }
 
+/* ---- block status ---- */
+
+/* QEMU's subcluster types (QCow2SubclusterType), for block status. */
+enum bs_type {
+    BS_UNALLOC_PLAIN, /* no host cluster, reads from backing */
+    BS_UNALLOC_ALLOC, /* host cluster, this subcluster unallocated */
+    BS_ZERO_PLAIN,
+    BS_ZERO_ALLOC,
+    BS_NORMAL,
+    BS_COMPRESSED,
+    BS_INVALID,
+};
+
+/* Largest run one status call reports (QEMU's qcow2 passes INT_MAX). */
+#define BS_MAX_RUN 0x7fffffffull
+
+static enum bs_type bs_sub_type(const struct qcow2_image *img, uint64_t e,
+                                uint64_t bm, unsigned sc)
+{
+    bool host = (e & QCOW2_L2E_OFFSET_MASK) != 0;
+
+    if (e & QCOW2_OFLAG_COMPRESSED) {
+        return BS_COMPRESSED;
+    }
+    if (!img->extended_l2) {
+        if (e & QCOW2_OFLAG_ZERO) {
+            return host ? BS_ZERO_ALLOC : BS_ZERO_PLAIN;
+        }
+        return host ? BS_NORMAL : BS_UNALLOC_PLAIN;
+    }
+    if (host) {
+        if ((bm >> 32) & bm) {
+            return BS_INVALID;
+        }
+        if (bm & (1ull << (sc + 32))) {
+            return BS_ZERO_ALLOC;
+        }
+        return (bm & (1ull << sc)) ? BS_NORMAL : BS_UNALLOC_ALLOC;
+    }
+    if (bm & (1ull << (sc + 32))) {
+        return BS_ZERO_PLAIN;
+    }
+    return (bm & (1ull << sc)) ? BS_INVALID : BS_UNALLOC_PLAIN;
+}
+
+/* Subclusters from @from on in one entry with the type of @from (*@t).
+ * Returns the count, or -1 for an invalid entry. */
+static int bs_sub_range(const struct qcow2_image *img, uint64_t e, uint64_t bm,
+                        unsigned from, enum bs_type *t)
+{
+    unsigned sc = from;
+
+    *t = bs_sub_type(img, e, bm, from);
+    if (*t == BS_INVALID) {
+        return -1;
+    }
+    if (!img->extended_l2) {
+        return 1;
+    }
+    if (*t == BS_COMPRESSED) {
+        return QCOW2_EXTL2_SUBCLUSTERS - (int)from;
+    }
+    while (sc < QCOW2_EXTL2_SUBCLUSTERS && bs_sub_type(img, e, bm, sc) == *t) {
+        sc++;
+    }
+    return (int)(sc - from);
+}
+
+static bool bs_has_host(enum bs_type t)
+{
+    return t == BS_NORMAL || t == BS_ZERO_ALLOC || t == BS_UNALLOC_ALLOC;
+}
+
+/*
+ * Type of guest @off and the bytes from @off (at most @bytes, within one L2
+ * table) that share it and, where there is a host cluster, run contiguous
+ * on the host: QEMU's qcow2_get_host_offset().
+ */
+static int bs_host_range(struct qcow2_image *img, uint64_t off, uint64_t bytes,
+                         enum bs_type *type, uint64_t *pnum, uint64_t *host,
+                         struct err *err)
+{
+    uint64_t cs = img->cluster_size;
+    uint64_t ci = off >> img->cluster_bits;
+    uint64_t l1i = ci >> img->l2_bits;
+    uint64_t l2i = ci & (img->l2_size - 1);
+    uint64_t in_cl = off & (cs - 1);
+    unsigned spc = img->extended_l2 ? QCOW2_EXTL2_SUBCLUSTERS : 1;
+    unsigned sc_index = (unsigned)(in_cl >> img->subcluster_bits);
+    uint64_t needed, avail, nb, i, count = 0, expect = 0;
+    uint64_t l2_off, e;
+    uint8_t *l2;
+    int ret;
+
+    if (bytes > BS_MAX_RUN) {
+        bytes = BS_MAX_RUN;
+    }
+    needed = bytes + in_cl;
+    avail = (img->l2_size - l2i) << img->cluster_bits;
+    if (needed > avail) {
+        needed = avail;
+    }
+    *type = BS_UNALLOC_PLAIN;
+    *host = 0;
+    if (l1i >= img->l1_size) {
+        goto out;
+    }
+    ret = l2_offset_check(img, img->l1_table[l1i], &l2_off, err);
+    if (ret < 0) {
+        return ret;
+    }
+    if (!l2_off) {
+        goto out;
+    }
+    ret = qcow2_cache_get(img->l2_cache, l2_off, (void **)&l2, err);
+    if (ret < 0) {
+        return ret;
+    }
+    e = l2_entry_at(img, l2, l2i);
+    *type = bs_sub_type(img, e, l2_bitmap_at(img, l2, l2i), sc_index);
+    if (img->hdr.version < 3 &&
+        (*type == BS_ZERO_PLAIN || *type == BS_ZERO_ALLOC)) {
+        ret = qcow2_signal_corruption(
+            img, err,
+            "Zero cluster entry found in pre-v3 image (L2 offset: %#" PRIx64
+            ", L2 index: %#" PRIx64 ")",
+            l2_off, l2i);
+        goto put;
+    }
+    if (bs_has_host(*type)) {
+        *host = (e & QCOW2_L2E_OFFSET_MASK) + in_cl;
+        if (qcow2_offset_into_cluster(img, e & QCOW2_L2E_OFFSET_MASK)) {
+            ret = qcow2_signal_corruption(
+                img, err,
+                "Cluster allocation offset %#" PRIx64
+                " unaligned (L2 offset: %#" PRIx64 ", L2 index: %#" PRIx64 ")",
+                (uint64_t)(e & QCOW2_L2E_OFFSET_MASK), l2_off, l2i);
+            goto put;
+        }
+    }
+    nb = (needed + cs - 1) >> img->cluster_bits;
+    for (i = 0; i < nb; i++) {
+        unsigned first = i == 0 ? sc_index : 0;
+        uint64_t ne = l2_entry_at(img, l2, l2i + i);
+        enum bs_type t;
+        int n =
+            bs_sub_range(img, ne, l2_bitmap_at(img, l2, l2i + i), first, &t);
+
+        if (n < 0) {
+            ret = qcow2_signal_corruption(
+                img, err,
+                "Invalid cluster entry found (L2 offset: %#" PRIx64
+                ", L2 index: %#" PRIx64 ")",
+                l2_off, l2i + i);
+            goto put;
+        }
+        if (i == 0) {
+            if (t == BS_COMPRESSED) {
+                count = (uint64_t)n;
+                break;
+            }
+            expect = ne & QCOW2_L2E_OFFSET_MASK;
+        } else if (t != *type) {
+            break;
+        } else if (bs_has_host(t)) {
+            expect += cs;
+            if (expect != (ne & QCOW2_L2E_OFFSET_MASK)) {
+                break;
+            }
+        }
+        count += (uint64_t)n;
+        if (first + (unsigned)n < spc) {
+            break;
+        }
+    }
+    avail = (count + sc_index) << img->subcluster_bits;
+    ret = 0;
+put:
+    qcow2_cache_put(img->l2_cache, (void **)&l2);
+    if (ret < 0) {
+        return ret;
+    }
+out:
+    if (avail > needed) {
+        avail = needed;
+    }
+    *pnum = avail - in_cl;
+    return 0;
+}
+
+/*
+ * QEMU's qcow2_detect_metadata_preallocation(), decided once per open: the
+ * image counts as metadata-preallocated when more clusters have a refcount
+ * than the host file really allocates (with a 10% or two-cluster margin).
+ * Errors count as "no", as in QEMU.
+ */
+static bool bs_meta_prealloc(struct qcow2_image *img)
+{
+    uint64_t real, threshold, end, i, count = 0;
+    struct stat st;
+
+    if (img->meta_prealloc) {
+        return img->meta_prealloc == 2;
+    }
+    img->meta_prealloc = 1;
+    if (fstat(img->fd, &st) < 0) {
+        return false;
+    }
+    real = (uint64_t)st.st_blocks * 512 / img->cluster_size;
+    threshold = real * 10 / 9 > real + 2 ? real * 10 / 9 : real + 2;
+    end = qcow2_size_to_clusters(img, ((uint64_t)st.st_size + 511) & ~511ull);
+    for (i = 0; i < end && count < threshold; i++) {
+        uint64_t rc;
+
+        if (qcow2_refcount_get(img, i, &rc, NULL) < 0) {
+            return false;
+        }
+        count += rc != 0;
+    }
+    if (count >= threshold) {
+        img->meta_prealloc = 2;
+    }
+    return img->meta_prealloc == 2;
+}
+
+/*
+ * Status of [off, off+bytes) in @img alone (QEMU's bdrv_co_block_status
+ * with want_zero on one node). Unallocated runs get ZERO where nothing
+ * below can supply data. @off < size.
+ */
+static int bs_layer(struct qcow2_image *img, uint64_t off, uint64_t bytes,
+                    struct qcow2_extent *out, struct err *err)
+{
+    struct qcow2_extent fe;
+    enum bs_type t;
+    uint64_t pnum, host;
+    int ret;
+
+    if (bytes > img->size - off) {
+        bytes = img->size - off;
+    }
+    if (img->format == QCOW2_FORMAT_RAW) {
+        ret = qcow2_raw_block_status(img, off, bytes, out, err);
+        return ret < 0 ? ret : 0;
+    }
+    memset(out, 0, sizeof(*out));
+    out->file = img;
+    ret = bs_host_range(img, off, bytes, &t, &pnum, &host, err);
+    if (ret < 0) {
+        return ret;
+    }
+    out->length = pnum;
+    if (bs_has_host(t)) {
+        out->flags |= QCOW2_BS_OFFSET;
+        out->host_offset = host;
+    }
+    if (t == BS_ZERO_PLAIN || t == BS_ZERO_ALLOC) {
+        out->flags |= QCOW2_BS_ZERO | QCOW2_BS_ALLOCATED;
+    } else if (t == BS_NORMAL) {
+        out->flags |= QCOW2_BS_DATA | QCOW2_BS_ALLOCATED;
+    } else if (t == BS_COMPRESSED) {
+        out->flags |= QCOW2_BS_DATA | QCOW2_BS_ALLOCATED | QCOW2_BS_COMPRESSED;
+    } else if (!img->backing || off >= img->backing->size) {
+        out->flags |= QCOW2_BS_ZERO;
+    }
+    if (t != BS_NORMAL || !bs_meta_prealloc(img)) {
+        return 0;
+    }
+    /* QEMU's BDRV_BLOCK_RECURSE: ask the host file; errors are ignored. */
+    ret = qcow2_raw_block_status(img, host, pnum, &fe, NULL);
+    if (ret == 1 && (fe.length == 0 || (fe.flags & QCOW2_BS_ZERO))) {
+        out->flags |= QCOW2_BS_ZERO; /* past the end of the file */
+    } else if (ret >= 0) {
+        out->length = fe.length;
+        out->flags |= fe.flags & QCOW2_BS_ZERO;
+    }
+    return 0;
+}
+
 int qcow2_block_status(struct qcow2_image *img, uint64_t off, uint64_t max_len,
                        bool follow_backing, struct qcow2_extent *out,
                        struct err *err)
 {
-    struct run r;
+    struct qcow2_image *layer = img;
+    int depth = 0;
     int ret;
 
     CHECK_ARG(img && out);
@@ -1336,59 +1617,32 @@ int qcow2_block_status(struct qcow2_image *img, uint64_t off, uint64_t max_len,
     if (off >= img->size || max_len == 0) {
         return err_set(err, -EINVAL, "block status past the end");
     }
-    if (max_len > img->size - off) {
-        max_len = img->size - off;
-    }
-    out->file = img;
-    if (img->format == QCOW2_FORMAT_RAW) {
-        return qcow2_raw_block_status(img, off, max_len, out, err);
-    }
-    ret = map_run(img, off, max_len, &r, err);
-    if (ret < 0) {
-        return ret;
-    }
-    out->length = r.bytes;
-    switch (r.type) {
-    case RUN_NORMAL:
-        out->flags = QCOW2_BS_DATA | QCOW2_BS_ALLOCATED | QCOW2_BS_OFFSET;
-        out->host_offset = r.host;
-        break;
-    case RUN_COMPRESSED:
-        out->flags = QCOW2_BS_DATA | QCOW2_BS_ALLOCATED | QCOW2_BS_COMPRESSED;
-        break;
-    case RUN_ZERO:
-        out->flags = QCOW2_BS_ZERO | QCOW2_BS_ALLOCATED;
-        if (r.host && !img->extended_l2) {
-            out->flags |= QCOW2_BS_OFFSET;
-            out->host_offset = r.host + qcow2_offset_into_cluster(img, off);
-            /* Zero-allocated runs may not be host-contiguous: one cluster. */
-            if (out->length >
-                img->cluster_size - qcow2_offset_into_cluster(img, off)) {
-                out->length =
-                    img->cluster_size - qcow2_offset_into_cluster(img, off);
-            }
+    for (;;) {
+        ret = bs_layer(layer, off, max_len, out, err);
+        if (ret < 0) {
+            return ret;
         }
-        break;
-    case RUN_UNALLOC:
-        if (follow_backing && img->backing && off < img->backing->size) {
-            uint64_t n = r.bytes;
-            if (n > img->backing->size - off) {
-                n = img->backing->size - off;
-            }
-            ret = qcow2_block_status(img->backing, off, n, true, out, err);
-            if (ret < 0) {
-                return ret;
-            }
-            out->depth++;
-            out->flags &= ~QCOW2_BS_ALLOCATED;
-            return 0;
+        if (out->flags & (QCOW2_BS_DATA | QCOW2_BS_ZERO)) {
+            break;
         }
-        out->flags = QCOW2_BS_ZERO;
-        if (follow_backing && img->backing) {
-            out->depth = 1;
+        if (!follow_backing || !layer->backing) {
+            out->flags |= QCOW2_BS_ZERO;
+            break;
         }
-        break;
+        if (++depth > QCOW2_MAX_BACKING_DEPTH) {
+            return err_set(err, -ELOOP, "backing chain too deep");
+        }
+        max_len = out->length;
+        layer = layer->backing;
     }
+    if (out->flags & QCOW2_BS_ALLOCATED) {
+        out->flags |= QCOW2_BS_PRESENT;
+    }
+    if (depth > 0) {
+        out->flags &= ~QCOW2_BS_ALLOCATED;
+    }
+    out->depth = depth;
+    out->file = layer;
     return 0;
 }
 

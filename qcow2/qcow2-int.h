@@ -166,6 +166,7 @@ struct qcow2_image {
     uint64_t reftable_used;     /* 1 + highest non-zero reftable index */
     const uint64_t *reftable_used_of; /* table reftable_used describes */
     uint8_t *scratch;                 /* owned; one cluster for copy-on-write */
+    uint8_t meta_prealloc; /* block status: 0 unchecked, 1 no, 2 yes */
     void *io_trace_fn; /* CONFIG_TESTING hook (qcow2_io_trace_fn) */
     void *io_trace_opaque;
 };

@@ -1394,7 +1394,8 @@ static int open_depth(const char *path, enum qcow2_format fmt, unsigned flags,
         goto fail;
     }
     if (fmt == QCOW2_FORMAT_RAW) {
-        img->size = img->file_size;
+        /* QEMU sees a raw file in whole sectors: the tail reads as zero. */
+        img->size = (img->file_size + 511) & ~511ull;
         img->cluster_size = 512;
         img->cluster_bits = 9;
     } else if (fmt == QCOW2_FORMAT_QCOW2) {
@@ -1579,32 +1580,57 @@ int qcow2_raw_discard(struct qcow2_image *img, uint64_t off, uint64_t len,
     return 0;
 }
 
+/*
+ * Status of the host file bytes [off, off+len) of @img, as QEMU's file-posix
+ * driver reports it with want_zero: SEEK_DATA/SEEK_HOLE tell data from
+ * holes, and a failed probe counts as data. out->flags is DATA or ZERO, with
+ * ALLOCATED and OFFSET (host_offset = off); out->length is the run. The file
+ * length counts rounded up to 512 bytes (QEMU's sector-granular length); at
+ * or past it out->length is 0. Returns 1 when the run ends at that length
+ * (BDRV_BLOCK_EOF), 0 when it does not, or a negative errno.
+ */
 int qcow2_raw_block_status(struct qcow2_image *img, uint64_t off, uint64_t len,
                            struct qcow2_extent *out, struct err *err)
 {
-    off_t data = lseek(img->fd, (off_t)off, SEEK_DATA);
+    struct stat st;
+    uint64_t total;
+    uint64_t n = len;
+    bool zero = false;
+    off_t d, h;
 
-    out->depth = 0;
-    if (data < 0 || (uint64_t)data > off) {
-        /* A hole (or past EOF): zeros up to the next data. */
-        uint64_t end = data < 0 ? off + len : (uint64_t)data;
-        out->flags = QCOW2_BS_ZERO | QCOW2_BS_ALLOCATED;
-        out->length = end - off < len ? end - off : len;
-        out->flags |= QCOW2_BS_OFFSET;
-        out->host_offset = off;
-        return 0;
+    memset(out, 0, sizeof(*out));
+    out->file = img;
+    if (fstat(img->fd, &st) < 0) {
+        return err_set(err, -errno, "stat: %s", strerror(errno));
     }
-    {
-        off_t hole = lseek(img->fd, (off_t)off, SEEK_HOLE);
-        uint64_t end = hole < 0 ? off + len : (uint64_t)hole;
-        out->flags = QCOW2_BS_DATA | QCOW2_BS_ALLOCATED | QCOW2_BS_OFFSET;
-        out->length = end - off < len ? end - off : len;
-        if (out->length == 0) {
-            out->length = len;
+    total = ((uint64_t)st.st_size + 511) & ~511ull;
+    if (off >= total) {
+        return 1;
+    }
+    if (len > total - off) {
+        len = total - off;
+        n = len;
+    }
+    d = lseek(img->fd, (off_t)off, SEEK_DATA);
+    if (d < 0) {
+        zero = errno == ENXIO; /* trailing hole; other errors: data */
+    } else if ((uint64_t)d > off) {
+        zero = true;
+        n = (uint64_t)d - off;
+    } else if ((uint64_t)d == off) {
+        h = lseek(img->fd, (off_t)off, SEEK_HOLE);
+        if (h > 0 && (uint64_t)h > off) {
+            n = (uint64_t)h - off;
         }
-        out->host_offset = off;
     }
-    return 0;
+    if (n > len) {
+        n = len;
+    }
+    out->flags = (zero ? QCOW2_BS_ZERO : QCOW2_BS_DATA) | QCOW2_BS_ALLOCATED |
+                 QCOW2_BS_OFFSET;
+    out->host_offset = off;
+    out->length = n;
+    return off + n == total;
 }
 
 /* ---- public read/write ---- */

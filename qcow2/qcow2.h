@@ -164,6 +164,7 @@ int qcow2_flush(struct qcow2_image *img, struct err *err);
 #define QCOW2_BS_ALLOCATED  (1u << 2) /* allocated in this layer */
 #define QCOW2_BS_COMPRESSED (1u << 3) /* data is compressed */
 #define QCOW2_BS_OFFSET     (1u << 4) /* host_offset is valid */
+#define QCOW2_BS_PRESENT    (1u << 5) /* allocated in the layer at depth */
 
 struct qcow2_extent {
     uint64_t length;      /* bytes with identical status, >= 1 */
@@ -175,9 +176,15 @@ struct qcow2_extent {
 };
 
 /*
- * Status of the bytes starting at @off (< size), looking through the backing
- * chain when @follow_backing. Fills @out for the longest run (at most
- * @max_len) with identical status. Returns 0 or a negative errno.
+ * Status of the bytes starting at @off (< size), as QEMU 7.2's block status
+ * with want_zero: when @follow_backing, unallocated runs are looked up in
+ * the backing chain (qemu-img map's walk); ALLOCATED always means allocated
+ * in @img itself, PRESENT in the layer that answered. Data of an image that
+ * looks metadata-preallocated (more clusters in use than the host file
+ * holds) is split where its host file has holes, which read as zero, as
+ * QEMU does. Without @follow_backing, unallocated runs read as ZERO. Fills
+ * @out for the longest run (at most @max_len) with identical status.
+ * Returns 0 or a negative errno.
  */
 int qcow2_block_status(struct qcow2_image *img, uint64_t off, uint64_t max_len,
                        bool follow_backing, struct qcow2_extent *out,

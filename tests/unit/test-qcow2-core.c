@@ -1156,8 +1156,8 @@ static void test_raw_and_block_status(void **state)
         qcow2_open(q, QCOW2_FORMAT_QCOW2, QCOW2_OPEN_RDONLY, &img, &e), 0);
     assert_int_equal(qcow2_block_status(img, 0, 4 << 20, true, &ex, &e), 0);
     assert_int_equal(ex.length, 256 << 10);
-    assert_int_equal(ex.flags,
-                     QCOW2_BS_DATA | QCOW2_BS_ALLOCATED | QCOW2_BS_OFFSET);
+    assert_int_equal(ex.flags, QCOW2_BS_DATA | QCOW2_BS_ALLOCATED |
+                                   QCOW2_BS_OFFSET | QCOW2_BS_PRESENT);
     assert_int_equal(ex.host_offset, 0x50000);
     assert_int_equal(qcow2_block_status(img, 256 << 10, 4 << 20, true, &ex, &e),
                      0);
@@ -1166,11 +1166,95 @@ static void test_raw_and_block_status(void **state)
     assert_int_equal(qcow2_block_status(img, 1 << 20, 4 << 20, true, &ex, &e),
                      0);
     assert_int_equal(ex.length, 128 << 10);
-    assert_int_equal(ex.flags, QCOW2_BS_ZERO | QCOW2_BS_ALLOCATED);
+    assert_int_equal(ex.flags,
+                     QCOW2_BS_ZERO | QCOW2_BS_ALLOCATED | QCOW2_BS_PRESENT);
     assert_int_equal(qcow2_block_status(img, 2 << 20, 4 << 20, true, &ex, &e),
                      0);
     assert_int_equal(ex.length, 64 << 10);
     assert_true(ex.flags & QCOW2_BS_COMPRESSED);
+    qcow2_close(img);
+}
+
+/*
+ * Block status follows QEMU's rules: in a metadata-preallocated image the
+ * holes of the host file inside data clusters read as zero; extended L2
+ * entries give host offsets for unallocated subclusters of an allocated
+ * cluster; a raw file counts in whole sectors; past a short backing file
+ * the overlay answers itself.
+ */
+static void test_block_status_rules(void **state)
+{
+    char p[300], b[300];
+    struct qcow2_image *img = NULL;
+    struct qcow2_extent ex;
+    struct err e = {0};
+    const unsigned data =
+        QCOW2_BS_DATA | QCOW2_BS_ALLOCATED | QCOW2_BS_OFFSET | QCOW2_BS_PRESENT;
+
+    path_in(p, sizeof(p), "meta.qcow2");
+    assert_int_equal(sh("qemu-img create -q -f qcow2 -o preallocation=metadata "
+                        "'%s' 1M && qemu-io -f qcow2 -c 'write -P 1 4k 4k' "
+                        "'%s' >/dev/null",
+                        p, p),
+                     0);
+    assert_int_equal(
+        qcow2_open(p, QCOW2_FORMAT_QCOW2, QCOW2_OPEN_RDONLY, &img, &e), 0);
+    assert_int_equal(qcow2_block_status(img, 0, 1 << 20, true, &ex, &e), 0);
+    assert_int_equal(ex.length, 4096);
+    assert_int_equal(ex.flags, data | QCOW2_BS_ZERO);
+    assert_int_equal(qcow2_block_status(img, 4096, 1 << 20, true, &ex, &e), 0);
+    assert_int_equal(ex.length, 4096);
+    assert_int_equal(ex.flags, data);
+    assert_int_equal(ex.host_offset, 0x51000);
+    assert_int_equal(qcow2_block_status(img, 8192, 1 << 20, true, &ex, &e), 0);
+    assert_int_equal(ex.length, (1 << 20) - 8192);
+    assert_int_equal(ex.flags, data | QCOW2_BS_ZERO);
+    qcow2_close(img);
+
+    path_in(p, sizeof(p), "extl2.qcow2");
+    assert_int_equal(sh("qemu-img create -q -f qcow2 -o extended_l2=on '%s' "
+                        "1M && qemu-io -f qcow2 -c 'write -P 1 0 4k' "
+                        "-c 'write -P 2 8k 4k' '%s' >/dev/null",
+                        p, p),
+                     0);
+    assert_int_equal(
+        qcow2_open(p, QCOW2_FORMAT_QCOW2, QCOW2_OPEN_RDONLY, &img, &e), 0);
+    assert_int_equal(qcow2_block_status(img, 4096, 1 << 20, true, &ex, &e), 0);
+    assert_int_equal(ex.length, 4096);
+    assert_int_equal(ex.flags, QCOW2_BS_ZERO | QCOW2_BS_OFFSET);
+    assert_int_equal(ex.host_offset, 0x51000);
+    qcow2_close(img);
+
+    path_in(b, sizeof(b), "short.qcow2");
+    path_in(p, sizeof(p), "long.qcow2");
+    assert_int_equal(sh("qemu-img create -q -f qcow2 '%s' 1M && qemu-img "
+                        "create -q -f qcow2 -b '%s' -F qcow2 '%s' 3M",
+                        b, b, p),
+                     0);
+    assert_int_equal(
+        qcow2_open(p, QCOW2_FORMAT_QCOW2, QCOW2_OPEN_RDONLY, &img, &e), 0);
+    assert_int_equal(qcow2_block_status(img, 0, 3 << 20, true, &ex, &e), 0);
+    assert_int_equal(ex.length, 1 << 20);
+    assert_int_equal(ex.depth, 1);
+    assert_int_equal(qcow2_block_status(img, 1 << 20, 3 << 20, true, &ex, &e),
+                     0);
+    assert_int_equal(ex.length, 2 << 20);
+    assert_int_equal(ex.depth, 0);
+    assert_int_equal(ex.flags, QCOW2_BS_ZERO);
+    qcow2_close(img);
+
+    path_in(p, sizeof(p), "odd.raw");
+    assert_int_equal(sh("head -c 1000 /dev/urandom > '%s'", p), 0);
+    assert_int_equal(
+        qcow2_open(p, QCOW2_FORMAT_RAW, QCOW2_OPEN_RDONLY, &img, &e), 0);
+    assert_int_equal(qcow2_size(img), 1024);
+    assert_int_equal(qcow2_block_status(img, 0, 1024, true, &ex, &e), 0);
+    assert_int_equal(ex.length, 1000);
+    assert_int_equal(ex.flags, data);
+    assert_int_equal(qcow2_block_status(img, 1000, 1024, true, &ex, &e), 0);
+    assert_int_equal(ex.length, 24);
+    assert_int_equal(ex.flags, QCOW2_BS_ZERO | QCOW2_BS_ALLOCATED |
+                                   QCOW2_BS_OFFSET | QCOW2_BS_PRESENT);
     qcow2_close(img);
 }
 
@@ -1300,6 +1384,7 @@ int main(void)
         cmocka_unit_test(test_lazy_dirty_repair),
         cmocka_unit_test(test_measure),
         cmocka_unit_test(test_raw_and_block_status),
+        cmocka_unit_test(test_block_status_rules),
         cmocka_unit_test(test_extensions_preserved),
         cmocka_unit_test(test_make_empty_and_set_backing),
     };
