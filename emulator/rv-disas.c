@@ -813,7 +813,7 @@ struct rvd_opinfo {
 static const struct rvd_opinfo rvd_ops[RVD_NB_OPS] = {RVD_OPS(RVD_INFO)};
 #undef RVD_INFO
 
-/* Unconditional OP-V ops by funct3 and funct6 (0: see rvd_vcond). */
+/* Unconditional OP-V ops by funct3 and funct6 (0: see rvd_vconds). */
 static const uint16_t rvd_vtab[7][64] = {
     [0] = {[0] = RVD_V_VADD_VV,          [2] = RVD_V_VSUB_VV,
            [4] = RVD_V_VMINU_VV,         [5] = RVD_V_VMIN_VV,
@@ -1862,7 +1862,7 @@ static unsigned rvd_decode_amo(uint32_t w)
     return ops[f5][f3 - 2];
 }
 
-/* The F/D/Q op of @base (an _S op) for format field @fmt (0 S, 1 D, 3 Q). */
+/* The S, D or Q op for the format field @fmt (0 S, 1 D, 3 Q; 2 is H). */
 static unsigned rvd_fp(unsigned s, unsigned d, unsigned q, unsigned fmt)
 {
     return fmt == 0 ? s : fmt == 1 ? d : fmt == 3 ? q : RVD_ILLEGAL;

@@ -53,6 +53,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         size_t avail = size - off < 8 ? size - off : 8;
         size_t len, len2;
 
+        /* Whole parcels only: a trailing odd byte is not guest input. */
+        avail &= ~(size_t)1;
         memcpy(&raw, data + off, avail);
         len = rv_disas_line(pc, raw, avail, full, sizeof(full));
         if (len != 2 && len != 4 && len != 6 && len != 8) {
