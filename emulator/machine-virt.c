@@ -297,6 +297,14 @@ static void machine_log(void *opaque, unsigned mask, const char *msg)
     }
 }
 
+/* -d in_asm,int,exec,cpu,fpu: the CPU's trace text goes to the same log. */
+static void machine_trace(void *opaque, const char *text)
+{
+    struct rv_machine *m = opaque;
+
+    m->cfg.log_fn(m->cfg.log_opaque, text);
+}
+
 /* ---- the bus ---- */
 
 struct mmio_dev {
@@ -757,6 +765,13 @@ int rv_machine_new(const struct rv_machine_config *cfg, struct rv_machine **out,
     if (ret < 0) {
         err_set(err, ret, "cannot create the CPU");
         goto fail;
+    }
+    if (cfg->log_fn) {
+        ret = rv_cpu_set_trace(m->cpu, cfg->log_mask, machine_trace, m);
+        if (ret < 0) {
+            err_set(err, ret, "cannot allocate the trace state");
+            goto fail;
+        }
     }
     m->host = (struct rv_dev_host){
         .opaque = m,

@@ -90,7 +90,10 @@ static void on_signal(int sig)
 
 static void guest_log(void *opaque, const char *msg)
 {
-    fprintf(log_file ? log_file : stderr, "%s\n", msg);
+    FILE *f = log_file ? log_file : stderr;
+
+    fputs(msg, f);
+    fputc('\n', f);
 }
 
 static void usage(void)
@@ -119,7 +122,8 @@ static void usage(void)
            "-no-reboot  -no-shutdown  -name N  -uuid U  -pidfile F\n"
            "-icount shift=N|auto[,sleep=on|off]  2^N ns per instruction\n"
            "-rtc base=utc|DATE[,clock=vm]\n"
-           "-d guest_errors,unimp  -D LOGFILE\n"
+           "-d ITEM,...  -D LOGFILE  log in_asm,int,exec,cpu,fpu,unimp,\n"
+           "                         guest_errors (-d help) to LOGFILE\n"
            "-global virtio-mmio.force-legacy=false\n"
            "rrvm-specific:\n"
            "-rng-seed N              seed of the virtio-rng generator\n"
@@ -615,24 +619,57 @@ static int opt_rtc(struct opts *o, char *arg)
     return 0;
 }
 
+/* The -d items we implement, with QEMU 7.2's descriptions. */
+static const struct {
+    const char *name;
+    unsigned mask;
+    const char *help;
+} log_items[] = {
+    {"in_asm", RV_LOG_IN_ASM, "show target assembly code for each compiled TB"},
+    {"int", RV_LOG_INT, "show interrupts/exceptions in short format"},
+    {"exec", RV_LOG_EXEC, "show trace before each executed TB (lots of logs)"},
+    {"cpu", RV_LOG_CPU,
+     "show CPU registers before entering a TB (lots of logs)"},
+    {"fpu", RV_LOG_FPU, "include FPU registers in the 'cpu' logging"},
+    {"unimp", RV_LOG_UNIMP, "log unimplemented functionality"},
+    {"guest_errors", RV_LOG_GUEST_ERRORS,
+     "log when the guest OS does something invalid (eg accessing a\n"
+     "non-existent register)"},
+    {"nochain", 0,
+     "do not chain compiled TBs so that \"exec\" and \"cpu\" show\n"
+     "complete traces (always so in rrvm)"},
+};
+
+static void log_usage(void)
+{
+    printf("Log items (comma separated):\n");
+    for (size_t i = 0; i < sizeof(log_items) / sizeof(log_items[0]); i++) {
+        printf("%-15s %s\n", log_items[i].name, log_items[i].help);
+    }
+}
+
 static int opt_debug(struct opts *o, const char *arg)
 {
     char buf[256], *tok, *save = NULL;
 
+    if (!strcmp(arg, "help")) {
+        log_usage();
+        exit(0);
+    }
     snprintf(buf, sizeof(buf), "%s", arg);
     for (tok = strtok_r(buf, ",", &save); tok;
          tok = strtok_r(NULL, ",", &save)) {
-        if (!strcmp(tok, "guest_errors")) {
-            o->mc.log_mask |= RV_LOG_GUEST_ERRORS;
-        } else if (!strcmp(tok, "unimp")) {
-            o->mc.log_mask |= RV_LOG_UNIMP;
-        } else if (!strcmp(tok, "in_asm") || !strcmp(tok, "int") ||
-                   !strcmp(tok, "exec") || !strcmp(tok, "cpu")) {
-            return fail("-d %s: CPU tracing is not supported yet "
-                        "(guest_errors, unimp are)",
-                        tok);
-        } else {
-            return fail("-d %s: unknown log item (guest_errors, unimp)", tok);
+        size_t i, n = sizeof(log_items) / sizeof(log_items[0]);
+
+        for (i = 0; i < n; i++) {
+            if (!strcmp(tok, log_items[i].name)) {
+                o->mc.log_mask |= log_items[i].mask;
+                break;
+            }
+        }
+        if (i == n) {
+            log_usage();
+            return fail("-d %s: unknown log item (-d help lists them)", tok);
         }
     }
     return 0;
@@ -936,6 +973,7 @@ int main(int argc, char **argv)
     uint8_t hash[RV_STATE_HASH_LEN];
     char hex[2 * RV_STATE_HASH_LEN + 1];
     bool pid_written = false;
+    bool trace;
     int rc = 1;
 
     log_set_prog(PROG);
@@ -959,13 +997,18 @@ int main(int argc, char **argv)
         fail("nothing to run: give -bios, -kernel or -device loader");
         goto out;
     }
+    trace = (o.mc.log_mask &
+             (RV_LOG_IN_ASM | RV_LOG_INT | RV_LOG_EXEC | RV_LOG_CPU)) != 0;
     if (o.logfile) {
         log_file = fopen(o.logfile, "w");
         if (!log_file) {
             fail("-D %s: %s", o.logfile, strerror(errno));
             goto out;
         }
-        setvbuf(log_file, NULL, _IOLBF, 0);
+        setvbuf(log_file, NULL, trace ? _IOFBF : _IOLBF, trace ? 1 << 16 : 0);
+    } else if (trace) {
+        /* Traces are large: buffer stderr (flushed at exit). */
+        setvbuf(stderr, NULL, _IOFBF, 1 << 16);
     }
     o.mc.log_fn = guest_log;
     o.mc.quit_flag = &quit_flag;

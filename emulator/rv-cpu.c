@@ -32,6 +32,10 @@
  *   trap entry            trap_enter() via rv_cpu_exception()/irq_pick()
  *   xRET, WFI             exec_system() (rv-exec.c)
  *   WFI wake-up           rv_cpu_run()
+ *
+ *  6. With -d in_asm, exec or cpu, rv_cpu_run() runs one block per
+ *     rv_exec() call (rv-trace.c), logging before each; the interpreter
+ *     itself is the same, so traced and untraced runs agree exactly.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -58,15 +62,23 @@ int rv_cpu_new(const struct rv_bus *bus, struct rv_cpu **out)
 
 void rv_cpu_free(struct rv_cpu *cpu)
 {
+    if (!cpu) {
+        return;
+    }
+    rv_trace_free(cpu->trace);
     mem_free(cpu);
 }
 
 void rv_cpu_reset(struct rv_cpu *cpu, uint64_t pc)
 {
     struct rv_bus bus = cpu->bus;
+    struct rv_trace *trace = cpu->trace;
+    unsigned trace_mask = cpu->trace_mask;
 
     memset(cpu, 0, sizeof(*cpu));
     cpu->bus = bus;
+    cpu->trace = trace;
+    cpu->trace_mask = trace_mask;
     cpu->pc = pc;
     cpu->priv = RV_PRV_M;
     cpu->mstatus = (2ULL << 32) | (2ULL << 34);
@@ -144,6 +156,9 @@ static void trap_enter(struct rv_cpu *cpu, uint64_t cause, uint64_t tval,
     uint64_t ms = cpu->mstatus;
     uint64_t vec;
 
+    if (RV_UNLIKELY(cpu->trace_mask & RV_LOG_INT)) {
+        rv_trace_int(cpu, cause, tval, irq);
+    }
     if (cpu->priv <= RV_PRV_S && ((deleg >> code) & 1)) {
         cpu->scause = cause;
         cpu->sepc = cpu->pc;
@@ -248,7 +263,12 @@ enum rv_stop rv_cpu_run(struct rv_cpu *cpu, uint64_t budget)
             return RV_STOP_BUDGET;
         }
         cpu->exec_break = false;
-        rv_exec(cpu, end - cpu->icount);
+        if (RV_UNLIKELY(cpu->trace_mask &
+                        (RV_LOG_IN_ASM | RV_LOG_EXEC | RV_LOG_CPU))) {
+            rv_exec(cpu, rv_trace_block(cpu, end - cpu->icount));
+        } else {
+            rv_exec(cpu, end - cpu->icount);
+        }
     }
 }
 

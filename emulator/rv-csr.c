@@ -452,6 +452,11 @@ static int csr_write(struct rv_cpu *cpu, unsigned csr, uint64_t val)
     }
 }
 
+int rv_csr_read_debug(struct rv_cpu *cpu, unsigned csr, uint64_t *val)
+{
+    return csr_read(cpu, csr, val);
+}
+
 int rv_csr_access(struct rv_cpu *cpu, unsigned csr, bool do_read, bool do_write,
                   uint64_t val, uint64_t *old)
 {

@@ -125,6 +125,8 @@ struct rv_dslot {
 #define RV_DCACHE_BITS 15
 #define RV_DCACHE_SIZE (1u << RV_DCACHE_BITS)
 
+struct rv_trace; /* rv-trace.c */
+
 struct rv_cpu {
     /* Hot state first. */
     uint64_t x[32];
@@ -180,6 +182,10 @@ struct rv_cpu {
 
     struct rv_bus bus;
 
+    /* -d tracing (rv-trace.c); both survive reset and load. */
+    unsigned trace_mask;    /* RV_LOG_IN_ASM | _INT | _EXEC | _CPU | _FPU */
+    struct rv_trace *trace; /* NULL when trace_mask is 0 */
+
     struct rv_dslot dcache[RV_DCACHE_SIZE];
 };
 
@@ -206,8 +212,21 @@ int rv_csr_access(struct rv_cpu *cpu, unsigned csr, bool do_read, bool do_write,
                   uint64_t val, uint64_t *old);
 /* Decode pmpcfg/pmpaddr into ranges (after reset, a write or a load). */
 void rv_pmp_update(struct rv_cpu *cpu);
+/* Read @csr as a debugger would: no privilege check, but -1 where the CSR
+ * is absent or its read is refused in the current state (satp under TVM),
+ * as QEMU's register dump filters. Reads have no side effects. */
+int rv_csr_read_debug(struct rv_cpu *cpu, unsigned csr, uint64_t *val);
 
 /* ---- rv-mmu.c ---- */
+
+/*
+ * The 16 bits at @va for the instruction fetch of a trace, and their
+ * physical address: the soft TLB is used when it holds the page, as a
+ * fetch would, so probing has no more effect on the guest than the fetch
+ * of the same instruction. Returns 0, or -1 (the fetch would fault).
+ */
+int rv_mem_fetch_probe(struct rv_cpu *cpu, uint64_t va, uint16_t *half,
+                       uint64_t *pa);
 
 void rv_tlb_flush(struct rv_cpu *cpu);
 /*
@@ -253,6 +272,23 @@ uint32_t rv_decode_c(uint16_t c);
 void rv_predecode(uint32_t raw, struct rv_dslot *s);
 /* Reset every slot of the predecode cache. */
 void rv_dcache_init(struct rv_cpu *cpu);
+
+/* ---- rv-trace.c ---- */
+
+/* Longest traced block: QEMU's TCG_MAX_INSNS. */
+#define RV_TRACE_BLOCK_MAX 512
+
+/*
+ * Traced path: find the block at cpu->pc, log it (in_asm when new or its
+ * code changed, the exec line, the register dump), and return how many
+ * instructions rv_exec() may run: the block's length capped at @max, or 1
+ * when the first fetch faults (the trap is logged, no block is).
+ */
+uint64_t rv_trace_block(struct rv_cpu *cpu, uint64_t max);
+/* Log a trap about to be taken at cpu->pc (-d int). */
+void rv_trace_int(struct rv_cpu *cpu, uint64_t cause, uint64_t tval, bool irq);
+/* Free the trace state; accepts NULL. */
+void rv_trace_free(struct rv_trace *t);
 
 /* ---- rv-fpu.c ---- */
 

@@ -89,6 +89,17 @@ void rv_cpu_request_exit(struct rv_cpu *cpu);
 /* Drop cached translations/decodes of guest memory after a host-side write
  * to RAM (loader, DMA, snapshot load). */
 void rv_cpu_flush_caches(struct rv_cpu *cpu);
+/* Receives trace text: one or more lines without the final newline. */
+typedef void rv_trace_fn(void *opaque, const char *text);
+/*
+ * CPU tracing in QEMU 7.2's -d formats: @mask holds RV_LOG_IN_ASM, _INT,
+ * _EXEC, _CPU, _FPU (other bits are ignored); 0 turns tracing off. With
+ * in_asm, exec or cpu on, the hart runs one block at a time (a slower
+ * path; the plain interpreter is untouched). Tracing never changes what
+ * the guest computes. Returns 0, or -ENOMEM (the block table).
+ */
+int rv_cpu_set_trace(struct rv_cpu *cpu, unsigned mask, rv_trace_fn *fn,
+                     void *opaque);
 /*
  * Serialised hart state for snapshots and hashing: returns bytes written,
  * the size needed when @dst is NULL, or 0 if @dst_cap is too small. The

@@ -456,6 +456,36 @@ int rv_mem_fetch_slow(struct rv_cpu *cpu, uint64_t va, uint32_t *insn,
     return 0;
 }
 
+int rv_mem_fetch_probe(struct rv_cpu *cpu, uint64_t va, uint16_t *half,
+                       uint64_t *pa)
+{
+    struct rv_tlb_entry *e =
+        &cpu->tlb[cpu->priv][RV_ACC_FETCH][(va >> 12) & (RV_TLB_SIZE - 1)];
+    const uint8_t *host;
+
+    if (e->vpage == (va & ~0xfffULL)) {
+        host = (const uint8_t *)(uintptr_t)(va + e->addend);
+        for (unsigned i = 0; i < cpu->bus.nb_regions; i++) {
+            const struct rv_mem_region *r = &cpu->bus.regions[i];
+
+            if (host >= r->host && (uint64_t)(host - r->host) < r->size) {
+                *pa = r->base + (uint64_t)(host - r->host);
+                *half = (uint16_t)rd_le16(host);
+                return 0;
+            }
+        }
+    }
+    {
+        uint8_t *h;
+
+        if (access_prepare(cpu, va, 2, RV_ACC_FETCH, &h, pa) < 0 || !h) {
+            return -1;
+        }
+        *half = (uint16_t)rd_le16(h);
+    }
+    return 0;
+}
+
 int rv_mem_amo_addr(struct rv_cpu *cpu, uint64_t va, unsigned size_log2,
                     uint8_t **host, uint64_t *pa)
 {

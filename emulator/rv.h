@@ -93,6 +93,11 @@ struct rv_input_hooks {
 /* Log categories for -d (QEMU names). */
 #define RV_LOG_GUEST_ERRORS (1u << 0)
 #define RV_LOG_UNIMP        (1u << 1)
+#define RV_LOG_IN_ASM       (1u << 2) /* each block's code, when first seen */
+#define RV_LOG_INT          (1u << 3) /* each trap and interrupt taken */
+#define RV_LOG_EXEC         (1u << 4) /* a "Trace" line per block executed */
+#define RV_LOG_CPU          (1u << 5) /* registers before each block */
+#define RV_LOG_FPU          (1u << 6) /* with RV_LOG_CPU: the FP registers */
 
 struct rv_machine_config {
     uint64_t ram_size;    /* bytes */
@@ -118,7 +123,8 @@ struct rv_machine_config {
     bool no_reboot;    /* a guest reset ends the run */
     bool no_shutdown;  /* poweroff stops the CPU but keeps running */
     unsigned log_mask; /* RV_LOG_* */
-    /* Receives -d messages (one line, no newline); NULL drops them. */
+    /* Receives -d messages (one or more lines, without the final
+     * newline); NULL drops them. */
     void (*log_fn)(void *opaque, const char *msg);
     void *log_opaque;
     struct rv_chardev *serial; /* borrowed; NULL = discard output */

@@ -133,7 +133,7 @@ def test_trap_loop_reported_once(rrvm, tmp_path):
     (["-icount", "shift=99"], "shift=99"),
     (["-icount", "rr=record"], "'rr' is not supported"),
     (["-rtc", "clock=host"], "clock=host is not supported"),
-    (["-d", "in_asm"], "in_asm"),
+    (["-d", "in_asm,frobnicate"], "-d frobnicate: unknown log item"),
     (["-serial", "telepathy"], "not supported"),
     (["-nic", "user"], "networking is not supported"),
     (["-display", "gtk"], "only -display none"),
