@@ -886,12 +886,9 @@ static int snap_txn_copied(struct qcow2_image *img, struct snap_txn *t,
     for (i = 0; i < t->l1_size; i++) {
         uint64_t l2 = t->l1[i] & QCOW2_L1E_OFFSET_MASK;
 
-        if (!l2) {
-            continue;
+        if (l2 && qcow2_refs_get(img, &t->refs, l2 >> img->cluster_bits) == 1) {
+            t->l1[i] |= QCOW2_OFLAG_COPIED;
         }
-        t->l1[i] = qcow2_refs_get(img, &t->refs, l2 >> img->cluster_bits) == 1
-                       ? t->l1[i] | QCOW2_OFLAG_COPIED
-                       : t->l1[i] & ~QCOW2_OFLAG_COPIED;
     }
 out:
     mem_free(buf);
@@ -998,9 +995,14 @@ static int snap_txn_commit(struct qcow2_image *img, struct snap_txn *t,
 {
     struct qcow2_state st;
     uint64_t file_len;
+    uint32_t i;
     int64_t off;
     int ret;
 
+    /* COPIED is decided below, from the new refcounts. */
+    for (i = 0; i < t->l1_size; i++) {
+        t->l1[i] &= ~QCOW2_OFLAG_COPIED;
+    }
     if (t->l1_size) {
         off = qcow2_shadow_alloc(
             img, &t->sh, qcow2_size_to_clusters(img, (uint64_t)t->l1_size * 8),

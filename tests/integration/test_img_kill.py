@@ -103,13 +103,21 @@ def test_kill_during_snapshot_ops(rrvm_img, tmp_path):
          "-o", "cluster_size=4096", str(src), str(img)])
     src.unlink()
     cur = guest_digest(img, tmp_path)
-    full = timed([rrvm_img, "snapshot", "-c", "probe", str(img)])
-    run([rrvm_img, "snapshot", "-d", "probe", str(img)])
+    # How long a command takes once the file's data is on disk (the kills
+    # below also come after a sync, so they spread over the whole command).
+    full = 0
+    for _ in range(2):
+        os.sync()
+        full = max(full, timed([rrvm_img, "snapshot", "-c", "probe",
+                                str(img)]))
+        os.sync()
+        full = max(full, timed([rrvm_img, "snapshot", "-d", "probe",
+                                str(img)]))
     run([rrvm_img, "snapshot", "-c", "base", str(img)])
     digest = {"base": cur}
     rnd = random.Random(11)
     killed = 0
-    for i in range(24):
+    for i in range(30):
         # New guest data, so that snapshots differ from each other.
         run(["qemu-io", "-f", "qcow2", "-c",
              f"write -P {i + 1} {(i % 60) << 20} 256k", str(img)],
@@ -118,8 +126,9 @@ def test_kill_during_snapshot_ops(rrvm_img, tmp_path):
         names = snapshot_names(img)
         op = rnd.choice(["-c", "-a", "-d"] if names else ["-c"])
         name = f"s{i}" if op == "-c" else rnd.choice(names)
+        os.sync()
         rc = kill_after([rrvm_img, "snapshot", op, name, str(img)],
-                        rnd.uniform(0, full * 1.2))
+                        rnd.uniform(0, full))
         if rc == -signal.SIGKILL:
             killed += 1
         check_not_corrupt(img)
