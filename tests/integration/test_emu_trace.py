@@ -265,6 +265,27 @@ def test_in_asm_matches_qemu(rrvm, elves, tmp_path, name):
 
 
 @needs_tools
+def test_in_asm_matches_qemu_opensbi_uboot(rrvm, tmp_path):
+    """The same for OpenSBI and S-mode U-Boot up to its autoboot countdown
+    (both stopped after a few seconds: every instruction rrvm lists must be
+    one QEMU lists, and most of QEMU's must be among rrvm's)."""
+    if not (os.path.exists(FW_JUMP) and os.path.exists(UBOOT_S)):
+        pytest.skip("OpenSBI or U-Boot missing")
+    args = machine_args(bios=FW_JUMP, mem="256M") + ["-kernel", UBOOT_S]
+    q = asm_lines(run_qemu(args, "in_asm", tmp_path / "q.log", seconds=6))
+    r = asm_lines(run_rrvm(rrvm, args, "in_asm", tmp_path / "r.log",
+                           seconds=8))
+    assert len(q) > 5000
+    both = [k for k in r if k in q]
+    for k in both:
+        assert r[k] == q[k], (hex(k[0]), k[1], r[k], q[k])
+    # The device trees differ (rrvm leaves out host-dependent nodes), so
+    # a little of the code each runs is its own.
+    assert len(both) >= 0.95 * len(r), (len(both), len(r))
+    assert len(both) >= 0.8 * len(q), (len(both), len(q))
+
+
+@needs_tools
 def test_in_asm_blocks_printed_once_unless_code_changes(rrvm, elves,
                                                         tmp_path):
     """A block is listed when first seen; smc.S rewrites code it has run,
