@@ -10,7 +10,8 @@
  * flush and the cut land partially (each 512-byte sector of a write kept or
  * dropped at random, i.e. reordered and torn), later ones are lost.
  * `qemu-img check` must find no corruption (leaks are allowed) and every
- * byte whose last write was flushed must read back.
+ * byte whose last write was flushed must read back. One workload also takes
+ * and deletes internal snapshots between the guest ops.
  */
 #include <fcntl.h>
 #include <setjmp.h>
@@ -119,11 +120,42 @@ static void copy_file(const char *src, const char *dst)
     assert_int_equal(system(cmd), 0);
 }
 
-static void run_workload(struct fixture *f, uint32_t cluster_size, bool lazy)
+/*
+ * A snapshot operation between guest ops: create one, or delete the oldest
+ * when there are @max. Neither changes the guest's data, and both flush
+ * everything first, so the trace position where one returns is a point up
+ * to which every earlier guest op is durable.
+ */
+static void snapshot_op(struct qcow2_image *img, unsigned *made, unsigned max)
+{
+    struct qcow2_snapshot_info info[8];
+    struct qcow2_snapshot_params p;
+    struct err err = {0};
+    char name[16];
+    size_t n = qcow2_snapshot_list(img, info, 8);
+
+    if (n >= max) {
+        if (qcow2_snapshot_delete(img, info[0].id, &err) != 0) {
+            fail_msg("snapshot delete: %s", err.msg);
+        }
+        return;
+    }
+    snprintf(name, sizeof(name), "s%u", (*made)++);
+    memset(&p, 0, sizeof(p));
+    p.name = name;
+    p.icount = UINT64_MAX;
+    if (qcow2_snapshot_create(img, &p, &err) != 0) {
+        fail_msg("snapshot create: %s", err.msg);
+    }
+}
+
+static void run_workload(struct fixture *f, uint32_t cluster_size, bool lazy,
+                         bool snapshots)
 {
     struct qcow2_create_opts o;
     struct qcow2_image *img = NULL;
     struct err err = {0};
+    unsigned made = 0;
     uint8_t *buf = malloc(MAX_OP_BYTES);
     /* tmpfs when there is one: 300 crash images are copied and read. */
     char tmpl[] = "/dev/shm/rrvm-crash-XXXXXX";
@@ -159,6 +191,10 @@ static void run_workload(struct fixture *f, uint32_t cluster_size, bool lazy)
         op->fill = (uint8_t)(1 + rnd() % 250);
         if (r < 8) {
             assert_int_equal(qcow2_flush(img, &err), 0);
+            f->flushed_at[f->nb_flushed++] = f->tr.nb;
+            continue;
+        } else if (snapshots && r < 12) {
+            snapshot_op(img, &made, 3);
             f->flushed_at[f->nb_flushed++] = f->tr.nb;
             continue;
         } else if (r < 80) {
@@ -364,7 +400,7 @@ static void test_crash_64k_clusters(void **state)
     struct fixture *f = calloc(1, sizeof(*f));
 
     rng_state = 0x1234567;
-    run_workload(f, 65536, false);
+    run_workload(f, 65536, false, false);
     crash_cuts(f, NB_CUTS);
     fixture_free(f);
 }
@@ -374,7 +410,19 @@ static void test_crash_4k_clusters(void **state)
     struct fixture *f = calloc(1, sizeof(*f));
 
     rng_state = 0x7654321;
-    run_workload(f, 4096, false);
+    run_workload(f, 4096, false, false);
+    crash_cuts(f, NB_CUTS / 2);
+    fixture_free(f);
+}
+
+/* Snapshot create and delete among the guest ops: crashes inside them and
+ * in the copy-on-write writes after them. */
+static void test_crash_with_snapshots(void **state)
+{
+    struct fixture *f = calloc(1, sizeof(*f));
+
+    rng_state = 0x5eed5eed;
+    run_workload(f, 4096, false, true);
     crash_cuts(f, NB_CUTS / 2);
     fixture_free(f);
 }
@@ -384,6 +432,12 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_crash_64k_clusters),
         cmocka_unit_test(test_crash_4k_clusters),
+        cmocka_unit_test(test_crash_with_snapshots),
     };
+
+    /* CRASH_ONLY=<glob> runs only the matching tests (while debugging). */
+    if (getenv("CRASH_ONLY")) {
+        cmocka_set_test_filter(getenv("CRASH_ONLY"));
+    }
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
