@@ -1108,7 +1108,8 @@ static void snap_ids(const char *path, char *dst, size_t cap)
 }
 
 /*
- * Run snapshot operation @op (0 create, 1 apply "base", 2 delete "base") on
+ * Run snapshot operation @op (0 create, 1 apply "base", 2 delete "base", 3
+ * create with VM state) on
  * a copy of @base while tracing its file I/O, then rebuild the file as a
  * crash at every point of the trace would leave it: events before the last
  * flush land, those after it up to the cut land torn (each sector kept or
@@ -1144,7 +1145,12 @@ static void crash_op(const char *dir, const char *base, int op)
     memset(&p, 0, sizeof(p));
     p.name = "new";
     p.icount = UINT64_MAX;
-    if (op == 0) {
+    if (op == 3) {
+        /* With VM state (the base images have 12k of it), which is then
+         * dropped from the active L1. */
+        p.vm_state_size = 12288;
+    }
+    if (op == 0 || op == 3) {
         ret = qcow2_snapshot_create(q, &p, &e);
     } else if (op == 1) {
         ret = qcow2_snapshot_apply(q, "base", &e);
@@ -1248,17 +1254,23 @@ static void crash_op(const char *dir, const char *base, int op)
 
 /*
  * A base image: qemu-img options @opts, @size, data, snapshot "base", more
- * data; with @more, two more snapshots with data written between them.
+ * data and 12k of VM state; with @more, two more snapshots with data
+ * written between them; with @bitmap, a persistent dirty bitmap that
+ * records all those writes.
  */
 static void make_base(const char *path, const char *opts, const char *size,
-                      bool more)
+                      bool more, bool bitmap)
 {
-    assert_int_equal(run("qemu-img create -q -f qcow2 -o %s '%s' %s && "
-                         "qemu-io -c 'write -P 0x11 0 96k' -c 'write -P 0x12 "
+    assert_int_equal(
+        run("qemu-img create -q -f qcow2 -o %s '%s' %s", opts, path, size), 0);
+    if (bitmap) {
+        assert_int_equal(run("qemu-img bitmap --add '%s' b0", path), 0);
+    }
+    assert_int_equal(run("qemu-io -c 'write -P 0x11 0 96k' -c 'write -P 0x12 "
                          "300k 8k' '%s' >/dev/null && qemu-img snapshot -c "
                          "base '%s' && qemu-io -c 'write -P 0x13 8k 8k' -c "
                          "'write -b -P 0x14 0 12k' '%s' >/dev/null",
-                         opts, path, size, path, path, path),
+                         path, path, path),
                      0);
     if (more) {
         assert_int_equal(run("qemu-img snapshot -c two '%s' && qemu-io -c "
@@ -1271,7 +1283,10 @@ static void make_base(const char *path, const char *opts, const char *size,
     }
 }
 
-static void crash_all(const char *opts, const char *size, bool more, int ops)
+/* Crash tests of the operations in bit mask @ops (bit 0 create, 1 apply,
+ * 2 delete, 3 create with VM state) on a make_base() image. */
+static void crash_all(const char *opts, const char *size, bool more,
+                      bool bitmap, int ops)
 {
     struct tmp t;
     char base[256];
@@ -1279,8 +1294,8 @@ static void crash_all(const char *opts, const char *size, bool more, int ops)
 
     tmp_init(&t);
     snprintf(base, sizeof(base), "%s/base.qcow2", t.dir);
-    make_base(base, opts, size, more);
-    for (op = 0; op < 3; op++) {
+    make_base(base, opts, size, more, bitmap);
+    for (op = 0; op < 4; op++) {
         if (ops & (1 << op)) {
             crash_op(t.dir, base, op);
         }
@@ -1290,29 +1305,35 @@ static void crash_all(const char *opts, const char *size, bool more, int ops)
 
 static void test_crash_consistency(void **state)
 {
-    crash_all("cluster_size=4096", "512k", false, 7);
+    crash_all("cluster_size=4096", "512k", false, false, 15);
 }
 
 static void test_crash_many_snapshots(void **state)
 {
-    crash_all("cluster_size=4096", "1M", true, 7);
+    crash_all("cluster_size=4096", "1M", true, false, 15);
 }
 
 static void test_crash_v2(void **state)
 {
-    crash_all("compat=0.10,cluster_size=4096", "1M", true, 7);
+    crash_all("compat=0.10,cluster_size=4096", "1M", true, false, 7);
 }
 
 /* 512-byte clusters: 64 entries per L2 table, 256 per refcount block, so
  * an operation copies many tables and writes many blocks. */
 static void test_crash_small_clusters(void **state)
 {
-    crash_all("cluster_size=512", "1M", true, 7);
+    crash_all("cluster_size=512", "1M", true, false, 7);
 }
 
 static void test_crash_refcount_bits_64(void **state)
 {
-    crash_all("cluster_size=4096,refcount_bits=64", "1M", true, 7);
+    crash_all("cluster_size=4096,refcount_bits=64", "1M", true, false, 7);
+}
+
+/* A persistent bitmap's clusters stay counted in every crashed image. */
+static void test_crash_bitmap(void **state)
+{
+    crash_all("cluster_size=4096", "1M", true, true, 7);
 }
 
 /*
@@ -1361,6 +1382,7 @@ int main(void)
         cmocka_unit_test(test_crash_v2),
         cmocka_unit_test(test_crash_small_clusters),
         cmocka_unit_test(test_crash_refcount_bits_64),
+        cmocka_unit_test(test_crash_bitmap),
         cmocka_unit_test(test_crash_refcount_bits_1),
     };
 
