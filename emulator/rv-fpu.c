@@ -1,11 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * emulator/rv-fpu.c - the F and D extensions on host IEEE arithmetic: each
- * operation runs under the guest's rounding mode with the host exception
- * flags cleared before and read after, through volatile operands so the
- * compiler cannot move the arithmetic across the fenv calls. RMM (ties to
- * max magnitude), which hosts lack, is RNE plus an exact tie check in wider
- * precision. NaN results are canonical; singles are NaN-boxed.
+ * emulator/rv-fpu.c - the F and D extensions on host IEEE arithmetic. Each
+ * operation is written once, in rv-fpu-ops.c.inc, included for singles and
+ * for doubles. An arithmetic operation runs with the host's rounding mode
+ * set to the guest's and its exception flags cleared by one ldmxcsr on
+ * x86-64 (fenv elsewhere), and one stmxcsr reads the flags raised; the
+ * host's default state (round to nearest, all exceptions masked, no
+ * FTZ/DAZ) is what the rest of rrvm runs under, and what is restored.
+ * Volatile operands keep the compiler from moving the arithmetic across
+ * those. RMM (ties to max magnitude), which hosts lack, is RNE plus an
+ * exact tie check in binary128. NaN results are canonical; singles are
+ * NaN-boxed.
  */
 #include <fenv.h>
 #include <math.h>
@@ -28,59 +33,59 @@
 #define RM_RUP 3
 #define RM_RMM 4
 
-#define CNAN_S 0x7fc00000u
-#define CNAN_D 0x7ff8000000000000ULL
-#define BOX_S  0xffffffff00000000ULL
+#define BOX_S 0xffffffff00000000ULL
 
 enum fop { FOP_ADD, FOP_SUB, FOP_MUL, FOP_DIV, FOP_SQRT, FOP_FMA };
 
 typedef __float128 rv_f128;
 
 /*
- * Run host FP code under rounding mode @rm (FE_*) with clear exception
- * flags: fp_begin() returns the state to hand to fp_end(), which returns
- * the FE_* flags raised and restores round-to-nearest. On x86-64 this is
- * MXCSR directly (glibc's fenv calls also save and reload the x87 state,
- * which made every FP instruction ~100 ns); FE_* bits equal MXCSR's there.
+ * fp_begin(rm) sets host rounding mode @rm (FE_*) and clears the host
+ * exception flags; fp_end(rm) returns the FE_* flags raised since and
+ * leaves the host rounding to nearest. On x86-64 this is MXCSR directly:
+ * glibc's fenv calls also save and reload the x87 state, and stmxcsr is
+ * the costly half (about 10 ns), so each pair does one ldmxcsr of a
+ * constant (MXCSR_HOST: all exceptions masked, no FTZ/DAZ, plus the
+ * rounding control; FE_* rounding values are MXCSR's RC bits shifted right
+ * by 3, and FE_* flags equal MXCSR's), one stmxcsr, and a second ldmxcsr
+ * only to restore a rounding mode other than nearest.
  */
 #if defined(__x86_64__)
-#define MXCSR_FLAGS 0x3fu
-#define MXCSR_RC    0x6000u
+#define MXCSR_HOST 0x1f80u
 
-static unsigned fp_begin(int rm)
+static void fp_begin(int rm)
 {
-    unsigned old, m;
+    unsigned m = MXCSR_HOST | ((unsigned)rm << 3);
 
-    __asm__ volatile("stmxcsr %0" : "=m"(old) : : "memory");
-    m = (old & ~(MXCSR_FLAGS | MXCSR_RC)) | ((unsigned)rm << 3);
     __asm__ volatile("ldmxcsr %0" : : "m"(m) : "memory");
-    return old;
 }
 
-static int fp_end(unsigned old)
+static int fp_end(int rm)
 {
     unsigned m;
 
     __asm__ volatile("stmxcsr %0" : "=m"(m) : : "memory");
-    old &= ~(MXCSR_FLAGS | MXCSR_RC);
-    __asm__ volatile("ldmxcsr %0" : : "m"(old) : "memory");
+    if (rm != FE_TONEAREST) {
+        unsigned h = MXCSR_HOST;
+
+        __asm__ volatile("ldmxcsr %0" : : "m"(h) : "memory");
+    }
     return (int)m & FE_ALL_EXCEPT;
 }
 #else
-static unsigned fp_begin(int rm)
+static void fp_begin(int rm)
 {
     if (rm != FE_TONEAREST) {
         fesetround(rm);
     }
     feclearexcept(FE_ALL_EXCEPT);
-    return (unsigned)rm;
 }
 
-static int fp_end(unsigned rm)
+static int fp_end(int rm)
 {
     int fe = fetestexcept(FE_ALL_EXCEPT);
 
-    if ((int)rm != FE_TONEAREST) {
+    if (rm != FE_TONEAREST) {
         fesetround(FE_TONEAREST);
     }
     return fe;
@@ -123,119 +128,6 @@ static int host_rm(unsigned rm)
     }
 }
 
-static uint32_t f32_bits(float f)
-{
-    uint32_t u;
-
-    memcpy(&u, &f, 4);
-    return u;
-}
-
-static float f32_from(uint32_t u)
-{
-    float f;
-
-    memcpy(&f, &u, 4);
-    return f;
-}
-
-static uint64_t f64_bits(double d)
-{
-    uint64_t u;
-
-    memcpy(&u, &d, 8);
-    return u;
-}
-
-static double f64_from(uint64_t u)
-{
-    double d;
-
-    memcpy(&d, &u, 8);
-    return d;
-}
-
-/* The single in @v, or the canonical NaN if @v is not properly boxed. */
-static uint32_t unbox_s(uint64_t v)
-{
-    return (v >> 32) == 0xffffffffu ? (uint32_t)v : CNAN_S;
-}
-
-static bool snan_s(uint32_t u)
-{
-    return (u & 0x7f800000u) == 0x7f800000u && (u & 0x7fffffu) &&
-           !(u & 0x400000u);
-}
-
-static bool snan_d(uint64_t u)
-{
-    return (u & 0x7ff0000000000000ULL) == 0x7ff0000000000000ULL &&
-           (u & 0xfffffffffffffULL) && !(u & 0x8000000000000ULL);
-}
-
-static double op_d_host(enum fop op, double a, double b, double c, int rm,
-                        int *fe)
-{
-    volatile double va = a, vb = b, vc = c;
-    volatile double r;
-    unsigned fs;
-
-    fs = fp_begin(rm);
-    switch (op) {
-    case FOP_ADD:
-        r = va + vb;
-        break;
-    case FOP_SUB:
-        r = va - vb;
-        break;
-    case FOP_MUL:
-        r = va * vb;
-        break;
-    case FOP_DIV:
-        r = va / vb;
-        break;
-    case FOP_SQRT:
-        r = sqrt(va);
-        break;
-    default:
-        r = fma(va, vb, vc);
-        break;
-    }
-    *fe = fp_end(fs);
-    return r;
-}
-
-static float op_s_host(enum fop op, float a, float b, float c, int rm, int *fe)
-{
-    volatile float va = a, vb = b, vc = c;
-    volatile float r;
-    unsigned fs;
-
-    fs = fp_begin(rm);
-    switch (op) {
-    case FOP_ADD:
-        r = va + vb;
-        break;
-    case FOP_SUB:
-        r = va - vb;
-        break;
-    case FOP_MUL:
-        r = va * vb;
-        break;
-    case FOP_DIV:
-        r = va / vb;
-        break;
-    case FOP_SQRT:
-        r = sqrtf(va);
-        break;
-    default:
-        r = fmaf(va, vb, vc);
-        break;
-    }
-    *fe = fp_end(fs);
-    return r;
-}
-
 /* Is @p + @c exactly @mid? (TwoSum: s + e == p + c exactly.) */
 static bool sum_is(rv_f128 p, rv_f128 c, rv_f128 mid)
 {
@@ -250,7 +142,7 @@ static bool sum_is(rv_f128 p, rv_f128 c, rv_f128 mid)
  * Is the exact result of @op exactly @mid? Products of two doubles and of
  * a 54-bit midpoint with a double are exact in binary128.
  */
-static bool is_tie_d(enum fop op, double a, double b, double c, rv_f128 mid)
+static bool is_tie(enum fop op, rv_f128 a, rv_f128 b, rv_f128 c, rv_f128 mid)
 {
     switch (op) {
     case FOP_ADD:
@@ -266,57 +158,6 @@ static bool is_tie_d(enum fop op, double a, double b, double c, rv_f128 mid)
     default:
         return false; /* a square root is never halfway */
     }
-}
-
-static double arith_d(enum fop op, double a, double b, double c, unsigned rm,
-                      uint32_t *fl)
-{
-    int fe, fe2;
-    double r = op_d_host(op, a, b, c, host_rm(rm), &fe);
-
-    if (rm == RM_RMM && (fe & FE_INEXACT) && isfinite(r)) {
-        double z = op_d_host(op, a, b, c, FE_TOWARDZERO, &fe2);
-
-        if (r == z && signbit(r) == signbit(z)) {
-            double za = nextafter(z, copysign(INFINITY, z));
-            rv_f128 mid = ((rv_f128)z + (rv_f128)za) / 2;
-
-            if (isfinite(za) && is_tie_d(op, a, b, c, mid)) {
-                r = za;
-            }
-        }
-        feclearexcept(FE_ALL_EXCEPT);
-    }
-    *fl |= flags_from_host(fe);
-    return r;
-}
-
-static bool is_tie_s(enum fop op, float a, float b, float c, double mid)
-{
-    return is_tie_d(op, a, b, c, (rv_f128)mid);
-}
-
-static float arith_s(enum fop op, float a, float b, float c, unsigned rm,
-                     uint32_t *fl)
-{
-    int fe, fe2;
-    float r = op_s_host(op, a, b, c, host_rm(rm), &fe);
-
-    if (rm == RM_RMM && (fe & FE_INEXACT) && isfinite(r)) {
-        float z = op_s_host(op, a, b, c, FE_TOWARDZERO, &fe2);
-
-        if (r == z && signbit(r) == signbit(z)) {
-            float za = nextafterf(z, copysignf(INFINITY, z));
-            double mid = ((double)z + (double)za) / 2;
-
-            if (isfinite(za) && is_tie_s(op, a, b, c, mid)) {
-                r = za;
-            }
-        }
-        feclearexcept(FE_ALL_EXCEPT);
-    }
-    *fl |= flags_from_host(fe);
-    return r;
 }
 
 /* Round @v to an integral value per @rm (no flags). */
@@ -409,143 +250,24 @@ static uint64_t cvt_to_int(double v, unsigned rm, unsigned kind, uint32_t *fl)
     return (uint64_t)(int64_t)(int32_t)(uint32_t)r;
 }
 
-/* Integer @src of @kind (0 w, 1 wu, 2 l, 3 lu) as the long double value. */
-static long double int_value(uint64_t src, unsigned kind)
+/* Integer @src of @kind (0 w, 1 wu, 2 l, 3 lu), exactly. */
+static rv_f128 int_value(uint64_t src, unsigned kind)
 {
     switch (kind) {
     case 0:
-        return (long double)(int32_t)src;
+        return (rv_f128)(int32_t)src;
     case 1:
-        return (long double)(uint32_t)src;
+        return (rv_f128)(uint32_t)src;
     case 2:
-        return (long double)(int64_t)src;
+        return (rv_f128)(int64_t)src;
     default:
-        return (long double)src;
+        return (rv_f128)src;
     }
 }
 
-static double int_to_d_host(uint64_t src, unsigned kind, int rm, int *fe)
+static bool fma_inf_zero(double a, double b)
 {
-    volatile uint64_t s = src;
-    volatile double r;
-    unsigned fs;
-
-    fs = fp_begin(rm);
-    switch (kind) {
-    case 0:
-        r = (double)(int32_t)s;
-        break;
-    case 1:
-        r = (double)(uint32_t)s;
-        break;
-    case 2:
-        r = (double)(int64_t)s;
-        break;
-    default:
-        r = (double)s;
-        break;
-    }
-    *fe = fp_end(fs);
-    return r;
-}
-
-static float int_to_s_host(uint64_t src, unsigned kind, int rm, int *fe)
-{
-    volatile uint64_t s = src;
-    volatile float r;
-    unsigned fs;
-
-    fs = fp_begin(rm);
-    switch (kind) {
-    case 0:
-        r = (float)(int32_t)s;
-        break;
-    case 1:
-        r = (float)(uint32_t)s;
-        break;
-    case 2:
-        r = (float)(int64_t)s;
-        break;
-    default:
-        r = (float)s;
-        break;
-    }
-    *fe = fp_end(fs);
-    return r;
-}
-
-static double int_to_d(uint64_t src, unsigned kind, unsigned rm, uint32_t *fl)
-{
-    int fe, fe2;
-    double r = int_to_d_host(src, kind, host_rm(rm), &fe);
-
-    if (rm == RM_RMM && (fe & FE_INEXACT)) {
-        double z = int_to_d_host(src, kind, FE_TOWARDZERO, &fe2);
-
-        if (r == z) {
-            double za = nextafter(z, copysign(INFINITY, z));
-            long double mid = ((long double)z + (long double)za) / 2;
-
-            if (int_value(src, kind) == mid) {
-                r = za;
-            }
-        }
-    }
-    *fl |= flags_from_host(fe);
-    return r;
-}
-
-static float int_to_s(uint64_t src, unsigned kind, unsigned rm, uint32_t *fl)
-{
-    int fe, fe2;
-    float r = int_to_s_host(src, kind, host_rm(rm), &fe);
-
-    if (rm == RM_RMM && (fe & FE_INEXACT)) {
-        float z = int_to_s_host(src, kind, FE_TOWARDZERO, &fe2);
-
-        if (r == z) {
-            float za = nextafterf(z, copysignf(INFINITY, z));
-            long double mid = ((long double)z + (long double)za) / 2;
-
-            if (int_value(src, kind) == mid) {
-                r = za;
-            }
-        }
-    }
-    *fl |= flags_from_host(fe);
-    return r;
-}
-
-static float d_to_s_host(double d, int rm, int *fe)
-{
-    volatile double vd = d;
-    volatile float r;
-    unsigned fs;
-
-    fs = fp_begin(rm);
-    r = (float)vd;
-    *fe = fp_end(fs);
-    return r;
-}
-
-static float d_to_s(double d, unsigned rm, uint32_t *fl)
-{
-    int fe, fe2;
-    float r = d_to_s_host(d, host_rm(rm), &fe);
-
-    if (rm == RM_RMM && (fe & FE_INEXACT) && isfinite(r)) {
-        float z = d_to_s_host(d, FE_TOWARDZERO, &fe2);
-
-        if (r == z && signbit(r) == signbit(z)) {
-            float za = nextafterf(z, copysignf(INFINITY, z));
-
-            if (isfinite(za) && d == ((double)z + (double)za) / 2) {
-                r = za;
-            }
-        }
-    }
-    *fl |= flags_from_host(fe);
-    return r;
+    return (isinf(a) && b == 0) || (a == 0 && isinf(b));
 }
 
 static unsigned fclass_bits(bool neg, unsigned exp_all, bool exp_zero,
@@ -564,82 +286,6 @@ static unsigned fclass_bits(bool neg, unsigned exp_all, bool exp_zero,
         return neg ? 1u << 2 : 1u << 5;
     }
     return neg ? 1u << 1 : 1u << 6;
-}
-
-static uint64_t fclass_s(uint32_t u)
-{
-    unsigned e = (u >> 23) & 0xff;
-
-    return fclass_bits(u >> 31, e == 0xff, e == 0, !(u & 0x7fffff),
-                       (u & 0x400000) != 0);
-}
-
-static uint64_t fclass_d(uint64_t u)
-{
-    unsigned e = (u >> 52) & 0x7ff;
-
-    return fclass_bits(u >> 63, e == 0x7ff, e == 0, !(u & 0xfffffffffffffULL),
-                       (u & 0x8000000000000ULL) != 0);
-}
-
-static uint64_t box_s(float f)
-{
-    uint32_t u = f32_bits(f);
-
-    if (isnan(f)) {
-        u = CNAN_S;
-    }
-    return BOX_S | u;
-}
-
-static uint64_t canon_d(double d)
-{
-    return isnan(d) ? CNAN_D : f64_bits(d);
-}
-
-static uint32_t minmax_s(uint32_t a, uint32_t b, bool is_max, uint32_t *fl)
-{
-    float fa = f32_from(a), fb = f32_from(b);
-
-    if (snan_s(a) || snan_s(b)) {
-        *fl |= FFLAG_NV;
-    }
-    if (isnan(fa) && isnan(fb)) {
-        return CNAN_S;
-    }
-    if (isnan(fa)) {
-        return b;
-    }
-    if (isnan(fb)) {
-        return a;
-    }
-    if (fa == fb) {
-        /* -0 < +0 */
-        return is_max ? (a & b) : (a | b);
-    }
-    return (fa < fb) != is_max ? a : b;
-}
-
-static uint64_t minmax_d(uint64_t a, uint64_t b, bool is_max, uint32_t *fl)
-{
-    double fa = f64_from(a), fb = f64_from(b);
-
-    if (snan_d(a) || snan_d(b)) {
-        *fl |= FFLAG_NV;
-    }
-    if (isnan(fa) && isnan(fb)) {
-        return CNAN_D;
-    }
-    if (isnan(fa)) {
-        return b;
-    }
-    if (isnan(fb)) {
-        return a;
-    }
-    if (fa == fb) {
-        return is_max ? (a & b) : (a | b);
-    }
-    return (fa < fb) != is_max ? a : b;
 }
 
 /* feq (2), flt (1), fle (0) on doubles; @sa/@sb say sNaN. */
@@ -662,243 +308,140 @@ static uint64_t fcmp(double a, double b, bool sa, bool sb, unsigned op,
     }
 }
 
-static bool fma_inf_zero(double a, double b)
+static float from_other_s(uint64_t reg, unsigned rm, uint32_t *fl);
+static double from_other_d(uint64_t reg, unsigned rm, uint32_t *fl);
+
+#define FN(name)    name##_s
+#define FT          float
+#define UT          uint32_t
+#define FT_SINT     int32_t
+#define F_EXP       0x7f800000u
+#define F_FRAC      0x007fffffu
+#define F_QUIET     0x00400000u
+#define F_SIGN      0x80000000u
+#define F_CNAN      0x7fc00000u
+#define F_RD(reg)   ((reg) >> 32 == 0xffffffffu ? (uint32_t)(reg) : F_CNAN)
+#define F_WR(u)     (BOX_S | (u))
+#define F_OTHER     1
+#define F_SQRT      sqrtf
+#define F_FMA       fmaf
+#define F_NEXTAFTER nextafterf
+#define F_COPYSIGN  copysignf
+#include "emulator/rv-fpu-ops.c.inc"
+#undef FN
+#undef FT
+#undef UT
+#undef FT_SINT
+#undef F_EXP
+#undef F_FRAC
+#undef F_QUIET
+#undef F_SIGN
+#undef F_CNAN
+#undef F_RD
+#undef F_WR
+#undef F_OTHER
+#undef F_SQRT
+#undef F_FMA
+#undef F_NEXTAFTER
+#undef F_COPYSIGN
+
+#define FN(name)    name##_d
+#define FT          double
+#define UT          uint64_t
+#define FT_SINT     int64_t
+#define F_EXP       0x7ff0000000000000ULL
+#define F_FRAC      0x000fffffffffffffULL
+#define F_QUIET     0x0008000000000000ULL
+#define F_SIGN      0x8000000000000000ULL
+#define F_CNAN      0x7ff8000000000000ULL
+#define F_RD(reg)   (reg)
+#define F_WR(u)     (u)
+#define F_OTHER     0
+#define F_SQRT      sqrt
+#define F_FMA       fma
+#define F_NEXTAFTER nextafter
+#define F_COPYSIGN  copysign
+#include "emulator/rv-fpu-ops.c.inc"
+
+static float d_to_s_host(double d, int rm, int *fe)
 {
-    return (isinf(a) && b == 0) || (a == 0 && isinf(b));
+    volatile double vd = d;
+    volatile float r;
+
+    fp_begin(rm);
+    r = (float)vd;
+    *fe = fp_end(rm);
+    return r;
+}
+
+/* fcvt.s.d */
+static float from_other_s(uint64_t reg, unsigned rm, uint32_t *fl)
+{
+    double d = from_d(reg);
+    int fe, fe2;
+    float r = d_to_s_host(d, host_rm(rm), &fe);
+
+    if (rm == RM_RMM && (fe & FE_INEXACT)) {
+        float z = d_to_s_host(d, FE_TOWARDZERO, &fe2);
+        float za;
+        rv_f128 mid;
+
+        if (rmm_mid_s(r, z, &za, &mid) && (rv_f128)d == mid) {
+            r = za;
+        }
+    }
+    *fl |= flags_from_host(fe);
+    return r;
+}
+
+/* fcvt.d.s: exact; a signalling NaN raises NV. */
+static double from_other_d(uint64_t reg, unsigned rm, uint32_t *fl)
+{
+    uint32_t u = reg >> 32 == 0xffffffffu ? (uint32_t)reg : 0x7fc00000u;
+
+    (void)rm;
+    if (snan_s(u)) {
+        *fl |= FFLAG_NV;
+    }
+    return (double)from_s(u);
+}
+
+/* Does the OP-FP instruction with funct7 @f7 round (has an rm field)? */
+static bool op_rounds(unsigned f7)
+{
+    switch (f7 >> 2) {
+    case 0x04: /* fsgnj */
+    case 0x05: /* fmin, fmax */
+    case 0x14: /* feq, flt, fle */
+    case 0x1c: /* fmv.x, fclass */
+    case 0x1e: /* fmv.f.x */
+        return false;
+    default:
+        return true;
+    }
 }
 
 int rv_fpu_exec(struct rv_cpu *cpu, uint32_t insn)
 {
-    unsigned rd = (insn >> 7) & 31, rs1 = (insn >> 15) & 31;
-    unsigned rs2 = (insn >> 20) & 31, rs3 = insn >> 27;
-    unsigned rm = (insn >> 12) & 7, f7 = insn >> 25;
-    unsigned op = insn & 0x7f;
-    bool dbl = (f7 & 1) != 0;
-    uint32_t fl = 0;
-    uint64_t *f = cpu->f;
+    unsigned rm = (insn >> 12) & 7, op = insn & 0x7f;
 
     if (!rv_fpu_enabled(cpu)) {
         return -1;
     }
-    if (((f7 >> 1) & 1) != 0 && op == 0x53) {
+    if (op != 0x53 || op_rounds(insn >> 25)) {
+        if (rm == 7) {
+            rm = cpu->frm;
+        }
+        if (rm > RM_RMM) {
+            return -1;
+        }
+    }
+    switch ((insn >> 25) & 3) {
+    case 0:
+        return exec_s(cpu, insn, op, rm);
+    case 1:
+        return exec_d(cpu, insn, op, rm);
+    default:
         return -1; /* fmt H or Q */
     }
-    /* Resolve the rounding mode for instructions that have one. */
-    {
-        unsigned eff = rm == 7 ? cpu->frm : rm;
-        bool uses_rm = op != 0x53 ||
-                       !(f7 == 0x10 || f7 == 0x11 || f7 == 0x14 || f7 == 0x15 ||
-                         f7 == 0x50 || f7 == 0x51 || f7 == 0x70 || f7 == 0x71 ||
-                         f7 == 0x78 || f7 == 0x79);
-
-        if (uses_rm) {
-            if (eff > 4) {
-                return -1;
-            }
-            rm = eff;
-        }
-    }
-    if (op != 0x53) {
-        unsigned fmt = (insn >> 25) & 3;
-        bool neg_prod = op == 0x4b || op == 0x4f;
-        bool neg_add = op == 0x47 || op == 0x4f;
-
-        if (fmt == 0) {
-            uint32_t ua = unbox_s(f[rs1]), ub = unbox_s(f[rs2]);
-            uint32_t uc = unbox_s(f[rs3]);
-            float a = f32_from(ua), b = f32_from(ub), c = f32_from(uc);
-            float r;
-
-            if (fma_inf_zero(a, b)) {
-                fl |= FFLAG_NV;
-            }
-            r = arith_s(FOP_FMA, neg_prod ? -a : a, b, neg_add ? -c : c, rm,
-                        &fl);
-            f[rd] = box_s(r);
-        } else if (fmt == 1) {
-            double a = f64_from(f[rs1]), b = f64_from(f[rs2]);
-            double c = f64_from(f[rs3]);
-            double r;
-
-            if (fma_inf_zero(a, b)) {
-                fl |= FFLAG_NV;
-            }
-            r = arith_d(FOP_FMA, neg_prod ? -a : a, b, neg_add ? -c : c, rm,
-                        &fl);
-            f[rd] = canon_d(r);
-        } else {
-            return -1;
-        }
-        goto done;
-    }
-    switch (f7) {
-    case 0x00:
-    case 0x04:
-    case 0x08:
-    case 0x0c:
-    case 0x2c: {
-        enum fop o = f7 == 0x00   ? FOP_ADD
-                     : f7 == 0x04 ? FOP_SUB
-                     : f7 == 0x08 ? FOP_MUL
-                     : f7 == 0x0c ? FOP_DIV
-                                  : FOP_SQRT;
-
-        if (o == FOP_SQRT && rs2 != 0) {
-            return -1;
-        }
-        f[rd] = box_s(arith_s(o, f32_from(unbox_s(f[rs1])),
-                              f32_from(unbox_s(f[rs2])), 0, rm, &fl));
-        break;
-    }
-    case 0x01:
-    case 0x05:
-    case 0x09:
-    case 0x0d:
-    case 0x2d: {
-        enum fop o = f7 == 0x01   ? FOP_ADD
-                     : f7 == 0x05 ? FOP_SUB
-                     : f7 == 0x09 ? FOP_MUL
-                     : f7 == 0x0d ? FOP_DIV
-                                  : FOP_SQRT;
-
-        if (o == FOP_SQRT && rs2 != 0) {
-            return -1;
-        }
-        f[rd] =
-            canon_d(arith_d(o, f64_from(f[rs1]), f64_from(f[rs2]), 0, rm, &fl));
-        break;
-    }
-    case 0x10: {
-        uint32_t a = unbox_s(f[rs1]), b = unbox_s(f[rs2]), s;
-
-        switch (rm) {
-        case 0:
-            s = b;
-            break;
-        case 1:
-            s = ~b;
-            break;
-        case 2:
-            s = a ^ b;
-            break;
-        default:
-            return -1;
-        }
-        f[rd] = BOX_S | (a & 0x7fffffffu) | (s & 0x80000000u);
-        break;
-    }
-    case 0x11: {
-        uint64_t a = f[rs1], b = f[rs2], s;
-
-        switch (rm) {
-        case 0:
-            s = b;
-            break;
-        case 1:
-            s = ~b;
-            break;
-        case 2:
-            s = a ^ b;
-            break;
-        default:
-            return -1;
-        }
-        f[rd] = (a & ~(1ULL << 63)) | (s & (1ULL << 63));
-        break;
-    }
-    case 0x14:
-        if (rm > 1) {
-            return -1;
-        }
-        f[rd] = BOX_S | minmax_s(unbox_s(f[rs1]), unbox_s(f[rs2]), rm, &fl);
-        break;
-    case 0x15:
-        if (rm > 1) {
-            return -1;
-        }
-        f[rd] = minmax_d(f[rs1], f[rs2], rm, &fl);
-        break;
-    case 0x20: /* fcvt.s.d */
-        if (rs2 != 1) {
-            return -1;
-        }
-        f[rd] = box_s(d_to_s(f64_from(f[rs1]), rm, &fl));
-        break;
-    case 0x21: { /* fcvt.d.s */
-        uint32_t a = unbox_s(f[rs1]);
-
-        if (rs2 != 0) {
-            return -1;
-        }
-        if (snan_s(a)) {
-            fl |= FFLAG_NV;
-        }
-        f[rd] = canon_d((double)f32_from(a));
-        break;
-    }
-    case 0x50:
-    case 0x51:
-        if (rm > 2) {
-            return -1;
-        }
-        if (dbl) {
-            cpu->x[rd] = fcmp(f64_from(f[rs1]), f64_from(f[rs2]),
-                              snan_d(f[rs1]), snan_d(f[rs2]), rm, &fl);
-        } else {
-            uint32_t a = unbox_s(f[rs1]), b = unbox_s(f[rs2]);
-
-            cpu->x[rd] =
-                fcmp(f32_from(a), f32_from(b), snan_s(a), snan_s(b), rm, &fl);
-        }
-        break;
-    case 0x60:
-    case 0x61:
-        if (rs2 > 3) {
-            return -1;
-        }
-        cpu->x[rd] = cvt_to_int(dbl ? f64_from(f[rs1])
-                                    : (double)f32_from(unbox_s(f[rs1])),
-                                rm, rs2, &fl);
-        break;
-    case 0x68:
-        if (rs2 > 3) {
-            return -1;
-        }
-        f[rd] = box_s(int_to_s(cpu->x[rs1], rs2, rm, &fl));
-        break;
-    case 0x69:
-        if (rs2 > 3) {
-            return -1;
-        }
-        f[rd] = f64_bits(int_to_d(cpu->x[rs1], rs2, rm, &fl));
-        break;
-    case 0x70:
-    case 0x71:
-        if (rs2 != 0) {
-            return -1;
-        }
-        if (rm == 0) {
-            cpu->x[rd] = dbl ? f[rs1] : (uint64_t)(int64_t)(int32_t)f[rs1];
-        } else if (rm == 1) {
-            cpu->x[rd] = dbl ? fclass_d(f[rs1]) : fclass_s(unbox_s(f[rs1]));
-        } else {
-            return -1;
-        }
-        cpu->x[0] = 0;
-        return 0; /* no FP state written */
-    case 0x78:
-    case 0x79:
-        if (rs2 != 0 || rm != 0) {
-            return -1;
-        }
-        f[rd] = dbl ? cpu->x[rs1] : BOX_S | (uint32_t)cpu->x[rs1];
-        break;
-    default:
-        return -1;
-    }
-    cpu->x[0] = 0;
-done:
-    cpu->fflags |= fl;
-    rv_fpu_dirty(cpu);
-    return 0;
 }
