@@ -604,10 +604,11 @@ out:
 }
 
 /* The entries of an L1 table (@l1, host-endian, @l1_size entries at
- * @l1_off): the table, its L2 tables and what they reference. */
+ * @l1_off): the table (if @count_self), its L2 tables and what they
+ * reference. */
 static int chk_l1_walk(struct chk *c, struct qcow2_check_result *res,
                        uint64_t l1_off, const uint64_t *l1, uint32_t l1_size,
-                       bool frag, bool active)
+                       bool count_self, bool frag, bool active)
 {
     struct qcow2_image *img = c->img;
     uint32_t i;
@@ -616,9 +617,11 @@ static int chk_l1_walk(struct chk *c, struct qcow2_check_result *res,
     if (!l1_size) {
         return 0;
     }
-    ret = chk_inc(c, res, l1_off, (uint64_t)l1_size * 8);
-    if (ret < 0) {
-        return ret;
+    if (count_self) {
+        ret = chk_inc(c, res, l1_off, (uint64_t)l1_size * 8);
+        if (ret < 0) {
+            return ret;
+        }
     }
     for (i = 0; i < l1_size; i++) {
         uint64_t e = l1[i];
@@ -680,7 +683,7 @@ static int chk_l1(struct chk *c, struct qcow2_check_result *res,
     for (i = 0; i < l1_size; i++) {
         l1[i] = rd_be64(&l1[i]);
     }
-    ret = chk_l1_walk(c, res, l1_off, l1, l1_size, frag, active);
+    ret = chk_l1_walk(c, res, l1_off, l1, l1_size, true, frag, active);
     mem_free(l1);
     return ret;
 }
@@ -920,8 +923,8 @@ static int chk_count(struct chk *c, struct qcow2_check_result *res,
         return ret;
     }
     if (st->l1) {
-        ret =
-            chk_l1_walk(c, res, st->l1_offset, st->l1, st->l1_size, true, true);
+        ret = chk_l1_walk(c, res, st->l1_offset, st->l1, st->l1_size,
+                          st->l1_offset != 0, true, true);
     } else {
         ret = chk_l1(c, res, st->l1_offset, st->l1_size, true, true);
     }
@@ -948,7 +951,14 @@ static int chk_count(struct chk *c, struct qcow2_check_result *res,
             res->corruptions++;
             continue;
         }
-        ret = chk_l1(c, res, sn->l1_table_offset, sn->l1_size, false, false);
+        if (st->snap_l1 && st->snap_l1[i]) {
+            ret = chk_l1_walk(c, res, sn->l1_table_offset, st->snap_l1[i],
+                              sn->l1_size, sn->l1_table_offset != 0, false,
+                              false);
+        } else {
+            ret =
+                chk_l1(c, res, sn->l1_table_offset, sn->l1_size, false, false);
+        }
         if (ret < 0) {
             return ret;
         }
@@ -1913,9 +1923,8 @@ int qcow2_refs_mark_busy(struct qcow2_image *img, const struct qcow2_refs *r,
     return 0;
 }
 
-/* Take one cluster (or @n contiguous ones) in @sh and count it in @r. */
-static int64_t refs_take(struct qcow2_image *img, struct qcow2_refs *r,
-                         struct qcow2_shadow *sh, uint64_t n, struct err *err)
+int64_t qcow2_refs_take(struct qcow2_image *img, struct qcow2_refs *r,
+                        struct qcow2_shadow *sh, uint64_t n, struct err *err)
 {
     int64_t off = qcow2_shadow_alloc(img, sh, n, err);
     uint64_t i;
@@ -1993,7 +2002,7 @@ int qcow2_refs_write(struct qcow2_image *img, struct qcow2_refs *r,
             if (ret < 0) {
                 goto fail;
             }
-            off = refs_take(img, r, sh, 1, err);
+            off = qcow2_refs_take(img, r, sh, 1, err);
             if (off < 0) {
                 ret = (int)off;
                 goto fail;
@@ -2013,7 +2022,7 @@ int qcow2_refs_write(struct qcow2_image *img, struct qcow2_refs *r,
                     goto fail;
                 }
             }
-            off = refs_take(img, r, sh, need, err);
+            off = qcow2_refs_take(img, r, sh, need, err);
             if (off < 0) {
                 ret = (int)off;
                 goto fail;

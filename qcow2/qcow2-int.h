@@ -419,11 +419,15 @@ int qcow2_snapshots_read_table(struct qcow2_image *img, uint64_t table_off,
 int qcow2_rebuild_refcounts(struct qcow2_image *img, struct err *err);
 
 /* A metadata state to count references of (borrowed pointers). */
+/* An L1 table given in memory counts its own clusters only once placed
+ * (non-zero offset); a snapshot table not placed yet has length 0. */
 struct qcow2_state {
     const uint64_t *l1; /* active L1, host-endian; NULL: read it from disk */
     uint32_t l1_size;   /* entries */
     uint64_t l1_offset; /* host offset of the active L1 */
-    const struct qcow2_snapshot *snapshots; /* their L1s are read from disk */
+    const struct qcow2_snapshot *snapshots; /* L1s read from disk unless */
+    const uint64_t *const *snap_l1; /* [i] non-NULL gives snapshot i's L1
+                                       (host-endian); NULL: none given */
     uint32_t nb_snapshots;
     uint64_t snap_offset; /* snapshot table; 0 if none */
     uint64_t snap_len;    /* bytes */
@@ -457,6 +461,10 @@ int qcow2_refs_add(struct qcow2_image *img, struct qcow2_refs *r, uint64_t idx,
                    int64_t delta);
 void qcow2_refs_fini(struct qcow2_refs *r);
 
+/* Take @n contiguous clusters free in @sh and count them in @r; returns
+ * the host offset or -errno. */
+int64_t qcow2_refs_take(struct qcow2_image *img, struct qcow2_refs *r,
+                        struct qcow2_shadow *sh, uint64_t n, struct err *err);
 /* Mark busy in @sh every cluster @r counts. Returns 0 or -errno. */
 int qcow2_refs_mark_busy(struct qcow2_image *img, const struct qcow2_refs *r,
                          struct qcow2_shadow *sh, struct err *err);

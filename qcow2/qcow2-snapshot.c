@@ -692,6 +692,9 @@ struct snap_txn {
     uint64_t l1_off;              /* where the new active L1 goes */
     struct qcow2_snapshot *snaps; /* new table (shallow copies); owned */
     uint32_t nb_snaps;
+    uint64_t *sn_l1;   /* L1 of the snapshot being created (host-endian,
+                          placed and written by the commit); owned */
+    int sn_idx;        /* index of that snapshot in @snaps; -1 if none */
     bool new_table;    /* write @snaps as a new table, else keep the old */
     uint64_t snap_off; /* snapshot table of the new state; 0 if none */
     uint64_t snap_len; /* bytes */
@@ -705,8 +708,10 @@ static void snap_txn_fini(struct snap_txn *t)
     qcow2_refs_fini(&t->refs);
     mem_free(t->reft.table);
     mem_free(t->l1);
+    mem_free(t->sn_l1);
     mem_free(t->snaps);
     memset(t, 0, sizeof(*t));
+    t->sn_idx = -1;
 }
 
 /* Put everything cached on disk, and learn which clusters are in use. */
@@ -716,6 +721,7 @@ static int snap_txn_begin(struct qcow2_image *img, struct snap_txn *t,
     int ret;
 
     memset(t, 0, sizeof(*t));
+    t->sn_idx = -1;
     ret = qcow2_flush(img, err);
     if (ret < 0) {
         return ret;
@@ -770,7 +776,8 @@ static int snap_l1_write_at(struct qcow2_image *img, uint64_t off,
     return ret;
 }
 
-/* The new snapshot table, in fresh clusters (or the old one kept). */
+/* The new snapshot table, placed in free clusters and written (after
+ * the count, which it joins); or the old one, kept. */
 static int snap_txn_table(struct qcow2_image *img, struct snap_txn *t,
                           struct err *err)
 {
@@ -778,14 +785,6 @@ static int snap_txn_table(struct qcow2_image *img, struct snap_txn *t,
     int64_t off;
     int ret;
 
-    if (!t->new_table) {
-        t->snap_off = img->hdr.nb_snapshots ? img->hdr.snapshots_offset : 0;
-        ret = snap_table_disk_len(img, &t->snap_len, err);
-        if (ret < 0) {
-            err_prefix(err, "snapshot table");
-        }
-        return ret;
-    }
     ret = snap_table_len(t->snaps, t->nb_snaps, &t->snap_len, err);
     if (ret < 0 || t->snap_len == 0) {
         t->snap_off = 0;
@@ -797,8 +796,8 @@ static int snap_txn_table(struct qcow2_image *img, struct snap_txn *t,
                        t->snap_len);
     }
     snap_table_encode(t->snaps, t->nb_snaps, buf);
-    off = qcow2_shadow_alloc(img, &t->sh,
-                             qcow2_size_to_clusters(img, t->snap_len), err);
+    off = qcow2_refs_take(img, &t->refs, &t->sh,
+                          qcow2_size_to_clusters(img, t->snap_len), err);
     if (off < 0) {
         ret = (int)off;
     } else {
@@ -807,6 +806,27 @@ static int snap_txn_table(struct qcow2_image *img, struct snap_txn *t,
     }
     mem_free(buf);
     return ret;
+}
+
+/* Place @n L1 entries in free clusters (counted in t->refs); *@out is the
+ * offset, or @keep when @n is 0. */
+static int snap_txn_place_l1(struct qcow2_image *img, struct snap_txn *t,
+                             uint32_t n, uint64_t keep, uint64_t *out,
+                             struct err *err)
+{
+    int64_t off;
+
+    *out = keep;
+    if (!n) {
+        return 0;
+    }
+    off = qcow2_refs_take(img, &t->refs, &t->sh,
+                          qcow2_size_to_clusters(img, (uint64_t)n * 8), err);
+    if (off < 0) {
+        return (int)off;
+    }
+    *out = (uint64_t)off;
+    return 0;
 }
 
 /*
@@ -993,73 +1013,99 @@ static void snap_txn_adopt(struct qcow2_image *img, struct snap_txn *t)
 static int snap_txn_commit(struct qcow2_image *img, struct snap_txn *t,
                            struct err *err)
 {
+    const uint64_t **snap_l1 = NULL;
     struct qcow2_state st;
     uint64_t file_len;
     uint32_t i;
-    int64_t off;
     int ret;
 
     /* COPIED is decided below, from the new refcounts. */
     for (i = 0; i < t->l1_size; i++) {
         t->l1[i] &= ~QCOW2_OFLAG_COPIED;
     }
-    if (t->l1_size) {
-        off = qcow2_shadow_alloc(
-            img, &t->sh, qcow2_size_to_clusters(img, (uint64_t)t->l1_size * 8),
-            err);
-        if (off < 0) {
-            return (int)off;
-        }
-        t->l1_off = (uint64_t)off;
-    } else {
-        t->l1_off = img->hdr.l1_table_offset;
-    }
-    ret = snap_txn_table(img, t, err);
-    if (ret < 0) {
-        return ret;
-    }
+    /* Count first, with the new L1s and table not placed yet: then every
+     * cluster the new state references is known busy before any is
+     * taken, even where an old refcount was too low. */
     memset(&st, 0, sizeof(st));
+    if (t->sn_idx >= 0) {
+        snap_l1 = mem_calloc(t->nb_snaps, sizeof(*snap_l1));
+        if (!snap_l1) {
+            return err_set(err, -ENOMEM, "snapshot L1 list");
+        }
+        snap_l1[t->sn_idx] = t->sn_l1;
+        st.snap_l1 = snap_l1;
+    }
+    if (!t->new_table) {
+        t->snap_off = img->hdr.nb_snapshots ? img->hdr.snapshots_offset : 0;
+        ret = snap_table_disk_len(img, &t->snap_len, err);
+        if (ret < 0) {
+            err_prefix(err, "snapshot table");
+            goto out;
+        }
+    }
     st.l1 = t->l1;
     st.l1_size = t->l1_size;
-    st.l1_offset = t->l1_off;
     st.snapshots = t->snaps;
     st.nb_snapshots = t->nb_snaps;
     st.snap_offset = t->snap_off;
     st.snap_len = t->snap_len;
     file_len = img->disk_end > img->file_size ? img->disk_end : img->file_size;
-    if ((t->sh.end << img->cluster_bits) > file_len) {
-        file_len = t->sh.end << img->cluster_bits;
-    }
     ret = qcow2_refs_count(img, &st, file_len, &t->refs, err);
-    if (ret < 0) {
-        return ret;
+    if (ret == 0) {
+        ret = qcow2_refs_mark_busy(img, &t->refs, &t->sh, err);
     }
-    ret = qcow2_refs_mark_busy(img, &t->refs, &t->sh, err);
     if (ret < 0) {
-        return ret;
+        goto out;
+    }
+    ret = snap_txn_place_l1(img, t, t->l1_size, img->hdr.l1_table_offset,
+                            &t->l1_off, err);
+    if (ret < 0) {
+        goto out;
+    }
+    if (t->sn_idx >= 0) {
+        struct qcow2_snapshot *sn = &t->snaps[t->sn_idx];
+
+        ret = snap_txn_place_l1(img, t, sn->l1_size, 0, &sn->l1_table_offset,
+                                err);
+        if (ret == 0) {
+            ret = snap_l1_write_at(img, sn->l1_table_offset, t->sn_l1,
+                                   sn->l1_size, false, err);
+        }
+        if (ret < 0) {
+            goto out;
+        }
+    }
+    if (t->new_table) {
+        ret = snap_txn_table(img, t, err);
+        if (ret < 0) {
+            goto out;
+        }
     }
     ret = snap_txn_copied(img, t, err);
     if (ret < 0) {
-        return ret;
+        goto out;
     }
     ret = snap_l1_write_at(img, t->l1_off, t->l1, t->l1_size, true, err);
     if (ret < 0) {
-        return ret;
+        goto out;
     }
     ret = qcow2_refs_write(img, &t->refs, &t->sh, &t->reft, err);
     if (ret < 0) {
-        return ret;
+        goto out;
     }
     ret = qcow2_sync(img, err);
     if (ret < 0) {
-        return ret;
+        goto out;
     }
     ret = snap_txn_switch(img, t, err);
     if (ret < 0) {
-        return ret;
+        goto out;
     }
     snap_txn_adopt(img, t);
-    return qcow2_sync(img, err);
+    ret = qcow2_sync(img, err);
+out:
+    mem_free(snap_l1);
+    return ret;
 }
 
 int qcow2_snapshot_create(struct qcow2_image *img,
@@ -1129,37 +1175,25 @@ int qcow2_snapshot_create(struct qcow2_image *img,
     if (ret < 0) {
         goto out;
     }
-    /* The snapshot's L1: the active one's entries, in fresh clusters. */
+    /* The snapshot's L1: the active one's entries (placed by the commit). */
     sn.l1_size = img->l1_size;
-    if (sn.l1_size) {
-        int64_t off = qcow2_shadow_alloc(
-            img, &t.sh, qcow2_size_to_clusters(img, (uint64_t)sn.l1_size * 8),
-            err);
-
-        if (off < 0) {
-            ret = (int)off;
-            goto out;
-        }
-        sn.l1_table_offset = (uint64_t)off;
-        ret = snap_l1_write_at(img, sn.l1_table_offset, img->l1_table,
-                               sn.l1_size, false, err);
-        if (ret < 0) {
-            goto out;
-        }
-    }
+    sn.l1_table_offset = 0;
     t.l1_size = img->l1_size;
     t.l1 = mem_alloc(t.l1_size ? (size_t)t.l1_size * 8 : 8);
-    if (!t.l1) {
+    t.sn_l1 = mem_alloc(t.l1_size ? (size_t)t.l1_size * 8 : 8);
+    if (!t.l1 || !t.sn_l1) {
         ret = err_set(err, -ENOMEM, "L1 table");
         goto out;
     }
     memcpy(t.l1, img->l1_table, (size_t)t.l1_size * 8);
+    memcpy(t.sn_l1, img->l1_table, (size_t)t.l1_size * 8);
     t.size = img->size;
     t.new_table = true;
     ret = snap_txn_copy_table(img, &t, -1, 1, err);
     if (ret < 0) {
         goto out;
     }
+    t.sn_idx = (int)t.nb_snaps;
     t.snaps[t.nb_snaps++] = sn;
     ret = snap_txn_commit(img, &t, err);
     if (t.adopted) {

@@ -835,6 +835,53 @@ static void test_bitmaps_and_lazy(void **state)
     tmp_fini(&t);
 }
 
+/*
+ * A data cluster whose refcount is 0 (a corruption) is still never taken
+ * for the new structures: the new state is counted before anything is
+ * placed. The operation rewrites the refcounts, which repairs the image.
+ */
+static void test_refcount_zero_data(void **state)
+{
+    struct qcow2_image *q;
+    struct tmp t;
+    char out[256];
+    uint64_t host, rt, rb;
+    uint8_t zero[2] = {0, 0};
+    FILE *f;
+
+    tmp_init(&t);
+    assert_int_equal(run("qemu-img create -q -f qcow2 -o cluster_size=4096 "
+                         "'%s' 1M && qemu-io -c 'write -P 0x11 0 4k' -c "
+                         "'write -P 0x12 4k 60k' '%s' >/dev/null",
+                         t.img, t.img),
+                     0);
+    capture(out, sizeof(out),
+            "qemu-img map --output=json '%s' | grep -m1 -o '\"offset\": "
+            "[0-9]*' | grep -o '[0-9]*$'",
+            t.img);
+    host = strtoull(out, NULL, 10);
+    assert_true(host >= 4096);
+    f = fopen(t.img, "r+b");
+    assert_non_null(f);
+    rt = img_rd(f, 48, 8);
+    rb = img_rd(f, rt, 8);
+    assert_int_equal(img_rd(f, rb + 2 * (host / 4096), 2), 1);
+    assert_int_equal(fseeko(f, (off_t)(rb + 2 * (host / 4096)), SEEK_SET), 0);
+    assert_int_equal(fwrite(zero, 1, 2, f), 2);
+    assert_int_equal(fclose(f), 0);
+    assert_int_equal(run("qemu-img check -q '%s' >/dev/null 2>&1", t.img), 2);
+
+    q = open_rw(t.img);
+    snap_create(q, "s", 0, false);
+    expect(q, 0, 4096, 0x11);
+    expect(q, 4096, 60 * 1024, 0x12);
+    assert_int_equal(qcow2_close(q), 0);
+    assert_qemu_clean(t.img);
+    assert_int_equal(
+        run("qemu-io -c 'read -P 0x11 0 4k' '%s' >/dev/null", t.img), 0);
+    tmp_fini(&t);
+}
+
 /* Find tests/data/qcow2-damaged from the source path or the executable. */
 static void find_data_dir(char *dst, size_t cap)
 {
@@ -1376,6 +1423,7 @@ int main(void)
         cmocka_unit_test(test_alloc_failures),
         cmocka_unit_test(test_write_failures),
         cmocka_unit_test(test_bitmaps_and_lazy),
+        cmocka_unit_test(test_refcount_zero_data),
         cmocka_unit_test(test_hostile),
         cmocka_unit_test(test_crash_consistency),
         cmocka_unit_test(test_crash_many_snapshots),
