@@ -72,6 +72,23 @@ static int fp_end(int rm)
     }
     return (int)m & FE_ALL_EXCEPT;
 }
+
+/* Rounding mode only, for the fast path, which never reads the flags. */
+static void fp_round(int rm)
+{
+    if (rm != FE_TONEAREST) {
+        fp_begin(rm);
+    }
+}
+
+static void fp_round_end(int rm)
+{
+    unsigned h = MXCSR_HOST;
+
+    if (rm != FE_TONEAREST) {
+        __asm__ volatile("ldmxcsr %0" : : "m"(h) : "memory");
+    }
+}
 #else
 static void fp_begin(int rm)
 {
@@ -89,6 +106,20 @@ static int fp_end(int rm)
         fesetround(FE_TONEAREST);
     }
     return fe;
+}
+
+static void fp_round(int rm)
+{
+    if (rm != FE_TONEAREST) {
+        fesetround(rm);
+    }
+}
+
+static void fp_round_end(int rm)
+{
+    if (rm != FE_TONEAREST) {
+        fesetround(FE_TONEAREST);
+    }
 }
 #endif
 
@@ -128,14 +159,91 @@ static int host_rm(unsigned rm)
     }
 }
 
-/* Is @p + @c exactly @mid? (TwoSum: s + e == p + c exactly.) */
+/*
+ * The rounding error of @s = @p + @c rounded to nearest (TwoSum): exact,
+ * so s + error == p + c, when nothing overflows.
+ */
+#define TWO_SUM_ERR(s, p, c) (((p) - ((s) - ((s) - (p)))) + ((c) - ((s) - (p))))
+
+/* Is @p + @c exactly @mid? */
 static bool sum_is(rv_f128 p, rv_f128 c, rv_f128 mid)
 {
     rv_f128 s = p + c;
-    rv_f128 bb = s - p;
-    rv_f128 e = (p - (s - bb)) + (c - bb);
 
-    return s == mid && e == 0;
+    return s == mid && TWO_SUM_ERR(s, p, c) == 0;
+}
+
+/*
+ * The fast path's exactness tests, run in RNE on finite operands whose
+ * result @r is normal and not the largest finite value, so none overflows.
+ * Is @p + @c exactly @r? (A single's sum is a double or not a single.)
+ */
+static bool sum_exact(double p, double c, double r)
+{
+    double s = p + c;
+
+    return s == r && TWO_SUM_ERR(s, p, c) == 0;
+}
+
+/*
+ * Is @x * @y exactly @z, for doubles? fma() rounds the exact difference,
+ * which is a multiple of at least 2^-1003 when |z| >= 2^-899 and so never
+ * rounds to zero unless it is zero. -1: too small to tell.
+ */
+static int prod_is_d(double x, double y, double z)
+{
+    if (!(fabs(z) >= 0x1p-899)) {
+        return -1;
+    }
+    return fma(x, y, -z) == 0;
+}
+
+/*
+ * Is @a * @b + @c exactly @r, for doubles? With ph + pl == a * b exactly
+ * and s + e == ph + c, the difference from @r is (s - r) + e + pl, where
+ * s - r is exact when s and r are within a factor 2 (Sterbenz), and
+ * u + f == (s - r) + e is a double only if f == 0. -1: cannot tell.
+ */
+static int fma_is_d(double a, double b, double c, double r)
+{
+    double ph = a * b, pl, s, e, t, u;
+
+    if (!isfinite(ph) || (a != 0 && b != 0 && !(fabs(ph) >= 0x1p-899))) {
+        return -1;
+    }
+    pl = fma(a, b, -ph);
+    s = ph + c;
+    e = TWO_SUM_ERR(s, ph, c);
+    if (!isfinite(s) || signbit(s) != signbit(r) || !(fabs(s) <= 2 * fabs(r)) ||
+        !(fabs(r) <= 2 * fabs(s))) {
+        return -1;
+    }
+    t = s - r;
+    u = t + e;
+    return TWO_SUM_ERR(u, t, e) == 0 && u == -pl;
+}
+
+/* Is integer @src of @kind (0 w, 1 wu, 2 l, 3 lu) below 2^@bits in size? */
+static bool int_fits(uint64_t src, unsigned kind, unsigned bits)
+{
+    uint64_t m = src;
+
+    switch (kind) {
+    case 0:
+        m = (uint64_t)(int64_t)(int32_t)src;
+        /* fall through */
+    case 2:
+        if ((int64_t)m < 0) {
+            m = -m;
+        }
+        break;
+    case 1:
+        m = (uint32_t)src;
+        break;
+    default:
+        break;
+    }
+    return m < (1ULL << bits);
 }
 
 /*
@@ -311,22 +419,28 @@ static uint64_t fcmp(double a, double b, bool sa, bool sb, unsigned op,
 static float from_other_s(uint64_t reg, unsigned rm, uint32_t *fl);
 static double from_other_d(uint64_t reg, unsigned rm, uint32_t *fl);
 
-#define FN(name)    name##_s
-#define FT          float
-#define UT          uint32_t
-#define FT_SINT     int32_t
-#define F_EXP       0x7f800000u
-#define F_FRAC      0x007fffffu
-#define F_QUIET     0x00400000u
-#define F_SIGN      0x80000000u
-#define F_CNAN      0x7fc00000u
-#define F_RD(reg)   ((reg) >> 32 == 0xffffffffu ? (uint32_t)(reg) : F_CNAN)
-#define F_WR(u)     (BOX_S | (u))
-#define F_OTHER     1
-#define F_SQRT      sqrtf
-#define F_FMA       fmaf
-#define F_NEXTAFTER nextafterf
-#define F_COPYSIGN  copysignf
+#define FN(name)             name##_s
+#define FT                   float
+#define UT                   uint32_t
+#define FT_SINT              int32_t
+#define F_EXP                0x7f800000u
+#define F_FRAC               0x007fffffu
+#define F_QUIET              0x00400000u
+#define F_SIGN               0x80000000u
+#define F_CNAN               0x7fc00000u
+#define F_MIN_NORMAL         0x1p-126f
+#define F_MAX                0x1.fffffep127f
+#define F_PREC               24
+#define F_FABS               fabsf
+#define F_PROD_IS(x, y, z)   ((double)(x) * (double)(y) == (double)(z))
+#define F_FMA_IS(a, b, c, r) sum_exact((double)(a) * (double)(b), c, r)
+#define F_RD(reg)            ((reg) >> 32 == 0xffffffffu ? (uint32_t)(reg) : F_CNAN)
+#define F_WR(u)              (BOX_S | (u))
+#define F_OTHER              1
+#define F_SQRT               sqrtf
+#define F_FMA                fmaf
+#define F_NEXTAFTER          nextafterf
+#define F_COPYSIGN           copysignf
 #include "emulator/rv-fpu-ops.c.inc"
 #undef FN
 #undef FT
@@ -337,6 +451,12 @@ static double from_other_d(uint64_t reg, unsigned rm, uint32_t *fl);
 #undef F_QUIET
 #undef F_SIGN
 #undef F_CNAN
+#undef F_MIN_NORMAL
+#undef F_MAX
+#undef F_PREC
+#undef F_FABS
+#undef F_PROD_IS
+#undef F_FMA_IS
 #undef F_RD
 #undef F_WR
 #undef F_OTHER
@@ -345,22 +465,28 @@ static double from_other_d(uint64_t reg, unsigned rm, uint32_t *fl);
 #undef F_NEXTAFTER
 #undef F_COPYSIGN
 
-#define FN(name)    name##_d
-#define FT          double
-#define UT          uint64_t
-#define FT_SINT     int64_t
-#define F_EXP       0x7ff0000000000000ULL
-#define F_FRAC      0x000fffffffffffffULL
-#define F_QUIET     0x0008000000000000ULL
-#define F_SIGN      0x8000000000000000ULL
-#define F_CNAN      0x7ff8000000000000ULL
-#define F_RD(reg)   (reg)
-#define F_WR(u)     (u)
-#define F_OTHER     0
-#define F_SQRT      sqrt
-#define F_FMA       fma
-#define F_NEXTAFTER nextafter
-#define F_COPYSIGN  copysign
+#define FN(name)     name##_d
+#define FT           double
+#define UT           uint64_t
+#define FT_SINT      int64_t
+#define F_EXP        0x7ff0000000000000ULL
+#define F_FRAC       0x000fffffffffffffULL
+#define F_QUIET      0x0008000000000000ULL
+#define F_SIGN       0x8000000000000000ULL
+#define F_CNAN       0x7ff8000000000000ULL
+#define F_MIN_NORMAL 0x1p-1022
+#define F_MAX        0x1.fffffffffffffp1023
+#define F_PREC       53
+#define F_FABS       fabs
+#define F_PROD_IS    prod_is_d
+#define F_FMA_IS     fma_is_d
+#define F_RD(reg)    (reg)
+#define F_WR(u)      (u)
+#define F_OTHER      0
+#define F_SQRT       sqrt
+#define F_FMA        fma
+#define F_NEXTAFTER  nextafter
+#define F_COPYSIGN   copysign
 #include "emulator/rv-fpu-ops.c.inc"
 
 static float d_to_s_host(double d, int rm, int *fe)
@@ -374,18 +500,29 @@ static float d_to_s_host(double d, int rm, int *fe)
     return r;
 }
 
-/* fcvt.s.d */
+/* fcvt.s.d, with the fast path of arith_s(): a normal result only is NX. */
 static float from_other_s(uint64_t reg, unsigned rm, uint32_t *fl)
 {
     double d = from_d(reg);
+    volatile double vd = d;
+    volatile float vr;
     int fe, fe2;
-    float r = d_to_s_host(d, host_rm(rm), &fe);
+    float r, z, za;
+    rv_f128 mid;
 
+    if (rm != RM_RMM) {
+        fp_round(host_rm(rm));
+        vr = (float)vd;
+        fp_round_end(host_rm(rm));
+        r = vr;
+        if (fabsf(r) > 0x1p-126f && fabsf(r) < 0x1.fffffep127f) {
+            *fl |= (double)r == d ? 0 : FFLAG_NX;
+            return r;
+        }
+    }
+    r = d_to_s_host(d, host_rm(rm), &fe);
     if (rm == RM_RMM && (fe & FE_INEXACT)) {
-        float z = d_to_s_host(d, FE_TOWARDZERO, &fe2);
-        float za;
-        rv_f128 mid;
-
+        z = d_to_s_host(d, FE_TOWARDZERO, &fe2);
         if (rmm_mid_s(r, z, &za, &mid) && (rv_f128)d == mid) {
             r = za;
         }
