@@ -189,7 +189,9 @@ int img_cmd_commit(int argc, char **argv)
     }
     filename = argv[optind];
     /* Learn the chain, then let go of it before opening the base rw. */
-    if (img_open(filename, fmt, QCOW2_OPEN_RDONLY | QCOW2_OPEN_FORCE_SHARE,
+    if (img_open(filename, fmt,
+                 QCOW2_OPEN_RDONLY | QCOW2_OPEN_FORCE_SHARE |
+                     (cache & QCOW2_OPEN_NOCACHE),
                  &img) < 0) {
         return 1;
     }
@@ -249,7 +251,8 @@ int img_cmd_commit(int argc, char **argv)
 
         if (qcow2_open(layers[i].path, layers[i].fmt,
                        QCOW2_OPEN_RDONLY | QCOW2_OPEN_NO_BACKING |
-                           QCOW2_OPEN_FORCE_SHARE,
+                           QCOW2_OPEN_FORCE_SHARE |
+                           (cache & QCOW2_OPEN_NOCACHE),
                        &layer, &err) < 0) {
             img_progress_end();
             img_open_error(layers[i].path, err.code, &err, QCOW2_OPEN_RDONLY);

@@ -50,12 +50,13 @@ struct img_slot {
     enum img_slot_state state;
     enum img_slot_kind kind;
     uint64_t seq;
-    uint64_t off;  /* target offset, bytes */
-    uint64_t len;  /* bytes; data slots at most one chunk */
-    uint8_t *buf;  /* chunk bytes */
-    uint8_t *cbuf; /* compressed clusters, one cluster_size each */
-    int *clen;     /* per cluster: >0 compressed length, 0 zero,
-                      -1 store uncompressed */
+    uint64_t off;   /* target offset, bytes */
+    uint64_t len;   /* bytes; data slots at most one chunk */
+    uint8_t *buf;   /* chunk bytes, aligned for O_DIRECT */
+    void *buf_base; /* allocation holding buf; owned */
+    uint8_t *cbuf;  /* compressed clusters, one cluster_size each */
+    int *clen;      /* per cluster: >0 compressed length, 0 zero,
+                       -1 store uncompressed */
 };
 
 struct img_src {
@@ -497,7 +498,7 @@ static void *img_cworker_main(void *opaque)
     struct img_slot sl = {0};
     size_t ncl = s->chunk / s->cluster + 1;
 
-    sl.buf = mem_alloc(s->chunk);
+    sl.buf = img_alloc_aligned(s->chunk, &sl.buf_base);
     sl.cbuf = mem_alloc(s->chunk);
     sl.clen = mem_calloc(ncl, sizeof(int));
     if (!sl.buf || !sl.cbuf || !sl.clen) {
@@ -555,7 +556,7 @@ static void *img_cworker_main(void *opaque)
         }
     }
 out:
-    mem_free(sl.buf);
+    mem_free(sl.buf_base);
     mem_free(sl.cbuf);
     mem_free(sl.clen);
     return NULL;
@@ -615,7 +616,7 @@ static int img_convert_run(struct img_convert *s)
         img_oom();
     }
     for (i = 0; i < s->nslots; i++) {
-        s->slots[i].buf = mem_alloc(s->chunk);
+        s->slots[i].buf = img_alloc_aligned(s->chunk, &s->slots[i].buf_base);
         if (!s->slots[i].buf) {
             img_oom();
         }
@@ -674,7 +675,7 @@ out_free:
     pthread_cond_destroy(&s->cond);
     pthread_mutex_destroy(&s->lock);
     for (i = 0; i < s->nslots; i++) {
-        mem_free(s->slots[i].buf);
+        mem_free(s->slots[i].buf_base);
     }
     mem_free(s->slots);
     return ret;

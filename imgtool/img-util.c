@@ -186,6 +186,18 @@ void img_size_str(uint64_t val, char *dst, size_t dst_cap)
              (double)val / (double)(1ull << (i * 10)), suffixes[i]);
 }
 
+void *img_alloc_aligned(size_t len, void **base)
+{
+    const uintptr_t align = 4096;
+    uint8_t *p = mem_alloc(len + align);
+
+    *base = p;
+    if (!p) {
+        return NULL;
+    }
+    return p + (align - (uintptr_t)p % align) % align;
+}
+
 int img_cache_flags(const char *mode, unsigned *flags)
 {
     if (!strcmp(mode, "none") || !strcmp(mode, "off") ||

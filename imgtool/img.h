@@ -79,6 +79,9 @@ int img_cvtnum(const char *name, const char *s, int64_t min, int64_t max,
 int img_strtoul(const char *s, unsigned long *out);
 /* "1 MiB", "204 KiB", "0 B": QEMU's size_to_str(). */
 void img_size_str(uint64_t val, char *dst, size_t dst_cap);
+/* @len bytes aligned for O_DIRECT (4 KiB); *@base is what to mem_free().
+ * NULL on allocation failure. */
+void *img_alloc_aligned(size_t len, void **base);
 /* Map a cache mode to QCOW2_OPEN_* flags. Returns 0 or -EINVAL. */
 int img_cache_flags(const char *mode, unsigned *flags);
 /* Parse "qcow2"/"raw". Returns 0 or -EINVAL. */

@@ -12,6 +12,8 @@
 
 /* Hash buckets per entry: keeps chains short. */
 #define CACHE_BUCKETS_PER_ENTRY 2
+/* Table memory alignment: O_DIRECT writes tables without a bounce. */
+#define CACHE_MEM_ALIGN 4096u
 
 struct cache_entry {
     uint64_t offset; /* host offset of the table; 0 = free slot */
@@ -25,7 +27,8 @@ struct qcow2_cache {
     struct qcow2_image *img;
     size_t nb_entries;
     size_t table_size;     /* bytes (the cluster size) */
-    uint8_t *mem;          /* nb_entries * table_size; owned */
+    uint8_t *mem;          /* nb_entries * table_size, 4 KiB aligned */
+    void *mem_base;        /* allocation holding mem; owned */
     struct cache_entry *e; /* owned */
     int *buckets;          /* head entry per bucket, -1 empty; owned */
     size_t nb_buckets;     /* power of two */
@@ -61,13 +64,16 @@ int qcow2_cache_new(struct qcow2_image *img, size_t nb_entries,
     while (c->nb_buckets < nb_entries * CACHE_BUCKETS_PER_ENTRY) {
         c->nb_buckets <<= 1;
     }
-    c->mem = mem_alloc(nb_entries * c->table_size);
+    c->mem_base = mem_alloc(nb_entries * c->table_size + CACHE_MEM_ALIGN);
     c->e = mem_calloc(nb_entries, sizeof(*c->e));
     c->buckets = mem_alloc(c->nb_buckets * sizeof(int));
-    if (!c->mem || !c->e || !c->buckets) {
+    if (!c->mem_base || !c->e || !c->buckets) {
         qcow2_cache_free(c);
         return -ENOMEM;
     }
+    c->mem = (uint8_t *)c->mem_base +
+             (CACHE_MEM_ALIGN - (uintptr_t)c->mem_base % CACHE_MEM_ALIGN) %
+                 CACHE_MEM_ALIGN;
     for (i = 0; i < c->nb_buckets; i++) {
         c->buckets[i] = -1;
     }
@@ -83,7 +89,7 @@ void qcow2_cache_free(struct qcow2_cache *c)
     if (!c) {
         return;
     }
-    mem_free(c->mem);
+    mem_free(c->mem_base);
     mem_free(c->e);
     mem_free(c->buckets);
     mem_free(c);

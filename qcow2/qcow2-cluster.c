@@ -381,9 +381,9 @@ static int compressed_load(struct qcow2_image *img, uint64_t entry,
     if (!cbuf) {
         return err_set(err, -ENOMEM, "compressed cluster");
     }
-    n = pread(img->fd, cbuf, clen, (off_t)coff);
+    n = qcow2_io_pread_some(img, cbuf, clen, coff);
     if (n < 0) {
-        ret = err_set(err, -errno, "reading compressed cluster at %#" PRIx64,
+        ret = err_set(err, (int)n, "reading compressed cluster at %#" PRIx64,
                       coff);
         goto out;
     }
@@ -415,12 +415,9 @@ static int data_pread(struct qcow2_image *img, uint64_t host, uint8_t *dst,
                       uint64_t len, struct err *err)
 {
     while (len > 0) {
-        ssize_t n = pread(img->fd, dst, len, (off_t)host);
+        ssize_t n = qcow2_io_pread_some(img, dst, (size_t)len, host);
         if (n < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            return err_set(err, -errno, "read at %#" PRIx64, host);
+            return err_set(err, (int)n, "read at %#" PRIx64, host);
         }
         if (n == 0) {
             memset(dst, 0, len);

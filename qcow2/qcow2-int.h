@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "qcow2/qcow2.h"
 
@@ -167,7 +168,8 @@ struct qcow2_image {
     const uint64_t *reftable_used_of; /* table reftable_used describes */
     uint8_t *scratch;                 /* owned; one cluster for copy-on-write */
     uint8_t meta_prealloc; /* block status: 0 unchecked, 1 no, 2 yes */
-    void *io_trace_fn; /* CONFIG_TESTING hook (qcow2_io_trace_fn) */
+    uint32_t dio_align;    /* O_DIRECT request alignment; 0: buffered I/O */
+    void *io_trace_fn;     /* CONFIG_TESTING hook (qcow2_io_trace_fn) */
     void *io_trace_opaque;
 };
 
@@ -179,6 +181,13 @@ int qcow2_io_pread(struct qcow2_image *img, uint64_t off, void *dst, size_t len,
                    struct err *err);
 int qcow2_io_pwrite(struct qcow2_image *img, uint64_t off, const void *src,
                     size_t len, struct err *err);
+/* One pread()/pwrite() of the image file, aligned for O_DIRECT when the
+ * image uses it. Returns the bytes moved (a read is short at the end of the
+ * file) or -errno. */
+ssize_t qcow2_io_pread_some(struct qcow2_image *img, void *dst, size_t len,
+                            uint64_t off);
+ssize_t qcow2_io_pwrite_some(struct qcow2_image *img, const void *src,
+                             size_t len, uint64_t off);
 /* Serialise the header and extensions into cluster 0 (as QEMU lays them
  * out) and write it. */
 int qcow2_header_write(struct qcow2_image *img, struct err *err);

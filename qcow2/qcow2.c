@@ -90,18 +90,231 @@ static void io_trace(struct qcow2_image *img, enum qcow2_io_event kind,
     } while (0)
 #endif
 
+/*
+ * O_DIRECT (cache=none): every transfer must have its buffer, offset and
+ * length aligned to the file's alignment (img->dio_align). Unaligned
+ * requests go through an aligned bounce buffer; unaligned writes read,
+ * modify and write the whole aligned window, then give the file back the
+ * length it would have had (so the bytes on disk match a buffered write).
+ */
+
+/* Buffer alignment for O_DIRECT: the largest logical block size (QEMU's
+ * MAX_BLOCKSIZE), which also suits every smaller one. */
+#define DIO_MEM_ALIGN 4096u
+/* Largest bounce transfer: requests above it are split. */
+#define DIO_BOUNCE_MAX (4u << 20)
+
+/* Memory needs the same alignment as offsets and lengths (the logical
+ * block size), as QEMU finds for regular files. */
+static bool dio_aligned(const struct qcow2_image *img, const void *buf,
+                        size_t len, uint64_t off)
+{
+    uint64_t a = img->dio_align;
+
+    return ((uintptr_t)buf % a) == 0 && (len % a) == 0 && (off % a) == 0;
+}
+
+/* A buffer of @len bytes aligned to DIO_MEM_ALIGN; *@base is what to
+ * mem_free(). NULL on allocation failure. */
+static uint8_t *dio_buf_alloc(size_t len, void **base)
+{
+    uint8_t *p = mem_alloc(len + DIO_MEM_ALIGN);
+
+    *base = p;
+    if (!p) {
+        return NULL;
+    }
+    return p + (DIO_MEM_ALIGN - (uintptr_t)p % DIO_MEM_ALIGN) % DIO_MEM_ALIGN;
+}
+
+/* pread() that retries EINTR. */
+static ssize_t fd_pread(int fd, void *dst, size_t len, uint64_t off)
+{
+    ssize_t n;
+
+    do {
+        n = pread(fd, dst, len, (off_t)off);
+    } while (n < 0 && errno == EINTR);
+    return n;
+}
+
+static ssize_t fd_pwrite(int fd, const void *src, size_t len, uint64_t off)
+{
+    ssize_t n;
+
+    do {
+        n = pwrite(fd, src, len, (off_t)off);
+    } while (n < 0 && errno == EINTR);
+    return n;
+}
+
+/* Fill @win (@wlen bytes at aligned @woff) from the file, zeros past its
+ * end. Returns the bytes the file held, or -errno. */
+static ssize_t dio_window_read(struct qcow2_image *img, uint8_t *win,
+                               size_t wlen, uint64_t woff)
+{
+    size_t got = 0;
+
+    while (got < wlen) {
+        ssize_t n = fd_pread(img->fd, win + got, wlen - got, woff + got);
+        if (n < 0) {
+            return -errno;
+        }
+        if (n == 0) {
+            break;
+        }
+        got += (size_t)n;
+        if (got % img->dio_align) {
+            break; /* the file ends inside this block */
+        }
+    }
+    memset(win + got, 0, wlen - got);
+    return (ssize_t)got;
+}
+
+ssize_t qcow2_io_pread_some(struct qcow2_image *img, void *dst, size_t len,
+                            uint64_t off)
+{
+    uint64_t a = img->dio_align;
+    uint64_t woff, wend;
+    uint8_t *win;
+    void *base;
+    ssize_t got;
+    size_t n;
+
+    if (a == 0 || dio_aligned(img, dst, len, off)) {
+        ssize_t r = fd_pread(img->fd, dst, len, off);
+        return r < 0 ? -errno : r;
+    }
+    if (len > DIO_BOUNCE_MAX) {
+        len = DIO_BOUNCE_MAX;
+    }
+    woff = off / a * a;
+    wend = (off + len + a - 1) / a * a;
+    win = dio_buf_alloc((size_t)(wend - woff), &base);
+    if (!win) {
+        return -ENOMEM;
+    }
+    got = dio_window_read(img, win, (size_t)(wend - woff), woff);
+    if (got >= 0) {
+        n = 0;
+        if ((uint64_t)got > off - woff) {
+            n = (size_t)((uint64_t)got - (off - woff));
+        }
+        if (n > len) {
+            n = len;
+        }
+        memcpy(dst, win + (off - woff), n);
+        got = (ssize_t)n;
+    }
+    mem_free(base);
+    return got;
+}
+
+/* One bounced write of at most DIO_BOUNCE_MAX bytes. Returns the bytes
+ * written or -errno. */
+static ssize_t dio_pwrite_bounced(struct qcow2_image *img, const void *src,
+                                  size_t len, uint64_t off)
+{
+    uint64_t a = img->dio_align;
+    uint64_t woff, wend;
+    struct stat st;
+    uint8_t *win;
+    void *base;
+    ssize_t r;
+    size_t wlen;
+
+    if (len > DIO_BOUNCE_MAX) {
+        len = DIO_BOUNCE_MAX;
+    }
+    if (fstat(img->fd, &st) < 0) {
+        return -errno;
+    }
+    woff = off / a * a;
+    wend = (off + len + a - 1) / a * a;
+    wlen = (size_t)(wend - woff);
+    win = dio_buf_alloc(wlen, &base);
+    if (!win) {
+        return -ENOMEM;
+    }
+    if (woff < off || wend > off + len) {
+        r = dio_window_read(img, win, wlen, woff);
+        if (r < 0) {
+            goto out;
+        }
+    }
+    memcpy(win + (off - woff), src, len);
+    r = fd_pwrite(img->fd, win, wlen, woff);
+    if (r < 0) {
+        r = -errno;
+        goto out;
+    }
+    if ((size_t)r < wlen) {
+        r = -EIO;
+        goto out;
+    }
+    /* Whole blocks went out: restore the length a plain write leaves. */
+    if (wend > (uint64_t)st.st_size && wend > off + len) {
+        uint64_t keep =
+            off + len > (uint64_t)st.st_size ? off + len : (uint64_t)st.st_size;
+        if (ftruncate(img->fd, (off_t)keep) < 0) {
+            r = -errno;
+            goto out;
+        }
+    }
+    r = (ssize_t)len;
+out:
+    mem_free(base);
+    return r;
+}
+
+ssize_t qcow2_io_pwrite_some(struct qcow2_image *img, const void *src,
+                             size_t len, uint64_t off)
+{
+    if (img->dio_align == 0 || dio_aligned(img, src, len, off)) {
+        ssize_t r = fd_pwrite(img->fd, src, len, off);
+        return r < 0 ? -errno : r;
+    }
+    return dio_pwrite_bounced(img, src, len, off);
+}
+
+/*
+ * The file's O_DIRECT request alignment, found as QEMU's
+ * raw_probe_alignment() does: the smallest read size (1, 512 ... 4096)
+ * the file accepts, where 1 (nothing to learn, e.g. an empty file) means
+ * the safe 4096.
+ */
+static uint32_t dio_probe_align(int fd)
+{
+    static const uint32_t sizes[] = {1, 512, 1024, 2048, 4096};
+    uint32_t align = DIO_MEM_ALIGN;
+    uint8_t *buf;
+    void *base;
+    size_t i;
+
+    buf = dio_buf_alloc(DIO_MEM_ALIGN, &base);
+    if (!buf) {
+        return align;
+    }
+    for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+        if (fd_pread(fd, buf, sizes[i], 0) >= 0 || errno != EINVAL) {
+            align = sizes[i] == 1 ? DIO_MEM_ALIGN : sizes[i];
+            break;
+        }
+    }
+    mem_free(base);
+    return align;
+}
+
 int qcow2_io_pread(struct qcow2_image *img, uint64_t off, void *dst, size_t len,
                    struct err *err)
 {
     uint8_t *p = dst;
 
     while (len > 0) {
-        ssize_t n = pread(img->fd, p, len, (off_t)off);
+        ssize_t n = qcow2_io_pread_some(img, p, len, off);
         if (n < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            return err_set(err, -errno,
+            return err_set(err, (int)n,
                            "read of %zu bytes at %#" PRIx64 " failed", len,
                            off);
         }
@@ -127,14 +340,11 @@ int qcow2_io_pwrite(struct qcow2_image *img, uint64_t off, const void *src,
 
     IO_TRACE(img, QCOW2_IO_WRITE, off, src, len);
     while (len > 0) {
-        ssize_t n = pwrite(img->fd, p, len, (off_t)off);
+        ssize_t n = qcow2_io_pwrite_some(img, p, len, off);
         if (n < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            return err_set(err, errno == ENOSPC ? -ENOSPC : -EIO,
+            return err_set(err, n == -ENOSPC ? -ENOSPC : -EIO,
                            "write of %zu bytes at %#" PRIx64 " failed: %s", len,
-                           off, strerror(errno));
+                           off, strerror((int)-n));
         }
         p += n;
         off += (uint64_t)n;
@@ -646,9 +856,9 @@ static int header_load(struct qcow2_image *img, struct err *err)
     int ret;
 
     memset(first, 0, sizeof(first));
-    n = pread(img->fd, first, sizeof(first), 0);
+    n = qcow2_io_pread_some(img, first, sizeof(first), 0);
     if (n < 0) {
-        return err_set(err, -errno, "reading header: %s", strerror(errno));
+        return err_set(err, (int)n, "reading header: %s", strerror((int)-n));
     }
     if (n < QCOW2_V2_HEADER_LEN || rd_be32(first) != QCOW2_MAGIC) {
         return err_set(err, -EBADMSG, "Image is not in qcow2 format");
@@ -724,9 +934,9 @@ static int header_load(struct qcow2_image *img, struct err *err)
     if (!buf) {
         return err_set(err, -ENOMEM, "header cluster");
     }
-    n = pread(img->fd, buf, cs, 0);
+    n = qcow2_io_pread_some(img, buf, cs, 0);
     if (n < 0) {
-        ret = err_set(err, -errno, "reading header: %s", strerror(errno));
+        ret = err_set(err, (int)n, "reading header: %s", strerror((int)-n));
         goto out;
     }
     got = (size_t)n;
@@ -1373,11 +1583,30 @@ static int open_depth(const char *path, enum qcow2_format fmt, unsigned flags,
         goto fail;
     }
     oflags = (img->read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC;
+    if (flags & QCOW2_OPEN_NOCACHE) {
+        oflags |= O_DIRECT;
+    }
     img->fd = open(path, oflags);
+    if (img->fd < 0 && errno == EINVAL && (oflags & O_DIRECT)) {
+        int fd = open(path, oflags & ~O_DIRECT);
+
+        if (fd >= 0) {
+            close(fd);
+            ret = err_set(err, -EINVAL,
+                          "Could not open '%s': filesystem does not support "
+                          "O_DIRECT",
+                          path);
+            goto fail;
+        }
+        errno = EINVAL;
+    }
     if (img->fd < 0) {
         ret = err_set(err, -errno, "Could not open '%s': %s", path,
                       strerror(errno));
         goto fail;
+    }
+    if (oflags & O_DIRECT) {
+        img->dio_align = dio_probe_align(img->fd);
     }
     if (fstat(img->fd, &st) < 0) {
         ret = err_set(err, -errno, "stat '%s'", path);
@@ -1516,13 +1745,10 @@ static int raw_read(struct qcow2_image *img, uint64_t off, uint8_t *dst,
                     size_t len, struct err *err)
 {
     while (len > 0) {
-        ssize_t n = pread(img->fd, dst, len, (off_t)off);
+        ssize_t n = qcow2_io_pread_some(img, dst, len, off);
         if (n < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
             return err_set(err, -EIO, "read at %#" PRIx64 ": %s", off,
-                           strerror(errno));
+                           strerror((int)-n));
         }
         if (n == 0) {
             memset(dst, 0, len);

@@ -40,7 +40,7 @@ enum qcow2_format {
 #define QCOW2_OPEN_RDONLY      (1u << 0) /* no writes; shared lock only */
 #define QCOW2_OPEN_NO_BACKING  (1u << 1) /* do not open the backing file */
 #define QCOW2_OPEN_FORCE_SHARE (1u << 2) /* -U: no lock; read-only */
-#define QCOW2_OPEN_NOCACHE     (1u << 3) /* cache=none; O_DIRECT not used yet */
+#define QCOW2_OPEN_NOCACHE     (1u << 3) /* cache=none: O_DIRECT, bounced */
 #define QCOW2_OPEN_UNSAFE      (1u << 4) /* flush is a no-op (cache=unsafe) */
 #define QCOW2_OPEN_NO_REPAIR   (1u << 5) /* do not repair a dirty image */
 #define QCOW2_OPEN_CHECK       (1u << 6) /* open for check: tolerate damage */
@@ -93,6 +93,10 @@ int qcow2_create(const char *path, const struct qcow2_create_opts *o,
  * Returns 0, or -ENOENT, -EBADMSG (corrupt), -ENOTSUP (unknown incompatible
  * feature, encryption, external data file), -EBUSY (locked by another
  * process), -ELOOP (backing loop or chain too deep), -EIO, -ENOMEM.
+ * With QCOW2_OPEN_NOCACHE the files (backing files too) are opened with
+ * O_DIRECT, and unaligned requests go through aligned bounce buffers; a
+ * file system that refuses O_DIRECT fails the open with -EINVAL ("filesystem
+ * does not support O_DIRECT", as QEMU words it).
  */
 int qcow2_open(const char *path, enum qcow2_format fmt, unsigned flags,
                struct qcow2_image **out, struct err *err);

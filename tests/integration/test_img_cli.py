@@ -1,5 +1,7 @@
 """rrvm-img's own command-line surface where it cannot be byte-identical to
 qemu-img (its name and version) and the options it refuses on purpose."""
+import ctypes
+import mmap
 import os
 import subprocess
 
@@ -94,6 +96,74 @@ def test_cache_modes(rrvm_img, tmp_path, mode):
                "qcow2", "s.raw", "x.qcow2"], tmp_path)
     assert bad.returncode == 1
     assert bad.stderr == "rrvm-img: Invalid cache option: bogus\n"
+
+
+def resident_bytes(path):
+    """Bytes of @path in the page cache, by mincore() over a mapping."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mmap.restype = ctypes.c_void_p
+    libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int,
+                          ctypes.c_int, ctypes.c_int, ctypes.c_long]
+    libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+    libc.mincore.argtypes = [ctypes.c_void_p, ctypes.c_size_t,
+                             ctypes.c_char_p]
+    size = os.path.getsize(path)
+    page = os.sysconf("SC_PAGE_SIZE")
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        addr = libc.mmap(None, size, mmap.PROT_READ, mmap.MAP_SHARED, fd, 0)
+        assert addr != ctypes.c_void_p(-1).value, os.strerror(ctypes.get_errno())
+        vec = ctypes.create_string_buffer((size + page - 1) // page)
+        try:
+            assert libc.mincore(addr, size, vec) == 0
+        finally:
+            libc.munmap(addr, size)
+    finally:
+        os.close(fd)
+    return sum(b & 1 for b in vec.raw) * page
+
+
+def evict(path):
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
+
+
+@pytest.mark.parametrize("out_fmt", ["qcow2", "raw"])
+def test_cache_none_bypasses_page_cache(rrvm_img, tmp_path, out_fmt):
+    """-t none writes the target and -T none reads the source with
+    O_DIRECT: neither lands in the page cache, while the default modes do
+    (which shows the measurement can tell)."""
+    size = 16 << 20
+    src = tmp_path / "s.raw"
+    src.write_bytes(os.urandom(size))
+    for mode, src_mode in (("none", "none"), ("writeback", "writeback")):
+        out = tmp_path / f"o-{mode}.{out_fmt}"
+        evict(src)
+        assert resident_bytes(src) < size // 4
+        sh([rrvm_img, "convert", "-t", mode, "-T", src_mode, "-f", "raw",
+            "-O", out_fmt, str(src), str(out)], tmp_path)
+        cached_out = resident_bytes(out)
+        cached_src = resident_bytes(src)
+        if mode == "none":
+            # creating the image writes a few metadata clusters buffered
+            assert cached_out < 1 << 20, cached_out
+            assert cached_src < 1 << 20, cached_src
+        else:
+            assert cached_out > size // 2, cached_out
+            assert cached_src > size // 2, cached_src
+        assert raw_read(rrvm_img, out, out_fmt, tmp_path) == src.read_bytes()
+
+
+def raw_read(rrvm_img, img, fmt, d):
+    back = d / "back.raw"
+    sh([rrvm_img, "convert", "-f", fmt, "-O", "raw", str(img), str(back)], d)
+    data = back.read_bytes()
+    back.unlink()
+    return data
 
 
 def test_errors_are_one_line(rrvm_img, tmp_path):

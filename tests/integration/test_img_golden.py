@@ -4,12 +4,17 @@ filters in test_img_common.py. Images that either tool wrote are then
 checked by qemu-img (check exit 0, and compare with qemu-img's result)."""
 import json
 import random
+import shutil
 import struct
+import subprocess
+import tempfile
+from pathlib import Path
 
 import pytest
 
-from test_img_common import (QEMU_IMG, assert_same, qemu_check_clean,
-                             qemu_compare, run_both, sh, write_file)
+from test_img_common import (QEMU_IMG, assert_same, filt, qemu_check_clean,
+                             qemu_compare, run_both, setup_dir, sh,
+                             write_file)
 
 pytestmark = pytest.mark.skipif(QEMU_IMG is None, reason="needs qemu-img")
 
@@ -345,6 +350,9 @@ CASES = [
      ["check", "-r", "all", "bad.qcow2"]),
     ("check-bad-r", DATA, ["check", "-r", "foo", "d.qcow2"]),
     ("check-missing", [], ["check", "nonexist"]),
+    ("check-T-none", DATA, ["check", "-T", "none", "d.qcow2"]),
+    ("check-T-none-repair", [leak_image], ["check", "-T", "none", "-r",
+                                           "all", "leak.qcow2"]),
     ("check-snapshots", DATA + [[Q, "snapshot", "-c", "s", "d.qcow2"]],
      ["check", "d.qcow2"]),
     # ---- snapshot ----
@@ -416,6 +424,24 @@ CASES = [
      ["convert", "-n", "-f", "raw", "-O", "qcow2", "r.raw", "o.qcow2"]),
     ("conv-t-none", RAW4M, ["convert", "-t", "none", "-T", "none", "-f",
                             "raw", "-O", "qcow2", "r.raw", "o.qcow2"]),
+    ("conv-T-none-chain", CHAIN, ["convert", "-T", "none", "-O", "qcow2",
+                                  "top.qcow2", "o.qcow2"]),
+    ("conv-t-directsync-raw", DATA, ["convert", "-t", "directsync", "-O",
+                                     "raw", "d.qcow2", "o.raw"]),
+    ("conv-t-none-odd-raw", [write_file("odd.raw", bytes(range(256)) * 4
+                                        + b"tail")],
+     ["convert", "-t", "none", "-f", "raw", "-O", "raw", "odd.raw",
+      "o.raw"]),
+    ("conv-t-none-compress", RAW4M, ["convert", "-c", "-t", "none", "-T",
+                                     "none", "-f", "raw", "-O", "qcow2",
+                                     "r.raw", "o.qcow2"]),
+    ("conv-t-none-cl512", DATA, ["convert", "-t", "none", "-o",
+                                 "cluster_size=512", "-O", "qcow2",
+                                 "d.qcow2", "o.qcow2"]),
+    ("conv-t-none-n", RAW4M + [mk("o.qcow2", "4M"),
+                               io("o.qcow2", "write -P 0xee 1000 5000")],
+     ["convert", "-n", "-t", "none", "-f", "raw", "-O", "qcow2", "r.raw",
+      "o.qcow2"]),
     ("conv-U", DATA, ["convert", "-U", "-O", "raw", "d.qcow2", "o.raw"]),
     ("conv-noout", RAW4M, ["convert", "-O", "qcow2", "r.raw"]),
     ("conv-missing", [], ["convert", "-O", "qcow2", "nonexist", "o.qcow2"]),
@@ -519,6 +545,8 @@ CASES = [
                             "t.raw"]],
      ["compare", "top.qcow2", "t.raw"]),
     ("cmp-missing", DATA, ["compare", "d.qcow2", "nonexist"]),
+    ("cmp-T-none", DATA + [[Q, "convert", "-O", "raw", "d.qcow2", "d.raw"]],
+     ["compare", "-T", "none", "d.raw", "d.qcow2"]),
     ("cmp-one-arg", DATA, ["compare", "d.qcow2"]),
     # ---- map ----
     ("map", CHAIN, ["map", "top.qcow2"]),
@@ -676,6 +704,7 @@ CASES = [
     ("commit-b", CHAIN, ["commit", "-b", "base.qcow2", "top.qcow2"]),
     ("commit-p", CHAIN, ["commit", "-p", "top.qcow2"]),
     ("commit-q", CHAIN, ["commit", "-q", "top.qcow2"]),
+    ("commit-t-none", CHAIN, ["commit", "-t", "none", "top.qcow2"]),
     ("commit-nobacking", CHAIN, ["commit", "base.qcow2"]),
     ("commit-b-nope", CHAIN, ["commit", "-b", "nope", "top.qcow2"]),
     ("commit-3", CHAIN + [mk("t3.qcow2", "2M", "-b", "top.qcow2", "-F",
@@ -689,6 +718,10 @@ CASES = [
                              io("b2.qcow2", "write -P 5 0 512k")],
      ["rebase", "-b", "b2.qcow2", "-F", "qcow2", "top.qcow2"]),
     ("rebase-flatten", CHAIN, ["rebase", "-b", "", "top.qcow2"]),
+    ("rebase-t-none", CHAIN + [mk("b2.qcow2", "2M"),
+                               io("b2.qcow2", "write -P 5 0 512k")],
+     ["rebase", "-t", "none", "-T", "none", "-b", "b2.qcow2", "-F", "qcow2",
+      "top.qcow2"]),
     ("rebase-nofmt", CHAIN + [mk("b2.qcow2", "2M")],
      ["rebase", "-b", "b2.qcow2", "top.qcow2"]),
     ("rebase-missing-new", CHAIN, ["rebase", "-b", "nonexist", "-F", "qcow2",
@@ -705,6 +738,8 @@ CASES = [
     ("amend-progress", DATA, ["amend", "-p", "-o", "lazy_refcounts=off",
                               "d.qcow2"]),
     ("amend-noopts", DATA, ["amend", "d.qcow2"]),
+    ("amend-t-none", DATA, ["amend", "-t", "none", "-o", "refcount_bits=8",
+                            "d.qcow2"]),
     ("amend-badopt", DATA, ["amend", "-o", "foo=1", "d.qcow2"]),
     ("amend-create-only", DATA, ["amend", "-o", "cluster_size=4k",
                                  "d.qcow2"]),
@@ -735,6 +770,8 @@ CASES = [
                            "d.qcow2"]),
     ("bench-none", DATA, ["bench", "-c", "500", "-t", "none", "d.qcow2"]),
     ("bench-zero", DATA, ["bench", "-c", "0", "d.qcow2"]),
+    ("bench-none-write", DATA, ["bench", "-w", "-t", "none", "-c", "300",
+                                "-s", "1000", "-S", "3000", "d.qcow2"]),
     ("bench-past-end", DATA, ["bench", "-c", "10", "-o", "8M", "d.qcow2"]),
     ("bench-big", DATA, ["bench", "-c", "2", "-d", "1", "-s", "5M", "d.qcow2"]),
     ("bench-bad-count", DATA, ["bench", "-c", "abc", "d.qcow2"]),
@@ -786,6 +823,17 @@ OUTPUTS = {
     "conv-n": [("o.qcow2", "qcow2")],
     "conv-n-dirty-target": [("o.qcow2", "qcow2")],
     "conv-t-none": [("o.qcow2", "qcow2")],
+    "conv-T-none-chain": [("o.qcow2", "qcow2")],
+    "conv-t-directsync-raw": [("o.raw", "raw")],
+    "conv-t-none-odd-raw": [("o.raw", "raw")],
+    "conv-t-none-compress": [("o.qcow2", "qcow2")],
+    "conv-t-none-cl512": [("o.qcow2", "qcow2")],
+    "conv-t-none-n": [("o.qcow2", "qcow2")],
+    "check-T-none-repair": [("leak.qcow2", "qcow2")],
+    "commit-t-none": [("base.qcow2", "qcow2"), ("top.qcow2", "qcow2")],
+    "rebase-t-none": [("top.qcow2", "qcow2")],
+    "amend-t-none": [("d.qcow2", "qcow2")],
+    "bench-none-write": [("d.qcow2", "qcow2")],
     "conv-dirty": [("o.raw", "raw")],
     "conv-self-raw": [("r.raw", "raw")],
     "conv-empty-1T": [("o.qcow2", "qcow2")],
@@ -851,3 +899,101 @@ def test_same_as_qemu_img(rrvm_img, tmp_path, name, setup, cmd):
         qemu_compare(qd / path, rd / path, fmt, fmt)
         if name in INFO_EQUAL:
             assert _info(rd, path) == _info(qd, path)
+
+
+# cache=none on tmpfs (which takes O_DIRECT on current kernels) and on a
+# ramfs, which refuses it: qemu-img then fails to open with "filesystem does
+# not support O_DIRECT" after creating the target.
+CACHE_NONE = [
+    ("conv-t-none", RAW4M, ["convert", "-t", "none", "-f", "raw", "-O",
+                            "qcow2", "r.raw", "o.qcow2"]),
+    ("conv-T-none", RAW4M, ["convert", "-T", "none", "-f", "raw", "-O",
+                            "qcow2", "r.raw", "o.qcow2"]),
+    ("conv-t-directsync-raw", DATA, ["convert", "-t", "directsync", "-O",
+                                     "raw", "d.qcow2", "o.raw"]),
+    ("conv-t-none-n", RAW4M + [mk("o.qcow2", "4M")],
+     ["convert", "-n", "-t", "none", "-f", "raw", "-O", "qcow2", "r.raw",
+      "o.qcow2"]),
+    ("check-T-none", DATA, ["check", "-T", "none", "d.qcow2"]),
+    ("cmp-T-none", DATA, ["compare", "-T", "none", "d.qcow2", "d.qcow2"]),
+    ("commit-t-none", CHAIN, ["commit", "-t", "none", "top.qcow2"]),
+    ("bench-t-none", DATA, ["bench", "-c", "100", "-t", "none", "d.qcow2"]),
+    ("map-default", DATA, ["map", "--output=json", "d.qcow2"]),
+]
+CACHE_NONE_FILES = {"conv-t-none": "o.qcow2", "conv-T-none": "o.qcow2",
+                    "conv-t-directsync-raw": "o.raw",
+                    "conv-t-none-n": "o.qcow2", "commit-t-none": "base.qcow2"}
+
+
+def _files(d):
+    return sorted((p.name, p.stat().st_size) for p in d.iterdir())
+
+
+@pytest.mark.skipif(not Path("/dev/shm").is_dir(), reason="needs /dev/shm")
+@pytest.mark.parametrize("name,setup,cmd", CACHE_NONE,
+                         ids=[c[0] for c in CACHE_NONE])
+def test_cache_none_tmpfs(rrvm_img, name, setup, cmd):
+    d = Path(tempfile.mkdtemp(prefix="rrvm-img-", dir="/dev/shm"))
+    try:
+        q, r, qd, rd = run_both(d, rrvm_img, setup, cmd, name)
+        assert_same(q, r, cmd)
+        # (commit's emptied top is shorter in QEMU: names only there)
+        assert [f[0] for f in _files(rd)] == [f[0] for f in _files(qd)]
+        out = CACHE_NONE_FILES.get(name)
+        if out and q[0] == 0:
+            qemu_compare(qd / out, rd / out)
+            if name.startswith("conv"):
+                assert (rd / out).stat().st_size == (qd / out).stat().st_size
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def _unshare_works():
+    if not shutil.which("unshare"):
+        return False
+    d = tempfile.mkdtemp(prefix="rrvm-img-")
+    p = subprocess.run(["unshare", "-rm", "mount", "-t", "ramfs", "none", d],
+                       capture_output=True)
+    shutil.rmtree(d, ignore_errors=True)
+    return p.returncode == 0
+
+
+_RAMFS_SCRIPT = """set -e
+D="$1"; M="$2"; shift 2
+mount -t ramfs none "$M"
+cp -a "$D"/. "$M"/
+cd "$M"
+set +e
+"$@"
+rc=$?
+set -e
+find "$D" -mindepth 1 -delete
+cp -a "$M"/. "$D"/
+exit $rc
+"""
+
+
+def _in_ramfs(tool, d, mnt, cmd):
+    """Run @tool @cmd with the files of @d copied into a private ramfs at
+    @mnt (in a user and mount namespace), then copy every file back."""
+    mnt.mkdir()
+    p = subprocess.run(["unshare", "-rm", "sh", "-c", _RAMFS_SCRIPT, "sh",
+                        str(d), str(mnt), tool] + cmd, capture_output=True,
+                       timeout=300)
+    return (p.returncode, filt(p.stdout.decode()), filt(p.stderr.decode()))
+
+
+@pytest.mark.skipif(not _unshare_works(),
+                    reason="needs unshare -rm and ramfs mounts")
+@pytest.mark.parametrize("name,setup,cmd", CACHE_NONE,
+                         ids=[c[0] for c in CACHE_NONE])
+def test_cache_none_refused(rrvm_img, tmp_path, name, setup, cmd):
+    base = tmp_path / "setup"
+    setup_dir(base, setup)
+    res = {}
+    for tool, exe in (("q", QEMU_IMG), ("r", str(Path(rrvm_img).resolve()))):
+        d = tmp_path / tool
+        shutil.copytree(base, d)
+        res[tool] = _in_ramfs(exe, d, tmp_path / (tool + "-mnt"), cmd)
+    assert_same(res["q"], res["r"], cmd)
+    assert _files(tmp_path / "r") == _files(tmp_path / "q")

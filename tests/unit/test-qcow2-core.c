@@ -1258,6 +1258,107 @@ static void test_block_status_rules(void **state)
     qcow2_close(img);
 }
 
+/* The open file flags of @fd, from /proc/self/fdinfo (octal). */
+static long fd_flags(int fd)
+{
+    char path[64], line[128];
+    long flags = -1;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+    f = fopen(path, "r");
+    if (!f) {
+        return -1;
+    }
+    while (fgets(line, sizeof(line), f)) {
+        if (!strncmp(line, "flags:", 6)) {
+            flags = strtol(line + 6, NULL, 8);
+        }
+    }
+    fclose(f);
+    return flags;
+}
+
+/*
+ * cache=none: the file (and the backing file) is open with O_DIRECT, and
+ * unaligned reads and writes, metadata and data, give the same bytes and
+ * the same file length as buffered I/O.
+ */
+static void test_nocache_direct_io(void **state)
+{
+    char b[300], t[300], r1[300], r2[300];
+    struct qcow2_image *img = NULL;
+    struct qcow2_create_opts o;
+    struct err e = {0};
+    uint8_t *pat = mem_alloc(300000);
+    uint8_t *got = mem_alloc(300000);
+    struct stat st1, st2;
+    size_t i;
+
+    assert_non_null(pat);
+    assert_non_null(got);
+    for (i = 0; i < 300000; i++) {
+        pat[i] = (uint8_t)(i * 7 + i / 251);
+    }
+    path_in(b, sizeof(b), "dio-base.qcow2");
+    path_in(t, sizeof(t), "dio-top.qcow2");
+    assert_int_equal(sh("qemu-img create -q -f qcow2 '%s' 4M && qemu-io -f "
+                        "qcow2 -c 'write -P 9 0 1M' '%s' >/dev/null && "
+                        "qemu-img create -q -f qcow2 -o cluster_size=4k -b "
+                        "'%s' -F qcow2 '%s'",
+                        b, b, b, t),
+                     0);
+    assert_int_equal(
+        qcow2_open(t, QCOW2_FORMAT_QCOW2, QCOW2_OPEN_NOCACHE, &img, &e), 0);
+    assert_true(fd_flags(img->fd) & O_DIRECT);
+    assert_true(fd_flags(img->backing->fd) & O_DIRECT);
+    assert_true(img->dio_align >= 512);
+    /* unaligned buffer, offset and length; COW from the backing file */
+    assert_int_equal(qcow2_write(img, 1001, pat + 3, 299997, &e), 0);
+    assert_int_equal(qcow2_read(img, 999, got + 1, 300001 - 1000, &e), 0);
+    assert_int_equal(got[1], 9);
+    assert_int_equal(got[2], 9);
+    assert_memory_equal(got + 3, pat + 3, 299997 - 1000);
+    assert_int_equal(qcow2_close(img), 0);
+    img = NULL;
+    assert_int_equal(sh("qemu-img check -q '%s'", t), 0);
+    assert_int_equal(sh("qemu-io -f qcow2 -c 'read -P 9 0 1001' -c "
+                        "'read -P 9 301000 700000' '%s' >/dev/null",
+                        t),
+                     0);
+
+    /* a raw file of odd length keeps it through unaligned direct writes */
+    path_in(r1, sizeof(r1), "dio-1.raw");
+    path_in(r2, sizeof(r2), "dio-2.raw");
+    qcow2_create_opts_init(&o);
+    o.format = QCOW2_FORMAT_RAW;
+    o.size = 5000;
+    assert_int_equal(qcow2_create(r1, &o, &e), 0);
+    assert_int_equal(qcow2_create(r2, &o, &e), 0);
+    assert_int_equal(truncate(r1, 4999), 0);
+    assert_int_equal(truncate(r2, 4999), 0);
+    for (i = 0; i < 2; i++) {
+        assert_int_equal(qcow2_open(i ? r2 : r1, QCOW2_FORMAT_RAW,
+                                    i ? QCOW2_OPEN_NOCACHE : 0, &img, &e),
+                         0);
+        assert_int_equal(qcow2_write(img, 3, pat, 10, &e), 0);
+        assert_int_equal(qcow2_write(img, 4990, pat + 10, 9, &e), 0);
+        assert_int_equal(qcow2_read(img, 0, got, 5000, &e), 0);
+        assert_memory_equal(got + 3, pat, 10);
+        assert_memory_equal(got + 4990, pat + 10, 9);
+        assert_int_equal(got[4999], 0);
+        assert_int_equal(qcow2_close(img), 0);
+        img = NULL;
+    }
+    assert_int_equal(stat(r1, &st1), 0);
+    assert_int_equal(stat(r2, &st2), 0);
+    assert_int_equal(st1.st_size, 4999);
+    assert_int_equal(st2.st_size, 4999);
+    assert_int_equal(sh("cmp -s '%s' '%s'", r1, r2), 0);
+    mem_free(pat);
+    mem_free(got);
+}
+
 /* Bitmaps survive our writes (marked in use, still counted) and unknown
  * header extensions survive a header rewrite. */
 static void test_extensions_preserved(void **state)
@@ -1385,6 +1486,7 @@ int main(void)
         cmocka_unit_test(test_measure),
         cmocka_unit_test(test_raw_and_block_status),
         cmocka_unit_test(test_block_status_rules),
+        cmocka_unit_test(test_nocache_direct_io),
         cmocka_unit_test(test_extensions_preserved),
         cmocka_unit_test(test_make_empty_and_set_backing),
     };
