@@ -1,0 +1,25 @@
+"""F/D results on the edges where rv-fpu.c's fast path hands over to the
+host-flags path (smallest normal, largest finite, 2^-899 residuals,
+halfway cases, exact versus one ulp off), in every rounding mode, static
+and dynamic: programs from tests/isa/gen_fp_edge.py run on QEMU 7.2 and on
+our hart (harness and rrvm binary) must print the same results and fflags.
+
+Seeds: RV_FPU_EDGE_SEEDS="1,2,3" overrides the programs' seeds."""
+import os
+import subprocess
+
+import pytest
+
+from test_isa_qemu import ISA, build, check, pytestmark  # noqa: F401
+
+SEEDS = [int(s) for s in
+         os.environ.get("RV_FPU_EDGE_SEEDS", "1,2,3").split(",")]
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_fp_edges(seed, tmp_path):
+    src = tmp_path / f"edge{seed}.S"
+    src.write_text(subprocess.run(
+        ["/usr/bin/python3", str(ISA / "gen_fp_edge.py"), str(seed), "3000"],
+        check=True, capture_output=True, text=True).stdout)
+    check(f"fp-edge-{seed}", build(src, tmp_path / f"edge{seed}.elf"))
