@@ -1156,13 +1156,13 @@ static void snap_ids(const char *path, char *dst, size_t cap)
 
 /*
  * Run snapshot operation @op (0 create, 1 apply "base", 2 delete "base", 3
- * create with VM state) on
- * a copy of @base while tracing its file I/O, then rebuild the file as a
- * crash at every point of the trace would leave it: events before the last
- * flush land, those after it up to the cut land torn (each sector kept or
- * not), the rest are lost. Every crashed image must pass `qemu-img check`
- * with nothing worse than leaks (exit 0 or 3) and show either the old state
- * (snapshot list and guest data) or the new one, never a mix.
+ * create with VM state) on a copy of @base while tracing its file I/O,
+ * then rebuild the file as a crash at every point of the trace would leave
+ * it: events before the last flush land, those after it up to the cut land
+ * torn (each sector kept or not), the rest are lost. Every crashed image
+ * must pass `qemu-img check` with nothing worse than leaks (exit 0 or 3)
+ * and show either the old state (snapshot list and guest data) or the new
+ * one, never a mix.
  */
 static void crash_op(const char *dir, const char *base, int op)
 {
