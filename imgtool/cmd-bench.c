@@ -309,12 +309,6 @@ int img_cmd_bench(int argc, char **argv)
     while ((c = getopt_long(argc, argv, ":hc:d:f:ni:o:qs:S:t:wU",
                             img_bench_longopts, NULL)) != -1) {
         switch (c) {
-        case ':':
-            return img_missing_arg(argv, optind);
-        case '?':
-            return img_bad_option(argv, optind);
-        case 'h':
-            img_help();
         case 'c':
             if (img_strtoul(optarg, &ul) < 0 || ul > INT_MAX) {
                 img_error("Invalid request count specified");
@@ -393,17 +387,17 @@ int img_cmd_bench(int argc, char **argv)
         case IMG_OPT_NO_DRAIN:
             b.drain = false;
             break;
-        case IMG_OPT_IMAGE_OPTS:
-            return img_refuse_opt("--image-opts");
         default:
+            if (img_opt_common(c, argv, &ret)) {
+                return ret;
+            }
             break;
         }
     }
-    if (optind != argc - 1) {
-        img_error_try("Expecting one image file name");
+    filename = img_one_filename(argc, argv);
+    if (!filename) {
         return 1;
     }
-    filename = argv[optind];
     if (!b.write && b.flush_interval) {
         img_error("--flush-interval is only available in write tests");
         return 1;

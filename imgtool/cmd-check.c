@@ -126,12 +126,6 @@ int img_cmd_check(int argc, char **argv)
     while ((c = getopt_long(argc, argv, ":hf:r:T:qU", img_check_longopts,
                             NULL)) != -1) {
         switch (c) {
-        case ':':
-            return img_missing_arg(argv, optind);
-        case '?':
-            return img_bad_option(argv, optind);
-        case 'h':
-            img_help();
         case 'f':
             fmt = optarg;
             break;
@@ -148,8 +142,7 @@ int img_cmd_check(int argc, char **argv)
             }
             break;
         case 'T':
-            if (img_cache_flags(optarg, &cflags) < 0) {
-                img_error("Invalid source cache option: %s", optarg);
+            if (img_opt_cache(optarg, true, &cflags) < 0) {
                 return 1;
             }
             flags |= cflags;
@@ -161,29 +154,21 @@ int img_cmd_check(int argc, char **argv)
             force_share = true;
             break;
         case IMG_OPT_OUTPUT:
-            if (!strcmp(optarg, "json")) {
-                output = IMG_OUTPUT_JSON;
-            } else if (!strcmp(optarg, "human")) {
-                output = IMG_OUTPUT_HUMAN;
-            } else {
-                img_error("--output must be used with human or json as "
-                          "argument.");
+            if (img_parse_output(optarg, &output) < 0) {
                 return 1;
             }
             break;
-        case IMG_OPT_OBJECT:
-            return img_refuse_opt("--object");
-        case IMG_OPT_IMAGE_OPTS:
-            return img_refuse_opt("--image-opts");
         default:
+            if (img_opt_common(c, argv, &ret)) {
+                return ret;
+            }
             break;
         }
     }
-    if (optind != argc - 1) {
-        img_error_try("Expecting one image file name");
+    filename = img_one_filename(argc, argv);
+    if (!filename) {
         return 1;
     }
-    filename = argv[optind];
     if (!repair) {
         flags |= QCOW2_OPEN_RDONLY;
     }
@@ -303,12 +288,6 @@ int img_cmd_snapshot(int argc, char **argv)
         enum img_snap_action a = IMG_SNAP_NONE;
 
         switch (c) {
-        case ':':
-            return img_missing_arg(argv, optind);
-        case '?':
-            return img_bad_option(argv, optind);
-        case 'h':
-            img_help();
         case 'l':
             a = IMG_SNAP_LIST;
             break;
@@ -326,11 +305,10 @@ int img_cmd_snapshot(int argc, char **argv)
         case 'U':
             force_share = true;
             break;
-        case IMG_OPT_OBJECT:
-            return img_refuse_opt("--object");
-        case IMG_OPT_IMAGE_OPTS:
-            return img_refuse_opt("--image-opts");
         default:
+            if (img_opt_common(c, argv, &ret)) {
+                return ret;
+            }
             break;
         }
         if (a != IMG_SNAP_NONE) {
@@ -344,11 +322,10 @@ int img_cmd_snapshot(int argc, char **argv)
             }
         }
     }
-    if (optind != argc - 1) {
-        img_error_try("Expecting one image file name");
+    filename = img_one_filename(argc, argv);
+    if (!filename) {
         return 1;
     }
-    filename = argv[optind];
     if (action == IMG_SNAP_LIST || action == IMG_SNAP_NONE) {
         flags |= QCOW2_OPEN_RDONLY;
         if (force_share) {

@@ -142,18 +142,11 @@ int img_cmd_commit(int argc, char **argv)
     while ((c = getopt_long(argc, argv, ":f:ht:b:dpqr:", img_commit_longopts,
                             NULL)) != -1) {
         switch (c) {
-        case ':':
-            return img_missing_arg(argv, optind);
-        case '?':
-            return img_bad_option(argv, optind);
-        case 'h':
-            img_help();
         case 'f':
             fmt = optarg;
             break;
         case 't':
-            if (img_cache_flags(optarg, &cache) < 0) {
-                img_error("Invalid cache option: %s", optarg);
+            if (img_opt_cache(optarg, false, &cache) < 0) {
                 return 1;
             }
             break;
@@ -172,22 +165,20 @@ int img_cmd_commit(int argc, char **argv)
             break;
         case 'r':
             break;
-        case IMG_OPT_OBJECT:
-            return img_refuse_opt("--object");
-        case IMG_OPT_IMAGE_OPTS:
-            return img_refuse_opt("--image-opts");
         default:
+            if (img_opt_common(c, argv, &ret)) {
+                return ret;
+            }
             break;
         }
     }
     if (quiet) {
         progress = false;
     }
-    if (optind != argc - 1) {
-        img_error_try("Expecting one image file name");
+    filename = img_one_filename(argc, argv);
+    if (!filename) {
         return 1;
     }
-    filename = argv[optind];
     /* Learn the chain, then let go of it before opening the base rw. */
     if (img_open(filename, fmt,
                  QCOW2_OPEN_RDONLY | QCOW2_OPEN_FORCE_SHARE |
@@ -353,12 +344,6 @@ int img_cmd_rebase(int argc, char **argv)
     while ((c = getopt_long(argc, argv, ":hf:F:b:upt:T:qU", img_rebase_longopts,
                             NULL)) != -1) {
         switch (c) {
-        case ':':
-            return img_missing_arg(argv, optind);
-        case '?':
-            return img_bad_option(argv, optind);
-        case 'h':
-            img_help();
         case 'f':
             fmt = optarg;
             break;
@@ -375,14 +360,12 @@ int img_cmd_rebase(int argc, char **argv)
             progress = true;
             break;
         case 't':
-            if (img_cache_flags(optarg, &cache) < 0) {
-                img_error("Invalid cache option: %s", optarg);
+            if (img_opt_cache(optarg, false, &cache) < 0) {
                 return 1;
             }
             break;
         case 'T':
-            if (img_cache_flags(optarg, &src_cache) < 0) {
-                img_error("Invalid source cache option: %s", optarg);
+            if (img_opt_cache(optarg, true, &src_cache) < 0) {
                 return 1;
             }
             break;
@@ -391,11 +374,10 @@ int img_cmd_rebase(int argc, char **argv)
             break;
         case 'U':
             break;
-        case IMG_OPT_OBJECT:
-            return img_refuse_opt("--object");
-        case IMG_OPT_IMAGE_OPTS:
-            return img_refuse_opt("--image-opts");
         default:
+            if (img_opt_common(c, argv, &ret)) {
+                return ret;
+            }
             break;
         }
     }
@@ -407,11 +389,10 @@ int img_cmd_rebase(int argc, char **argv)
                       "(-u)");
         return 1;
     }
-    if (optind != argc - 1) {
-        img_error_try("Expecting one image file name");
+    filename = img_one_filename(argc, argv);
+    if (!filename) {
         return 1;
     }
-    filename = argv[optind];
     if (out_base && !out_base[0]) {
         out_base = NULL;
     }
@@ -577,14 +558,6 @@ int img_cmd_amend(int argc, char **argv)
     while ((c = getopt_long(argc, argv, ":ho:f:t:pq", img_amend_longopts,
                             NULL)) != -1) {
         switch (c) {
-        case ':':
-            ret = img_missing_arg(argv, optind);
-            goto out;
-        case '?':
-            ret = img_bad_option(argv, optind);
-            goto out;
-        case 'h':
-            img_help();
         case 'o':
             if (img_kv_parse(&kv, optarg) < 0) {
                 img_oom();
@@ -595,8 +568,7 @@ int img_cmd_amend(int argc, char **argv)
             fmt = optarg;
             break;
         case 't':
-            if (img_cache_flags(optarg, &cache) < 0) {
-                img_error("Invalid cache option: %s", optarg);
+            if (img_opt_cache(optarg, false, &cache) < 0) {
                 goto out;
             }
             break;
@@ -608,13 +580,10 @@ int img_cmd_amend(int argc, char **argv)
             break;
         case IMG_OPT_FORCE:
             break;
-        case IMG_OPT_OBJECT:
-            ret = img_refuse_opt("--object");
-            goto out;
-        case IMG_OPT_IMAGE_OPTS:
-            ret = img_refuse_opt("--image-opts");
-            goto out;
         default:
+            if (img_opt_common(c, argv, &ret)) {
+                goto out;
+            }
             break;
         }
     }

@@ -101,12 +101,6 @@ int img_cmd_compare(int argc, char **argv)
     while ((c = getopt_long(argc, argv, ":hf:F:T:pqsU", img_compare_longopts,
                             NULL)) != -1) {
         switch (c) {
-        case ':':
-            return img_missing_arg(argv, optind);
-        case '?':
-            return img_bad_option(argv, optind);
-        case 'h':
-            img_help();
         case 'f':
             fmt1 = optarg;
             break;
@@ -114,8 +108,7 @@ int img_cmd_compare(int argc, char **argv)
             fmt2 = optarg;
             break;
         case 'T':
-            if (img_cache_flags(optarg, &cflags) < 0) {
-                img_error("Invalid source cache option: %s", optarg);
+            if (img_opt_cache(optarg, true, &cflags) < 0) {
                 return 2;
             }
             flags |= cflags;
@@ -139,6 +132,9 @@ int img_cmd_compare(int argc, char **argv)
             img_refuse_opt("--image-opts");
             return 2;
         default:
+            if (img_opt_common(c, argv, &ret)) {
+                return ret;
+            }
             break;
         }
     }
@@ -324,12 +320,6 @@ int img_cmd_resize(int argc, char **argv)
     while ((c = getopt_long(argc, argv, ":f:hq", img_resize_longopts, NULL)) !=
            -1) {
         switch (c) {
-        case ':':
-            return img_missing_arg(argv, optind);
-        case '?':
-            return img_bad_option(argv, optind);
-        case 'h':
-            img_help();
         case 'f':
             fmt = optarg;
             break;
@@ -353,11 +343,10 @@ int img_cmd_resize(int argc, char **argv)
         case IMG_OPT_SHRINK:
             shrink = true;
             break;
-        case IMG_OPT_OBJECT:
-            return img_refuse_opt("--object");
-        case IMG_OPT_IMAGE_OPTS:
-            return img_refuse_opt("--image-opts");
         default:
+            if (img_opt_common(c, argv, &ret)) {
+                return ret;
+            }
             break;
         }
     }

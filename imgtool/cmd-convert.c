@@ -946,14 +946,6 @@ int img_cmd_convert(int argc, char **argv)
     while ((c = getopt_long(argc, argv, ":hf:O:B:CcF:o:l:S:pt:T:qnm:WUr:",
                             img_convert_longopts, NULL)) != -1) {
         switch (c) {
-        case ':':
-            ret = img_missing_arg(argv, optind);
-            goto out;
-        case '?':
-            ret = img_bad_option(argv, optind);
-            goto out;
-        case 'h':
-            img_help();
         case 'f':
             fmt = optarg;
             break;
@@ -999,15 +991,13 @@ int img_cmd_convert(int argc, char **argv)
             progress = true;
             break;
         case 't':
-            if (img_cache_flags(optarg, &cflags) < 0) {
-                img_error("Invalid cache option: %s", optarg);
+            if (img_opt_cache(optarg, false, &cflags) < 0) {
                 goto out;
             }
             dst_flags = cflags;
             break;
         case 'T':
-            if (img_cache_flags(optarg, &cflags) < 0) {
-                img_error("Invalid source cache option: %s", optarg);
+            if (img_opt_cache(optarg, true, &cflags) < 0) {
                 goto out;
             }
             src_flags = QCOW2_OPEN_RDONLY | cflags;
@@ -1037,12 +1027,6 @@ int img_cmd_convert(int argc, char **argv)
         case IMG_OPT_TARGET_IS_ZERO:
             target_is_zero = true;
             break;
-        case IMG_OPT_OBJECT:
-            ret = img_refuse_opt("--object");
-            goto out;
-        case IMG_OPT_IMAGE_OPTS:
-            ret = img_refuse_opt("--image-opts");
-            goto out;
         case IMG_OPT_TARGET_IMAGE_OPTS:
             ret = img_refuse_opt("--target-image-opts");
             goto out;
@@ -1050,6 +1034,9 @@ int img_cmd_convert(int argc, char **argv)
             img_error("--bitmaps is not supported by " IMG_PROG);
             goto out;
         default:
+            if (img_opt_common(c, argv, &ret)) {
+                goto out;
+            }
             break;
         }
     }

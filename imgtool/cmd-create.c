@@ -507,14 +507,6 @@ int img_cmd_create(int argc, char **argv)
     while ((c = getopt_long(argc, argv, ":F:b:f:ho:qu", img_create_longopts,
                             NULL)) != -1) {
         switch (c) {
-        case ':':
-            ret = img_missing_arg(argv, optind);
-            goto out;
-        case '?':
-            ret = img_bad_option(argv, optind);
-            goto out;
-        case 'h':
-            img_help();
         case 'F':
             backing_fmt = optarg;
             break;
@@ -535,10 +527,10 @@ int img_cmd_create(int argc, char **argv)
         case 'u':
             unsafe = true;
             break;
-        case IMG_OPT_OBJECT:
-            ret = img_refuse_opt("--object");
-            goto out;
         default:
+            if (img_opt_common(c, argv, &ret)) {
+                goto out;
+            }
             break;
         }
     }

@@ -11,19 +11,6 @@
 #include "common/alloc.h"
 #include "imgtool/img.h"
 
-static int img_parse_output(const char *s, enum img_output *out)
-{
-    if (!strcmp(s, "human")) {
-        *out = IMG_OUTPUT_HUMAN;
-    } else if (!strcmp(s, "json")) {
-        *out = IMG_OUTPUT_JSON;
-    } else {
-        img_error("--output must be used with human or json as argument.");
-        return -1;
-    }
-    return 0;
-}
-
 /* One snapshot line of bdrv_snapshot_dump(); NULL prints the header. */
 static void img_snapshot_dump(const struct qcow2_snapshot_info *sn)
 {
@@ -265,12 +252,6 @@ int img_cmd_info(int argc, char **argv)
     while ((c = getopt_long(argc, argv, ":f:hU", img_info_longopts, NULL)) !=
            -1) {
         switch (c) {
-        case ':':
-            return img_missing_arg(argv, optind);
-        case '?':
-            return img_bad_option(argv, optind);
-        case 'h':
-            img_help();
         case 'f':
             fmt = optarg;
             break;
@@ -285,19 +266,17 @@ int img_cmd_info(int argc, char **argv)
         case IMG_OPT_BACKING_CHAIN:
             chain = true;
             break;
-        case IMG_OPT_OBJECT:
-            return img_refuse_opt("--object");
-        case IMG_OPT_IMAGE_OPTS:
-            return img_refuse_opt("--image-opts");
         default:
+            if (img_opt_common(c, argv, &ret)) {
+                return ret;
+            }
             break;
         }
     }
-    if (optind != argc - 1) {
-        img_error_try("Expecting one image file name");
+    filename = img_one_filename(argc, argv);
+    if (!filename) {
         return 1;
     }
-    filename = argv[optind];
     if (chain && output == IMG_OUTPUT_JSON) {
         arr = img_json_array();
     }
@@ -468,12 +447,6 @@ int img_cmd_map(int argc, char **argv)
     while ((c = getopt_long(argc, argv, ":f:hU", img_map_longopts, NULL)) !=
            -1) {
         switch (c) {
-        case ':':
-            return img_missing_arg(argv, optind);
-        case '?':
-            return img_bad_option(argv, optind);
-        case 'h':
-            img_help();
         case 'f':
             fmt = optarg;
             break;
@@ -496,19 +469,15 @@ int img_cmd_map(int argc, char **argv)
                 return 1;
             }
             break;
-        case IMG_OPT_OBJECT:
-            return img_refuse_opt("--object");
-        case IMG_OPT_IMAGE_OPTS:
-            return img_refuse_opt("--image-opts");
         default:
+            if (img_opt_common(c, argv, &ret)) {
+                return ret;
+            }
             break;
         }
     }
-    if (optind != argc - 1) {
-        img_error_try("Expecting one image file name");
-        return 1;
-    }
-    if (img_open(argv[optind], fmt, flags, &img) < 0) {
+    if (!img_one_filename(argc, argv) ||
+        img_open(argv[optind], fmt, flags, &img) < 0) {
         return 1;
     }
     length = qcow2_size(img);
@@ -636,14 +605,6 @@ int img_cmd_measure(int argc, char **argv)
     while ((c = getopt_long(argc, argv, ":hf:O:o:l:U", img_measure_longopts,
                             NULL)) != -1) {
         switch (c) {
-        case ':':
-            ret = img_missing_arg(argv, optind);
-            goto out;
-        case '?':
-            ret = img_bad_option(argv, optind);
-            goto out;
-        case 'h':
-            img_help();
         case 'f':
             fmt = optarg;
             break;
@@ -672,13 +633,10 @@ int img_cmd_measure(int argc, char **argv)
                 goto out;
             }
             break;
-        case IMG_OPT_OBJECT:
-            ret = img_refuse_opt("--object");
-            goto out;
-        case IMG_OPT_IMAGE_OPTS:
-            ret = img_refuse_opt("--image-opts");
-            goto out;
         default:
+            if (img_opt_common(c, argv, &ret)) {
+                goto out;
+            }
             break;
         }
     }

@@ -5,6 +5,7 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <getopt.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdlib.h>
@@ -196,6 +197,59 @@ void *img_alloc_aligned(size_t len, void **base)
         return NULL;
     }
     return p + (align - (uintptr_t)p % align) % align;
+}
+
+bool img_opt_common(int c, char **argv, int *status)
+{
+    switch (c) {
+    case ':':
+        *status = img_missing_arg(argv, optind);
+        return true;
+    case '?':
+        *status = img_bad_option(argv, optind);
+        return true;
+    case 'h':
+        img_help();
+    case IMG_OPT_OBJECT:
+        *status = img_refuse_opt("--object");
+        return true;
+    case IMG_OPT_IMAGE_OPTS:
+        *status = img_refuse_opt("--image-opts");
+        return true;
+    default:
+        return false;
+    }
+}
+
+const char *img_one_filename(int argc, char **argv)
+{
+    if (optind != argc - 1) {
+        img_error_try("Expecting one image file name");
+        return NULL;
+    }
+    return argv[optind];
+}
+
+int img_parse_output(const char *s, enum img_output *out)
+{
+    if (!strcmp(s, "human")) {
+        *out = IMG_OUTPUT_HUMAN;
+    } else if (!strcmp(s, "json")) {
+        *out = IMG_OUTPUT_JSON;
+    } else {
+        img_error("--output must be used with human or json as argument.");
+        return -1;
+    }
+    return 0;
+}
+
+int img_opt_cache(const char *arg, bool src, unsigned *flags)
+{
+    if (img_cache_flags(arg, flags) < 0) {
+        img_error("Invalid %scache option: %s", src ? "source " : "", arg);
+        return -1;
+    }
+    return 0;
 }
 
 int img_cache_flags(const char *mode, unsigned *flags)

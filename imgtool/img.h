@@ -65,6 +65,23 @@ int img_refuse_opt(const char *opt);
 /* ---- img-util.c ---- */
 
 /*
+ * The getopt results every command handles alike: ':' and '?' (qemu-img's
+ * messages), -h (help, exit 0), --object and --image-opts (refused).
+ * Returns true when @c was one of them, with *@status the exit status to
+ * return; false for the command's own options (*@status untouched).
+ */
+bool img_opt_common(int c, char **argv, int *status);
+/* The one image file name left after the options, or NULL after printing
+ * qemu-img's "Expecting one image file name". */
+const char *img_one_filename(int argc, char **argv);
+/* Parse --output: "human" or "json", else print qemu-img's error. Returns
+ * 0 or -1. */
+int img_parse_output(const char *s, enum img_output *out);
+/* Parse -t (@src false) or -T (@src true) into *@flags, printing qemu-img's
+ * "Invalid [source ]cache option" on failure. Returns 0 or -1. */
+int img_opt_cache(const char *arg, bool src, unsigned *flags);
+
+/*
  * qemu_strtosz(): decimal (or 0x hex) with an optional fraction and one of
  * the suffixes b B k K m M g G t T p P e E. Returns 0, -EINVAL or -ERANGE.
  */
