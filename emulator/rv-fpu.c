@@ -226,22 +226,21 @@ static int fma_is_d(double a, double b, double c, double r)
 /* Is integer @src of @kind (0 w, 1 wu, 2 l, 3 lu) below 2^@bits in size? */
 static bool int_fits(uint64_t src, unsigned kind, unsigned bits)
 {
-    uint64_t m = src;
+    uint64_t m;
 
     switch (kind) {
     case 0:
         m = (uint64_t)(int64_t)(int32_t)src;
-        /* fall through */
-    case 2:
-        if ((int64_t)m < 0) {
-            m = -m;
-        }
         break;
     case 1:
         m = (uint32_t)src;
         break;
     default:
+        m = src;
         break;
+    }
+    if (!(kind & 1) && (int64_t)m < 0) {
+        m = -m;
     }
     return m < (1ULL << bits);
 }
