@@ -77,10 +77,28 @@ def load_f(reg, val, single, r):
     return [f"    li t0, {val:#x}", f"    fmv.d.x {reg}, t0"]
 
 
-def gen(seed, count):
-    r = random.Random(seed)
+def case(n, tag, lines):
+    """Case @n: clear fflags, run @lines (result in a1), print it, tagged
+    @tag, with the fflags in its top byte."""
+    return (["    csrwi fflags, 0"] + lines +
+            ["    frflags a2", "    slli a2, a2, 56", "    xor a1, a1, a2",
+             f"    PR {n}:{tag}, a1"])
+
+
+def program(cases):
+    """The whole program: main runs @cases (lists of lines) and returns 0."""
     out = ['#include "rt.h"', "    .text", "    .globl main", "main:",
            "    addi sp, sp, -16", "    sd ra, 0(sp)"]
+    for c in cases:
+        out += c
+    out += ["    ld ra, 0(sp)", "    addi sp, sp, 16", "    li a0, 0",
+            "    ret"]
+    return "\n".join(out) + "\n"
+
+
+def gen(seed, count):
+    r = random.Random(seed)
+    cases = []
     for n in range(count):
         single = r.random() < 0.5
         sfx = ".s" if single else ".d"
@@ -144,15 +162,8 @@ def gen(seed, count):
             lines += load_f("fa0", rnd(r), single, r)
             lines.append(f"    fclass{sfx} a1, fa0")
             tag = f"fclass{sfx}"
-        out.append("    csrwi fflags, 0")
-        out += lines
-        out.append("    frflags a2")
-        out.append("    slli a2, a2, 56")
-        out.append("    xor a1, a1, a2")
-        out.append(f"    PR {n}:{tag}, a1")
-    out += ["    ld ra, 0(sp)", "    addi sp, sp, 16", "    li a0, 0",
-            "    ret"]
-    return "\n".join(out) + "\n"
+        cases.append(case(n, tag, lines))
+    return program(cases)
 
 
 if __name__ == "__main__":

@@ -14,9 +14,13 @@ runs against QEMU.
 usage: gen_fp_edge.py SEED COUNT > prog.S
 """
 import math
+import os
 import random
 import struct
 import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from gen_fp import case, load_f, program  # noqa: E402
 
 RMS = ["rne", "rtz", "rdn", "rup", "rmm"]
 FMA = ["fmadd", "fmsub", "fnmsub", "fnmadd"]
@@ -109,77 +113,65 @@ def operands(r, kind, single):
     return [to_fmt(a, single)[1], bb]
 
 
-def load_f(reg, val, single, r):
-    if single and r.random() > 0.05:
-        val |= 0xffffffff00000000
-    return [f"    li t0, {val:#x}", f"    fmv.d.x {reg}, t0"]
+def edge_case(r, n):
+    """Case @n: one operation whose result lands on an edge."""
+    single = r.random() < 0.5
+    sfx = ".s" if single else ".d"
+    kind = r.choice(["add", "sub", "mul", "mul", "div", "sqrt", "fma",
+                     "fma", "cvtff", "cvtf"])
+    rm = r.choice(RMS + ["dyn"])
+    lines = []
+    if rm == "dyn":
+        frm = r.randrange(5)
+        lines.append(f"    csrwi frm, {frm}")
+        rms, tag_rm = "", f"dyn{frm}"
+    else:
+        rms, tag_rm = ", " + rm, rm
+    if kind in ("add", "sub", "mul", "div"):
+        a, b = operands(r, kind, single)
+        lines += load_f("fa0", a, single, r)
+        lines += load_f("fa1", b, single, r)
+        lines.append(f"    f{kind}{sfx} fa2, fa0, fa1{rms}")
+        tag = f"f{kind}{sfx}.{tag_rm}"
+    elif kind == "sqrt":
+        (a,) = operands(r, kind, single)
+        lines += load_f("fa0", a, single, r)
+        lines.append(f"    fsqrt{sfx} fa2, fa0{rms}")
+        tag = f"fsqrt{sfx}.{tag_rm}"
+    elif kind == "fma":
+        op = r.choice(FMA)
+        for reg, v in zip(("fa0", "fa1", "fa3"),
+                          operands(r, kind, single)):
+            lines += load_f(reg, v, single, r)
+        lines.append(f"    {op}{sfx} fa2, fa0, fa1, fa3{rms}")
+        tag = f"{op}{sfx}.{tag_rm}"
+    elif kind == "cvtff":
+        t = r.choice(targets(True)) * r.choice([1, -1])
+        d = near(r, t, True)
+        lines += load_f("fa0", bits_d(d), False, r)
+        lines.append(f"    fcvt.s.d fa2, fa0{rms}")
+        tag = f"fcvt.s.d.{tag_rm}"
+    else:
+        it = r.choice(["w", "wu", "l", "lu"])
+        width = 32 if it in ("w", "wu") else 64
+        lim = 24 if single else 53
+        v = (1 << r.randrange(min(lim, width) - 2, width)) + r.choice(
+            [0, 1, -1, 1 << (width // 2), r.getrandbits(12)])
+        if it in ("w", "l") and r.random() < 0.5:
+            v = -v
+        v &= (1 << 64) - 1
+        lines.append(f"    li t0, {v:#x}")
+        if not single and width == 32:
+            rms = ""  # exact: the assembler takes no rounding mode
+        lines.append(f"    fcvt{sfx}.{it} fa2, t0{rms}")
+        tag = f"fcvt{sfx}.{it}.{tag_rm}"
+    lines.append("    fmv.x.d a1, fa2")
+    return case(n, tag, lines)
 
 
 def gen(seed, count):
     r = random.Random(seed)
-    out = ['#include "rt.h"', "    .text", "    .globl main", "main:",
-           "    addi sp, sp, -16", "    sd ra, 0(sp)"]
-    for n in range(count):
-        single = r.random() < 0.5
-        sfx = ".s" if single else ".d"
-        kind = r.choice(["add", "sub", "mul", "mul", "div", "sqrt", "fma",
-                         "fma", "cvtff", "cvtf"])
-        rm = r.choice(RMS + ["dyn"])
-        lines = []
-        if rm == "dyn":
-            frm = r.randrange(5)
-            lines.append(f"    csrwi frm, {frm}")
-            rms, tag_rm = "", f"dyn{frm}"
-        else:
-            rms, tag_rm = ", " + rm, rm
-        if kind in ("add", "sub", "mul", "div"):
-            a, b = operands(r, kind, single)
-            lines += load_f("fa0", a, single, r)
-            lines += load_f("fa1", b, single, r)
-            lines.append(f"    f{kind}{sfx} fa2, fa0, fa1{rms}")
-            tag = f"f{kind}{sfx}.{tag_rm}"
-        elif kind == "sqrt":
-            (a,) = operands(r, kind, single)
-            lines += load_f("fa0", a, single, r)
-            lines.append(f"    fsqrt{sfx} fa2, fa0{rms}")
-            tag = f"fsqrt{sfx}.{tag_rm}"
-        elif kind == "fma":
-            op = r.choice(FMA)
-            for reg, v in zip(("fa0", "fa1", "fa3"),
-                              operands(r, kind, single)):
-                lines += load_f(reg, v, single, r)
-            lines.append(f"    {op}{sfx} fa2, fa0, fa1, fa3{rms}")
-            tag = f"{op}{sfx}.{tag_rm}"
-        elif kind == "cvtff":
-            t = r.choice(targets(True)) * r.choice([1, -1])
-            d = near(r, t, True)
-            lines += load_f("fa0", bits_d(d), False, r)
-            lines.append(f"    fcvt.s.d fa2, fa0{rms}")
-            tag = f"fcvt.s.d.{tag_rm}"
-        else:
-            it = r.choice(["w", "wu", "l", "lu"])
-            width = 32 if it in ("w", "wu") else 64
-            lim = 24 if single else 53
-            v = (1 << r.randrange(min(lim, width) - 2, width)) + r.choice(
-                [0, 1, -1, 1 << (width // 2), r.getrandbits(12)])
-            if it in ("w", "l") and r.random() < 0.5:
-                v = -v
-            v &= (1 << 64) - 1
-            lines.append(f"    li t0, {v:#x}")
-            if not single and width == 32:
-                rms = ""  # exact: the assembler takes no rounding mode
-            lines.append(f"    fcvt{sfx}.{it} fa2, t0{rms}")
-            tag = f"fcvt{sfx}.{it}.{tag_rm}"
-        lines.append("    fmv.x.d a1, fa2")
-        out.append("    csrwi fflags, 0")
-        out += lines
-        out.append("    frflags a2")
-        out.append("    slli a2, a2, 56")
-        out.append("    xor a1, a1, a2")
-        out.append(f"    PR {n}:{tag}, a1")
-    out += ["    ld ra, 0(sp)", "    addi sp, sp, 16", "    li a0, 0",
-            "    ret"]
-    return "\n".join(out) + "\n"
+    return program([edge_case(r, n) for n in range(count)])
 
 
 if __name__ == "__main__":

@@ -160,66 +160,45 @@ static void edge_operands(struct rng *r, enum fop op, bool single, double *a,
     *c = nudge(r, *c);
 }
 
-static void test_fast_d(void **state)
-{
-    struct rng r = {0x9e3779b97f4a7c15ULL};
-    long decided = 0;
-
-    for (long i = 0; i < CASES; i++) {
-        int rm = host_rm(rng_next(&r) % 4), fe;
-        enum fop op = (enum fop)(rng_next(&r) % 6);
-        double a = rand_d(&r), b = rand_d(&r), c = rand_d(&r), slow, fast;
-        uint32_t fl = 0;
-
-        if (rng_next(&r) % 2) {
-            edge_operands(&r, op, false, &a, &b, &c);
-        }
-        slow = op_host_d(op, a, b, c, rm, &fe);
-        if (!arith_fast_d(op, a, b, c, rm, &fast, &fl)) {
-            continue;
-        }
-        decided++;
-        if (bits_d(slow) != bits_d(fast) || flags_from_host(fe) != fl) {
-            fail_msg("op %d rm %d %a %a %a: host %a flags %x, fast %a %x", op,
-                     rm, a, b, c, slow, flags_from_host(fe), fast, fl);
-        }
+/*
+ * One test per precision (@SFX names rv-fpu.c's functions, @FT the type):
+ * a random or an edge case per iteration; whenever the fast path decides,
+ * its bits and flags must equal the host-flags path's, and it must stay
+ * the common path.
+ */
+#define FAST_TEST(SFX, FT, SEED)                                               \
+    static void test_fast_##SFX(void **state)                                  \
+    {                                                                          \
+        struct rng r = {SEED};                                                 \
+        long decided = 0;                                                      \
+                                                                               \
+        for (long i = 0; i < CASES; i++) {                                     \
+            int rm = host_rm(rng_next(&r) % 4), fe;                            \
+            enum fop op = (enum fop)(rng_next(&r) % 6);                        \
+            double a = rand_##SFX(&r), b = rand_##SFX(&r), c = rand_##SFX(&r); \
+            FT slow, fast;                                                     \
+            uint32_t fl = 0;                                                   \
+                                                                               \
+            if (rng_next(&r) % 2) {                                            \
+                edge_operands(&r, op, sizeof(FT) == 4, &a, &b, &c);            \
+            }                                                                  \
+            slow = op_host_##SFX(op, (FT)a, (FT)b, (FT)c, rm, &fe);            \
+            if (!arith_fast_##SFX(op, (FT)a, (FT)b, (FT)c, rm, &fast, &fl)) {  \
+                continue;                                                      \
+            }                                                                  \
+            decided++;                                                         \
+            if (bits_##SFX(slow) != bits_##SFX(fast) ||                        \
+                flags_from_host(fe) != fl) {                                   \
+                fail_msg("op %d rm %d %a %a %a: host %a %x, fast %a %x", op,   \
+                         rm, (double)(FT)a, (double)(FT)b, (double)(FT)c,      \
+                         (double)slow, flags_from_host(fe), (double)fast, fl); \
+            }                                                                  \
+        }                                                                      \
+        assert_true(decided > CASES / 3);                                      \
     }
-    /* The fast path must stay the common path. */
-    assert_true(decided > CASES / 3);
-}
 
-static void test_fast_s(void **state)
-{
-    struct rng r = {0x2545f4914f6cdd1dULL};
-    long decided = 0;
-
-    for (long i = 0; i < CASES; i++) {
-        int rm = host_rm(rng_next(&r) % 4), fe;
-        enum fop op = (enum fop)(rng_next(&r) % 6);
-        float a = rand_s(&r), b = rand_s(&r), c = rand_s(&r), slow, fast;
-        uint32_t fl = 0;
-
-        if (rng_next(&r) % 2) {
-            double da, db, dc;
-
-            edge_operands(&r, op, true, &da, &db, &dc);
-            a = (float)da;
-            b = (float)db;
-            c = (float)dc;
-        }
-        slow = op_host_s(op, a, b, c, rm, &fe);
-        if (!arith_fast_s(op, a, b, c, rm, &fast, &fl)) {
-            continue;
-        }
-        decided++;
-        if (bits_s(slow) != bits_s(fast) || flags_from_host(fe) != fl) {
-            fail_msg("op %d rm %d %a %a %a: host %a flags %x, fast %a %x", op,
-                     rm, (double)a, (double)b, (double)c, (double)slow,
-                     flags_from_host(fe), (double)fast, fl);
-        }
-    }
-    assert_true(decided > CASES / 3);
-}
+FAST_TEST(d, double, 0x9e3779b97f4a7c15ULL)
+FAST_TEST(s, float, 0x2545f4914f6cdd1dULL)
 
 /* fcvt.s.d and integer conversions: from_other_s/from_int_* against host. */
 static void test_fast_cvt(void **state)
