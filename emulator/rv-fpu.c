@@ -2,15 +2,18 @@
 /*
  * emulator/rv-fpu.c - the F and D extensions on host IEEE arithmetic. Each
  * operation is written once, in rv-fpu-ops.c.inc, included for singles and
- * for doubles. An arithmetic operation runs with the host's rounding mode
- * set to the guest's and its exception flags cleared by one ldmxcsr on
- * x86-64 (fenv elsewhere), and one stmxcsr reads the flags raised; the
- * host's default state (round to nearest, all exceptions masked, no
- * FTZ/DAZ) is what the rest of rrvm runs under, and what is restored.
- * Volatile operands keep the compiler from moving the arithmetic across
- * those. RMM (ties to max magnitude), which hosts lack, is RNE plus an
- * exact tie check in binary128. NaN results are canonical; singles are
- * NaN-boxed.
+ * for doubles. Arithmetic (and fcvt.s.d) first takes the fast path: run in
+ * the guest's rounding mode (no MXCSR access at all in RNE); if the result
+ * is finite and strictly between the smallest normal and the largest finite
+ * magnitude, only NX can have been raised, and exact arithmetic in RNE says
+ * whether it was (TwoSum, fma residuals). Otherwise, and for RMM, the
+ * host-flags path runs the operation again after one ldmxcsr (rounding
+ * mode, flags cleared; fenv off x86-64) and reads the flags with one
+ * stmxcsr, the costly half. The host's state stays round to nearest, all
+ * exceptions masked, no FTZ/DAZ. Volatile operands keep the compiler from
+ * moving the arithmetic across the mode switches. RMM (ties to max
+ * magnitude), which hosts lack, is RNE plus an exact tie check in
+ * binary128. NaN results are canonical; singles are NaN-boxed.
  */
 #include <fenv.h>
 #include <math.h>
