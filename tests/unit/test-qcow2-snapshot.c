@@ -882,6 +882,40 @@ static void test_refcount_zero_data(void **state)
     tmp_fini(&t);
 }
 
+/* With cache=none (O_DIRECT, bounced I/O) the operations work alike,
+ * the one-sector header switch included. */
+static void test_nocache(void **state)
+{
+    struct qcow2_image *q = NULL;
+    struct tmp t;
+    struct err e = {0};
+
+    tmp_init(&t);
+    assert_int_equal(run("qemu-img create -q -f qcow2 -o cluster_size=4096 "
+                         "'%s' 1M && qemu-io -c 'write -P 0x11 0 64k' '%s' "
+                         ">/dev/null",
+                         t.img, t.img),
+                     0);
+    if (qcow2_open(t.img, QCOW2_FORMAT_QCOW2, QCOW2_OPEN_NOCACHE, &q, &e) < 0) {
+        print_message("# skipped: %s\n", e.msg);
+        tmp_fini(&t);
+        skip();
+    }
+    snap_create(q, "a", 0, false);
+    fill(q, 0, 8192, 0x22);
+    snap_create(q, "b", 0, false);
+    assert_int_equal(qcow2_snapshot_apply(q, "a", &e), 0);
+    expect(q, 0, 65536, 0x11);
+    assert_int_equal(qcow2_snapshot_delete(q, "b", &e), 0);
+    assert_int_equal(qcow2_close(q), 0);
+    assert_qemu_clean(t.img);
+    assert_int_equal(run("qemu-img snapshot -l '%s' | grep -c ' a ' | grep -qx "
+                         "1 && qemu-io -c 'read -P 0x11 0 64k' '%s' >/dev/null",
+                         t.img, t.img),
+                     0);
+    tmp_fini(&t);
+}
+
 /* Find tests/data/qcow2-damaged from the source path or the executable. */
 static void find_data_dir(char *dst, size_t cap)
 {
@@ -1424,6 +1458,7 @@ int main(void)
         cmocka_unit_test(test_write_failures),
         cmocka_unit_test(test_bitmaps_and_lazy),
         cmocka_unit_test(test_refcount_zero_data),
+        cmocka_unit_test(test_nocache),
         cmocka_unit_test(test_hostile),
         cmocka_unit_test(test_crash_consistency),
         cmocka_unit_test(test_crash_many_snapshots),
