@@ -54,6 +54,7 @@ def test_help(rrvm_img, tmp_path, argv):
     ("rebase", "--image-opts"), ("amend", "--image-opts"),
     ("measure", "--image-opts"), ("bench", "--image-opts")])
 def test_refused_options(rrvm_img, tmp_path, cmd, opt):
+    rrvm_img = os.path.abspath(rrvm_img)
     sh(["qemu-img", "create", "-q", "-f", "qcow2", "a.qcow2", "1M"], tmp_path)
     before = (tmp_path / "a.qcow2").read_bytes()
     extra = {"resize": ["a.qcow2", "2M"], "compare": ["a.qcow2", "a.qcow2"],
@@ -79,6 +80,7 @@ def test_refused_options(rrvm_img, tmp_path, cmd, opt):
 def test_cache_modes(rrvm_img, tmp_path, mode):
     """Every cache mode copies correctly both ways and leaves a clean
     image."""
+    rrvm_img = os.path.abspath(rrvm_img)
     data = os.urandom(256 << 10) + bytes(256 << 10) + os.urandom(512 << 10)
     (tmp_path / "s.raw").write_bytes(data)
     sh([rrvm_img, "convert", "-t", mode, "-T", mode, "-f", "raw", "-O",
@@ -137,6 +139,7 @@ def test_cache_none_bypasses_page_cache(rrvm_img, tmp_path, out_fmt):
     """-t none writes the target and -T none reads the source with
     O_DIRECT: neither lands in the page cache, while the default modes do
     (which shows the measurement can tell)."""
+    rrvm_img = os.path.abspath(rrvm_img)
     size = 16 << 20
     src = tmp_path / "s.raw"
     src.write_bytes(os.urandom(size))
