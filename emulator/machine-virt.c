@@ -18,7 +18,9 @@
  * 4. Guest reset re-copies the boot images (as QEMU's ROM blobs) and
  *    resets every device; RAM is otherwise kept, the icount continues.
  * 5. Device callbacks never flush the CPU's caches themselves: a DMA write
- *    sets flush_pending and ends the slice after the current instruction.
+ *    drops the decoded blocks of the pages it wrote (rv_cpu_code_written),
+ *    sets flush_pending and ends the slice after the current instruction;
+ *    the soft TLB is flushed after the slice.
  * 6. Serial output is gathered during a slice and written after it.
  *
  *    power-on --> RUNNING --(WFI)--> IDLE --(deadline/input)--> RUNNING
@@ -271,6 +273,7 @@ static void machine_dma_written(void *opaque, uint64_t gpa, uint64_t len)
 {
     struct rv_machine *m = opaque;
 
+    rv_cpu_code_written(m->cpu, gpa, len);
     m->flush_pending = true;
     rv_cpu_request_exit(m->cpu);
 }
@@ -1072,7 +1075,7 @@ int rv_machine_run(struct rv_machine *m, struct rv_exit_info *exit,
         }
         stop = rv_cpu_run(m->cpu, budget);
         if (m->flush_pending) {
-            rv_cpu_flush_caches(m->cpu);
+            rv_cpu_flush_tlb(m->cpu);
             m->flush_pending = false;
         }
         output_flush(m);

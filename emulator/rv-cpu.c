@@ -5,17 +5,26 @@
  *
  * DESIGN NOTES
  *  1. cpu->icount counts retired instructions, exactly, at every
- *     instruction: the interpreter keeps it in a local and writes it back
- *     before any call that can observe it (MMIO, CSRs, traps). A trapping
- *     instruction does not retire; WFI retires once when executed.
+ *     instruction: the interpreter keeps the count at the start of the
+ *     running block in a local, adds the slot index and writes it back
+ *     before any call that can observe it (MMIO, CSRs, traps), and adds
+ *     the block's length at its end. A block that would overrun the budget
+ *     runs one instruction at a time. A trapping instruction does not
+ *     retire; WFI retires once when executed.
  *  2. The interpreter (rv_exec, rv-exec.c) runs until a trap, a CSR or
  *     system instruction, an MMIO access or the budget (cpu->exec_break),
  *     so interrupts are sampled only where they can have changed, and
  *     always at an instruction boundary.
- *  3. Decoding is a pure function of the 32 fetched bits. The predecode
- *     cache (direct mapped by pc) is validated against the bits fetched at
- *     every instruction, so self-modifying code, DMA and loads need no
- *     invalidation; fence.i only ends the run.
+ *  3. Blocks (rv-exec.c) are predecoded runs on one page, found by
+ *     virtual pc and valid while the fetch TLB maps the pc to the same host
+ *     address and the page's code generation is unchanged. A page holding
+ *     blocks is marked and has no write TLB entries, so every store to it
+ *     takes the slow path, which bumps the generation, unmarks the page and
+ *     ends the run (rv-mmu.c); DMA bumps the generations of the pages it
+ *     wrote (rv_cpu_code_written); host writes (loader, reset, load) empty
+ *     the cache. So self-modifying code needs no fence.i to be seen, as
+ *     before; fence.i only ends the run. Pages outside the fetch TLB run
+ *     through the predecode cache, validated against the bits fetched.
  *  4. The soft TLB caches only RAM pages whose PMP permission is uniform
  *     over the page, per access type and context (privilege, S+SUM); a
  *     store through a page whose PTE has D=0 takes the slow path, which
@@ -55,6 +64,24 @@ int rv_cpu_new(const struct rv_bus *bus, struct rv_cpu **out)
         return -ENOMEM;
     }
     cpu->bus = *bus;
+    for (unsigned i = 0; i < bus->nb_regions; i++) {
+        uint64_t pages = (bus->regions[i].size + 0xfff) >> 12;
+
+        if (pages > (RV_RAM_MAX >> 12) + (1u << 20) - cpu->code_pages) {
+            mem_free(cpu);
+            return -ERANGE;
+        }
+        cpu->region_page[i] = cpu->code_pages;
+        cpu->code_pages += (uint32_t)pages;
+    }
+    cpu->btab = mem_calloc(RV_BLOCK_TABLE, sizeof(*cpu->btab));
+    cpu->bpool = mem_alloc(RV_BLOCK_POOL);
+    cpu->code_gen = mem_calloc(cpu->code_pages + 1, sizeof(*cpu->code_gen));
+    cpu->code_mark = mem_calloc(cpu->code_pages + 1, 1);
+    if (!cpu->btab || !cpu->bpool || !cpu->code_gen || !cpu->code_mark) {
+        rv_cpu_free(cpu);
+        return -ENOMEM;
+    }
     rv_cpu_reset(cpu, 0x1000);
     *out = cpu;
     return 0;
@@ -66,6 +93,10 @@ void rv_cpu_free(struct rv_cpu *cpu)
         return;
     }
     rv_trace_free(cpu->trace);
+    mem_free(cpu->btab);
+    mem_free(cpu->bpool);
+    mem_free(cpu->code_gen);
+    mem_free(cpu->code_mark);
     mem_free(cpu);
 }
 
@@ -74,11 +105,24 @@ void rv_cpu_reset(struct rv_cpu *cpu, uint64_t pc)
     struct rv_bus bus = cpu->bus;
     struct rv_trace *trace = cpu->trace;
     unsigned trace_mask = cpu->trace_mask;
+    struct rv_block **btab = cpu->btab;
+    uint8_t *bpool = cpu->bpool;
+    uint32_t *code_gen = cpu->code_gen;
+    uint8_t *code_mark = cpu->code_mark;
+    uint32_t code_pages = cpu->code_pages;
+    uint32_t region_page[RV_BUS_MAX_REGIONS];
 
+    memcpy(region_page, cpu->region_page, sizeof(region_page));
     memset(cpu, 0, sizeof(*cpu));
     cpu->bus = bus;
     cpu->trace = trace;
     cpu->trace_mask = trace_mask;
+    cpu->btab = btab;
+    cpu->bpool = bpool;
+    cpu->code_gen = code_gen;
+    cpu->code_mark = code_mark;
+    cpu->code_pages = code_pages;
+    memcpy(cpu->region_page, region_page, sizeof(region_page));
     cpu->pc = pc;
     cpu->priv = RV_PRV_M;
     cpu->mstatus = (2ULL << 32) | (2ULL << 34);
@@ -132,6 +176,38 @@ void rv_cpu_request_exit(struct rv_cpu *cpu)
 void rv_cpu_flush_caches(struct rv_cpu *cpu)
 {
     rv_tlb_flush(cpu);
+    memset(cpu->btab, 0, RV_BLOCK_TABLE * sizeof(*cpu->btab));
+    cpu->bpool_used = 0;
+    cpu->exec_break = true;
+}
+
+void rv_cpu_flush_tlb(struct rv_cpu *cpu)
+{
+    rv_tlb_flush(cpu);
+}
+
+void rv_cpu_code_written(struct rv_cpu *cpu, uint64_t gpa, uint64_t len)
+{
+    for (unsigned i = 0; i < cpu->bus.nb_regions && len; i++) {
+        const struct rv_mem_region *r = &cpu->bus.regions[i];
+        uint64_t lo, hi;
+
+        if (gpa >= r->base + r->size || gpa + len <= r->base) {
+            continue;
+        }
+        lo = (gpa > r->base ? gpa - r->base : 0) >> 12;
+        hi = ((gpa + len < r->base + r->size ? gpa + len - r->base : r->size) +
+              0xfff) >>
+             12;
+        for (uint64_t p = lo; p < hi; p++) {
+            uint32_t page = cpu->region_page[i] + (uint32_t)p;
+
+            if (cpu->code_mark[page]) {
+                cpu->code_mark[page] = 0;
+                cpu->code_gen[page]++;
+            }
+        }
+    }
     cpu->exec_break = true;
 }
 
@@ -449,7 +525,7 @@ int rv_cpu_load(struct rv_cpu *cpu, const uint8_t *src, size_t src_len)
     cpu->exit_req = false;
     cpu->trap_loop = false;
     rv_pmp_update(cpu);
-    rv_tlb_flush(cpu);
+    rv_cpu_flush_caches(cpu);
     rv_cpu_update_ctx(cpu);
     cpu->exec_break = true;
     return 0;

@@ -3,6 +3,8 @@
  * emulator/rv-decode.c - expansion of RV64C compressed instructions into
  * their 32-bit equivalents, so the interpreter executes a single encoding.
  */
+#include <string.h>
+
 #include "emulator/rv-hart.h"
 
 #define OP_LOAD    0x03
@@ -413,5 +415,9 @@ void rv_dcache_init(struct rv_cpu *cpu)
     rv_predecode(0xffffffffu, &s);
     for (unsigned i = 0; i < RV_DCACHE_SIZE; i++) {
         cpu->dcache[i] = s;
+    }
+    if (cpu->btab) {
+        memset(cpu->btab, 0, RV_BLOCK_TABLE * sizeof(*cpu->btab));
+        cpu->bpool_used = 0;
     }
 }

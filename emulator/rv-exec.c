@@ -1,11 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * emulator/rv-exec.c - the interpreter: fetch through a cached code page,
- * look the fetched bits up in the predecode cache (rv-decode.c), and run
- * the handler with threaded dispatch (computed goto). RV64IMAC + Zicsr +
- * Zifencei and the F/D loads and stores are here; other F/D instructions go
- * to rv-fpu.c. Loads and stores hit the soft TLB inline and fall back to
- * rv-mmu.c. The icount is exact at every instruction.
+ * emulator/rv-exec.c - the interpreter: find the block of predecoded
+ * instructions at the pc (built from the page the fetch TLB maps, or one
+ * instruction through the predecode cache of rv-decode.c), and run its
+ * slots with threaded dispatch (computed goto), without fetching. The
+ * icount advances per block and is exact at every instruction: the slot
+ * index gives it wherever it is observed. RV64IMAC + Zicsr + Zifencei and
+ * the F/D loads and stores are here; other F/D instructions go to
+ * rv-fpu.c. Loads and stores hit the soft TLB inline and fall back to
+ * rv-mmu.c.
  */
 #include "emulator/rv-hart.h"
 
@@ -358,7 +361,7 @@ static int exec_system(struct rv_cpu *cpu, uint32_t insn, uint64_t pc,
 #define SYNC()                                                                 \
     do {                                                                       \
         cpu->pc = pc;                                                          \
-        cpu->icount = ic;                                                      \
+        cpu->icount = bic + (uint64_t)(d - bstart);                            \
     } while (0)
 
 #define XRD  x[d->rd]
@@ -401,52 +404,112 @@ static int exec_system(struct rv_cpu *cpu, uint32_t insn, uint64_t pc,
     } while (0)
 
 /*
- * Fetch the next instruction, find or make its predecoded slot and jump to
- * its handler (threaded dispatch: every handler ends with its own copy).
+ * Enter the block at pc (DESIGN NOTES of rv-cpu.c, 3): look it up in the
+ * block cache, build it on a miss, or run a single instruction through the
+ * predecode cache when the pc's page is not in the fetch TLB, the block
+ * would overrun the budget, or its first instruction crosses the page.
  */
-#define DISPATCH()                                                             \
+#define DISPATCH() goto block_enter
+
+/* Next slot of the block; at its end, the icount advances by the block. */
+#define NEXT()                                                                 \
     do {                                                                       \
-        uint32_t raw_;                                                         \
-        if (RV_UNLIKELY(ic >= end)) {                                          \
-            goto out;                                                          \
+        x[0] = 0;                                                              \
+        pc = npc;                                                              \
+        d++;                                                                   \
+        if (RV_UNLIKELY(d == dend)) {                                          \
+            goto block_end;                                                    \
         }                                                                      \
-        if (RV_LIKELY((pc & ~0xfffULL) == code_page &&                         \
-                      (pc & 0xfff) != 0xffe)) {                                \
-            memcpy(&raw_, code_host + (pc & 0xfff), 4);                        \
-        } else if (tlb_x[(pc >> 12) & (RV_TLB_SIZE - 1)].vpage ==              \
-                       (pc & ~0xfffULL) &&                                     \
-                   (pc & 0xfff) != 0xffe) {                                    \
-            code_page = pc & ~0xfffULL;                                        \
-            code_host = (const uint8_t *)(uintptr_t)(code_page +               \
-                                                     tlb_x[(pc >> 12) &        \
-                                                           (RV_TLB_SIZE - 1)]  \
-                                                         .addend);             \
-            memcpy(&raw_, code_host + (pc & 0xfff), 4);                        \
-        } else {                                                               \
-            SYNC();                                                            \
-            if (rv_mem_fetch_slow(cpu, pc, &raw_, &code_page, &code_host) <    \
-                0) {                                                           \
-                goto exc_pending;                                              \
-            }                                                                  \
-        }                                                                      \
-        d = &dcache[(pc >> 1) & (RV_DCACHE_SIZE - 1)];                         \
-        if (RV_UNLIKELY(d->raw != raw_)) {                                     \
-            rv_predecode(raw_, d);                                             \
+        if (RV_UNLIKELY(cpu->exec_break)) {                                    \
+            goto block_break;                                                  \
         }                                                                      \
         npc = pc + d->len;                                                     \
         goto *labels[d->op];                                                   \
     } while (0)
 
-#define NEXT()                                                                 \
-    do {                                                                       \
-        x[0] = 0;                                                              \
-        pc = npc;                                                              \
-        ic++;                                                                  \
-        if (RV_UNLIKELY(cpu->exec_break)) {                                    \
-            goto out;                                                          \
-        }                                                                      \
-        DISPATCH();                                                            \
-    } while (0)
+/* Whether decoding should stop after this slot: control flow and system
+ * instructions (which end the run anyway), and illegal encodings. */
+static bool slot_ends_block(const struct rv_dslot *s)
+{
+    switch (s->op) {
+    case RV_OP_JAL:
+    case RV_OP_JALR:
+    case RV_OP_BEQ:
+    case RV_OP_BNE:
+    case RV_OP_BLT:
+    case RV_OP_BGE:
+    case RV_OP_BLTU:
+    case RV_OP_BGEU:
+    case RV_OP_ILLEGAL:
+    case RV_OP_FENCEI:
+    case RV_OP_SYSTEM:
+        return true;
+    default:
+        return false;
+    }
+}
+
+/*
+ * Decode the block at @pc, whose first byte is at @host in a RAM or ROM
+ * page the fetch TLB maps, into the pool, and enter it in the table.
+ * Returns the block, or NULL if its first instruction crosses the page
+ * (run it alone through the slow fetch).
+ */
+static struct rv_block *block_build(struct rv_cpu *cpu, uint64_t pc,
+                                    const uint8_t *host)
+{
+    const uint8_t *page_host = host - (pc & 0xfff);
+    unsigned off = (unsigned)(pc & 0xfff), n = 0;
+    uint32_t page = rv_code_page(cpu, host);
+    size_t need =
+        sizeof(struct rv_block) + RV_BLOCK_SLOTS * sizeof(struct rv_dslot);
+    struct rv_block *b;
+
+    if (page == UINT32_MAX) {
+        return NULL;
+    }
+    if (RV_BLOCK_POOL - cpu->bpool_used < need) {
+        memset(cpu->btab, 0, RV_BLOCK_TABLE * sizeof(*cpu->btab));
+        cpu->bpool_used = 0;
+    }
+    b = (struct rv_block *)(void *)(cpu->bpool + cpu->bpool_used);
+    while (n < RV_BLOCK_SLOTS && off < 0x1000) {
+        uint32_t raw;
+
+        if (off == 0xffe) {
+            uint16_t lo;
+
+            memcpy(&lo, page_host + off, 2);
+            if ((lo & 3) == 3) {
+                break;
+            }
+            raw = lo;
+        } else {
+            memcpy(&raw, page_host + off, 4);
+        }
+        rv_predecode(raw, &b->s[n]);
+        off += b->s[n].len;
+        if (slot_ends_block(&b->s[n++])) {
+            break;
+        }
+    }
+    if (n == 0) {
+        return NULL;
+    }
+    if (!cpu->code_mark[page]) {
+        rv_code_mark(cpu, page, page_host);
+    }
+    b->vpc = pc;
+    b->host = host;
+    b->page = page;
+    b->gen = cpu->code_gen[page];
+    b->n = n;
+    cpu->bpool_used +=
+        (sizeof(struct rv_block) + n * sizeof(struct rv_dslot) + 15) &
+        ~(size_t)15;
+    cpu->btab[(pc >> 1) & (RV_BLOCK_TABLE - 1)] = b;
+    return b;
+}
 
 #define CASE(n)        L_##n:
 #define RV_OP_LABEL(n) &&L_##n,
@@ -467,14 +530,74 @@ void rv_exec(struct rv_cpu *cpu, uint64_t max)
     struct rv_tlb_entry *const tlb_r = cpu->tlb[cpu->dctx][RV_ACC_READ];
     struct rv_tlb_entry *const tlb_w = cpu->tlb[cpu->dctx][RV_ACC_WRITE];
     struct rv_tlb_entry *const tlb_x = cpu->tlb[cpu->priv][RV_ACC_FETCH];
-    uint64_t pc = cpu->pc, ic = cpu->icount, end = ic + max;
-    uint64_t code_page = RV_TLB_INVALID;
-    const uint8_t *code_host = NULL;
+    struct rv_block **const btab = cpu->btab;
+    uint64_t pc = cpu->pc, bic = cpu->icount, end = bic + max;
     uint64_t cause = 0, tval = 0, npc = pc;
-    struct rv_dslot *d = NULL;
+    struct rv_dslot *d = NULL, *bstart = NULL, *dend = NULL;
     int r;
 
-    DISPATCH();
+    if (end < bic) {
+        end = UINT64_MAX;
+    }
+block_enter:
+    if (RV_UNLIKELY(bic >= end)) {
+        d = bstart = NULL;
+        goto out;
+    }
+    {
+        const struct rv_tlb_entry *e = &tlb_x[(pc >> 12) & (RV_TLB_SIZE - 1)];
+        struct rv_block *b = btab[(pc >> 1) & (RV_BLOCK_TABLE - 1)];
+        const uint8_t *host;
+
+        if (RV_UNLIKELY(e->vpage != (pc & ~0xfffULL))) {
+            goto single;
+        }
+        host = (const uint8_t *)(uintptr_t)(pc + e->addend);
+        if (RV_UNLIKELY(!b || b->vpc != pc || b->host != host ||
+                        b->gen != cpu->code_gen[b->page])) {
+            b = block_build(cpu, pc, host);
+            if (!b) {
+                goto single;
+            }
+        }
+        if (RV_UNLIKELY(end - bic < b->n)) {
+            goto single;
+        }
+        bstart = d = b->s;
+        dend = d + b->n;
+        npc = pc + d->len;
+        goto *labels[d->op];
+    }
+single : {
+    uint32_t raw_;
+    uint64_t page_;
+    const uint8_t *host_;
+
+    d = bstart = NULL;
+    SYNC();
+    if (rv_mem_fetch_slow(cpu, pc, &raw_, &page_, &host_) < 0) {
+        goto exc_pending;
+    }
+    d = &dcache[(pc >> 1) & (RV_DCACHE_SIZE - 1)];
+    if (d->raw != raw_) {
+        rv_predecode(raw_, d);
+    }
+    bstart = d;
+    dend = d + 1;
+    npc = pc + d->len;
+    goto *labels[d->op];
+}
+block_end:
+    bic += (uint64_t)(dend - bstart);
+    if (RV_UNLIKELY(cpu->exec_break)) {
+        d = bstart = NULL;
+        goto out;
+    }
+    goto block_enter;
+block_break:
+    bic += (uint64_t)(d - bstart);
+    d = bstart = NULL;
+    goto out;
 
     CASE(ILLEGAL)
     goto illegal;
@@ -686,7 +809,7 @@ void rv_exec(struct rv_cpu *cpu, uint64_t max)
     CASE(FENCE)
     NEXT();
     CASE(FENCEI)
-    /* Decodes are checked against memory at every fetch: nothing stale. */
+    /* Stores to pages holding blocks invalidate them: nothing stale. */
     cpu->exec_break = true;
     NEXT();
     CASE(AMO)

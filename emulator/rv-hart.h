@@ -125,6 +125,29 @@ struct rv_dslot {
 #define RV_DCACHE_BITS 15
 #define RV_DCACHE_SIZE (1u << RV_DCACHE_BITS)
 
+/*
+ * Block cache (rv-exec.c): straight runs of predecoded instructions on one
+ * page. Blocks are allocated in order from a pool (so the hot ones sit
+ * close together) and found through a direct-mapped table by virtual pc.
+ * A block is valid while the fetch TLB maps its pc to the same host address
+ * and its page's code generation is unchanged; a store to a page holding
+ * blocks bumps the generation (rv-mmu.c). A full pool empties the cache.
+ */
+#define RV_BLOCK_BITS  14
+#define RV_BLOCK_TABLE (1u << RV_BLOCK_BITS)
+#define RV_BLOCK_SLOTS 32
+#define RV_BLOCK_POOL  (4u << 20) /* bytes: ~50 K blocks of Linux code */
+
+struct rv_block {
+    uint64_t vpc;        /* virtual pc of the first slot */
+    const uint8_t *host; /* host address of the first instruction */
+    uint32_t page;       /* index in code_gen/code_mark */
+    uint32_t gen;        /* code_gen[page] when the block was built */
+    uint32_t n;          /* slots, 1..RV_BLOCK_SLOTS */
+    uint32_t pad;
+    struct rv_dslot s[]; /* n slots */
+};
+
 struct rv_trace; /* rv-trace.c */
 
 struct rv_cpu {
@@ -182,6 +205,16 @@ struct rv_cpu {
 
     struct rv_bus bus;
 
+    /* Block cache and per-page code tracking (rv-exec.c, rv-mmu.c),
+     * allocated by rv_cpu_new(); they survive reset (which empties them). */
+    struct rv_block **btab; /* RV_BLOCK_TABLE entries, NULL if empty */
+    uint8_t *bpool;         /* RV_BLOCK_POOL bytes */
+    size_t bpool_used;      /* bytes */
+    uint32_t *code_gen;     /* per guest page of the bus regions */
+    uint8_t *code_mark;     /* 1 if blocks were built from the page */
+    uint32_t code_pages;    /* entries in code_gen/code_mark */
+    uint32_t region_page[RV_BUS_MAX_REGIONS]; /* first page index */
+
     /* -d tracing (rv-trace.c); both survive reset and load. */
     unsigned trace_mask;    /* RV_LOG_IN_ASM | _INT | _EXEC | _CPU | _FPU */
     struct rv_trace *trace; /* NULL when trace_mask is 0 */
@@ -218,6 +251,14 @@ void rv_pmp_update(struct rv_cpu *cpu);
 int rv_csr_read_debug(struct rv_cpu *cpu, unsigned csr, uint64_t *val);
 
 /* ---- rv-mmu.c ---- */
+
+/* Index of the page holding host RAM/ROM byte @host in code_gen, or
+ * UINT32_MAX if @host is in no region. */
+uint32_t rv_code_page(const struct rv_cpu *cpu, const uint8_t *host);
+/* A block was built from page @page, whose first byte is at @page_host:
+ * mark it so stores to it go through the slow path (write TLB entries for
+ * it are dropped). */
+void rv_code_mark(struct rv_cpu *cpu, uint32_t page, const uint8_t *page_host);
 
 /*
  * The 16 bits at @va for the instruction fetch of a trace, and their
@@ -270,7 +311,7 @@ void rv_exec(struct rv_cpu *cpu, uint64_t max);
 uint32_t rv_decode_c(uint16_t c);
 /* Decode the 32 bits fetched at some pc into @s. */
 void rv_predecode(uint32_t raw, struct rv_dslot *s);
-/* Reset every slot of the predecode cache. */
+/* Reset every slot of the predecode cache and empty the block cache. */
 void rv_dcache_init(struct rv_cpu *cpu);
 
 /* ---- rv-trace.c ---- */

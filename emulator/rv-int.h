@@ -89,6 +89,12 @@ void rv_cpu_request_exit(struct rv_cpu *cpu);
 /* Drop cached translations/decodes of guest memory after a host-side write
  * to RAM (loader, DMA, snapshot load). */
 void rv_cpu_flush_caches(struct rv_cpu *cpu);
+/* Guest RAM [@gpa, @gpa+@len) was written behind the CPU's back (DMA):
+ * decoded blocks of those pages are dropped at once. */
+void rv_cpu_code_written(struct rv_cpu *cpu, uint64_t gpa, uint64_t len);
+/* Drop cached translations only (after DMA, as the guest may have
+ * changed page tables). */
+void rv_cpu_flush_tlb(struct rv_cpu *cpu);
 /* Receives trace text: one or more lines without the final newline. */
 typedef void rv_trace_fn(void *opaque, const char *text);
 /*

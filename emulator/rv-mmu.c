@@ -36,6 +36,48 @@ void rv_tlb_flush(struct rv_cpu *cpu)
     cpu->exec_break = true;
 }
 
+uint32_t rv_code_page(const struct rv_cpu *cpu, const uint8_t *host)
+{
+    for (unsigned i = 0; i < cpu->bus.nb_regions; i++) {
+        const struct rv_mem_region *r = &cpu->bus.regions[i];
+
+        if (host >= r->host && (uint64_t)(host - r->host) < r->size) {
+            return cpu->region_page[i] + (uint32_t)((host - r->host) >> 12);
+        }
+    }
+    return UINT32_MAX;
+}
+
+void rv_code_mark(struct rv_cpu *cpu, uint32_t page, const uint8_t *page_host)
+{
+    uintptr_t hp = (uintptr_t)page_host;
+
+    cpu->code_mark[page] = 1;
+    for (unsigned c = 0; c < RV_TLB_CTX; c++) {
+        struct rv_tlb_entry *t = cpu->tlb[c][RV_ACC_WRITE];
+
+        for (unsigned i = 0; i < RV_TLB_SIZE; i++) {
+            if (t[i].vpage != RV_TLB_INVALID &&
+                (uintptr_t)(t[i].vpage + t[i].addend) == hp) {
+                t[i].vpage = RV_TLB_INVALID;
+            }
+        }
+    }
+}
+
+/* A store is about to change page @page of host memory: blocks built from
+ * it are stale, and the running one may be among them. */
+static void code_write(struct rv_cpu *cpu, const uint8_t *host)
+{
+    uint32_t page = rv_code_page(cpu, host);
+
+    if (page != UINT32_MAX && cpu->code_mark[page]) {
+        cpu->code_mark[page] = 0;
+        cpu->code_gen[page]++;
+        cpu->exec_break = true;
+    }
+}
+
 static struct rv_mem_region *region_find(struct rv_cpu *cpu, uint64_t pa,
                                          uint64_t len)
 {
@@ -206,6 +248,7 @@ static int translate(struct rv_cpu *cpu, uint64_t va, enum rv_access acc,
                 !pmp_ok(cpu, pte_addr, 8, RV_ACC_WRITE, RV_PRV_S, NULL)) {
                 return fault(cpu, acc, false, va);
             }
+            code_write(cpu, r->host + (pte_addr - r->base));
             wr_le64(r->host + (pte_addr - r->base), npte);
             pte = npte;
         }
@@ -246,6 +289,9 @@ static int access_prepare(struct rv_cpu *cpu, uint64_t va, unsigned len,
         return fault(cpu, acc, false, va);
     }
     *host = r->host + (*pa - r->base);
+    if (acc == RV_ACC_WRITE) {
+        code_write(cpu, *host);
+    }
     if (uniform && region_find(cpu, *pa & ~0xfffULL, 0x1000)) {
         unsigned ctx = acc == RV_ACC_FETCH ? cpu->priv : cpu->dctx;
         struct rv_tlb_entry *e =
