@@ -503,12 +503,8 @@ static uint64_t guest_limit(const struct qcow2_image *img)
     return max_l1 << (img->cluster_bits + img->l2_bits);
 }
 
-/*
- * Borrow the L2 table for L1 index @l1i ready for writing: allocated and
- * not shared (COPIED). Copies a shared table first, as QEMU's l2_allocate.
- */
-static int l2_get_writable(struct qcow2_image *img, uint64_t l1i,
-                           uint8_t **l2_out, struct err *err)
+int qcow2_l2_get_writable(struct qcow2_image *img, uint64_t l1i,
+                          uint8_t **l2_out, struct err *err)
 {
     uint64_t old, l1e;
     int64_t new_off;
@@ -577,8 +573,8 @@ static int l2_get_writable(struct qcow2_image *img, uint64_t l1i,
     return 0;
 }
 
-/* Drop the host storage an old L2 entry referenced. */
-static int entry_free(struct qcow2_image *img, uint64_t entry, struct err *err)
+int qcow2_l2_entry_free(struct qcow2_image *img, uint64_t entry,
+                        struct err *err)
 {
     uint64_t host = entry & QCOW2_L2E_OFFSET_MASK;
 
@@ -661,7 +657,7 @@ static int write_in_l2(struct qcow2_image *img, uint64_t off,
     uint8_t *l2 = NULL;
     int ret;
 
-    ret = l2_get_writable(img, l1i, &l2, err);
+    ret = qcow2_l2_get_writable(img, l1i, &l2, err);
     if (ret < 0) {
         return ret;
     }
@@ -751,7 +747,7 @@ static int write_in_l2(struct qcow2_image *img, uint64_t off,
                 qcow2_cache_mark_dirty(img->l2_cache, l2);
                 if ((old & QCOW2_L2E_OFFSET_MASK) != host + k * cs ||
                     (old & QCOW2_OFLAG_COMPRESSED)) {
-                    ret = entry_free(img, old, err);
+                    ret = qcow2_l2_entry_free(img, old, err);
                     if (ret < 0) {
                         goto out;
                     }
@@ -787,7 +783,7 @@ static int write_ext_cluster(struct qcow2_image *img, uint64_t off,
     unsigned sc;
     int ret;
 
-    ret = l2_get_writable(img, l1i, &l2, err);
+    ret = qcow2_l2_get_writable(img, l1i, &l2, err);
     if (ret < 0) {
         return ret;
     }
@@ -859,7 +855,7 @@ static int write_ext_cluster(struct qcow2_image *img, uint64_t off,
     l2_set(img, l2, l2i, host | QCOW2_OFLAG_COPIED, new_bm);
     qcow2_cache_mark_dirty(img->l2_cache, l2);
     if (fresh) {
-        ret = entry_free(img, e, err);
+        ret = qcow2_l2_entry_free(img, e, err);
     }
 out:
     qcow2_cache_put(img->l2_cache, (void **)&l2);
@@ -1080,7 +1076,7 @@ int qcow2_write_zeroes(struct qcow2_image *img, uint64_t off, uint64_t len,
                 len -= chunk;
                 continue;
             }
-            ret = l2_get_writable(img, l1i, &l2, err);
+            ret = qcow2_l2_get_writable(img, l1i, &l2, err);
             if (ret < 0) {
                 break;
             }
@@ -1101,7 +1097,7 @@ int qcow2_write_zeroes(struct qcow2_image *img, uint64_t off, uint64_t len,
                 l2_set(img, l2, l2i + k, ne, nbm);
                 qcow2_cache_mark_dirty(img->l2_cache, l2);
                 if (drop) {
-                    ret = entry_free(img, old, err);
+                    ret = qcow2_l2_entry_free(img, old, err);
                 }
             }
             qcow2_cache_put(img->l2_cache, (void **)&l2);
@@ -1152,7 +1148,7 @@ static int discard_clusters(struct qcow2_image *img, uint64_t off, uint64_t len,
             return ret;
         }
         if (l2_off || (!full && img->backing)) {
-            ret = l2_get_writable(img, l1i, &l2, err);
+            ret = qcow2_l2_get_writable(img, l1i, &l2, err);
             if (ret < 0) {
                 return ret;
             }
@@ -1182,7 +1178,7 @@ static int discard_clusters(struct qcow2_image *img, uint64_t off, uint64_t len,
                 }
                 l2_set(img, l2, l2i + k, ne, nbm);
                 qcow2_cache_mark_dirty(img->l2_cache, l2);
-                ret = entry_free(img, old, err);
+                ret = qcow2_l2_entry_free(img, old, err);
             }
             qcow2_cache_put(img->l2_cache, (void **)&l2);
             if (ret < 0) {
@@ -1249,7 +1245,7 @@ int qcow2_write_compressed_raw(struct qcow2_image *img, uint64_t off,
     qcow2_cluster_invalidate(img);
     ci = off >> img->cluster_bits;
     l2i = ci & (img->l2_size - 1);
-    ret = l2_get_writable(img, ci >> img->l2_bits, &l2, err);
+    ret = qcow2_l2_get_writable(img, ci >> img->l2_bits, &l2, err);
     if (ret < 0) {
         return ret;
     }
@@ -1268,7 +1264,7 @@ int qcow2_write_compressed_raw(struct qcow2_image *img, uint64_t off,
     l2_set(img, l2, l2i,
            QCOW2_OFLAG_COMPRESSED | (nb_csectors << x) | (uint64_t)coff, 0);
     qcow2_cache_mark_dirty(img->l2_cache, l2);
-    ret = entry_free(img, old, err);
+    ret = qcow2_l2_entry_free(img, old, err);
 out:
     qcow2_cache_put(img->l2_cache, (void **)&l2);
     return ret;

@@ -334,6 +334,20 @@ unsigned qcow2_overlap_check(struct qcow2_image *img, unsigned ignore,
  * -EIO; else 0. */
 int qcow2_pre_write_check(struct qcow2_image *img, unsigned ignore,
                           uint64_t offset, uint64_t len, struct err *err);
+/*
+ * QEMU's qcow2_refcount_area(): write a new refcount table, plus the refcount
+ * blocks needed to count everything below @start_offset and
+ * @additional_clusters more (with slack unless @exact_size), at
+ * @start_offset, which must be past everything in use. Blocks and table
+ * describe themselves and reach the disk before the header switches to the
+ * new table; the old table is freed last. @new_rb_offset, if non-zero, is
+ * entered at @new_rb_index. Returns the end of the new structures (where
+ * the covered free space begins) or -errno.
+ */
+int64_t qcow2_refcount_area(struct qcow2_image *img, uint64_t start_offset,
+                            uint64_t additional_clusters, bool exact_size,
+                            uint64_t new_rb_index, uint64_t new_rb_offset,
+                            struct err *err);
 /* Next host cluster index at or after which nothing is allocated
  * (refcount-wise): the end of used space, in clusters. */
 int64_t qcow2_refcount_highest(struct qcow2_image *img, struct err *err);
@@ -356,6 +370,15 @@ int qcow2_l2_entry_get(struct qcow2_image *img, const uint64_t *l1,
                        uint64_t *bitmap, struct err *err);
 enum qcow2_cluster_type qcow2_l2_entry_type(const struct qcow2_image *img,
                                             uint64_t entry);
+/* Borrow the L2 table for L1 index @l1i ready for writing: allocated and
+ * not shared (COPIED). Copies a shared table first, as QEMU's l2_allocate.
+ * Release with qcow2_cache_put(img->l2_cache, ...). */
+int qcow2_l2_get_writable(struct qcow2_image *img, uint64_t l1i,
+                          uint8_t **l2_out, struct err *err);
+/* Drop the host storage an old L2 entry referenced (none for 0 or a plain
+ * zero entry). */
+int qcow2_l2_entry_free(struct qcow2_image *img, uint64_t entry,
+                        struct err *err);
 /* Decode a compressed descriptor into host byte offset and byte length. */
 void qcow2_compressed_desc(const struct qcow2_image *img, uint64_t entry,
                            uint64_t *host_off, uint64_t *nb_bytes);

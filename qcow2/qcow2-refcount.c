@@ -283,9 +283,6 @@ static int64_t find_free(struct qcow2_image *img, uint64_t n, struct err *err)
     return (int64_t)run_start;
 }
 
-static int refcount_area(struct qcow2_image *img, uint64_t start_offset,
-                         uint64_t new_rb_index, uint64_t new_rb_offset,
-                         struct err *err);
 static int refcount_apply(struct qcow2_image *img, uint64_t first,
                           uint64_t last, int64_t delta, bool check_only,
                           struct err *err);
@@ -388,20 +385,23 @@ static int refblock_ensure(struct qcow2_image *img, uint64_t cluster_index,
             hi = (uint64_t)c + 1;
         }
         blocks_used = (hi + per_block - 1) / per_block;
-        ret = refcount_area(img, (blocks_used * per_block) << img->cluster_bits,
-                            rt_index, nb_off, err);
+        int64_t end = qcow2_refcount_area(
+            img, (blocks_used * per_block) << img->cluster_bits, 0, false,
+            rt_index, nb_off, err);
+        ret = end < 0 ? (int)end : 0;
     }
     return ret < 0 ? ret : 1;
 }
 
-/* QEMU's qcow2_refcount_metadata_size() with a generous increase. */
+/* QEMU's qcow2_refcount_metadata_size(): refcount blocks needed to count
+ * @clusters plus the refcount structures themselves (a fixed point), with
+ * half the table again as slack when @generous. */
 static uint64_t refcount_blocks_needed(uint64_t clusters, uint64_t cs,
-                                       unsigned order, uint64_t *table_out)
+                                       unsigned order, bool generous)
 {
     uint64_t per_table = cs / 8;
     uint64_t per_block = cs * 8 / (1u << order);
     uint64_t table = 0, blocks = 0, last, n = 0;
-    bool generous = true;
 
     do {
         last = n;
@@ -414,44 +414,36 @@ static uint64_t refcount_blocks_needed(uint64_t clusters, uint64_t cs,
             generous = false;
         }
     } while (n != last);
-    *table_out = table;
     return blocks;
 }
 
-/*
- * Write a new refcount table (plus the refcount blocks it needs) at
- * @start_offset, which must be past everything in use, as QEMU's
- * qcow2_refcount_area(): the blocks and table describe themselves, reach the
- * disk, and only then does the header switch to the new table; the old
- * table's clusters are freed last.
- */
-static int refcount_area(struct qcow2_image *img, uint64_t start_offset,
-                         uint64_t new_rb_index, uint64_t new_rb_offset,
-                         struct err *err)
+int64_t qcow2_refcount_area(struct qcow2_image *img, uint64_t start_offset,
+                            uint64_t additional_clusters, bool exact_size,
+                            uint64_t new_rb_index, uint64_t new_rb_offset,
+                            struct err *err)
 {
     uint64_t cs = img->cluster_size;
     uint64_t per_block = 1ull << img->refcount_block_bits;
-    uint64_t tbl_unused;
-    uint64_t total =
-        refcount_blocks_needed(start_offset >> img->cluster_bits, cs,
-                               img->hdr.refcount_order, &tbl_unused);
+    uint64_t total = refcount_blocks_needed(
+        (start_offset >> img->cluster_bits) + additional_clusters, cs,
+        img->hdr.refcount_order, !exact_size);
     uint64_t area_index = (start_offset >> img->cluster_bits) / per_block;
     uint64_t table_size, table_clusters, extra = 0, i;
-    uint64_t table_offset, end_offset, block_offset;
+    uint64_t table_offset, end_offset = 0, block_offset;
     uint64_t old_off = img->hdr.refcount_table_offset;
     uint64_t old_clusters = img->hdr.refcount_table_clusters;
     uint64_t *nt = NULL;
     uint8_t *buf = NULL;
     int ret = 0;
 
-    table_size = total + (total + 1) / 2;
+    table_size = exact_size ? total : total + (total + 1) / 2;
     table_size = (table_size + cs / 8 - 1) / (cs / 8) * (cs / 8);
     table_clusters = table_size * 8 / cs;
     if (table_size * 8 > QCOW2_MAX_REFTABLE_BYTES) {
         return err_set(err, -EFBIG, "refcount table would exceed %u bytes",
                        QCOW2_MAX_REFTABLE_BYTES);
     }
-    if (new_rb_index >= total) {
+    if (new_rb_offset && new_rb_index >= total) {
         return err_set(err, -EIO, "refcount table growth miscounted");
     }
     nt = mem_calloc(table_size, sizeof(uint64_t));
@@ -555,7 +547,7 @@ static int refcount_area(struct qcow2_image *img, uint64_t start_offset,
 out:
     mem_free(nt);
     mem_free(buf);
-    return ret;
+    return ret < 0 ? ret : (int64_t)end_offset;
 }
 
 static void note_freed(struct qcow2_image *img, uint64_t cluster_index)

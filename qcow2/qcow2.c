@@ -2084,12 +2084,54 @@ out:
     return ret;
 }
 
-/* Map every guest cluster of [0, size) to a fresh data cluster. */
-static int preallocate(struct qcow2_image *img, enum qcow2_prealloc mode,
-                       uint64_t from, struct err *err)
+/* QEMU's cluster_needs_new_alloc(): anything but a host cluster that is
+ * ours alone (COPIED) gets a new one. */
+static bool prealloc_needs_cluster(uint64_t entry)
+{
+    return !(entry & QCOW2_OFLAG_COPIED) || (entry & QCOW2_OFLAG_COMPRESSED) ||
+           !(entry & QCOW2_L2E_OFFSET_MASK);
+}
+
+/* Fill new host cluster @host with guest bytes [@gbase, @gbase + @len) as
+ * they read now (QEMU's copy-on-write of a partial first cluster). */
+static int prealloc_copy_head(struct qcow2_image *img, uint64_t gbase,
+                              uint64_t host, uint64_t len, struct err *err)
+{
+    uint8_t *buf;
+    int ret;
+
+    if (!len) {
+        return 0;
+    }
+    buf = mem_alloc(len);
+    if (!buf) {
+        return err_set(err, -ENOMEM, "copy-on-write buffer");
+    }
+    ret = qcow2_guest_read(img, gbase, buf, len, err);
+    if (ret == 0) {
+        ret = qcow2_io_pwrite(img, host, buf, len, err);
+    }
+    if (ret == 0) {
+        ret = qcow2_sync(img, err); /* data before the table mapping it */
+    }
+    mem_free(buf);
+    return ret;
+}
+
+/*
+ * preallocation=metadata, as QEMU's preallocate_co(): for each L2 table
+ * covering guest [from, size), the table (allocated if missing) and then
+ * one run of host clusters for the entries that need one; a partial first
+ * cluster keeps its bytes below @from. The file is extended to cover the
+ * new clusters. Extended-L2 bitmaps are left alone, as QEMU's link for
+ * preallocation does.
+ */
+static int preallocate_metadata(struct qcow2_image *img, uint64_t from,
+                                struct err *err)
 {
     uint64_t cs = img->cluster_size;
-    uint64_t c = (from + cs - 1) >> img->cluster_bits;
+    uint64_t first = from >> img->cluster_bits;
+    uint64_t c = first;
     uint64_t nc = qcow2_size_to_clusters(img, img->size);
     uint64_t end_host = 0;
     int ret;
@@ -2099,63 +2141,22 @@ static int preallocate(struct qcow2_image *img, enum qcow2_prealloc mode,
         uint64_t n = img->l2_size - l2i;
         uint64_t k = 0;
         uint8_t *l2 = NULL;
-        uint64_t buf[2];
 
         if (n > nc - c) {
             n = nc - c;
         }
-        /* Reuse the write path's L2 handling via a probe read first. */
-        ret = qcow2_l2_entry_get(img, img->l1_table, img->l1_size,
-                                 c << img->cluster_bits, &buf[0], &buf[1], err);
+        ret = qcow2_l2_get_writable(img, c >> img->l2_bits, &l2, err);
         if (ret < 0) {
             return ret;
         }
-        {
-            /* Allocate the L2 table through an empty write of zero
-             * length is not possible; write the table directly. */
-            uint64_t l1i = c >> img->l2_bits;
-            uint64_t l2_off = img->l1_table[l1i] & QCOW2_L1E_OFFSET_MASK;
-
-            if (!l2_off) {
-                int64_t a = qcow2_cluster_alloc(img, 1, err);
-                if (a < 0) {
-                    return (int)a;
-                }
-                ret = qcow2_cache_get_empty(img->l2_cache, (uint64_t)a,
-                                            (void **)&l2, err);
-                if (ret < 0) {
-                    return ret;
-                }
-                memset(l2, 0, cs);
-                qcow2_cache_mark_dirty(img->l2_cache, l2);
-                ret = qcow2_cache_flush(img->l2_cache, err);
-                if (ret < 0) {
-                    qcow2_cache_put(img->l2_cache, (void **)&l2);
-                    return ret;
-                }
-                img->l1_table[l1i] = (uint64_t)a | QCOW2_OFLAG_COPIED;
-                ret = qcow2_l1_write(img, (uint32_t)l1i, 1, err);
-                if (ret < 0) {
-                    qcow2_cache_put(img->l2_cache, (void **)&l2);
-                    return ret;
-                }
-                if ((uint64_t)a + cs > end_host) {
-                    end_host = (uint64_t)a + cs;
-                }
-            } else {
-                ret = qcow2_cache_get(img->l2_cache, l2_off, (void **)&l2, err);
-                if (ret < 0) {
-                    return ret;
-                }
-            }
-        }
         while (k < n) {
-            uint64_t run = 0;
+            uint64_t run = 0, end;
             int64_t a;
             uint64_t j;
 
             while (k + run < n &&
-                   rd_be64(l2 + (l2i + k + run) * img->l2_entry_size) == 0) {
+                   prealloc_needs_cluster(
+                       rd_be64(l2 + (l2i + k + run) * img->l2_entry_size))) {
                 run++;
             }
             if (run == 0) {
@@ -2163,27 +2164,33 @@ static int preallocate(struct qcow2_image *img, enum qcow2_prealloc mode,
                 continue;
             }
             a = qcow2_cluster_alloc(img, run, err);
-            if (a < 0) {
-                qcow2_cache_put(img->l2_cache, (void **)&l2);
-                return (int)a;
+            ret = a < 0 ? (int)a : 0;
+            if (ret == 0 && c + k == first) {
+                ret = prealloc_copy_head(img, first << img->cluster_bits,
+                                         (uint64_t)a, from & (cs - 1), err);
             }
-            for (j = 0; j < run; j++) {
+            for (j = 0; j < run && ret == 0; j++) {
                 uint8_t *e = l2 + (l2i + k + j) * img->l2_entry_size;
+                uint64_t old = rd_be64(e);
+
                 wr_be64(e, ((uint64_t)a + j * cs) | QCOW2_OFLAG_COPIED);
-                if (img->extended_l2) {
-                    wr_be64(e + 8, 0xffffffffull);
-                }
+                ret = qcow2_l2_entry_free(img, old, err);
+            }
+            if (ret < 0) {
+                qcow2_cache_put(img->l2_cache, (void **)&l2);
+                return ret;
             }
             qcow2_cache_mark_dirty(img->l2_cache, l2);
-            if ((uint64_t)a + run * cs > end_host) {
-                end_host = (uint64_t)a + run * cs;
+            end = (uint64_t)a + run * cs;
+            if (img->extended_l2 && c + k + run == nc) {
+                /* QEMU's last allocation ends at the subcluster holding
+                 * the end of the disk. */
+                uint64_t sc = cs >> 5;
+                uint64_t tail = img->size - ((nc - 1) << img->cluster_bits);
+                end -= cs - (tail + sc - 1) / sc * sc;
             }
-            if (mode == QCOW2_PREALLOC_FALLOC || mode == QCOW2_PREALLOC_FULL) {
-                int e = posix_fallocate(img->fd, (off_t)a, (off_t)(run * cs));
-                if (e && mode == QCOW2_PREALLOC_FALLOC) {
-                    qcow2_cache_put(img->l2_cache, (void **)&l2);
-                    return err_set(err, -e, "preallocation: %s", strerror(e));
-                }
+            if (end > end_host) {
+                end_host = end;
             }
             k += run;
         }
@@ -2204,6 +2211,133 @@ static int preallocate(struct qcow2_image *img, enum qcow2_prealloc mode,
         }
     }
     return ret;
+}
+
+/* Grow the file from @from to @to bytes: fallocate()d, or written with
+ * zeros (preallocation=full), as QEMU's raw truncate does. */
+static int grow_file_prealloc(struct qcow2_image *img, enum qcow2_prealloc mode,
+                              uint64_t from, uint64_t to, struct err *err)
+{
+    enum { ZERO_CHUNK = 1u << 20 };
+    uint8_t *zeros;
+    int ret = 0;
+
+    if (to <= from) {
+        return 0;
+    }
+    if (mode == QCOW2_PREALLOC_FALLOC) {
+        int e = posix_fallocate(img->fd, (off_t)from, (off_t)(to - from));
+        if (e) {
+            return err_set(err, -e, "Could not preallocate new data: %s",
+                           strerror(e));
+        }
+        img->file_size = img->disk_end = to;
+        return 0;
+    }
+    zeros = mem_calloc(1, ZERO_CHUNK);
+    if (!zeros) {
+        return err_set(err, -ENOMEM, "zero buffer");
+    }
+    while (from < to && ret == 0) {
+        uint64_t n = to - from > ZERO_CHUNK ? ZERO_CHUNK : to - from;
+        ret = qcow2_io_pwrite(img, from, zeros, n, err);
+        from += n;
+    }
+    mem_free(zeros);
+    return ret;
+}
+
+/*
+ * preallocation=falloc|full, as QEMU's qcow2_co_truncate(): new refcount
+ * structures at the end of the used space, sized (exactly) to count the
+ * new data clusters and their L2 tables too; right after them one run of
+ * data clusters for guest [from, size) on preallocated file space; then
+ * the L2 entries (tables taken from free space, such as the old refcount
+ * table's). A partial first cluster keeps its bytes below @from.
+ */
+static int preallocate_data(struct qcow2_image *img, enum qcow2_prealloc mode,
+                            uint64_t from, struct err *err)
+{
+    uint64_t cs = img->cluster_size;
+    uint64_t first = from >> img->cluster_bits;
+    uint64_t nb_data = qcow2_size_to_clusters(img, img->size) - first;
+    uint64_t nb_l2 = (nb_data + img->l2_size - 1) / img->l2_size + 1;
+    uint64_t head = from & (cs - 1);
+    uint64_t old_end, host, g, done;
+    int64_t used, start;
+    int ret;
+
+    if (qcow2_size_to_clusters(img, img->size) <= first) {
+        return 0;
+    }
+    used = qcow2_refcount_highest(img, err);
+    if (used < 0) {
+        return (int)used;
+    }
+    old_end = used > 0 ? (uint64_t)used << img->cluster_bits
+                       : (img->file_size + cs - 1) & ~(cs - 1);
+    start = qcow2_refcount_area(img, old_end, nb_data + nb_l2, true, 0, 0, err);
+    if (start < 0) {
+        return (int)start;
+    }
+    ret = qcow2_refcount_update(img, (uint64_t)start, nb_data * cs, 1, err);
+    if (ret == 0) {
+        ret = qcow2_metadata_flush(img, err);
+    }
+    if (ret == 0) {
+        ret = grow_file_prealloc(img, mode, img->disk_end,
+                                 (uint64_t)start + nb_data * cs, err);
+    }
+    if (ret == 0) {
+        ret = qcow2_sync(img, err); /* data space before the tables */
+    }
+    if (ret == 0) {
+        /* The new first cluster takes over the bytes below @from. */
+        ret = prealloc_copy_head(img, first * cs, (uint64_t)start, head, err);
+    }
+    host = (uint64_t)start;
+    g = first;
+    done = 0;
+    while (ret == 0 && done < nb_data) {
+        uint64_t l2i = g & (img->l2_size - 1);
+        uint64_t n = img->l2_size - l2i;
+        uint64_t k;
+        uint8_t *l2;
+
+        if (n > nb_data - done) {
+            n = nb_data - done;
+        }
+        ret = qcow2_l2_get_writable(img, g >> img->l2_bits, &l2, err);
+        if (ret < 0) {
+            break;
+        }
+        for (k = 0; k < n && ret == 0; k++) {
+            uint8_t *e = l2 + (l2i + k) * img->l2_entry_size;
+            uint64_t old = rd_be64(e);
+
+            wr_be64(e, (host + k * cs) | QCOW2_OFLAG_COPIED);
+            /* The table reaches the disk before a freed cluster is reused. */
+            ret = qcow2_l2_entry_free(img, old, err);
+        }
+        qcow2_cache_mark_dirty(img->l2_cache, l2);
+        qcow2_cache_put(img->l2_cache, (void **)&l2);
+        g += n;
+        host += n * cs;
+        done += n;
+    }
+    if (ret == 0) {
+        ret = qcow2_metadata_flush(img, err);
+    }
+    return ret;
+}
+
+static int preallocate(struct qcow2_image *img, enum qcow2_prealloc mode,
+                       uint64_t from, struct err *err)
+{
+    if (mode == QCOW2_PREALLOC_METADATA) {
+        return preallocate_metadata(img, from, err);
+    }
+    return preallocate_data(img, mode, from, err);
 }
 
 int qcow2_create(const char *path, const struct qcow2_create_opts *o,

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 TOP = Path(__file__).resolve().parents[2]
-BUILD = Path(os.environ.get("RRVM_BUILD", TOP / "build" / "gcc"))
+BUILD = Path(os.environ.get("RRVM_BUILD", TOP / "build" / "gcc")).resolve()
 
 
 def binary(rel):
