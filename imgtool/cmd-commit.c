@@ -79,7 +79,7 @@ static int img_copy_allocated(struct qcow2_image *src, struct qcow2_image *dst,
         len = e.length < size - off ? e.length : size - off;
         if (e.depth == 0 && (e.flags & QCOW2_BS_ZERO) &&
             (e.flags & QCOW2_BS_ALLOCATED)) {
-            ret = qcow2_write_zeroes(dst, off, len, 0, err);
+            ret = qcow2_write_zeroes(dst, off, len, QCOW2_ZERO_MAY_UNMAP, err);
             if (ret < 0) {
                 return ret;
             }

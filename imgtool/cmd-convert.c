@@ -7,10 +7,12 @@
  * 2 MiB slots; the main thread owns the target handle and writes them in
  * order, so reads and writes overlap. With -c: -m worker threads each take
  * the next chunk, read it under a source lock, compress its clusters
- * (qcow2_compress() is thread-safe) and write them under a target lock, so
- * chunks land out of order as with qemu-img -W. Each qcow2_image is used by
- * one thread at a time. Zero detection runs at -S granularity and skips
- * zero runs on a fresh target, as qemu-img does.
+ * (qcow2_compress() is thread-safe) and write them when every earlier chunk
+ * has been written, so that the output is the same on every run and, as
+ * qemu-img never writes compressed data out of order, the same as
+ * qemu-img's. Each qcow2_image is used by one thread at a time. Zero detection
+ * runs at -S granularity and skips zero runs on a fresh target, as qemu-img
+ * does.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -82,9 +84,10 @@ struct img_convert {
 
     pthread_mutex_t lock; /* reader/writer hand-off; -c: source access */
     pthread_cond_t cond;
-    pthread_mutex_t wlock; /* -c: target access */
-    uint64_t next_off;     /* -c: next offset a worker takes (under lock) */
-    bool reader_done;      /* the reader queued its last slot (nchunks) */
+    uint64_t next_off;  /* -c: next offset a worker takes (under lock) */
+    uint64_t write_off; /* -c: offset of the chunk whose turn it is to be
+                           written (under lock); chunks land in order */
+    bool reader_done;   /* the reader queued its last slot (nchunks) */
     struct img_slot *slots;
     int nslots;
     bool stop; /* an error happened: everyone leaves */
@@ -487,10 +490,10 @@ static int img_write_slot(struct img_convert *s, struct img_slot *sl,
 
 /*
  * -c: each worker takes the next chunk, reads it under the source lock,
- * compresses it, and writes it under the target lock. No hand-off between
- * threads, so a busy machine cannot stall a pipeline stage (a reader and
- * writer thread fed by compression workers ran at half qemu-img's speed
- * under load, waiting to be scheduled).
+ * compresses it, waits for its turn and writes it. No hand-off of data
+ * between threads, so a busy machine cannot stall a pipeline stage (a
+ * reader and writer thread fed by compression workers ran at half
+ * qemu-img's speed under load, waiting to be scheduled).
  */
 static void *img_cworker_main(void *opaque)
 {
@@ -510,6 +513,7 @@ static void *img_cworker_main(void *opaque)
         uint64_t fail_off = 0;
         char msg[400];
         size_t i;
+        bool stop;
         int ret = 0;
 
         pthread_mutex_lock(&s->lock);
@@ -538,15 +542,24 @@ static void *img_cworker_main(void *opaque)
                 img_compress_cluster(s, &sl, i);
             }
         }
-        pthread_mutex_lock(&s->wlock);
-        if (!s->stop) {
-            ret = img_write_slot(s, &sl, &fail_off, &err);
-            if (ret == 0) {
-                img_progress_print((float)sl.len * 100.0f / (float)s->total,
-                                   100);
-            }
+        pthread_mutex_lock(&s->lock);
+        while (!s->stop && s->write_off != sl.off) {
+            pthread_cond_wait(&s->cond, &s->lock);
         }
-        pthread_mutex_unlock(&s->wlock);
+        stop = s->stop;
+        pthread_mutex_unlock(&s->lock);
+        if (stop) {
+            break;
+        }
+        /* Our turn: no other thread touches the target until we pass it. */
+        ret = img_write_slot(s, &sl, &fail_off, &err);
+        if (ret == 0) {
+            img_progress_print((float)sl.len * 100.0f / (float)s->total, 100);
+            pthread_mutex_lock(&s->lock);
+            s->write_off = sl.off + sl.len;
+            pthread_cond_broadcast(&s->cond);
+            pthread_mutex_unlock(&s->lock);
+        }
         if (ret < 0) {
             snprintf(msg, sizeof(msg),
                      "error while writing at byte %" PRIu64 ": %s", fail_off,
@@ -575,7 +588,7 @@ static int img_convert_run_compress(struct img_convert *s, int workers)
     s->chunk -= s->chunk % s->cluster;
     pthread_mutex_init(&s->lock, NULL);
     pthread_cond_init(&s->cond, NULL);
-    pthread_mutex_init(&s->wlock, NULL);
+    s->write_off = s->next_off;
     for (nw = 0; nw < workers; nw++) {
         if (pthread_create(&wt[nw], NULL, img_cworker_main, s) != 0) {
             break;
@@ -587,7 +600,6 @@ static int img_convert_run_compress(struct img_convert *s, int workers)
     for (i = 0; i < nw; i++) {
         pthread_join(wt[i], NULL);
     }
-    pthread_mutex_destroy(&s->wlock);
     pthread_cond_destroy(&s->cond);
     pthread_mutex_destroy(&s->lock);
     if (s->err_code) {
@@ -1161,6 +1173,10 @@ int img_cmd_convert(int argc, char **argv)
     }
     img_progress_print(100, 0);
     img_progress_end();
+    if (s.compress && qcow2_compressed_end(s.dst, &err) < 0) {
+        img_error("error while writing compressed data: %s", err.msg);
+        goto out;
+    }
     if (qcow2_flush(s.dst, &err) < 0) {
         img_error("error while flushing %s: %s", s.dst_name, err.msg);
         goto out;

@@ -978,6 +978,28 @@ static int prepare_write(struct qcow2_image *img, struct err *err)
 }
 
 /* Is [off, off+len) of the backing chain below @img all zero/absent? */
+/*
+ * An unmapping zero write passes the discard down, as QEMU does when the
+ * image is opened with discard=unmap: a plain cluster whose refcount
+ * dropped to 0 becomes a hole in the file. Its old mapping reads zeros
+ * too, so the hole may come before the L2 table reaches the disk.
+ */
+static int punch_if_free(struct qcow2_image *img, uint64_t old, struct err *err)
+{
+    uint64_t host = old & QCOW2_L2E_OFFSET_MASK;
+    uint64_t rc;
+    int ret;
+
+    if (!host || (old & QCOW2_OFLAG_COMPRESSED)) {
+        return 0;
+    }
+    ret = qcow2_refcount_get(img, host >> img->cluster_bits, &rc, err);
+    if (ret < 0 || rc != 0) {
+        return ret;
+    }
+    return qcow2_raw_discard(img, host, img->cluster_size, err);
+}
+
 static bool reads_zero_below(struct qcow2_image *img, uint64_t off,
                              uint64_t len)
 {
@@ -1098,6 +1120,9 @@ int qcow2_write_zeroes(struct qcow2_image *img, uint64_t off, uint64_t len,
                 qcow2_cache_mark_dirty(img->l2_cache, l2);
                 if (drop) {
                     ret = qcow2_l2_entry_free(img, old, err);
+                }
+                if (ret == 0 && unmap) {
+                    ret = punch_if_free(img, old, err);
                 }
             }
             qcow2_cache_put(img->l2_cache, (void **)&l2);

@@ -385,6 +385,25 @@ static int file_truncate(struct qcow2_image *img, uint64_t len, struct err *err)
     return 0;
 }
 
+int qcow2_compressed_end(struct qcow2_image *img, struct err *err)
+{
+    struct stat st;
+    int ret;
+
+    CHECK_ARG(img);
+    ret = qcow2_check_writable(img, err);
+    if (ret < 0) {
+        return ret;
+    }
+    if (fstat(img->fd, &st) < 0) {
+        return err_set(err, -errno, "stat: %s", strerror(errno));
+    }
+    if (st.st_size % 512) {
+        return file_truncate(img, ((uint64_t)st.st_size + 511) & ~511ull, err);
+    }
+    return 0;
+}
+
 /* ---- locking (QEMU file-posix compatible) ---- */
 
 static int lock_byte(int fd, short type, off_t byte)
@@ -2689,6 +2708,106 @@ int qcow2_set_backing(struct qcow2_image *img, const char *backing_file,
     return 0;
 }
 
+/*
+ * QEMU's make_completely_empty() applies (v3, no snapshots or bitmaps, the
+ * header, refcount table, one refcount block and the L1 fit in that block)
+ * and the image is laid out as create leaves it: refcount table of one
+ * cluster at cluster 1, its first block at 2, the L1 at 3.
+ */
+static bool empty_in_place(const struct qcow2_image *img)
+{
+    uint64_t cs = img->cluster_size;
+    uint64_t l1c = qcow2_size_to_clusters(img, (uint64_t)img->l1_size * 8);
+
+    return img->hdr.version >= 3 && img->nb_snapshots == 0 &&
+           !img->has_bitmaps_ext &&
+           3 + l1c <= (1ull << img->refcount_block_bits) &&
+           img->hdr.refcount_table_offset == cs &&
+           img->hdr.refcount_table_clusters == 1 &&
+           img->refcount_table_size == cs / 8 &&
+           img->refcount_table[0] == 2 * cs &&
+           img->hdr.l1_table_offset == 3 * cs;
+}
+
+/*
+ * The file QEMU's make_completely_empty() leaves (header, refcount table,
+ * one block, an empty L1, nothing after), reached in an order where a crash
+ * at any point leaves only leaks: the L1 is cleared first, so that nothing
+ * but the header and the tables is referenced any more; then the table
+ * keeps only its first block, which is rewritten to count just those.
+ */
+static int make_completely_empty(struct qcow2_image *img, struct err *err)
+{
+    uint64_t cs = img->cluster_size;
+    uint64_t l1c = qcow2_size_to_clusters(img, (uint64_t)img->l1_size * 8);
+    uint8_t *buf;
+    void *block;
+    int ret;
+
+    ret = qcow2_metadata_flush(img, err);
+    if (ret == 0) {
+        ret = qcow2_cache_empty(img->l2_cache, err);
+    }
+    if (ret == 0) {
+        ret = qcow2_cache_empty(img->refcount_cache, err);
+    }
+    if (ret < 0) {
+        return ret;
+    }
+    buf = mem_calloc(1, l1c * cs);
+    if (!buf) {
+        return err_set(err, -ENOMEM, "empty L1 table");
+    }
+    ret = qcow2_io_pwrite(img, 3 * cs, buf, l1c * cs, err);
+    if (ret == 0) {
+        ret = qcow2_sync(img, err);
+    }
+    if (ret == 0) {
+        memset(img->l1_table, 0, (size_t)img->l1_size * 8);
+        wr_be64(buf, 2 * cs);
+        ret = qcow2_io_pwrite(img, cs, buf, cs, err);
+    }
+    mem_free(buf);
+    if (ret == 0) {
+        ret = qcow2_sync(img, err);
+    }
+    if (ret < 0) {
+        img->sticky_err = ret;
+        return ret;
+    }
+    memset(img->refcount_table, 0, (size_t)img->refcount_table_size * 8);
+    img->refcount_table[0] = 2 * cs;
+    img->reftable_used = 1;
+    img->reftable_used_of = img->refcount_table;
+    img->free_cluster_index = 0;
+    img->free_byte_offset = 0;
+    qcow2_cluster_invalidate(img);
+    ret = qcow2_cache_get_empty(img->refcount_cache, 2 * cs, &block, err);
+    if (ret < 0) {
+        return ret;
+    }
+    memset(block, 0, cs);
+    qcow2_cache_mark_dirty(img->refcount_cache, block);
+    qcow2_cache_put(img->refcount_cache, &block);
+    ret = qcow2_refcount_update(img, 0, (3 + l1c) * cs, 1, err);
+    if (ret == 0) {
+        ret = qcow2_cache_flush(img->refcount_cache, err);
+    }
+    if (ret == 0) {
+        ret = qcow2_sync(img, err);
+    }
+    if (ret == 0) {
+        ret = file_truncate(img, (3 + l1c) * cs, err);
+    }
+    if (ret == 0) {
+        ret = qcow2_sync(img, err);
+    }
+    if (ret < 0) {
+        img->sticky_err = ret;
+    }
+    return ret;
+}
+
 int qcow2_make_empty(struct qcow2_image *img, struct err *err)
 {
     int ret;
@@ -2702,6 +2821,10 @@ int qcow2_make_empty(struct qcow2_image *img, struct err *err)
         return qcow2_raw_write_zeroes(img, 0, img->size, QCOW2_ZERO_MAY_UNMAP,
                                       err);
     }
+    if (empty_in_place(img)) {
+        return make_completely_empty(img, err);
+    }
+    /* Otherwise, as QEMU's fallback, every mapping is dropped. */
     ret = qcow2_cluster_unmap(
         img, 0, (uint64_t)img->l1_size << (img->cluster_bits + img->l2_bits),
         err);

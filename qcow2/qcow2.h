@@ -159,6 +159,10 @@ int qcow2_compress(const struct qcow2_image *img, void *dst, size_t dst_cap,
 int qcow2_write_compressed_raw(struct qcow2_image *img, uint64_t off,
                                const void *src, size_t src_len,
                                struct err *err);
+/* After a run of compressed writes: pad the file to a 512-byte boundary,
+ * as QEMU's zero-length compressed write (which ends qemu-img convert -c)
+ * does. */
+int qcow2_compressed_end(struct qcow2_image *img, struct err *err);
 /* Write dirty metadata and fsync (unless opened UNSAFE). */
 int qcow2_flush(struct qcow2_image *img, struct err *err);
 

@@ -1190,7 +1190,8 @@ static void snap_ids(const char *path, char *dst, size_t cap)
 
 /*
  * Run snapshot operation @op (0 create, 1 apply "base", 2 delete "base", 3
- * create with VM state) on a copy of @base while tracing its file I/O,
+ * create with VM state; 4 is commit's make_empty) on a copy of @base while
+ * tracing its file I/O,
  * then rebuild the file as a crash at every point of the trace would leave
  * it: events before the last flush land, those after it up to the cut land
  * torn (each sector kept or not), the rest are lost. Every crashed image
@@ -1233,6 +1234,8 @@ static void crash_op(const char *dir, const char *base, int op)
     }
     if (op == 0 || op == 3) {
         ret = qcow2_snapshot_create(q, &p, &e);
+    } else if (op == 4) {
+        ret = qcow2_make_empty(q, &e);
     } else if (op == 1) {
         ret = qcow2_snapshot_apply(q, "base", &e);
     } else {
@@ -1246,7 +1249,9 @@ static void crash_op(const char *dir, const char *base, int op)
     assert_qemu_clean(work);
     new_data = guest_bytes(work, &new_size);
     snap_ids(work, new_ids, sizeof(new_ids));
-    assert_string_not_equal(old_ids, op == 1 ? "" : new_ids);
+    if (op != 4) {
+        assert_string_not_equal(old_ids, op == 1 ? "" : new_ids);
+    }
 
     for (cut = 0; cut <= log.nb; cut++) {
         struct qcow2_check_result r;
@@ -1302,7 +1307,7 @@ static void crash_op(const char *dir, const char *base, int op)
         /* The old state or the new one: list and guest data agree. */
         snap_ids(crashed, ids, sizeof(ids));
         data = guest_bytes(crashed, &size);
-        if (op == 1) {
+        if (op == 1 || op == 4) {
             is_new = size == new_size && !memcmp(data, new_data, size) &&
                      (size != old_size || memcmp(data, old_data, size));
         } else {
@@ -1384,6 +1389,26 @@ static void crash_all(const char *opts, const char *size, bool more,
     tmp_fini(&t);
 }
 
+/* make_empty rewrites the image in place (QEMU's make_completely_empty):
+ * a crash anywhere leaves the old data or an empty image, with leaks. */
+static void test_crash_make_empty(void **state)
+{
+    struct tmp t;
+    char base[256];
+
+    (void)state;
+    tmp_init(&t);
+    snprintf(base, sizeof(base), "%s/base.qcow2", t.dir);
+    assert_int_equal(
+        run("qemu-img create -q -f qcow2 -o cluster_size=4096 '%s' 600M && "
+            "qemu-io -c 'write -P 0x11 0 96k' -c 'write -c -P 0x12 300k 4k' "
+            "-c 'write -z 400k 8k' -c 'write -P 0x13 520M 8k' '%s' >/dev/null",
+            base, base),
+        0);
+    crash_op(t.dir, base, 4);
+    tmp_fini(&t);
+}
+
 static void test_crash_consistency(void **state)
 {
     crash_all("cluster_size=4096", "512k", false, false, 15);
@@ -1460,6 +1485,7 @@ int main(void)
         cmocka_unit_test(test_refcount_zero_data),
         cmocka_unit_test(test_nocache),
         cmocka_unit_test(test_hostile),
+        cmocka_unit_test(test_crash_make_empty),
         cmocka_unit_test(test_crash_consistency),
         cmocka_unit_test(test_crash_many_snapshots),
         cmocka_unit_test(test_crash_v2),
