@@ -837,7 +837,7 @@ static int chk_refblocks(struct chk *c, struct qcow2_check_result *res)
                       (int64_t)i);
             if (c->fix & CHK_FIX_ERRORS) {
                 int64_t new_nb;
-                uint64_t len;
+                uint64_t len = 0;
 
                 ret = -EFBIG;
                 if (off + img->cluster_size > c->file_len + CHK_MAX_GROW) {

@@ -48,7 +48,7 @@
 #include "common/log.h"
 #include "qcow2/qcow2-int.h"
 
-static bool refcount_invariants_ok(const struct qcow2_image *img)
+static inline bool refcount_invariants_ok(const struct qcow2_image *img)
 {
     if (img->refcount_table_size !=
         (uint64_t)img->hdr.refcount_table_clusters * img->cluster_size / 8) {

@@ -1391,7 +1391,7 @@ static int snap_vmstate_range(struct qcow2_image *img, uint64_t off, size_t len,
 int qcow2_vmstate_read(struct qcow2_image *img, uint64_t off, void *dst,
                        size_t len, struct err *err)
 {
-    uint64_t goff;
+    uint64_t goff = 0;
     int ret;
 
     CHECK_ARG(img && (dst || !len));
@@ -1405,7 +1405,7 @@ int qcow2_vmstate_read(struct qcow2_image *img, uint64_t off, void *dst,
 int qcow2_vmstate_write(struct qcow2_image *img, uint64_t off, const void *src,
                         size_t len, struct err *err)
 {
-    uint64_t goff;
+    uint64_t goff = 0;
     int ret;
 
     CHECK_ARG(img && (src || !len));
