@@ -802,11 +802,19 @@ int64_t qcow2_bytes_alloc(struct qcow2_image *img, uint64_t size,
     }
     free_in_cluster = offset ? cs - qcow2_offset_into_cluster(img, offset) : 0;
     if (!offset || free_in_cluster < size) {
+        uint64_t next = (offset + cs - 1) & ~(cs - 1);
+        uint64_t rt_index =
+            (next >> img->cluster_bits) >> img->refcount_block_bits;
+        /* QEMU gives up straddling when counting the next cluster needs a
+         * new refcount block (-EAGAIN): the data then starts the new
+         * cluster. */
+        bool may_straddle = offset && rt_index < img->refcount_table_size &&
+                            img->refcount_table[rt_index] != 0;
         int64_t nc = qcow2_cluster_alloc(img, 1, err);
         if (nc < 0) {
             return nc;
         }
-        if (offset && ((offset + cs - 1) & ~(cs - 1)) == (uint64_t)nc) {
+        if (may_straddle && next == (uint64_t)nc) {
             /* Contiguous: the data may straddle into the new cluster. The
              * new cluster already has its +1; count only the old part. */
             ret = qcow2_refcount_update(img, offset, free_in_cluster, 1, err);

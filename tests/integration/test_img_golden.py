@@ -445,6 +445,13 @@ CASES = [
     ("conv-compress-text-extl2", TEXT6M,
      ["convert", "-c", "-o", "extended_l2=on", "-f", "raw", "-O", "qcow2",
       "t.raw", "o.qcow2"]),
+    # Small clusters: compressed data meets many refcount-block boundaries.
+    ("conv-compress-text-512", TEXT6M,
+     ["convert", "-c", "-o", "cluster_size=512", "-f", "raw", "-O", "qcow2",
+      "t.raw", "o.qcow2"]),
+    ("conv-compress-text-1k-zstd", TEXT6M,
+     ["convert", "-c", "-o", "cluster_size=1k,compression_type=zstd", "-f",
+      "raw", "-O", "qcow2", "t.raw", "o.qcow2"]),
     ("conv-compress-m1-W", RAW4M, ["convert", "-c", "-m", "1", "-W", "-f",
                                    "raw", "-O", "qcow2", "r.raw", "o.qcow2"]),
     ("conv-S0", RAW4M, ["convert", "-S", "0", "-f", "raw", "-O", "qcow2",
@@ -877,6 +884,8 @@ OUTPUTS = {
     "conv-compress-text-zstd": [("o.qcow2", "qcow2")],
     "conv-compress-text-2M": [("o.qcow2", "qcow2")],
     "conv-compress-text-extl2": [("o.qcow2", "qcow2")],
+    "conv-compress-text-512": [("o.qcow2", "qcow2")],
+    "conv-compress-text-1k-zstd": [("o.qcow2", "qcow2")],
     "conv-compress-zstd": [("o.qcow2", "qcow2")],
     "conv-compress-m1-W": [("o.qcow2", "qcow2")],
     "conv-S0": [("o.qcow2", "qcow2")],
@@ -973,7 +982,8 @@ BYTE_EQUAL = {
     "commit-t-none",
     "conv-compress", "conv-compress-zstd", "conv-compress-text",
     "conv-compress-text-zstd", "conv-compress-text-2M",
-    "conv-compress-text-extl2", "conv-t-none-compress", "conv-v2-compress",
+    "conv-compress-text-extl2", "conv-compress-text-512",
+    "conv-compress-text-1k-zstd", "conv-t-none-compress", "conv-v2-compress",
 }
 
 
