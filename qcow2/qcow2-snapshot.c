@@ -1121,9 +1121,6 @@ int qcow2_snapshot_create(struct qcow2_image *img,
     CHECK_ARG(img && p && p->name);
     memset(&sn, 0, sizeof(sn));
     memset(&t, 0, sizeof(t));
-    if (!p->name[0]) {
-        return err_set(err, -EINVAL, "snapshot name must not be empty");
-    }
     ret = snap_writable(img, err);
     if (ret < 0) {
         return ret;

@@ -300,6 +300,9 @@ CASES = [
                                "extended_l2=on,compression_type=zstd,"
                                "refcount_bits=64")],
      ["info", "--output=json", "f.qcow2"]),
+    # QEMU takes an empty snapshot name.
+    ("snap-create-empty-name", DATA + [[Q, "snapshot", "-c", "", "d.qcow2"]],
+     ["snapshot", "-c", "", "d.qcow2"]),
     ("info-snapshots", DATA + [[Q, "snapshot", "-c", "one", "d.qcow2"],
                                [Q, "snapshot", "-c", "two", "d.qcow2"]],
      ["info", "d.qcow2"]),
@@ -872,6 +875,7 @@ OUTPUTS = {
     "create-backing": [("a", "qcow2")],
     "create-backing-raw": [("a", "qcow2")],
     "snap-create": [("d.qcow2", "qcow2")],
+    "snap-create-empty-name": [("d.qcow2", "qcow2")],
     "snap-apply": [("d.qcow2", "qcow2")],
     "snap-apply-id": [("d.qcow2", "qcow2")],
     "snap-delete": [("d.qcow2", "qcow2")],
