@@ -595,17 +595,14 @@ int img_cmd_amend(int argc, char **argv)
         progress = false;
     }
     img_progress_init(progress, 1.0f);
-    for (i = 0; i < kv.n; i++) {
-        if (!kv.v[i].val &&
-            (!strcmp(kv.v[i].key, "help") || !strcmp(kv.v[i].key, "?"))) {
-            if (fmt || optind == argc - 1) {
-                img_amend_help();
-                ret = 0;
-            } else {
-                img_error("Expecting one image file name");
-            }
-            goto out_progress;
+    if (img_kv_has_help(&kv)) {
+        if (fmt || optind == argc - 1) {
+            img_amend_help();
+            ret = 0;
+        } else {
+            img_error("Expecting one image file name");
         }
+        goto out_progress;
     }
     if (optind != argc - 1) {
         img_error("Expecting one image file name");

@@ -81,6 +81,33 @@ static int img_cmp_read(struct img_cmp_side *s, uint64_t off, size_t len)
     return 0;
 }
 
+/*
+ * Block status of @s at @off (at most @len bytes) into *@e. Returns 0 with
+ * e->length > 0, or -1 after printing qemu-img's allocation-test error.
+ */
+static int img_cmp_status(struct img_cmp_side *s, uint64_t off, uint64_t len,
+                          struct qcow2_extent *e)
+{
+    struct err err = {0};
+
+    if (qcow2_block_status(s->img, off, len, true, e, &err) < 0 ||
+        e->length == 0) {
+        img_error("Sector allocation test failed for %s", s->name);
+        return -1;
+    }
+    return 0;
+}
+
+/* Report a content difference at @off (unless @quiet). Returns 1, the exit
+ * status for differing images. */
+static int img_cmp_mismatch(bool quiet, uint64_t off)
+{
+    if (!quiet) {
+        printf("Content mismatch at offset %" PRIu64 "!\n", off);
+    }
+    return 1;
+}
+
 int img_cmd_compare(int argc, char **argv)
 {
     struct img_cmp_side a = {0};
@@ -177,19 +204,14 @@ int img_cmd_compare(int argc, char **argv)
     for (off = 0; off < total;) {
         struct qcow2_extent e1;
         struct qcow2_extent e2;
-        struct err err = {0};
         uint64_t chunk;
         int64_t d;
 
-        if (qcow2_block_status(a.img, off, total - off, true, &e1, &err) < 0 ||
-            e1.length == 0) {
-            img_error("Sector allocation test failed for %s", a.name);
+        if (img_cmp_status(&a, off, total - off, &e1) < 0) {
             ret = 3;
             goto out;
         }
-        if (qcow2_block_status(b.img, off, total - off, true, &e2, &err) < 0 ||
-            e2.length == 0) {
-            img_error("Sector allocation test failed for %s", b.name);
+        if (img_cmp_status(&b, off, total - off, &e2) < 0) {
             ret = 3;
             goto out;
         }
@@ -218,11 +240,7 @@ int img_cmd_compare(int argc, char **argv)
             }
             d = img_first_diff(a.buf, b.buf, (size_t)chunk);
             if (d >= 0) {
-                if (!quiet) {
-                    printf("Content mismatch at offset %" PRIu64 "!\n",
-                           off + (uint64_t)d);
-                }
-                ret = 1;
+                ret = img_cmp_mismatch(quiet, off + (uint64_t)d);
                 goto out;
             }
         }
@@ -234,14 +252,10 @@ int img_cmd_compare(int argc, char **argv)
 
         for (off = total; off < over->size;) {
             struct qcow2_extent e;
-            struct err err = {0};
             uint64_t chunk;
             int64_t d;
 
-            if (qcow2_block_status(over->img, off, over->size - off, true, &e,
-                                   &err) < 0 ||
-                e.length == 0) {
-                img_error("Sector allocation test failed for %s", over->name);
+            if (img_cmp_status(over, off, over->size - off, &e) < 0) {
                 ret = 3;
                 goto out;
             }
@@ -259,11 +273,7 @@ int img_cmd_compare(int argc, char **argv)
                 }
                 d = img_first_nonzero(over->buf, (size_t)chunk);
                 if (d >= 0) {
-                    if (!quiet) {
-                        printf("Content mismatch at offset %" PRIu64 "!\n",
-                               off + (uint64_t)d);
-                    }
-                    ret = 1;
+                    ret = img_cmp_mismatch(quiet, off + (uint64_t)d);
                     goto out;
                 }
             }

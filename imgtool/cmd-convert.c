@@ -107,6 +107,21 @@ static void img_convert_fail(struct img_convert *s, int code, const char *msg)
     pthread_mutex_unlock(&s->lock);
 }
 
+/*
+ * img_convert_fail() with "error while @what at byte @off: " and the reason:
+ * @err's message when it has one, else strerror(-@code).
+ */
+static void img_convert_fail_at(struct img_convert *s, int code,
+                                const char *what, uint64_t off,
+                                const struct err *err)
+{
+    char msg[400];
+
+    snprintf(msg, sizeof(msg), "error while %s at byte %" PRIu64 ": %s", what,
+             off, err->msg[0] ? err->msg : strerror(-code));
+    img_convert_fail(s, code, msg);
+}
+
 /* Read [off, off+len) of the concatenated sources. */
 static int img_src_read(struct img_convert *s, uint64_t off, uint8_t *dst,
                         size_t len, struct err *err)
@@ -137,6 +152,48 @@ static int img_src_read(struct img_convert *s, uint64_t off, uint8_t *dst,
 }
 
 /*
+ * Block status of [@lo, @lo + @max) of @src (@max > 0) into *@e. Returns 0
+ * with e->length in (0, @max], or -errno (-EIO for an empty answer).
+ */
+static int img_src_status(const struct img_convert *s,
+                          const struct img_src *src, uint64_t lo, uint64_t max,
+                          struct qcow2_extent *e, struct err *err)
+{
+    int ret = qcow2_block_status(src->img, lo, max, !s->has_backing, e, err);
+
+    if (ret < 0) {
+        return ret;
+    }
+    if (e->length == 0) {
+        return -EIO;
+    }
+    if (e->length > max) {
+        e->length = max;
+    }
+    return 0;
+}
+
+/*
+ * What the extent @e is copied as: IMG_KIND_BACKING (with -B) when nothing
+ * is allocated, IMG_KIND_ZERO when it reads as zero, else IMG_KIND_DATA.
+ */
+static enum img_slot_kind img_extent_class(const struct img_convert *s,
+                                           const struct qcow2_extent *e)
+{
+    if (s->has_backing) {
+        if (!(e->flags & QCOW2_BS_ALLOCATED)) {
+            return IMG_KIND_BACKING;
+        }
+        return (e->flags & QCOW2_BS_ZERO) ? IMG_KIND_ZERO : IMG_KIND_DATA;
+    }
+    if ((e->flags & QCOW2_BS_ZERO) ||
+        !(e->flags & (QCOW2_BS_DATA | QCOW2_BS_ALLOCATED))) {
+        return IMG_KIND_ZERO;
+    }
+    return IMG_KIND_DATA;
+}
+
+/*
  * Classify [off, off+len): IMG_KIND_ZERO if it all reads as zero per block
  * status, IMG_KIND_BACKING if (with -B) nothing is allocated in the top
  * layers, else IMG_KIND_DATA.
@@ -156,36 +213,22 @@ static int img_src_kind(struct img_convert *s, uint64_t off, size_t len,
             struct qcow2_extent e;
             uint64_t lo = off - src->start;
             uint64_t max = src->start + src->size - off;
+            enum img_slot_kind c;
             int ret;
 
             if (max > end - off) {
                 max = end - off;
             }
-            ret =
-                qcow2_block_status(src->img, lo, max, !s->has_backing, &e, err);
+            ret = img_src_status(s, src, lo, max, &e, err);
             if (ret < 0) {
                 return ret;
             }
-            if (e.length == 0) {
-                return -EIO;
-            }
-            if (e.length > max) {
-                e.length = max;
-            }
-            if (s->has_backing) {
-                if (e.flags & QCOW2_BS_ALLOCATED) {
-                    all_backing = false;
-                }
-                if (!(e.flags & QCOW2_BS_ZERO) ||
-                    !(e.flags & QCOW2_BS_ALLOCATED)) {
-                    all_zero = false;
-                }
-            } else {
+            c = img_extent_class(s, &e);
+            if (c != IMG_KIND_BACKING) {
                 all_backing = false;
-                if (!(e.flags & QCOW2_BS_ZERO) &&
-                    (e.flags & (QCOW2_BS_DATA | QCOW2_BS_ALLOCATED))) {
-                    all_zero = false;
-                }
+            }
+            if (c != IMG_KIND_ZERO) {
+                all_zero = false;
             }
             off += e.length;
         }
@@ -198,22 +241,6 @@ static int img_src_kind(struct img_convert *s, uint64_t off, size_t len,
         *kind = IMG_KIND_DATA;
     }
     return 0;
-}
-
-static enum img_slot_kind img_extent_class(const struct img_convert *s,
-                                           const struct qcow2_extent *e)
-{
-    if (s->has_backing) {
-        if (!(e->flags & QCOW2_BS_ALLOCATED)) {
-            return IMG_KIND_BACKING;
-        }
-        return (e->flags & QCOW2_BS_ZERO) ? IMG_KIND_ZERO : IMG_KIND_DATA;
-    }
-    if ((e->flags & QCOW2_BS_ZERO) ||
-        !(e->flags & (QCOW2_BS_DATA | QCOW2_BS_ALLOCATED))) {
-        return IMG_KIND_ZERO;
-    }
-    return IMG_KIND_DATA;
 }
 
 /* Class of the extent at @off and, unless data, the length of its run. */
@@ -235,13 +262,9 @@ static int img_src_run(struct img_convert *s, uint64_t off,
             enum img_slot_kind c;
             int ret;
 
-            ret = qcow2_block_status(src->img, off - src->start, max,
-                                     !s->has_backing, &e, err);
+            ret = img_src_status(s, src, off - src->start, max, &e, err);
             if (ret < 0) {
                 return ret;
-            }
-            if (e.length == 0) {
-                return -EIO;
             }
             c = img_extent_class(s, &e);
             if (first) {
@@ -254,7 +277,7 @@ static int img_src_run(struct img_convert *s, uint64_t off,
                 *run = off - start;
                 return 0;
             }
-            off += e.length < max ? e.length : max;
+            off += e.length;
         }
     }
     *run = off - start;
@@ -343,12 +366,7 @@ static void *img_reader_main(void *opaque)
             ret = img_src_read(s, off, sl->buf, (size_t)len, &err);
         }
         if (ret < 0) {
-            char msg[400];
-
-            snprintf(msg, sizeof(msg),
-                     "error while reading at byte %" PRIu64 ": %s", off,
-                     err.msg[0] ? err.msg : strerror(-ret));
-            img_convert_fail(s, ret, msg);
+            img_convert_fail_at(s, ret, "reading", off, &err);
             break;
         }
         pthread_mutex_lock(&s->lock);
@@ -511,7 +529,6 @@ static void *img_cworker_main(void *opaque)
     for (;;) {
         struct err err = {0};
         uint64_t fail_off = 0;
-        char msg[400];
         size_t i;
         bool stop;
         int ret = 0;
@@ -531,10 +548,7 @@ static void *img_cworker_main(void *opaque)
         }
         pthread_mutex_unlock(&s->lock);
         if (ret < 0) {
-            snprintf(msg, sizeof(msg),
-                     "error while reading at byte %" PRIu64 ": %s", sl.off,
-                     err.msg[0] ? err.msg : strerror(-ret));
-            img_convert_fail(s, ret, msg);
+            img_convert_fail_at(s, ret, "reading", sl.off, &err);
             break;
         }
         if (sl.kind == IMG_KIND_DATA) {
@@ -561,10 +575,7 @@ static void *img_cworker_main(void *opaque)
             pthread_mutex_unlock(&s->lock);
         }
         if (ret < 0) {
-            snprintf(msg, sizeof(msg),
-                     "error while writing at byte %" PRIu64 ": %s", fail_off,
-                     err.msg[0] ? err.msg : strerror(-ret));
-            img_convert_fail(s, ret, msg);
+            img_convert_fail_at(s, ret, "writing", fail_off, &err);
             break;
         }
     }
@@ -659,12 +670,7 @@ static int img_convert_run(struct img_convert *s)
         }
         r = img_write_slot(s, sl, &fail_off, &err);
         if (r < 0) {
-            char msg[400];
-
-            snprintf(msg, sizeof(msg),
-                     "error while writing at byte %" PRIu64 ": %s", fail_off,
-                     err.msg[0] ? err.msg : strerror(-r));
-            img_convert_fail(s, r, msg);
+            img_convert_fail_at(s, r, "writing", fail_off, &err);
             break;
         }
         img_progress_print((float)sl->len * 100.0f / (float)s->total, 100);
@@ -915,19 +921,6 @@ static const struct option img_convert_longopts[] = {
     {"bitmaps", no_argument, NULL, IMG_OPT_BITMAPS},
     {NULL, 0, NULL, 0},
 };
-
-static bool img_kv_has_help(const struct img_kvlist *kv)
-{
-    size_t i;
-
-    for (i = 0; i < kv->n; i++) {
-        if (!kv->v[i].val &&
-            (!strcmp(kv->v[i].key, "help") || !strcmp(kv->v[i].key, "?"))) {
-            return true;
-        }
-    }
-    return false;
-}
 
 int img_cmd_convert(int argc, char **argv)
 {

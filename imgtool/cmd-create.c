@@ -471,17 +471,26 @@ static int img_create_probe_backing(const char *filename, const char *backing)
     return 1;
 }
 
-static bool img_has_help(const struct img_kvlist *kv)
+/*
+ * Append @key=@val to @kv as a -o pair would be, with @val taken verbatim
+ * (no ",," unescaping). Ends through img_oom() when memory runs out.
+ */
+static void img_kv_append(struct img_kvlist *kv, const char *key,
+                          const char *val)
 {
-    size_t i;
+    struct img_kv *nv;
 
-    for (i = 0; i < kv->n; i++) {
-        if (!kv->v[i].val &&
-            (!strcmp(kv->v[i].key, "help") || !strcmp(kv->v[i].key, "?"))) {
-            return true;
-        }
+    if (img_kv_parse(kv, "k=v") < 0) {
+        img_oom();
     }
-    return false;
+    nv = &kv->v[kv->n - 1];
+    mem_free(nv->key);
+    mem_free(nv->val);
+    nv->key = mem_strdup(key);
+    nv->val = mem_strdup(val);
+    if (!nv->key || !nv->val) {
+        img_oom();
+    }
 }
 
 int img_cmd_create(int argc, char **argv)
@@ -540,7 +549,7 @@ int img_cmd_create(int argc, char **argv)
                   filename ? ": " : "", fmt);
         goto out;
     }
-    if (img_has_help(&kv)) {
+    if (img_kv_has_help(&kv)) {
         img_create_help(f, filename != NULL);
         ret = 0;
         goto out;
@@ -586,32 +595,12 @@ int img_cmd_create(int argc, char **argv)
             goto out;
         }
         if (backing) {
-            struct img_kv *nv;
-
-            if (img_kv_parse(&kv, "backing_file=x") < 0) {
-                img_oom();
-            }
-            nv = &kv.v[kv.n - 1];
-            mem_free(nv->val);
-            nv->val = mem_strdup(backing);
-            if (!nv->val) {
-                img_oom();
-            }
+            img_kv_append(&kv, "backing_file", backing);
         } else {
             backing = img_kv_get(&kv, "backing_file", &found);
         }
         if (backing_fmt) {
-            struct img_kv *nv;
-
-            if (img_kv_parse(&kv, "backing_fmt=x") < 0) {
-                img_oom();
-            }
-            nv = &kv.v[kv.n - 1];
-            mem_free(nv->val);
-            nv->val = mem_strdup(backing_fmt);
-            if (!nv->val) {
-                img_oom();
-            }
+            img_kv_append(&kv, "backing_fmt", backing_fmt);
         } else {
             backing_fmt = img_kv_get(&kv, "backing_fmt", &found);
         }

@@ -515,6 +515,19 @@ const char *img_kv_get(const struct img_kvlist *l, const char *key, bool *found)
     return NULL;
 }
 
+bool img_kv_has_help(const struct img_kvlist *l)
+{
+    size_t i;
+
+    for (i = 0; i < l->n; i++) {
+        if (!l->v[i].val &&
+            (!strcmp(l->v[i].key, "help") || !strcmp(l->v[i].key, "?"))) {
+            return true;
+        }
+    }
+    return false;
+}
+
 void img_kv_fini(struct img_kvlist *l)
 {
     size_t i;

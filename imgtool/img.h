@@ -142,6 +142,8 @@ int img_kv_parse(struct img_kvlist *l, const char *s);
 /* Last value of @key (NULL if absent); *@found tells whether present. */
 const char *img_kv_get(const struct img_kvlist *l, const char *key,
                        bool *found);
+/* Is "help" or "?" among the keys of @l given without a value (-o help)? */
+bool img_kv_has_help(const struct img_kvlist *l);
 void img_kv_fini(struct img_kvlist *l);
 /* Parse "on"/"off" for -o @key. Returns 0 or -1 (message printed with
  * @prefix, e.g. "file: "). */
