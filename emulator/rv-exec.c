@@ -427,28 +427,6 @@ static int exec_system(struct rv_cpu *cpu, uint32_t insn, uint64_t pc,
         goto *labels[d->op];                                                   \
     } while (0)
 
-/* Whether decoding should stop after this slot: control flow and system
- * instructions (which end the run anyway), and illegal encodings. */
-static bool slot_ends_block(const struct rv_dslot *s)
-{
-    switch (s->op) {
-    case RV_OP_JAL:
-    case RV_OP_JALR:
-    case RV_OP_BEQ:
-    case RV_OP_BNE:
-    case RV_OP_BLT:
-    case RV_OP_BGE:
-    case RV_OP_BLTU:
-    case RV_OP_BGEU:
-    case RV_OP_ILLEGAL:
-    case RV_OP_FENCEI:
-    case RV_OP_SYSTEM:
-        return true;
-    default:
-        return false;
-    }
-}
-
 /*
  * Decode the block at @pc, whose first byte is at @host in a RAM or ROM
  * page the fetch TLB maps, into the pool, and enter it in the table.
@@ -489,7 +467,7 @@ static struct rv_block *block_build(struct rv_cpu *cpu, uint64_t pc,
         }
         rv_predecode(raw, &b->s[n]);
         off += b->s[n].len;
-        if (slot_ends_block(&b->s[n++])) {
+        if (rv_slot_ends_block(&b->s[n++])) {
             break;
         }
     }

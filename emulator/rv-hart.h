@@ -314,6 +314,30 @@ void rv_predecode(uint32_t raw, struct rv_dslot *s);
 /* Reset every slot of the predecode cache and empty the block cache. */
 void rv_dcache_init(struct rv_cpu *cpu);
 
+/* Whether a block ends after this slot: control flow and system
+ * instructions (which end an execution run anyway), and illegal encodings.
+ * Shared by the predecoded blocks and the traced ones, so both split the
+ * same way. */
+static inline bool rv_slot_ends_block(const struct rv_dslot *s)
+{
+    switch (s->op) {
+    case RV_OP_JAL:
+    case RV_OP_JALR:
+    case RV_OP_BEQ:
+    case RV_OP_BNE:
+    case RV_OP_BLT:
+    case RV_OP_BGE:
+    case RV_OP_BLTU:
+    case RV_OP_BGEU:
+    case RV_OP_ILLEGAL:
+    case RV_OP_FENCEI:
+    case RV_OP_SYSTEM:
+        return true;
+    default:
+        return false;
+    }
+}
+
 /* ---- rv-trace.c ---- */
 
 /* Longest traced block: QEMU's TCG_MAX_INSNS. */

@@ -250,19 +250,10 @@ static bool ends_block(const struct rv_cpu *cpu, uint32_t raw)
     struct rv_dslot s;
 
     rv_predecode(raw, &s);
-    switch (s.op) {
-    case RV_OP_JAL:
-    case RV_OP_JALR:
-    case RV_OP_BEQ:
-    case RV_OP_BNE:
-    case RV_OP_BLT:
-    case RV_OP_BGE:
-    case RV_OP_BLTU:
-    case RV_OP_BGEU:
-    case RV_OP_ILLEGAL:
-    case RV_OP_FENCEI:
-    case RV_OP_SYSTEM:
+    if (rv_slot_ends_block(&s)) {
         return true;
+    }
+    switch (s.op) {
     case RV_OP_FLW:
     case RV_OP_FLD:
     case RV_OP_FSW:
