@@ -85,6 +85,93 @@ void img_snapshot_list_print(struct qcow2_image *img)
     mem_free(sn);
 }
 
+/* The image's persistent bitmaps, which QEMU lists when there are any
+ * (*@nb is 0 then, or when the directory cannot be read). Free with
+ * mem_free(). */
+static struct qcow2_bitmap_info *img_bitmaps(struct qcow2_image *img,
+                                             size_t *nb)
+{
+    struct qcow2_bitmap_info *b;
+    struct err err = {0};
+    size_t n = 0;
+
+    *nb = 0;
+    if (qcow2_bitmap_list(img, NULL, 0, &n, &err) < 0 || n == 0) {
+        return NULL;
+    }
+    b = mem_calloc(n, sizeof(*b));
+    if (!b || qcow2_bitmap_list(img, b, n, nb, &err) < 0) {
+        mem_free(b);
+        *nb = 0;
+        return NULL;
+    }
+    return b;
+}
+
+/* QEMU's names for the bitmap flags, in its order. */
+static const struct {
+    uint32_t bit;
+    const char *name;
+} img_bitmap_flags[] = {
+    {QCOW2_BITMAP_IN_USE, "in-use"},
+    {QCOW2_BITMAP_AUTO, "auto"},
+};
+
+static void img_bitmaps_human(struct qcow2_image *img)
+{
+    size_t nb, i, f;
+    struct qcow2_bitmap_info *b = img_bitmaps(img, &nb);
+
+    if (nb == 0) {
+        return;
+    }
+    printf("    bitmaps:\n");
+    for (i = 0; i < nb; i++) {
+        unsigned k = 0;
+
+        printf("        [%zu]:\n            flags:\n", i);
+        for (f = 0; f < sizeof(img_bitmap_flags) / sizeof(img_bitmap_flags[0]);
+             f++) {
+            if (b[i].flags & img_bitmap_flags[f].bit) {
+                printf("                [%u]: %s\n", k++,
+                       img_bitmap_flags[f].name);
+            }
+        }
+        printf("            name: %s\n            granularity: %" PRIu64 "\n",
+               b[i].name, b[i].granularity);
+    }
+    mem_free(b);
+}
+
+static void img_bitmaps_json(struct qcow2_image *img, struct img_json *d)
+{
+    size_t nb, i, f;
+    struct qcow2_bitmap_info *b = img_bitmaps(img, &nb);
+    struct img_json *arr;
+
+    if (nb == 0) {
+        return;
+    }
+    arr = img_json_array();
+    for (i = 0; i < nb; i++) {
+        struct img_json *e = img_json_object();
+        struct img_json *flags = img_json_array();
+
+        for (f = 0; f < sizeof(img_bitmap_flags) / sizeof(img_bitmap_flags[0]);
+             f++) {
+            if (b[i].flags & img_bitmap_flags[f].bit) {
+                img_json_append(flags, img_json_str(img_bitmap_flags[f].name));
+            }
+        }
+        img_json_set(e, "flags", flags);
+        img_json_set_str(e, "name", b[i].name);
+        img_json_set_uint(e, "granularity", b[i].granularity);
+        img_json_append(arr, e);
+    }
+    img_json_set(d, "bitmaps", arr);
+    mem_free(b);
+}
+
 static void img_info_human(struct qcow2_image *img, const char *filename)
 {
     struct qcow2_info info;
@@ -129,6 +216,7 @@ static void img_info_human(struct qcow2_image *img, const char *filename)
     if (info.version >= 3) {
         printf("    lazy refcounts: %s\n",
                info.lazy_refcounts ? "true" : "false");
+        img_bitmaps_human(img);
     }
     printf("    refcount bits: %u\n", info.refcount_bits);
     if (info.version >= 3) {
@@ -206,6 +294,7 @@ static struct img_json *img_info_json(struct qcow2_image *img,
             info.compression_type == QCOW2_COMPRESSION_ZSTD ? "zstd" : "zlib");
         if (info.version >= 3) {
             img_json_set_bool(d, "lazy-refcounts", info.lazy_refcounts);
+            img_bitmaps_json(img, d);
         }
         img_json_set_int(d, "refcount-bits", info.refcount_bits);
         if (info.version >= 3) {

@@ -118,7 +118,7 @@ void img_json_set_bool(struct img_json *o, const char *key, bool v)
     img_json_set(o, key, j);
 }
 
-void img_json_set_str(struct img_json *o, const char *key, const char *v)
+struct img_json *img_json_str(const char *v)
 {
     struct img_json *j = img_json_new(IMG_JSON_STR);
 
@@ -126,7 +126,12 @@ void img_json_set_str(struct img_json *o, const char *key, const char *v)
     if (!j->s) {
         img_oom();
     }
-    img_json_set(o, key, j);
+    return j;
+}
+
+void img_json_set_str(struct img_json *o, const char *key, const char *v)
+{
+    img_json_set(o, key, img_json_str(v));
 }
 
 /* Decode one UTF-8 sequence; invalid input yields U+FFFD for one byte. */

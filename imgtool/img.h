@@ -160,6 +160,8 @@ void img_progress_end(void);
 struct img_json;
 struct img_json *img_json_object(void);
 struct img_json *img_json_array(void);
+/* A string value, for arrays. */
+struct img_json *img_json_str(const char *v);
 void img_json_set_int(struct img_json *o, const char *key, int64_t v);
 void img_json_set_uint(struct img_json *o, const char *key, uint64_t v);
 void img_json_set_str(struct img_json *o, const char *key, const char *v);

@@ -1291,6 +1291,61 @@ int qcow2_flush(struct qcow2_image *img, struct err *err)
     return ret;
 }
 
+int qcow2_bitmap_list(struct qcow2_image *img, struct qcow2_bitmap_info *out,
+                      size_t cap, size_t *nb, struct err *err)
+{
+    uint8_t *dir;
+    uint64_t off = 0;
+    size_t n = 0;
+    int ret;
+
+    CHECK_ARG(img && nb && (out || !cap));
+    *nb = 0;
+    if (!img->has_bitmaps_ext) {
+        return 0;
+    }
+    dir = mem_alloc(img->bitmap_dir_size);
+    if (!dir) {
+        return err_set(err, -ENOMEM, "bitmap directory");
+    }
+    ret = qcow2_io_pread(img, img->bitmap_dir_offset, dir, img->bitmap_dir_size,
+                         err);
+    while (ret == 0 && n < img->nb_bitmaps) {
+        uint32_t extra, flags;
+        uint16_t name_len;
+        unsigned gbits;
+        uint64_t len;
+
+        if (off + 24 > img->bitmap_dir_size) {
+            ret = err_set(err, -EBADMSG, "bitmap directory is truncated");
+            break;
+        }
+        flags = rd_be32(dir + off + 12);
+        gbits = dir[off + 17];
+        name_len = rd_be16(dir + off + 18);
+        extra = rd_be32(dir + off + 20);
+        len = 24 + (uint64_t)extra + name_len;
+        if (name_len == 0 || name_len > QCOW2_MAX_BITMAP_NAME || gbits > 63 ||
+            off + len > img->bitmap_dir_size) {
+            ret = err_set(err, -EBADMSG, "bad bitmap directory entry %zu", n);
+            break;
+        }
+        if (n < cap) {
+            memcpy(out[n].name, dir + off + 24 + extra, name_len);
+            out[n].name[name_len] = '\0';
+            out[n].flags = flags;
+            out[n].granularity = 1ull << gbits;
+        }
+        n++;
+        off += (len + 7) & ~7ull;
+    }
+    mem_free(dir);
+    if (ret == 0) {
+        *nb = n;
+    }
+    return ret;
+}
+
 /* Set the in-use flag of every bitmap before our first write: we do not
  * track dirty bits, so the bitmaps become inconsistent (as after a crash of
  * QEMU) while their clusters stay allocated and counted. */

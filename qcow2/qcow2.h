@@ -224,6 +224,26 @@ struct qcow2_info {
 
 void qcow2_get_info(struct qcow2_image *img, struct qcow2_info *out);
 
+/* Longest persistent bitmap name (QEMU's BME_MAX_NAME_SIZE). */
+#define QCOW2_MAX_BITMAP_NAME 1023
+#define QCOW2_BITMAP_IN_USE   (1u << 0) /* inconsistent: written while open */
+#define QCOW2_BITMAP_AUTO     (1u << 1) /* tracks writes automatically */
+
+/* One persistent dirty bitmap of the directory, as info lists it. */
+struct qcow2_bitmap_info {
+    char name[QCOW2_MAX_BITMAP_NAME + 1];
+    uint32_t flags;       /* QCOW2_BITMAP_*; other bits as stored */
+    uint64_t granularity; /* bytes per bit */
+};
+
+/*
+ * Read the bitmap directory: the number of bitmaps in *@nb (0 without the
+ * bitmaps extension) and the first @cap of them in @out (may be NULL).
+ * A malformed directory is -EBADMSG with a message.
+ */
+int qcow2_bitmap_list(struct qcow2_image *img, struct qcow2_bitmap_info *out,
+                      size_t cap, size_t *nb, struct err *err);
+
 /* One internal snapshot, as listed. Strings borrowed from the image. */
 struct qcow2_snapshot_info {
     const char *id; /* numeric string */

@@ -112,6 +112,9 @@ def text(name, size, seed=2):
 
 
 TEXT6M = [text("t.raw", 6 << 20)]
+BITMAPS = DATA + [[Q, "bitmap", "--add", "d.qcow2", "b0"],
+                  [Q, "bitmap", "--add", "--granularity", "128k", "--disable",
+                   "d.qcow2", "second-bitmap"]]
 # An image whose size ends inside a written cluster.
 PARTIAL = [mk("x.qcow2", "1000k"), io("x.qcow2", "write -P 0x5a 0 1023488")]
 
@@ -300,6 +303,12 @@ CASES = [
                                "extended_l2=on,compression_type=zstd,"
                                "refcount_bits=64")],
      ["info", "--output=json", "f.qcow2"]),
+    # Persistent bitmaps are listed (one enabled, one disabled: no flags).
+    ("info-bitmaps", BITMAPS, ["info", "d.qcow2"]),
+    ("info-bitmaps-json", BITMAPS, ["info", "--output=json", "d.qcow2"]),
+    ("info-bitmaps-chain", BITMAPS + [mk("t.qcow2", "4M", "-b", "d.qcow2",
+                                         "-F", "qcow2")],
+     ["info", "--backing-chain", "t.qcow2"]),
     # QEMU takes an empty snapshot name.
     ("snap-create-empty-name", DATA + [[Q, "snapshot", "-c", "", "d.qcow2"]],
      ["snapshot", "-c", "", "d.qcow2"]),

@@ -775,6 +775,48 @@ static void test_write_failures(void **state)
  * scratch, so anything left out would be freed); lazy refcounts with the
  * dirty bit set keep working, and close clears the bit.
  */
+/* The bitmap directory as QEMU wrote it: names, flags, granularity; and
+ * the in-use flag we set before our first write. */
+static void test_bitmap_list(void **state)
+{
+    struct qcow2_bitmap_info b[2];
+    struct qcow2_image *q;
+    struct tmp t;
+    struct err e = {0};
+    size_t nb = 99;
+
+    (void)state;
+    tmp_init(&t);
+    assert_int_equal(run("qemu-img create -q -f qcow2 '%s' 4M", t.img), 0);
+    q = open_rw(t.img);
+    assert_int_equal(qcow2_bitmap_list(q, NULL, 0, &nb, &e), 0);
+    assert_int_equal(nb, 0);
+    qcow2_close(q);
+    assert_int_equal(run("qemu-img bitmap --add '%s' first && qemu-img bitmap "
+                         "--add --granularity 128k --disable '%s' "
+                         "second-with-a-longer-name",
+                         t.img, t.img),
+                     0);
+    assert_int_equal(
+        qcow2_open(t.img, QCOW2_FORMAT_QCOW2, QCOW2_OPEN_RDONLY, &q, &e), 0);
+    assert_int_equal(qcow2_bitmap_list(q, b, 1, &nb, &e), 0);
+    assert_int_equal(nb, 2);
+    assert_string_equal(b[0].name, "first");
+    assert_int_equal(b[0].flags, QCOW2_BITMAP_AUTO);
+    assert_int_equal(b[0].granularity, 65536);
+    qcow2_close(q);
+    q = open_rw(t.img);
+    assert_int_equal(qcow2_write(q, 0, "x", 1, &e), 0);
+    assert_int_equal(qcow2_bitmap_list(q, b, 2, &nb, &e), 0);
+    assert_int_equal(nb, 2);
+    assert_int_equal(b[0].flags, QCOW2_BITMAP_AUTO | QCOW2_BITMAP_IN_USE);
+    assert_string_equal(b[1].name, "second-with-a-longer-name");
+    assert_int_equal(b[1].flags, QCOW2_BITMAP_IN_USE);
+    assert_int_equal(b[1].granularity, 131072);
+    qcow2_close(q);
+    tmp_fini(&t);
+}
+
 static void test_bitmaps_and_lazy(void **state)
 {
     struct qcow2_image *q;
@@ -1485,6 +1527,7 @@ int main(void)
         cmocka_unit_test(test_refcount_zero_data),
         cmocka_unit_test(test_nocache),
         cmocka_unit_test(test_hostile),
+        cmocka_unit_test(test_bitmap_list),
         cmocka_unit_test(test_crash_make_empty),
         cmocka_unit_test(test_crash_consistency),
         cmocka_unit_test(test_crash_many_snapshots),
