@@ -403,9 +403,23 @@ int img_cmd_rebase(int argc, char **argv)
         goto out;
     }
     if (out_base && !out_basefmt) {
-        img_error("Could not change the backing file to '%s': backing format "
-                  "must be specified",
-                  out_base);
+        /* qemu-img opens the new backing file first (probing its format),
+         * so a missing one is reported as such. */
+        char *path = img_backing_path(filename, out_base);
+
+        if (!path) {
+            img_oom();
+        }
+        if (!unsafe && access(path, F_OK) != 0) {
+            img_error("Could not open new backing file '%s': Could not open "
+                      "'%s': %s",
+                      path, path, strerror(errno));
+        } else {
+            img_error("Could not change the backing file to '%s': backing "
+                      "format must be specified",
+                      out_base);
+        }
+        mem_free(path);
         goto out;
     }
     if (!unsafe) {
@@ -515,6 +529,12 @@ out:
 }
 
 /* ---- amend ---- */
+
+/* Equal strings, NULL only equal to NULL (g_strcmp0() == 0). */
+static bool img_str_eq(const char *a, const char *b)
+{
+    return a == b || (a && b && !strcmp(a, b));
+}
 
 static const struct option img_amend_longopts[] = {
     {"help", no_argument, NULL, 'h'},
@@ -669,6 +689,22 @@ int img_cmd_amend(int argc, char **argv)
             goto out_progress;
         }
         ao.lazy_refcounts = b;
+    }
+    {
+        /* QEMU's amend keeps the backing file: naming another one (or
+         * leaving out its format) is refused. */
+        const char *bf = img_kv_get(&kv, "backing_file", &found);
+        bool has_bf = found;
+        const char *bfmt = img_kv_get(&kv, "backing_fmt", &found);
+        struct qcow2_info info;
+
+        qcow2_get_info(img, &info);
+        if ((has_bf || found) && (!img_str_eq(bf, info.backing_file) ||
+                                  !img_str_eq(bfmt, info.backing_fmt))) {
+            img_error("Cannot amend the backing file");
+            fprintf(stderr, "You can use '" IMG_PROG " rebase' instead.\n");
+            goto out_progress;
+        }
     }
     img_progress_print(0, 0);
     if ((ao.version >= 0 || ao.refcount_bits >= 0 || ao.lazy_refcounts >= 0) &&

@@ -197,9 +197,6 @@ int img_cmd_compare(int argc, char **argv)
             ret = 1;
             goto out;
         }
-        if (!quiet) {
-            printf("Warning: Image size mismatch!\n");
-        }
     }
     for (off = 0; off < total;) {
         struct qcow2_extent e1;
@@ -248,7 +245,12 @@ int img_cmd_compare(int argc, char **argv)
         img_progress_print((float)chunk / (float)total * 100.0f, 100);
     }
     if (a.size != b.size) {
+        /* As qemu-img: said only once the common part matched. */
         struct img_cmp_side *over = a.size > b.size ? &a : &b;
+
+        if (!quiet) {
+            printf("Warning: Image size mismatch!\n");
+        }
 
         for (off = total; off < over->size;) {
             struct qcow2_extent e;

@@ -910,6 +910,43 @@ static bool img_convert_target_is_source(const struct img_convert *s)
     return false;
 }
 
+/*
+ * --bitmaps: as qemu-img, a single source that can hold bitmaps and a
+ * qcow2 target. The source's persistent bitmaps are not copied, so a
+ * source that has any is refused rather than converted without them.
+ */
+static int img_convert_check_bitmaps(struct img_convert *s,
+                                     enum qcow2_format out)
+{
+    struct err err = {0};
+    size_t nb = 0;
+
+    if (s->nsrc > 1) {
+        img_error("Copying bitmaps only possible with single source");
+        return -1;
+    }
+    if (qcow2_format_of(s->src[0].img) != QCOW2_FORMAT_QCOW2) {
+        img_error("Source lacks bitmap support");
+        return -1;
+    }
+    if (out != QCOW2_FORMAT_QCOW2) {
+        img_error("Format driver 'raw' does not support bitmaps");
+        return -1;
+    }
+    if (qcow2_bitmap_list(s->src[0].img, NULL, 0, &nb, &err) < 0) {
+        img_error("Could not read the bitmaps of '%s': %s", s->src[0].name,
+                  err.msg);
+        return -1;
+    }
+    if (nb > 0) {
+        img_error("'%s' has %zu persistent bitmap(s); copying bitmaps is not "
+                  "supported by " IMG_PROG,
+                  s->src[0].name, nb);
+        return -1;
+    }
+    return 0;
+}
+
 static const struct option img_convert_longopts[] = {
     {"help", no_argument, NULL, 'h'},
     {"object", required_argument, NULL, IMG_OPT_OBJECT},
@@ -940,6 +977,7 @@ int img_cmd_convert(int argc, char **argv)
     bool progress = false;
     bool skip_create = false;
     bool target_is_zero = false;
+    bool bitmaps = false;
     int64_t sparse = 4096;
     int workers = 8;
     int ret = 1;
@@ -1036,8 +1074,8 @@ int img_cmd_convert(int argc, char **argv)
             ret = img_refuse_opt("--target-image-opts");
             goto out;
         case IMG_OPT_BITMAPS:
-            img_error("--bitmaps is not supported by " IMG_PROG);
-            goto out;
+            bitmaps = true;
+            break;
         default:
             if (img_opt_common(c, argv, &ret)) {
                 goto out;
@@ -1095,10 +1133,23 @@ int img_cmd_convert(int argc, char **argv)
         img_error("Compression not supported for this file format");
         goto out;
     }
+    if (bitmaps && img_convert_check_bitmaps(&s, of) < 0) {
+        goto out;
+    }
     if (!skip_create) {
+        const char *prealloc;
+        char pfx[4096];
         bool found;
 
+        snprintf(pfx, sizeof(pfx),
+                 "%s: error while converting %s: ", s.dst_name, out_fmt);
         if (img_create_parse("", of, &kv) < 0) {
+            goto out;
+        }
+        prealloc = img_kv_get(&kv, "preallocation", &found);
+        if (s.compress && prealloc && strcmp(prealloc, "off")) {
+            img_error("Compression and preallocation not supported at the "
+                      "same time");
             goto out;
         }
         if (!backing) {
@@ -1115,32 +1166,23 @@ int img_cmd_convert(int argc, char **argv)
             img_error("Use of backing file requires explicit backing format");
             goto out;
         }
-        if (img_create_build("", of, &kv, &o) < 0) {
+        if (img_create_build(pfx, of, &kv, &o) < 0) {
             goto out;
         }
         o.size = s.total;
         o.backing_file = backing;
         o.backing_fmt = backing_fmt;
-        {
-            char pfx[4096];
-
-            snprintf(pfx, sizeof(pfx),
-                     "%s: error while converting %s: ", s.dst_name, out_fmt);
-            if (img_convert_target_is_source(&s) ||
-                img_target_check(s.dst_name, pfx) < 0) {
-                if (img_convert_target_is_source(&s)) {
-                    img_error("%sFailed to get \"write\" lock", pfx);
-                    fprintf(stderr,
-                            "Is another process using the image "
-                            "[%s]?\n",
-                            s.dst_name);
-                }
-                goto out;
-            }
+        if (img_convert_target_is_source(&s)) {
+            img_error("%sFailed to get \"write\" lock", pfx);
+            fprintf(stderr, "Is another process using the image [%s]?\n",
+                    s.dst_name);
+            goto out;
+        }
+        if (img_target_check(s.dst_name, pfx) < 0) {
+            goto out;
         }
         if (qcow2_create(s.dst_name, &o, &err) < 0) {
-            img_error("%s: error while converting %s: %s", s.dst_name, out_fmt,
-                      err.msg);
+            img_error("%s%s", pfx, err.msg);
             goto out;
         }
     }
