@@ -975,6 +975,7 @@ int img_cmd_convert(int argc, char **argv)
     unsigned dst_flags = QCOW2_OPEN_UNSAFE;
     unsigned cflags;
     bool progress = false;
+    bool quiet = false;
     bool skip_create = false;
     bool target_is_zero = false;
     bool bitmaps = false;
@@ -1003,7 +1004,9 @@ int img_cmd_convert(int argc, char **argv)
             break;
         case 'C':
         case 'W':
+            break;
         case 'q':
+            quiet = true;
             break;
         case 'c':
             s.compress = true;
@@ -1095,6 +1098,9 @@ int img_cmd_convert(int argc, char **argv)
     if (target_is_zero && !skip_create) {
         img_error("--target-is-zero requires use of -n flag");
         goto out;
+    }
+    if (quiet) {
+        progress = false; /* -q wins over -p, as in qemu-img */
     }
     s.nsrc = argc - optind - 1;
     if (s.nsrc < 1) {

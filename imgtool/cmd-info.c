@@ -671,6 +671,30 @@ static int img_measure_allocated(struct qcow2_image *img, uint32_t cluster,
     return 0;
 }
 
+/*
+ * Room the source's persistent bitmaps take in a target with @cluster
+ * bytes per cluster, as QEMU's qcow2_measure() counts it: each bitmap
+ * whole, its table, and the directory.
+ */
+static uint64_t img_measure_bitmaps(struct qcow2_image *img, uint64_t cluster)
+{
+    size_t nb, i;
+    struct qcow2_bitmap_info *b = img_bitmaps(img, &nb);
+    uint64_t total = 0, dir = 0;
+
+    for (i = 0; i < nb; i++) {
+        uint64_t bits =
+            (qcow2_size(img) + b[i].granularity - 1) / b[i].granularity;
+        uint64_t clusters = ((bits + 7) / 8 + cluster - 1) / cluster;
+
+        total += clusters * cluster;
+        total += (clusters * 8 + cluster - 1) / cluster * cluster;
+        dir += (24 + strlen(b[i].name) + 7) & ~7ull;
+    }
+    mem_free(b);
+    return total + (dir + cluster - 1) / cluster * cluster;
+}
+
 int img_cmd_measure(int argc, char **argv)
 {
     enum img_output output = IMG_OUTPUT_HUMAN;
@@ -686,6 +710,8 @@ int img_cmd_measure(int argc, char **argv)
     uint64_t allocated;
     uint64_t required = 0;
     uint64_t full = 0;
+    uint64_t bitmaps = 0;
+    bool show_bitmaps = false;
     unsigned flags = QCOW2_OPEN_RDONLY;
     int ret = 1;
     int c;
@@ -772,22 +798,32 @@ int img_cmd_measure(int argc, char **argv)
     } else {
         o.size = vsize;
         qcow2_measure(&o, vsize, allocated, &required, &full);
+        if (o.preallocation == QCOW2_PREALLOC_FALLOC ||
+            o.preallocation == QCOW2_PREALLOC_FULL) {
+            required = full; /* the data is allocated up front */
+        }
+        /* QEMU reports bitmaps for a v3 target of a qcow2 source. */
+        show_bitmaps =
+            img && qcow2_format_of(img) == QCOW2_FORMAT_QCOW2 && o.version >= 3;
+        if (show_bitmaps) {
+            bitmaps = img_measure_bitmaps(img, o.cluster_size);
+        }
     }
     if (output == IMG_OUTPUT_JSON) {
         struct img_json *j = img_json_object();
 
         img_json_set_uint(j, "required", required);
         img_json_set_uint(j, "fully-allocated", full);
-        if (filename && of == QCOW2_FORMAT_QCOW2) {
-            img_json_set_uint(j, "bitmaps", 0);
+        if (show_bitmaps) {
+            img_json_set_uint(j, "bitmaps", bitmaps);
         }
         img_json_print(j, stdout);
         img_json_free(j);
     } else {
         printf("required size: %" PRIu64 "\n", required);
         printf("fully allocated size: %" PRIu64 "\n", full);
-        if (filename && of == QCOW2_FORMAT_QCOW2) {
-            printf("bitmaps size: %" PRIu64 "\n", (uint64_t)0);
+        if (show_bitmaps) {
+            printf("bitmaps size: %" PRIu64 "\n", bitmaps);
         }
     }
     ret = 0;
