@@ -699,196 +699,14 @@ out_free:
     return ret;
 }
 
-/* Copy @src_fd to @dst_fd, data segments only (the copy stays sparse). */
-static int img_copy_sparse(int src_fd, int dst_fd)
+/* convert -l: read the (only) source as it was at the snapshot. */
+static int img_convert_load_snapshot(struct img_src *src, const char *param)
 {
-    off_t end = lseek(src_fd, 0, SEEK_END);
-    off_t pos = 0;
-
-    if (end < 0 || ftruncate(dst_fd, end) < 0) {
-        return -errno;
+    if (img_load_snapshot(src->img, param) < 0) {
+        return -1;
     }
-    while (pos < end) {
-        off_t data = lseek(src_fd, pos, SEEK_DATA);
-        off_t hole;
-
-        if (data < 0) {
-            if (errno == ENXIO) {
-                break;
-            }
-            return -errno;
-        }
-        hole = lseek(src_fd, data, SEEK_HOLE);
-        if (hole < 0) {
-            return -errno;
-        }
-        pos = data;
-        while (pos < hole) {
-            loff_t in = pos;
-            loff_t out = pos;
-            ssize_t n = copy_file_range(src_fd, &in, dst_fd, &out,
-                                        (size_t)(hole - pos), 0);
-
-            if (n < 0 && errno == EINTR) {
-                continue;
-            }
-            if (n <= 0) {
-                return n < 0 ? -errno : -EIO;
-            }
-            pos += n;
-        }
-    }
+    src->size = qcow2_size(src->img);
     return 0;
-}
-
-/*
- * Resolve -l (ID_OR_NAME, or snapshot.id=,snapshot.name=) on @img to a
- * snapshot id. Returns a new string (mem_free), or NULL after printing.
- */
-static char *img_convert_snapshot_id(struct qcow2_image *img, const char *param)
-{
-    struct img_kvlist kv = {0};
-    const char *want_id = NULL;
-    const char *want_name = NULL;
-    struct qcow2_snapshot_info *sn = NULL;
-    size_t cnt, n, i;
-    char *id = NULL;
-    int pass;
-
-    if (!strncmp(param, "snapshot.", 9)) {
-        if (img_kv_parse(&kv, param) < 0) {
-            img_oom();
-        }
-        for (i = 0; i < kv.n; i++) {
-            if (!strcmp(kv.v[i].key, "snapshot.id") && kv.v[i].val) {
-                want_id = kv.v[i].val;
-            } else if (!strcmp(kv.v[i].key, "snapshot.name") && kv.v[i].val) {
-                want_name = kv.v[i].val;
-            } else {
-                img_error("Invalid parameter '%s'", kv.v[i].key);
-                img_error("Failed in parsing snapshot param '%s'", param);
-                goto out;
-            }
-        }
-    }
-    cnt = qcow2_snapshot_list(img, NULL, 0);
-    sn = mem_calloc(cnt ? cnt : 1, sizeof(*sn));
-    if (!sn) {
-        img_oom();
-    }
-    n = qcow2_snapshot_list(img, sn, cnt);
-    if (n > cnt) {
-        n = cnt;
-    }
-    /* A bare argument is an id first, then a name (as QEMU). */
-    for (pass = 0; pass < 2 && !id; pass++) {
-        for (i = 0; i < n && !id; i++) {
-            bool match;
-
-            if (want_id || want_name) {
-                match = pass == 0 && (!want_id || !strcmp(sn[i].id, want_id)) &&
-                        (!want_name || !strcmp(sn[i].name, want_name));
-            } else {
-                match = !strcmp(pass == 0 ? sn[i].id : sn[i].name, param);
-            }
-            if (match) {
-                id = mem_strdup(sn[i].id);
-                if (!id) {
-                    img_oom();
-                }
-            }
-        }
-    }
-    if (!id) {
-        img_error("Failed to load snapshot: Can't find snapshot");
-    }
-out:
-    mem_free(sn);
-    img_kv_fini(&kv);
-    return id;
-}
-
-/*
- * convert -l: the library cannot read a snapshot in place, so copy the
- * image (sparsely, beside it so relative backing names still resolve),
- * apply the snapshot to the copy, and read that. The copy is unlinked as
- * soon as it is open. Returns 0 or -1 (printed).
- */
-static int img_convert_load_snapshot(struct img_src *src, const char *param,
-                                     unsigned src_flags)
-{
-    struct qcow2_image *copy = NULL;
-    struct err err = {0};
-    const char *slash;
-    char *tmpl = NULL;
-    char *id = NULL;
-    int in_fd = -1;
-    int out_fd = -1;
-    int ret = -1;
-    size_t dlen;
-
-    if (qcow2_format_of(src->img) != QCOW2_FORMAT_QCOW2) {
-        img_error("Failed to load snapshot: Block format 'raw' used by "
-                  "device '' does not support temporarily loading internal "
-                  "snapshots");
-        return -1;
-    }
-    id = img_convert_snapshot_id(src->img, param);
-    if (!id) {
-        return -1;
-    }
-    slash = strrchr(src->name, '/');
-    dlen = slash ? (size_t)(slash - src->name) + 1 : 0;
-    tmpl = mem_alloc(dlen + sizeof(".rrvm-img-snap-XXXXXX"));
-    if (!tmpl) {
-        img_oom();
-    }
-    memcpy(tmpl, src->name, dlen);
-    strcpy(tmpl + dlen, ".rrvm-img-snap-XXXXXX");
-    in_fd = open(src->name, O_RDONLY | O_CLOEXEC);
-    out_fd = mkostemp(tmpl, O_CLOEXEC);
-    if (in_fd < 0 || out_fd < 0) {
-        img_error("Failed to load snapshot: %s", strerror(errno));
-        if (out_fd >= 0) {
-            unlink(tmpl);
-        }
-        goto out;
-    }
-    if (img_copy_sparse(in_fd, out_fd) < 0 || fsync(out_fd) < 0) {
-        img_error("Failed to load snapshot: could not copy the image");
-        unlink(tmpl);
-        goto out;
-    }
-    if (qcow2_open(tmpl, QCOW2_FORMAT_QCOW2, QCOW2_OPEN_NO_BACKING, &copy,
-                   &err) < 0 ||
-        qcow2_snapshot_apply(copy, id, &err) < 0 || qcow2_close(copy) < 0) {
-        img_error("Failed to load snapshot: %s", err.msg);
-        unlink(tmpl);
-        goto out;
-    }
-    copy = NULL;
-    if (qcow2_open(tmpl, QCOW2_FORMAT_QCOW2,
-                   (src_flags & ~QCOW2_OPEN_FORCE_SHARE) | QCOW2_OPEN_RDONLY,
-                   &copy, &err) < 0) {
-        img_error("Failed to load snapshot: %s", err.msg);
-        unlink(tmpl);
-        goto out;
-    }
-    unlink(tmpl);
-    qcow2_close(src->img);
-    src->img = copy;
-    src->size = qcow2_size(copy);
-    ret = 0;
-out:
-    if (in_fd >= 0) {
-        close(in_fd);
-    }
-    if (out_fd >= 0) {
-        close(out_fd);
-    }
-    mem_free(tmpl);
-    mem_free(id);
-    return ret;
 }
 
 /* Is the target one of the (open) sources? Creating it would truncate it. */
@@ -1130,7 +948,7 @@ int img_cmd_convert(int argc, char **argv)
             img_error("No support for concatenating multiple snapshot");
             goto out;
         }
-        if (img_convert_load_snapshot(&s.src[0], snapshot, src_flags) < 0) {
+        if (img_convert_load_snapshot(&s.src[0], snapshot) < 0) {
             goto out;
         }
         s.total = s.src[0].size;

@@ -712,6 +712,7 @@ int img_cmd_measure(int argc, char **argv)
     uint64_t full = 0;
     uint64_t bitmaps = 0;
     bool show_bitmaps = false;
+    const char *snapshot = NULL;
     unsigned flags = QCOW2_OPEN_RDONLY;
     int ret = 1;
     int c;
@@ -732,9 +733,8 @@ int img_cmd_measure(int argc, char **argv)
             }
             break;
         case 'l':
-            img_error("Snapshot parameters (-l) are not supported by "
-                      "measure in " IMG_PROG);
-            goto out;
+            snapshot = optarg;
+            break;
         case 'U':
             flags |= QCOW2_OPEN_FORCE_SHARE;
             break;
@@ -770,6 +770,10 @@ int img_cmd_measure(int argc, char **argv)
         img_error("Either --size N or one filename must be specified.");
         goto out;
     }
+    if (!filename && (fmt || snapshot)) {
+        img_error("--image-opts, -f, and -l require a filename argument.");
+        goto out;
+    }
     if (img_format_parse(out_fmt, &of) < 0) {
         img_error("Unknown file format '%s'", out_fmt);
         goto out;
@@ -780,6 +784,9 @@ int img_cmd_measure(int argc, char **argv)
     }
     if (filename) {
         if (img_open(filename, fmt, flags, &img) < 0) {
+            goto out;
+        }
+        if (snapshot && img_load_snapshot(img, snapshot) < 0) {
             goto out;
         }
         vsize = qcow2_size(img);

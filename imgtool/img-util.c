@@ -603,3 +603,94 @@ void img_progress_end(void)
         printf("\n");
     }
 }
+
+/*
+ * Resolve -l (ID_OR_NAME, or snapshot.id=,snapshot.name=) on @img to a
+ * snapshot id. Returns a new string (mem_free), or NULL after printing.
+ */
+static char *img_snapshot_id(struct qcow2_image *img, const char *param)
+{
+    struct img_kvlist kv = {0};
+    const char *want_id = NULL;
+    const char *want_name = NULL;
+    struct qcow2_snapshot_info *sn = NULL;
+    size_t cnt, n, i;
+    char *id = NULL;
+    int pass;
+
+    if (!strncmp(param, "snapshot.", 9)) {
+        if (img_kv_parse(&kv, param) < 0) {
+            img_oom();
+        }
+        for (i = 0; i < kv.n; i++) {
+            if (!strcmp(kv.v[i].key, "snapshot.id") && kv.v[i].val) {
+                want_id = kv.v[i].val;
+            } else if (!strcmp(kv.v[i].key, "snapshot.name") && kv.v[i].val) {
+                want_name = kv.v[i].val;
+            } else {
+                img_error("Invalid parameter '%s'", kv.v[i].key);
+                img_error("Failed in parsing snapshot param '%s'", param);
+                goto out;
+            }
+        }
+    }
+    cnt = qcow2_snapshot_list(img, NULL, 0);
+    sn = mem_calloc(cnt ? cnt : 1, sizeof(*sn));
+    if (!sn) {
+        img_oom();
+    }
+    n = qcow2_snapshot_list(img, sn, cnt);
+    if (n > cnt) {
+        n = cnt;
+    }
+    /* A bare argument is an id first, then a name (as QEMU). */
+    for (pass = 0; pass < 2 && !id; pass++) {
+        for (i = 0; i < n && !id; i++) {
+            bool match;
+
+            if (want_id || want_name) {
+                match = pass == 0 && (!want_id || !strcmp(sn[i].id, want_id)) &&
+                        (!want_name || !strcmp(sn[i].name, want_name));
+            } else {
+                match = !strcmp(pass == 0 ? sn[i].id : sn[i].name, param);
+            }
+            if (match) {
+                id = mem_strdup(sn[i].id);
+                if (!id) {
+                    img_oom();
+                }
+            }
+        }
+    }
+    if (!id) {
+        img_error("Failed to load snapshot: Can't find snapshot");
+    }
+out:
+    mem_free(sn);
+    img_kv_fini(&kv);
+    return id;
+}
+
+int img_load_snapshot(struct qcow2_image *img, const char *param)
+{
+    struct err err = {0};
+    char *id;
+    int ret;
+
+    if (qcow2_format_of(img) != QCOW2_FORMAT_QCOW2) {
+        img_error("Failed to load snapshot: Block format 'raw' used by "
+                  "device '' does not support temporarily loading internal "
+                  "snapshots");
+        return -1;
+    }
+    id = img_snapshot_id(img, param);
+    if (!id) {
+        return -1;
+    }
+    ret = qcow2_snapshot_load_tmp(img, id, &err);
+    if (ret < 0) {
+        img_error("Failed to load snapshot: %s", err.msg);
+    }
+    mem_free(id);
+    return ret < 0 ? -1 : 0;
+}

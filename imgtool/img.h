@@ -155,6 +155,11 @@ void img_progress_init(bool enabled, float min_skip);
 void img_progress_print(float delta, int max);
 void img_progress_end(void);
 
+/* -l of convert and measure: make the read-only @img read as it was at the
+ * snapshot @param names (ID_OR_NAME, or snapshot.id=,snapshot.name=), as
+ * qemu-img's bdrv_snapshot_load_tmp(). Returns 0 or -1 (printed). */
+int img_load_snapshot(struct qcow2_image *img, const char *param);
+
 /* ---- img-json.c ---- */
 
 struct img_json;

@@ -1315,6 +1315,61 @@ out:
     return ret;
 }
 
+int qcow2_snapshot_load_tmp(struct qcow2_image *img, const char *snapshot_id,
+                            struct err *err)
+{
+    const struct qcow2_snapshot *sn;
+    uint8_t *raw = NULL;
+    uint64_t *l1 = NULL;
+    uint32_t i;
+    int idx, ret;
+
+    CHECK_ARG(img && snapshot_id);
+    if (img->format != QCOW2_FORMAT_QCOW2) {
+        return err_set(err, -ENOTSUP, "raw images have no snapshots");
+    }
+    if (!img->read_only) {
+        return err_set(err, -EINVAL, "Device is not readonly");
+    }
+    idx = snap_find_id(img, snapshot_id);
+    if (idx < 0) {
+        return err_set(err, -ENOENT, "Can't find snapshot");
+    }
+    sn = &img->snapshots[idx];
+    ret = snap_l1_validate(img, sn, err);
+    if (ret < 0) {
+        return ret;
+    }
+    l1 = mem_calloc(sn->l1_size ? sn->l1_size : 1, sizeof(uint64_t));
+    raw = mem_alloc(sn->l1_size ? (size_t)sn->l1_size * 8 : 1);
+    if (!l1 || !raw) {
+        ret = err_set(err, -ENOMEM, "L1 table");
+        goto out;
+    }
+    if (sn->l1_size) {
+        ret = qcow2_io_pread(img, sn->l1_table_offset, raw,
+                             (size_t)sn->l1_size * 8, err);
+        if (ret < 0) {
+            err_prefix(err, "snapshot %s L1", sn->id);
+            goto out;
+        }
+    }
+    for (i = 0; i < sn->l1_size; i++) {
+        l1[i] = rd_be64(raw + (size_t)i * 8);
+    }
+    mem_free(img->l1_table);
+    img->l1_table = l1;
+    l1 = NULL;
+    img->l1_size = sn->l1_size;
+    img->hdr.l1_size = sn->l1_size;
+    img->hdr.l1_table_offset = sn->l1_table_offset;
+    qcow2_cluster_invalidate(img);
+out:
+    mem_free(raw);
+    mem_free(l1);
+    return ret;
+}
+
 int qcow2_snapshot_delete(struct qcow2_image *img, const char *id_or_name,
                           struct err *err)
 {

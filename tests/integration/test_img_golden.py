@@ -112,6 +112,12 @@ def text(name, size, seed=2):
 
 
 TEXT6M = [text("t.raw", 6 << 20)]
+SNAPGROWN = [mk("g.qcow2", "4M"), io("g.qcow2", "write -P 7 0 2M"),
+             [Q, "snapshot", "-c", "one", "g.qcow2"],
+             io("g.qcow2", "write -P 8 1M 3M"),
+             [Q, "resize", "-q", "g.qcow2", "8M"],
+             [Q, "snapshot", "-c", "two", "g.qcow2"],
+             io("g.qcow2", "write -P 9 5M 1M")]
 BITMAPS = DATA + [[Q, "bitmap", "--add", "d.qcow2", "b0"],
                   [Q, "bitmap", "--add", "--granularity", "128k", "--disable",
                    "d.qcow2", "second-bitmap"]]
@@ -351,6 +357,22 @@ CASES = [
                                 "r.raw"]),
     ("conv-p-q", RAW4M, ["convert", "-p", "-q", "-f", "raw", "-O", "qcow2",
                          "r.raw", "o.qcow2"]),
+    # -l reads through the snapshot's L1 at the image's current size (here
+    # larger than the snapshot's), without copying or writing anything.
+    ("conv-l-grown", SNAPGROWN, ["convert", "-O", "raw", "-l", "one",
+                                 "g.qcow2", "o.raw"]),
+    ("conv-l-grown-qcow2", SNAPGROWN, ["convert", "-O", "qcow2", "-l",
+                                       "snapshot.name=two", "g.qcow2",
+                                       "o.qcow2"]),
+    ("measure-l", SNAPGROWN, ["measure", "-O", "qcow2", "-l", "one",
+                              "g.qcow2"]),
+    ("measure-l-id-json", SNAPGROWN, ["measure", "--output=json", "-O",
+                                      "qcow2", "-l", "snapshot.id=2",
+                                      "g.qcow2"]),
+    ("measure-l-nope", SNAPGROWN, ["measure", "-O", "qcow2", "-l", "nope",
+                                   "g.qcow2"]),
+    ("measure-l-nofile", [], ["measure", "-O", "qcow2", "-l", "one",
+                              "--size", "1G"]),
     # QEMU takes an empty snapshot name.
     ("snap-create-empty-name", DATA + [[Q, "snapshot", "-c", "", "d.qcow2"]],
      ["snapshot", "-c", "", "d.qcow2"]),
@@ -941,6 +963,8 @@ OUTPUTS = {
     "conv-compress-text-extl2": [("o.qcow2", "qcow2")],
     "conv-compress-text-512": [("o.qcow2", "qcow2")],
     "conv-bitmaps-none": [("o.qcow2", "qcow2")],
+    "conv-l-grown": [("o.raw", "raw")],
+    "conv-l-grown-qcow2": [("o.qcow2", "qcow2")],
     "amend-backing-same": [("top.qcow2", "qcow2")],
     "conv-compress-text-1k-zstd": [("o.qcow2", "qcow2")],
     "conv-compress-zstd": [("o.qcow2", "qcow2")],
@@ -1041,6 +1065,7 @@ BYTE_EQUAL = {
     "conv-compress-text-zstd", "conv-compress-text-2M",
     "conv-compress-text-extl2", "conv-compress-text-512",
     "conv-compress-text-1k-zstd", "conv-t-none-compress", "conv-v2-compress",
+    "conv-l-grown", "conv-l-grown-qcow2",
 }
 
 

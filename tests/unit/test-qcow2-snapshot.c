@@ -775,6 +775,42 @@ static void test_write_failures(void **state)
  * scratch, so anything left out would be freed); lazy refcounts with the
  * dirty bit set keep working, and close clears the bit.
  */
+/* A read-only image reads through a snapshot's L1 at its current size;
+ * a writable one refuses, and so does an unknown id. */
+static void test_load_tmp(void **state)
+{
+    struct qcow2_image *q;
+    struct tmp t;
+    struct err e = {0};
+    uint8_t buf[4096];
+
+    (void)state;
+    tmp_init(&t);
+    assert_int_equal(
+        run("qemu-img create -q -f qcow2 '%s' 1M && qemu-io -c 'write -P 0x61 "
+            "0 64k' '%s' >/dev/null && qemu-img snapshot -c one '%s' && "
+            "qemu-io -c 'write -P 0x62 0 64k' '%s' >/dev/null && qemu-img "
+            "resize -q '%s' 2M && qemu-io -c 'write -P 0x63 1536k 4k' '%s' "
+            ">/dev/null",
+            t.img, t.img, t.img, t.img, t.img, t.img),
+        0);
+    q = open_rw(t.img);
+    assert_int_equal(qcow2_snapshot_load_tmp(q, "1", &e), -EINVAL);
+    qcow2_close(q);
+    assert_int_equal(
+        qcow2_open(t.img, QCOW2_FORMAT_QCOW2, QCOW2_OPEN_RDONLY, &q, &e), 0);
+    assert_int_equal(qcow2_snapshot_load_tmp(q, "one", &e), -ENOENT);
+    assert_int_equal(qcow2_snapshot_load_tmp(q, "1", &e), 0);
+    assert_int_equal(qcow2_size(q), 2u << 20);
+    assert_int_equal(qcow2_read(q, 0, buf, sizeof(buf), &e), 0);
+    assert_int_equal(buf[0], 0x61);
+    assert_int_equal(buf[4095], 0x61);
+    assert_int_equal(qcow2_read(q, 1536 << 10, buf, sizeof(buf), &e), 0);
+    assert_int_equal(buf[0], 0);
+    qcow2_close(q);
+    tmp_fini(&t);
+}
+
 /* The bitmap directory as QEMU wrote it: names, flags, granularity; and
  * the in-use flag we set before our first write. */
 static void test_bitmap_list(void **state)
@@ -1527,6 +1563,7 @@ int main(void)
         cmocka_unit_test(test_refcount_zero_data),
         cmocka_unit_test(test_nocache),
         cmocka_unit_test(test_hostile),
+        cmocka_unit_test(test_load_tmp),
         cmocka_unit_test(test_bitmap_list),
         cmocka_unit_test(test_crash_make_empty),
         cmocka_unit_test(test_crash_consistency),
