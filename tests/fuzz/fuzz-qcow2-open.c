@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * tests/fuzz/fuzz-qcow2-open.c - the untrusted-image path: open, info,
- * snapshot list, block status, reads and a read-only check of an arbitrary
- * file. Any crash, hang, leak or sanitizer report is a bug.
+ * snapshot list, block status, reads, a read-only check, the bitmap
+ * directory and reads through a snapshot's L1 of an arbitrary file. Any
+ * crash, hang, leak or sanitizer report is a bug.
  */
 #include <fcntl.h>
 #include <stdint.h>
@@ -83,6 +84,18 @@ static void probe(struct qcow2_image *img)
         qcow2_read(img, size - FUZZ_READ_LEN, buf, FUZZ_READ_LEN, NULL);
     }
     qcow2_check(img, 0, ignore_report, NULL, &res, NULL);
+    {
+        struct qcow2_bitmap_info bm[2];
+        size_t nb;
+
+        qcow2_bitmap_list(img, bm, 2, &nb, NULL);
+    }
+    /* Last: reading through a snapshot's L1 replaces the active one. */
+    if (qcow2_snapshot_list(img, snaps, 4) > 0 &&
+        qcow2_snapshot_load_tmp(img, snaps[0].id, NULL) == 0) {
+        size_t len = size < FUZZ_READ_LEN ? (size_t)size : FUZZ_READ_LEN;
+        qcow2_read(img, 0, buf, len, NULL);
+    }
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
