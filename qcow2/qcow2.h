@@ -286,7 +286,8 @@ int qcow2_snapshot_create(struct qcow2_image *img,
  * QEMU's bdrv_snapshot_load_tmp(): make a read-only image read through
  * snapshot @snapshot_id's L1 table (an id, not a name) until it is closed;
  * the virtual size stays the image's (past the snapshot's L1 it reads as
- * unallocated), and nothing is written. Returns 0, -ENOENT, -EINVAL (image open read-write) or -errno.
+ * unallocated), and nothing is written. Returns 0, -ENOENT, -EINVAL (image
+ * open read-write) or -errno.
  */
 int qcow2_snapshot_load_tmp(struct qcow2_image *img, const char *snapshot_id,
                             struct err *err);
