@@ -671,6 +671,35 @@ static int snap_l1_validate(struct qcow2_image *img,
     return 0;
 }
 
+/* Read snapshot @sn's (validated) L1 table into @l1, which holds at least
+ * sn->l1_size entries. */
+static int snap_l1_read(struct qcow2_image *img,
+                        const struct qcow2_snapshot *sn, uint64_t *l1,
+                        struct err *err)
+{
+    uint8_t *raw;
+    uint32_t i;
+    int ret;
+
+    if (!sn->l1_size) {
+        return 0;
+    }
+    raw = mem_alloc((size_t)sn->l1_size * 8);
+    if (!raw) {
+        return err_set(err, -ENOMEM, "L1 table");
+    }
+    ret = qcow2_io_pread(img, sn->l1_table_offset, raw, (size_t)sn->l1_size * 8,
+                         err);
+    if (ret < 0) {
+        err_prefix(err, "snapshot %s L1", sn->id);
+    }
+    for (i = 0; ret == 0 && i < sn->l1_size; i++) {
+        l1[i] = rd_be64(raw + (size_t)i * 8);
+    }
+    mem_free(raw);
+    return ret;
+}
+
 static uint64_t snap_vm_state_offset(const struct qcow2_image *img)
 {
     return qcow2_size_to_l1(img, img->size)
@@ -1247,9 +1276,7 @@ int qcow2_snapshot_apply(struct qcow2_image *img, const char *id_or_name,
 {
     const struct qcow2_snapshot *sn;
     struct snap_txn t;
-    uint8_t *raw = NULL;
     uint64_t need;
-    uint32_t i;
     int idx, ret;
 
     CHECK_ARG(img && id_or_name);
@@ -1286,21 +1313,13 @@ int qcow2_snapshot_apply(struct qcow2_image *img, const char *id_or_name,
         goto out;
     }
     t.l1 = mem_calloc(t.l1_size ? t.l1_size : 1, sizeof(uint64_t));
-    raw = mem_alloc(sn->l1_size ? (size_t)sn->l1_size * 8 : 1);
-    if (!t.l1 || !raw) {
+    if (!t.l1) {
         ret = err_set(err, -ENOMEM, "L1 tables");
         goto out;
     }
-    if (sn->l1_size) {
-        ret = qcow2_io_pread(img, sn->l1_table_offset, raw,
-                             (size_t)sn->l1_size * 8, err);
-        if (ret < 0) {
-            err_prefix(err, "snapshot %s L1", sn->id);
-            goto out;
-        }
-    }
-    for (i = 0; i < sn->l1_size; i++) {
-        t.l1[i] = rd_be64(raw + (size_t)i * 8);
+    ret = snap_l1_read(img, sn, t.l1, err);
+    if (ret < 0) {
+        goto out;
     }
     t.size = sn->disk_size;
     t.new_table = false;
@@ -1310,7 +1329,6 @@ int qcow2_snapshot_apply(struct qcow2_image *img, const char *id_or_name,
     }
     ret = snap_txn_commit(img, &t, err);
 out:
-    mem_free(raw);
     snap_txn_fini(&t);
     return ret;
 }
@@ -1319,9 +1337,7 @@ int qcow2_snapshot_load_tmp(struct qcow2_image *img, const char *snapshot_id,
                             struct err *err)
 {
     const struct qcow2_snapshot *sn;
-    uint8_t *raw = NULL;
-    uint64_t *l1 = NULL;
-    uint32_t i;
+    uint64_t *l1;
     int idx, ret;
 
     CHECK_ARG(img && snapshot_id);
@@ -1341,21 +1357,13 @@ int qcow2_snapshot_load_tmp(struct qcow2_image *img, const char *snapshot_id,
         return ret;
     }
     l1 = mem_calloc(sn->l1_size ? sn->l1_size : 1, sizeof(uint64_t));
-    raw = mem_alloc(sn->l1_size ? (size_t)sn->l1_size * 8 : 1);
-    if (!l1 || !raw) {
-        ret = err_set(err, -ENOMEM, "L1 table");
-        goto out;
+    if (!l1) {
+        return err_set(err, -ENOMEM, "L1 table");
     }
-    if (sn->l1_size) {
-        ret = qcow2_io_pread(img, sn->l1_table_offset, raw,
-                             (size_t)sn->l1_size * 8, err);
-        if (ret < 0) {
-            err_prefix(err, "snapshot %s L1", sn->id);
-            goto out;
-        }
-    }
-    for (i = 0; i < sn->l1_size; i++) {
-        l1[i] = rd_be64(raw + (size_t)i * 8);
+    ret = snap_l1_read(img, sn, l1, err);
+    if (ret < 0) {
+        mem_free(l1);
+        return ret;
     }
     mem_free(img->l1_table);
     img->l1_table = l1;
@@ -1364,10 +1372,7 @@ int qcow2_snapshot_load_tmp(struct qcow2_image *img, const char *snapshot_id,
     img->hdr.l1_size = sn->l1_size;
     img->hdr.l1_table_offset = sn->l1_table_offset;
     qcow2_cluster_invalidate(img);
-out:
-    mem_free(raw);
-    mem_free(l1);
-    return ret;
+    return 0;
 }
 
 int qcow2_snapshot_delete(struct qcow2_image *img, const char *id_or_name,

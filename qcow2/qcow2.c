@@ -1291,6 +1291,27 @@ int qcow2_flush(struct qcow2_image *img, struct err *err)
     return ret;
 }
 
+/* The bitmap directory (bitmap_dir_size bytes, bounded at open) in a new
+ * buffer for the caller to mem_free(). */
+static int bitmap_dir_read(struct qcow2_image *img, uint8_t **out,
+                           struct err *err)
+{
+    uint8_t *dir = mem_alloc(img->bitmap_dir_size);
+    int ret;
+
+    if (!dir) {
+        return err_set(err, -ENOMEM, "bitmap directory");
+    }
+    ret = qcow2_io_pread(img, img->bitmap_dir_offset, dir, img->bitmap_dir_size,
+                         err);
+    if (ret < 0) {
+        mem_free(dir);
+        return ret;
+    }
+    *out = dir;
+    return 0;
+}
+
 int qcow2_bitmap_list(struct qcow2_image *img, struct qcow2_bitmap_info *out,
                       size_t cap, size_t *nb, struct err *err)
 {
@@ -1304,13 +1325,11 @@ int qcow2_bitmap_list(struct qcow2_image *img, struct qcow2_bitmap_info *out,
     if (!img->has_bitmaps_ext) {
         return 0;
     }
-    dir = mem_alloc(img->bitmap_dir_size);
-    if (!dir) {
-        return err_set(err, -ENOMEM, "bitmap directory");
+    ret = bitmap_dir_read(img, &dir, err);
+    if (ret < 0) {
+        return ret;
     }
-    ret = qcow2_io_pread(img, img->bitmap_dir_offset, dir, img->bitmap_dir_size,
-                         err);
-    while (ret == 0 && n < img->nb_bitmaps) {
+    while (n < img->nb_bitmaps) {
         uint32_t extra, flags;
         uint16_t name_len;
         unsigned gbits;
@@ -1358,14 +1377,9 @@ static int bitmaps_mark_in_use(struct qcow2_image *img, struct err *err)
     if (!img->has_bitmaps_ext) {
         return 0;
     }
-    dir = mem_alloc(img->bitmap_dir_size);
-    if (!dir) {
-        return err_set(err, -ENOMEM, "bitmap directory");
-    }
-    ret = qcow2_io_pread(img, img->bitmap_dir_offset, dir, img->bitmap_dir_size,
-                         err);
+    ret = bitmap_dir_read(img, &dir, err);
     if (ret < 0) {
-        goto out;
+        return ret;
     }
     while (off + 24 <= img->bitmap_dir_size) {
         uint32_t flags = rd_be32(dir + off + 12);
@@ -1381,7 +1395,6 @@ static int bitmaps_mark_in_use(struct qcow2_image *img, struct err *err)
     if (ret == 0) {
         ret = qcow2_sync(img, err);
     }
-out:
     mem_free(dir);
     return ret;
 }
