@@ -24,35 +24,42 @@ if [ -x "$top/scripts/artefacts.sh" ]; then
     "$top/scripts/artefacts.sh" || echo "artefacts FAIL" >>"$results/extra"
 fi
 
+# Each step leaves a fresh file in $results that scripts/summarize.py
+# checks: "<name>-build.ok" once the build compiled, "<name>-meson.rc" and
+# "<name>-pytest.rc" with the exit statuses, the meson test log and the list
+# of tests the build defines, and pytest's JUnit file. A missing file is a
+# failure there, so a step that did not run cannot look like a pass.
 run_build() {
     name=$1
     shift
     bdir="$top/build/$name"
+    echo "$name" >>"$results/builds"
     echo "=== build $name"
     if [ ! -f "$bdir/build.ninja" ]; then
         if ! "$@" "$bdir" >"$results/$name-setup.log" 2>&1; then
             cat "$results/$name-setup.log"
-            echo "setup-$name FAIL" >>"$results/extra"
             return
         fi
     fi
     if ! ninja -C "$bdir" >"$results/$name-build.log" 2>&1; then
         tail -50 "$results/$name-build.log"
-        echo "build-$name FAIL" >>"$results/extra"
         return
     fi
+    touch "$results/$name-build.ok"
     echo "=== unit tests ($name)"
+    meson introspect --tests "$bdir" >"$results/$name-meson-tests.json"
+    # The log is written fresh by this run, never left over from another.
+    rm -f "$bdir/meson-logs/testlog.json"
     meson test -C "$bdir" --no-rebuild --print-errorlogs \
         --timeout-multiplier "${TIMEOUT_MULT:-1}" --num-processes 2
-    cp "$bdir/meson-logs/testlog.json" "$results/$name-meson.json"
+    echo $? >"$results/$name-meson.rc"
+    [ -f "$bdir/meson-logs/testlog.json" ] &&
+        cp "$bdir/meson-logs/testlog.json" "$results/$name-meson.json"
     echo "=== integration tests ($name)"
     RRVM_BUILD="$bdir" /usr/bin/python3 -m pytest -q -p no:cacheprovider \
         --timeout=900 --junitxml="$results/$name-pytest.xml" \
         ${PYTEST_ARGS:-} "$top/tests/integration"
-    rc=$?
-    if [ $rc -ne 0 ] && [ $rc -ne 1 ] && [ $rc -ne 5 ]; then
-        echo "pytest-$name FAIL" >>"$results/extra"
-    fi
+    echo $? >"$results/$name-pytest.rc"
 }
 
 if [ -z "$only" ] || [ "$only" = gcc ]; then

@@ -2,7 +2,8 @@
 /*
  * tests/fuzz/main.c - replays every file under the directories (or files)
  * given on the command line through LLVMFuzzerTestOneInput, for builds
- * without a fuzzing engine.
+ * without a fuzzing engine. Exits non-zero when a path is missing or
+ * unreadable, or when no input was found at all.
  */
 #include <dirent.h>
 #include <stdint.h>
@@ -54,6 +55,10 @@ static int run_path(const char *path, unsigned *count)
         return run_file(path);
     }
     n = scandir(path, &names, NULL, alphasort);
+    if (n < 0) {
+        fprintf(stderr, "fuzz: cannot list %s\n", path);
+        return 1;
+    }
     for (int i = 0; i < n; i++) {
         char child[4096];
         if (names[i]->d_name[0] != '.') {
@@ -71,9 +76,18 @@ int main(int argc, char **argv)
     unsigned count = 0;
     int rc = 0;
 
+    if (argc < 2) {
+        fprintf(stderr, "usage: %s CORPUS-DIR-OR-FILE...\n", argv[0]);
+        return 2;
+    }
     for (int i = 1; i < argc; i++) {
         rc |= run_path(argv[i], &count);
     }
     printf("replayed %u inputs\n", count);
+    if (count == 0) {
+        /* An empty corpus tests nothing: fail rather than pass vacuously. */
+        fprintf(stderr, "fuzz: no inputs found\n");
+        return 1;
+    }
     return rc;
 }

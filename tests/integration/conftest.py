@@ -43,3 +43,29 @@ def run(cmd, check=True, **kw):
 
 def have(tool):
     return shutil.which(tool) is not None
+
+
+# Tests that exercise only QEMU (a check of the oracle or of the guest
+# artefacts, not of rrvm). scripts/summarize.py counts them on their own
+# line; they are named here so the list lives in one place.
+REFERENCE_RUNS = {
+    "test_guest_qemu.py::test_guest_boots_to_shell_and_powers_off[qemu-img]",
+    "test_isa_qemu.py::test_golden_files_match_qemu",
+}
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "reference: runs only QEMU, counted apart from rrvm's tests")
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.nodeid.split("/")[-1] in REFERENCE_RUNS:
+            item.add_marker(pytest.mark.reference)
+
+
+@pytest.fixture(autouse=True)
+def _mark_reference_in_junit(request, record_property):
+    if request.node.get_closest_marker("reference"):
+        record_property("reference", "1")
