@@ -17,6 +17,7 @@
 
 #include "common/hash.h"
 #include "common/log.h"
+#include "common/opts.h"
 #include "emulator/rv.h"
 
 #define PROG         "rrvm"
@@ -25,17 +26,18 @@
 #define MAX_DEVICES  16
 #define MAX_PROPS    24
 #define MAX_OBJECTS  4
+#define MAX_OWNED    64 /* option lists kept for the machine's strings */
 #define DEFAULT_BIOS "/usr/share/qemu/opensbi-riscv64-generic-fw_dynamic.bin"
 
 /* One "-drive" as given. */
 struct drive {
-    char *id;
+    const char *id;
     struct rv_drive_config cfg;
     bool if_none; /* if=none: attached by -device virtio-blk-device */
     bool used;
 };
 
-struct opts {
+struct cli {
     struct rv_machine_config mc;
     struct drive drives[MAX_DRIVES];
     unsigned nb_drives;
@@ -48,7 +50,7 @@ struct opts {
     bool bios_set;
     const char *pidfile;
     const char *logfile;
-    char *owned[MAX_DEVICES + MAX_DRIVES + MAX_OBJECTS]; /* parsed copies */
+    struct opts *owned[MAX_OWNED]; /* parsed option lists */
     struct {
         const char *id;
         const char *file;
@@ -57,25 +59,21 @@ struct opts {
     unsigned nb_owned;
 };
 
-/* Copy @s for parsing in place; the copy lives until opts_free(). */
-static char *opts_dup(struct opts *o, const char *s)
+/* Keep @p until cli_free(): the machine config borrows its strings. */
+static int cli_keep(struct cli *o, struct opts *p)
 {
-    char *c;
-
-    if (o->nb_owned == MAX_DEVICES + MAX_DRIVES + MAX_OBJECTS) {
-        return NULL;
+    if (o->nb_owned == MAX_OWNED) {
+        opts_free(p);
+        return -1;
     }
-    c = strdup(s);
-    if (c) {
-        o->owned[o->nb_owned++] = c;
-    }
-    return c;
+    o->owned[o->nb_owned++] = p;
+    return 0;
 }
 
-static void opts_free(struct opts *o)
+static void cli_free(struct cli *o)
 {
     for (unsigned i = 0; i < o->nb_owned; i++) {
-        free(o->owned[i]);
+        opts_free(o->owned[i]);
     }
 }
 
@@ -145,39 +143,44 @@ static int fail(const char *fmt, ...)
     return -1;
 }
 
-/* "key=val,key=val" split in place; a leading bare word gets @first_key. */
+/* An option's items, borrowed from a struct opts kept by the cli. */
 struct props {
-    char *key[MAX_PROPS];
-    char *val[MAX_PROPS];
+    const char *key[MAX_PROPS];
+    const char *val[MAX_PROPS];
     unsigned n;
 };
 
-static int props_parse(char *s, const char *first_key, struct props *p,
-                       const char *opt)
+/*
+ * Parse "-@opt @arg" by QemuOpts rules into @p, printing QEMU's
+ * short-form boolean warnings (when @warn) and errors, "rrvm: -opt arg: ".
+ */
+static int props_parse(struct cli *o, const char *arg,
+                       const struct opts_list *list, bool warn, const char *opt,
+                       struct props *p)
 {
-    char *tok, *save = NULL;
+    struct opts *op = NULL;
+    struct err err = {0};
+    const char *hint;
 
+    if (opts_parse(list, arg, warn ? OPTS_WARN_FLAGS : 0, &op, &err) < 0) {
+        return fail("-%s %s: %s", opt, arg, err.msg);
+    }
+    for (size_t i = 0; i < opts_nb_warnings(op); i++) {
+        const char *w = opts_warning(op, i, &hint);
+
+        fprintf(stderr, PROG ": -%s %s: warning: %s\n%s\n", opt, arg, w, hint);
+    }
+    if (opts_count(op) > MAX_PROPS) {
+        opts_free(op);
+        return fail("-%s %s: too many parameters", opt, arg);
+    }
     p->n = 0;
-    for (tok = strtok_r(s, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-        char *eq = strchr(tok, '=');
-
-        if (p->n == MAX_PROPS) {
-            return fail("%s: too many properties", opt);
-        }
-        if (eq) {
-            *eq = '\0';
-            p->key[p->n] = tok;
-            p->val[p->n] = eq + 1;
-        } else if (p->n == 0 && first_key) {
-            p->key[p->n] = (char *)first_key;
-            p->val[p->n] = tok;
-        } else {
-            p->key[p->n] = tok;
-            p->val[p->n] = (char *)"on";
-        }
+    for (size_t i = 0; i < opts_count(op); i++) {
+        p->key[p->n] = opts_key(op, i);
+        p->val[p->n] = opts_value(op, i);
         p->n++;
     }
-    return 0;
+    return cli_keep(o, op) < 0 ? fail("-%s: too many options", opt) : 0;
 }
 
 static int parse_bool(const char *v, bool *out, const char *opt,
@@ -255,11 +258,13 @@ static int parse_u64(const char *s, uint64_t *out)
     return (errno || end == s || *end) ? -1 : 0;
 }
 
-static int opt_machine(struct opts *o, char *arg)
+static const struct opts_list machine_list = {"machine", "type", NULL};
+
+static int opt_machine(struct cli *o, const char *arg)
 {
     struct props p;
 
-    if (props_parse(arg, "type", &p, "-machine") < 0) {
+    if (props_parse(o, arg, &machine_list, true, "machine", &p) < 0) {
         return -1;
     }
     for (unsigned i = 0; i < p.n; i++) {
@@ -278,7 +283,9 @@ static int opt_machine(struct opts *o, char *arg)
 }
 
 /* -cpu rv64 with the properties that describe our fixed profile. */
-static int opt_cpu(struct opts *o, char *arg)
+static const struct opts_list cpu_list = {"cpu", "model", NULL};
+
+static int opt_cpu(struct cli *o, const char *arg)
 {
     static const char *const off_ok[] = {
         "h",        "sstc",        "zba",    "zbb",    "zbc",
@@ -291,7 +298,7 @@ static int opt_cpu(struct opts *o, char *arg)
     struct props p;
     bool b;
 
-    if (props_parse(arg, "model", &p, "-cpu") < 0) {
+    if (props_parse(o, arg, &cpu_list, false, "cpu", &p) < 0) {
         return -1;
     }
     for (unsigned i = 0; i < p.n; i++) {
@@ -345,7 +352,9 @@ static int opt_cpu(struct opts *o, char *arg)
     return 0;
 }
 
-static int opt_drive(struct opts *o, char *arg)
+static const struct opts_list drive_list = {"drive", "file", NULL};
+
+static int opt_drive(struct cli *o, const char *arg)
 {
     struct drive *d;
     struct props p;
@@ -356,7 +365,7 @@ static int opt_drive(struct opts *o, char *arg)
     }
     d = &o->drives[o->nb_drives];
     memset(d, 0, sizeof(*d));
-    if (props_parse(arg, "file", &p, "-drive") < 0) {
+    if (props_parse(o, arg, &drive_list, true, "drive", &p) < 0) {
         return -1;
     }
     for (unsigned i = 0; i < p.n; i++) {
@@ -376,7 +385,7 @@ static int opt_drive(struct opts *o, char *arg)
                 return fail("-drive: if=%s is not supported (virtio, none)", v);
             }
         } else if (!strcmp(k, "id")) {
-            d->id = (char *)v;
+            d->id = v;
         } else if (!strcmp(k, "snapshot")) {
             if (parse_bool(v, &d->cfg.snapshot, "-drive", k) < 0) {
                 return -1;
@@ -413,7 +422,31 @@ static int opt_drive(struct opts *o, char *arg)
     return 0;
 }
 
-static int add_virtio(struct opts *o, enum rv_virtio_kind kind,
+/* -hda FILE: the file name taken whole, commas included. */
+static int opt_drive_hda(struct cli *o, const char *file)
+{
+    size_t n = strlen(file);
+    char *buf = malloc(2 * n + 6);
+    char *q;
+    int ret;
+
+    if (!buf) {
+        return fail("-hda: out of memory");
+    }
+    q = buf + sprintf(buf, "file=");
+    for (size_t i = 0; i < n; i++) {
+        *q++ = file[i];
+        if (file[i] == ',') {
+            *q++ = ',';
+        }
+    }
+    *q = '\0';
+    ret = opt_drive(o, buf);
+    free(buf);
+    return ret;
+}
+
+static int add_virtio(struct cli *o, enum rv_virtio_kind kind,
                       const struct rv_drive_config *dc)
 {
     struct rv_virtio_config *v;
@@ -429,12 +462,14 @@ static int add_virtio(struct opts *o, enum rv_virtio_kind kind,
     return 0;
 }
 
-static int opt_device(struct opts *o, char *arg)
+static const struct opts_list device_list = {"device", "driver", NULL};
+
+static int opt_device(struct cli *o, const char *arg)
 {
     struct props p;
-    char *drive = NULL, *file = NULL, *addr = NULL, *rng = NULL;
+    const char *drive = NULL, *file = NULL, *addr = NULL, *rng = NULL;
 
-    if (props_parse(arg, "driver", &p, "-device") < 0) {
+    if (props_parse(o, arg, &device_list, true, "device", &p) < 0) {
         return -1;
     }
     if (!p.n) {
@@ -529,12 +564,23 @@ static int opt_device(struct opts *o, char *arg)
                 p.val[0]);
 }
 
-static int opt_icount(struct opts *o, char *arg)
+static const struct opts_desc icount_desc[] = {
+    {"shift", OPTS_STRING},
+    {"align", OPTS_BOOL},
+    {"sleep", OPTS_BOOL},
+    {"rr", OPTS_STRING},
+    {"rrfile", OPTS_STRING},
+    {"rrsnapshot", OPTS_STRING},
+    {NULL, 0},
+};
+static const struct opts_list icount_list = {"icount", "shift", icount_desc};
+
+static int opt_icount(struct cli *o, const char *arg)
 {
     struct props p;
     uint64_t v;
 
-    if (props_parse(arg, "shift", &p, "-icount") < 0) {
+    if (props_parse(o, arg, &icount_list, true, "icount", &p) < 0) {
         return -1;
     }
     for (unsigned i = 0; i < p.n; i++) {
@@ -571,11 +617,19 @@ static int opt_icount(struct opts *o, char *arg)
 }
 
 /* -rtc base=utc|localtime|YYYY-MM-DD[THH:MM:SS],clock=vm */
-static int opt_rtc(struct opts *o, char *arg)
+static const struct opts_desc rtc_desc[] = {
+    {"base", OPTS_STRING},
+    {"clock", OPTS_STRING},
+    {"driftfix", OPTS_STRING},
+    {NULL, 0},
+};
+static const struct opts_list rtc_list = {"rtc", NULL, rtc_desc};
+
+static int opt_rtc(struct cli *o, const char *arg)
 {
     struct props p;
 
-    if (props_parse(arg, NULL, &p, "-rtc") < 0) {
+    if (props_parse(o, arg, &rtc_list, true, "rtc", &p) < 0) {
         return -1;
     }
     for (unsigned i = 0; i < p.n; i++) {
@@ -648,7 +702,7 @@ static void log_usage(void)
     }
 }
 
-static int opt_debug(struct opts *o, const char *arg)
+static int opt_debug(struct cli *o, const char *arg)
 {
     char buf[256], *tok, *save = NULL;
 
@@ -676,13 +730,14 @@ static int opt_debug(struct opts *o, const char *arg)
 }
 
 /* -object rng-random,id=ID,filename=F | rng-builtin,id=ID */
-static int opt_object(struct opts *o, const char *arg)
+static const struct opts_list object_list = {"object", "qom-type", NULL};
+
+static int opt_object(struct cli *o, const char *arg)
 {
-    char *copy = opts_dup(o, arg);
     const char *id = NULL, *file = NULL;
     struct props p;
 
-    if (!copy || props_parse(copy, "qom-type", &p, "-object") < 0) {
+    if (props_parse(o, arg, &object_list, false, "object", &p) < 0) {
         return -1;
     }
     if (strcmp(p.val[0], "rng-random") && strcmp(p.val[0], "rng-builtin")) {
@@ -752,11 +807,11 @@ static bool takes_arg(const char *name)
     return false;
 }
 
-static int parse_args(struct opts *o, int argc, char **argv)
+static int parse_args(struct cli *o, int argc, char **argv)
 {
     for (int i = 1; i < argc; i++) {
         const char *name = argv[i];
-        char *arg = NULL;
+        const char *arg = NULL;
         uint64_t v;
 
         if (name[0] != '-') {
@@ -813,11 +868,7 @@ static int parse_args(struct opts *o, int argc, char **argv)
                 return -1;
             }
         } else if (!strcmp(name, "hda")) {
-            char buf[4096];
-
-            snprintf(buf, sizeof(buf), "file=%s", arg);
-            arg = opts_dup(o, buf);
-            if (!arg || opt_drive(o, arg) < 0) {
+            if (opt_drive_hda(o, arg) < 0) {
                 return -1;
             }
         } else if (!strcmp(name, "device")) {
@@ -916,7 +967,7 @@ static int parse_args(struct opts *o, int argc, char **argv)
 }
 
 /* Resolve drives and devices into the machine's virtio list. */
-static int wire_devices(struct opts *o)
+static int wire_devices(struct cli *o)
 {
     /* -drive if=virtio come first, in order, as QEMU creates them before
      * -device. */
@@ -933,9 +984,7 @@ static int wire_devices(struct opts *o)
         }
     }
     for (unsigned i = 0; i < o->nb_devices; i++) {
-        char *copy = opts_dup(o, o->devices[i]);
-
-        if (!copy || opt_device(o, copy) < 0) {
+        if (opt_device(o, o->devices[i]) < 0) {
             return -1;
         }
     }
@@ -965,7 +1014,7 @@ static int check_file(const char *opt, const char *path)
 
 int main(int argc, char **argv)
 {
-    struct opts o;
+    struct cli o;
     struct rv_machine *m = NULL;
     struct rv_chardev *serial = NULL;
     struct rv_exit_info ex;
@@ -1098,6 +1147,6 @@ out:
     if (log_file) {
         fclose(log_file);
     }
-    opts_free(&o);
+    cli_free(&o);
     return rc;
 }
