@@ -67,7 +67,9 @@ def compare(lines, at_least):
                                                for pc, hx in keys),
                        capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stderr
-    ours = p.stdout.split("\n")
+    ours = p.stdout.splitlines()
+    assert len(ours) == len(keys), \
+        f"rv-disas-tool printed {len(ours)} lines for {len(keys)} inputs"
     bad = [(lines[k], o) for k, o in zip(keys, ours) if o != lines[k]]
     report = "\n".join(f"QEMU {q!r}\nours {o!r}" for q, o in bad[:20])
     assert not bad, f"{len(bad)} of {len(keys)} differ:\n{report}"

@@ -91,9 +91,21 @@ def test_cache_modes(rrvm_img, tmp_path, mode):
     assert (tmp_path / "b.raw").read_bytes() == data
     sh([rrvm_img, "bench", "-w", "-t", mode, "-c", "64", "-d", "8",
         "o.qcow2"], tmp_path)
-    sh([rrvm_img, "commit", "-t", mode, "-q", "o.qcow2"], tmp_path,
-       check=False)
+    # commit through the cache mode: an overlay on o.qcow2 with new data
+    # over part of it, committed down; the base then reads as the overlay
+    # did, and both images are clean.
+    sh([QEMU_IMG, "create", "-q", "-f", "qcow2", "-b", "o.qcow2", "-F",
+        "qcow2", "top.qcow2"], tmp_path)
+    sh(["qemu-io", "-f", "qcow2", "-c", "write -P 0x5c 192k 128k", "-c",
+        "write -z 640k 64k", "top.qcow2"], tmp_path)
+    sh([QEMU_IMG, "convert", "-O", "raw", "top.qcow2", "want.raw"], tmp_path)
+    sh([rrvm_img, "commit", "-t", mode, "-q", "top.qcow2"], tmp_path)
     sh([QEMU_IMG, "check", "o.qcow2"], tmp_path)
+    sh([QEMU_IMG, "check", "top.qcow2"], tmp_path)
+    sh([QEMU_IMG, "compare", "-f", "raw", "-F", "qcow2", "want.raw",
+        "o.qcow2"], tmp_path)
+    sh([QEMU_IMG, "compare", "-f", "raw", "-F", "qcow2", "want.raw",
+        "top.qcow2"], tmp_path)
     bad = run([rrvm_img, "convert", "-t", "bogus", "-f", "raw", "-O",
                "qcow2", "s.raw", "x.qcow2"], tmp_path)
     assert bad.returncode == 1

@@ -53,7 +53,7 @@ def run_harness(elf):
 def run_rrvm(elf):
     exe = BUILD / "emulator" / "rrvm"
     if not exe.exists():
-        return None
+        pytest.fail(f"{exe} was not built")
     p = subprocess.run([str(exe), "-M", "virt", "-m", "128M", "-nographic",
                         "-bios", "none", "-kernel", str(elf)],
                        stdin=subprocess.DEVNULL, capture_output=True,
@@ -80,11 +80,9 @@ def check(name, elf):
     hrc, hout = run_harness(elf)
     assert hout == qout, f"{name}: harness output differs from QEMU"
     assert hrc == 0
-    r = run_rrvm(elf)
-    if r is not None:
-        rrc, rout = r
-        assert rout == qout, f"{name}: rrvm output differs from QEMU"
-        assert rrc == 0
+    rrc, rout = run_rrvm(elf)
+    assert rout == qout, f"{name}: rrvm output differs from QEMU"
+    assert rrc == 0
 
 
 @pytest.mark.parametrize("name", PROGRAMS)
@@ -127,7 +125,6 @@ def test_selfchecking_program_on_rrvm(tmp_path):
     rc, out = run_harness(elf)
     assert rc == 0, out
     assert "pmp lock ok" in out
-    r = run_rrvm(elf)
-    if r is not None:
-        assert r[0] == 0, r[1]
-        assert r[1] == out
+    rrc, rout = run_rrvm(elf)
+    assert rrc == 0, rout
+    assert rout == out
