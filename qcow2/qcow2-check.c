@@ -1182,7 +1182,8 @@ static int chk_rebuild(struct chk *c, struct qcow2_check_result *res,
     uint64_t reft_n = 0, i;
     int64_t reft_off = -1, reft_clusters = 0;
     uint8_t *buf = NULL;
-    uint8_t ptr[12];
+    uint8_t ptr[52]; /* header bytes 48..99: reftable .. refcount_order */
+    size_t ptr_len;
     int changed, ret;
 
     if (img->refcount_cache) {
@@ -1231,9 +1232,18 @@ static int chk_rebuild(struct chk *c, struct qcow2_check_result *res,
         err_set(err, ret, "ERROR writing reftable: %s", strerror(-ret));
         goto out;
     }
+    /* One write for the table and, in v3, the refcount order: amend
+     * rebuilds with a new order, which must switch with the table. */
+    ptr_len = img->hdr.version >= 3 ? sizeof(ptr) : 12;
+    ret = qcow2_io_pread(img, 48, ptr, ptr_len, NULL);
     wr_be64(ptr, (uint64_t)reft_off);
     wr_be32(ptr + 8, (uint32_t)reft_clusters);
-    ret = qcow2_io_pwrite(img, 48, ptr, sizeof(ptr), NULL);
+    if (ptr_len == sizeof(ptr)) {
+        wr_be32(ptr + 48, img->hdr.refcount_order);
+    }
+    if (ret == 0) {
+        ret = qcow2_io_pwrite(img, 48, ptr, ptr_len, NULL);
+    }
     if (ret == 0 && !(img->flags & QCOW2_OPEN_UNSAFE) &&
         fdatasync(img->fd) < 0) {
         ret = -errno;

@@ -2742,6 +2742,17 @@ int qcow2_set_backing(struct qcow2_image *img, const char *backing_file,
             }
         }
     }
+    /* What was written through the old backing file (rebase's copies) is
+     * durable before the header names the new one. */
+    ret = qcow2_metadata_flush(img, err);
+    if (ret == 0) {
+        ret = qcow2_sync(img, err);
+    }
+    if (ret < 0) {
+        mem_free(nb);
+        mem_free(nf);
+        return ret;
+    }
     ob = img->backing_file;
     of = img->backing_fmt;
     img->backing_file = nb;
