@@ -67,6 +67,10 @@ struct fixture {
     /* Trace positions at which a qcow2_flush() call had returned. */
     size_t flushed_at[NB_GUEST_OPS + 1];
     size_t nb_flushed;
+    /* Trace positions [begin, end) of each snapshot create or delete. */
+    size_t snap_begin[NB_GUEST_OPS];
+    size_t snap_end[NB_GUEST_OPS];
+    size_t nb_snaps;
     uint64_t cluster_size;
 };
 
@@ -194,7 +198,9 @@ static void run_workload(struct fixture *f, uint32_t cluster_size, bool lazy,
             f->flushed_at[f->nb_flushed++] = f->tr.nb;
             continue;
         } else if (snapshots && r < 12) {
+            f->snap_begin[f->nb_snaps] = f->tr.nb;
             snapshot_op(img, &made, 3);
+            f->snap_end[f->nb_snaps++] = f->tr.nb;
             f->flushed_at[f->nb_flushed++] = f->tr.nb;
             continue;
         } else if (r < 80) {
@@ -354,6 +360,19 @@ static void crash_cuts(struct fixture *f, int nb_cuts)
     snprintf(crash, sizeof(crash), "%s/crash.qcow2", f->dir);
     for (int c = 0; c < nb_cuts; c++) {
         size_t cut = (size_t)(rnd() % (f->tr.nb + 1));
+        /* Every other cut falls inside a snapshot operation, right before
+         * one of its barriers, where most is in flight: its windows are a
+         * few events among thousands. */
+        if (f->nb_snaps && (c & 1)) {
+            size_t s = (size_t)(rnd() % f->nb_snaps);
+
+            cut = f->snap_begin[s] +
+                  (size_t)(rnd() % (f->snap_end[s] - f->snap_begin[s] + 1));
+            while (cut < f->snap_end[s] &&
+                   f->tr.ev[cut].kind != QCOW2_IO_FLUSH) {
+                cut++;
+            }
+        }
         size_t flush = 0;   /* events before the last barrier all landed */
         size_t durable = 0; /* ops done by the last returned qcow2_flush */
         int fd;
