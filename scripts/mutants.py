@@ -4,8 +4,8 @@
 Copies the working tree (tracked and untracked files that git does not
 ignore, as they are now) to a scratch folder, builds it once, checks that
 the selected tests pass there, then applies each fault below in turn,
-rebuilds, runs the tests named for it and reports which of them failed ("caught by") or that none did
-("SURVIVED"). The scratch copy is the only thing changed. Exits 1 if a
+rebuilds, runs the tests named for it and reports which of them failed
+("caught by") or that none did ("SURVIVED"). The scratch copy is the only thing changed. Exits 1 if a
 fault survived or the baseline failed. Slow (minutes per fault), so not in
 CI; see docs/testing.md.
 
