@@ -2,9 +2,10 @@
 /*
  * tests/durability/blkguest.c - a bare-metal RV64 guest for the durability
  * test: in each of BG_ROUNDS rounds it writes BG_REQS runs of sectors of the
- * data disk through virtio-blk (modern virtio-mmio, polled), sends FLUSH,
- * and once the flush has completed writes the round number to sector 0 of
- * the marker disk, so the host trace shows when the guest saw each flush.
+ * data disk through virtio-blk (modern virtio-mmio, polled), zeroes a run of
+ * whole clusters with WRITE_ZEROES and unmap, sends FLUSH, and once the
+ * flush has completed writes the round number to sector 0 of the marker
+ * disk, so the host trace shows when the guest saw each flush.
  * The sectors and bytes follow from bg_rand(), mirrored by
  * tests/integration/test_durability.py. Exits 0 through the test finisher.
  */
@@ -14,6 +15,7 @@
 #define BG_REQS        6
 #define BG_MAX_SECTORS 24
 #define BG_DISK_SECT   8192 /* the data disk is 4 MiB */
+#define BG_CLUSTER     32   /* sectors per cluster of the data disk */
 
 #define UART_BASE   0x10000000ul
 #define TEST_BASE   0x100000ul
@@ -22,6 +24,9 @@
 #define VIRTIO_N    8
 
 #define VQ_SIZE 8
+
+/* FLUSH (9) and WRITE_ZEROES (14) */
+#define BG_FEATURES ((1u << 9) | (1u << 14))
 
 struct vq_desc {
     uint64_t addr;
@@ -125,11 +130,11 @@ static void disk_init(struct disk *d, uintptr_t base)
     *reg(d, 0x070) = 0;
     *reg(d, 0x070) = 1 | 2;
     *reg(d, 0x014) = 0;
-    if (!(*reg(d, 0x010) & (1u << 9))) {
-        fail("no FLUSH feature");
+    if ((*reg(d, 0x010) & BG_FEATURES) != BG_FEATURES) {
+        fail("no FLUSH or WRITE_ZEROES feature");
     }
     *reg(d, 0x024) = 0;
-    *reg(d, 0x020) = 1u << 9;
+    *reg(d, 0x020) = BG_FEATURES;
     *reg(d, 0x024) = 1;
     *reg(d, 0x020) = 1; /* VIRTIO_F_VERSION_1 */
     *reg(d, 0x070) = 1 | 2 | 8;
@@ -155,9 +160,11 @@ static void disk_init(struct disk *d, uintptr_t base)
     d->sectors = *reg(d, 0x100) | (uint64_t)*reg(d, 0x104) << 32;
 }
 
-/* One request: type 1 (out) with @n sectors of buf at @sector, or 4
- * (flush). Polls until the device returns it. */
-static void disk_req(struct disk *d, uint32_t type, uint64_t sector, unsigned n)
+/* One request: type 1 (out) with @len bytes of @data at @sector, 4 (flush)
+ * or 13 (write zeroes, @data the segment). Polls until the device returns
+ * it. */
+static void disk_req(struct disk *d, uint32_t type, uint64_t sector,
+                     const void *data, uint32_t len)
 {
     unsigned i = 0;
 
@@ -167,8 +174,8 @@ static void disk_req(struct disk *d, uint32_t type, uint64_t sector, unsigned n)
     d->status = 0xff;
     d->desc[0] = (struct vq_desc){(uintptr_t)&d->req, sizeof(d->req), 1, 1};
     i = 1;
-    if (n) {
-        d->desc[1] = (struct vq_desc){(uintptr_t)buf, n * 512, 1, 2};
+    if (len) {
+        d->desc[1] = (struct vq_desc){(uintptr_t)data, len, 1, 2};
         i = 2;
     }
     d->desc[i] = (struct vq_desc){(uintptr_t)&d->status, 1, 2, 0};
@@ -204,6 +211,11 @@ void bg_main(void);
 void bg_main(void)
 {
     struct disk *data = 0, *mark = 0;
+    struct {
+        uint64_t sector;
+        uint32_t nsec;
+        uint32_t flags;
+    } seg;
 
     for (int i = VIRTIO_N - 1; i >= 0; i--) {
         struct disk tmp = {.base = VIRTIO_BASE + (unsigned)i * VIRTIO_SIZE};
@@ -228,13 +240,17 @@ void bg_main(void)
             uint64_t sector = bg_rand() % (BG_DISK_SECT - n);
 
             fill(sector, n, r);
-            disk_req(data, 1, sector, n);
+            disk_req(data, 1, sector, buf, n * 512);
         }
-        disk_req(data, 4, 0, 0);
+        seg.nsec = BG_CLUSTER * (1 + bg_rand() % 3);
+        seg.sector = BG_CLUSTER * (bg_rand() % (BG_DISK_SECT / BG_CLUSTER - 3));
+        seg.flags = 1; /* unmap */
+        disk_req(data, 13, 0, &seg, sizeof(seg));
+        disk_req(data, 4, 0, 0, 0);
         for (unsigned i = 0; i < 512; i++) {
             buf[i] = (uint8_t)r;
         }
-        disk_req(mark, 1, 0, 1);
+        disk_req(mark, 1, 0, buf, 512);
     }
     puts_uart("blkguest: done\n");
     finish(0);
