@@ -201,6 +201,9 @@ void rv_dev_plic_save(const struct rv_plic *p, uint8_t *dst)
     }
 }
 
+/* Restores pending, claimed and level exactly: load the PLIC after every
+ * device that drives a line (their loads re-drive them, which re-pends
+ * claimed sources). */
 void rv_dev_plic_load(struct rv_plic *p, const uint8_t *src)
 {
     for (unsigned i = 0; i < RV_PLIC_SOURCES; i++) {

@@ -108,11 +108,13 @@ int rv_vmstate_devices_load(const struct rv_devices *d, const uint8_t *src,
         }
     }
     rv_dev_clint_load(d->clint, sec[0]);
-    rv_dev_plic_load(d->plic, sec[1]);
     rv_dev_uart_load(d->uart, sec[2]);
     rv_dev_rtc_load(d->rtc, sec[3]);
     for (unsigned i = 0; i < RV_VIRTIO_SLOTS; i++) {
         rv_dev_virtio_load(&d->virtio[i], sec[4 + i]);
     }
+    /* Last: the devices above re-drive their lines, which would re-pend
+     * claimed sources; the PLIC's saved bits are the truth. */
+    rv_dev_plic_load(d->plic, sec[1]);
     return 0;
 }

@@ -705,6 +705,45 @@ static void test_vmstate_roundtrip(void **state)
     test_free(t);
 }
 
+/* Regression: a claimed source whose line is still high is not pending;
+ * loading the state must not re-pend it (the UART re-drives its line while
+ * loading), so save -> load -> save is the identity. */
+static void test_vmstate_plic_claimed_high(void **state)
+{
+    struct th *t = th_new();
+    struct rv_clint c;
+    struct rv_plic p;
+    struct rv_uart u;
+    struct rv_rtc r;
+    struct rv_virtio v[RV_VIRTIO_SLOTS];
+    struct rv_devices d = {&c, &p, &u, &r, v};
+    static uint8_t a[RV_VMSTATE_DEVICES_LEN], b[RV_VMSTATE_DEVICES_LEN];
+    struct err err;
+
+    t->plic = &p;
+    rv_dev_plic_init(&p, &t->host);
+    rv_dev_clint_init(&c, &t->host);
+    rv_dev_uart_init(&u, &t->host, RV_UART_IRQ);
+    rv_dev_rtc_init(&r, &t->host, RV_RTC_IRQ, 0);
+    for (unsigned i = 0; i < RV_VIRTIO_SLOTS; i++) {
+        rv_dev_virtio_init(&v[i], &t->host, 1 + i, 0, NULL);
+    }
+    wr(rv_dev_plic_write, &p, PRIO(RV_UART_IRQ), 2, 1);
+    wr(rv_dev_plic_write, &p, ENABLE(1), 2, 1u << RV_UART_IRQ);
+    wr(rv_dev_uart_write, &u, 1, 0, 0x02); /* IER: THRE interrupt */
+    assert_true(t->irq[RV_UART_IRQ]);
+    assert_int_equal(rd(rv_dev_plic_read, &p, CLAIM(1), 2), RV_UART_IRQ);
+    assert_int_equal(rd(rv_dev_plic_read, &p, 0x1000, 2), 0);
+    assert_true(t->irq[RV_UART_IRQ]);
+    rv_vmstate_devices_save(&d, a);
+    assert_int_equal(rv_vmstate_devices_load(&d, a, sizeof(a), &err), 0);
+    rv_vmstate_devices_save(&d, b);
+    assert_memory_equal(a, b, sizeof(a));
+    assert_int_equal(rd(rv_dev_plic_read, &p, 0x1000, 2), 0);
+    assert_false(t->mip[RV_IRQ_SEIP]);
+    test_free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -720,6 +759,7 @@ int main(void)
         cmocka_unit_test(test_virtio_blk_readonly),
         cmocka_unit_test(test_virtio_rng_and_empty),
         cmocka_unit_test(test_vmstate_roundtrip),
+        cmocka_unit_test(test_vmstate_plic_claimed_high),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
