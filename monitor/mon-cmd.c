@@ -26,6 +26,7 @@ int mon_new(const struct mon_config *cfg, struct mon **out, struct err *err)
     mon->package = mem_strdup(cfg->package ? cfg->package : "");
     mon->last_format = 'x';
     mon->last_size = 4;
+    mon->hmc_cpu_index = -1;
     if (!mon->package) {
         mem_free(mon);
         return err_set(err, -ENOMEM, "monitor: out of memory");
@@ -240,6 +241,16 @@ bool mon_req_arg_bool(const struct mon_req *req, const char *name, bool *val)
     return mon_json_bool_get(mon_json_object_get(req->args, name), val);
 }
 
+struct mon_session *mon_req_session(const struct mon_req *req)
+{
+    return req->session;
+}
+
+int64_t mon_req_cpu_index(const struct mon_req *req)
+{
+    return req->session ? -1 : req->mon->hmc_cpu_index;
+}
+
 void *mon_req_opaque(const struct mon_req *req)
 {
     return req->ent->cmd->opaque;
@@ -380,9 +391,13 @@ static int cmd_human_monitor_command(struct mon_req *req, struct err *err)
     struct mon_buf out = {0};
     struct mon_buf crlf = {0};
     struct mon_json *v;
+    int64_t cpu = -1, saved = req->mon->hmc_cpu_index;
     size_t i;
 
+    mon_req_arg_int(req, "cpu-index", &cpu);
+    req->mon->hmc_cpu_index = cpu;
     mon_hmp_run_line(req->mon, NULL, line, &out);
+    req->mon->hmc_cpu_index = saved;
     mon_buf_puts(&crlf, "");
     for (i = 0; i < out.len; i++) {
         if (out.p[i] == '\n') {

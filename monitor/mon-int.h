@@ -163,8 +163,10 @@ struct mon {
     size_t ncmds, cmdcap;
     struct mon_session *sessions; /* linked through next */
     /* HMP /fmt defaults: sticky across commands and sessions, as QEMU */
-    int last_format; /* 'x' */
-    int last_size;   /* 4 */
+    int last_format;       /* 'x' */
+    int last_size;         /* 4 */
+    int64_t hmc_cpu_index; /* cpu-index of the running
+                              human-monitor-command, or -1 */
 };
 
 const struct mon_cmd_ent *mon_cmd_find_qmp(const struct mon *mon,

@@ -349,6 +349,11 @@ void mon_session_free(struct mon_session *s)
     mem_free(s);
 }
 
+void *mon_session_opaque(const struct mon_session *s)
+{
+    return s ? s->opaque : NULL;
+}
+
 bool mon_session_negotiated(const struct mon_session *s)
 {
     return s && s->negotiated;

@@ -155,6 +155,8 @@ int mon_session_input(struct mon_session *s, const void *src, size_t src_len);
 void mon_session_close(struct mon_session *s);
 /* Detach from the monitor and free. Accepts NULL. */
 void mon_session_free(struct mon_session *s);
+/* The @opaque given to mon_session_new(). */
+void *mon_session_opaque(const struct mon_session *s);
 /* True between a QMP session's qmp_capabilities and its close. */
 bool mon_session_negotiated(const struct mon_session *s);
 
@@ -180,6 +182,17 @@ void *mon_req_opaque(const struct mon_req *req);
 struct mon *mon_req_mon(const struct mon_req *req);
 /* True when the request came from HMP (or human-monitor-command). */
 bool mon_req_is_hmp(const struct mon_req *req);
+/*
+ * The session the request came in on; NULL for the scratch HMP context of
+ * human-monitor-command. Per-connection state (QEMU's per-monitor current
+ * CPU) can hang off mon_session_opaque().
+ */
+struct mon_session *mon_req_session(const struct mon_req *req);
+/*
+ * The cpu-index argument of the human-monitor-command this HMP request runs
+ * under, or -1 (none, or not run through human-monitor-command).
+ */
+int64_t mon_req_cpu_index(const struct mon_req *req);
 /* Set the result (takes ownership; replaces an earlier one). */
 void mon_req_return_take(struct mon_req *req, struct mon_json *val);
 /* Error class of a failing handler (default GenericError). */

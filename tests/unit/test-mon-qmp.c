@@ -467,6 +467,20 @@ static void fmt_info_status(struct mon_req *req, const struct mon_json *ret)
                    mon_json_str_get(mon_json_object_get(ret, "status")));
 }
 
+static int cmd_whoami(struct mon_req *req, struct err *err)
+{
+    mon_req_printf(req, "cpu %lld session %s\n",
+                   (long long)mon_req_cpu_index(req),
+                   mon_req_session(req) ? "yes" : "no");
+    return 0;
+}
+
+static const struct mon_cmd whoami_cmd = {
+    .hmp_name = "whoami",
+    .fn = cmd_whoami,
+    .flags = MON_CMD_HMP_ONLY,
+};
+
 static const struct mon_cmd walkthrough_cmds[] = {
     {.name = "memsave",
      .hmp_name = "memsave",
@@ -536,6 +550,15 @@ static void test_add_command(void **state)
          "line\":\"memsave 0 16 m\"}}",
          "{\"return\": \"Error: Invalid addr 0x0000000000000000/size 16 "
          "specified\\r\\n\"}\r\n");
+    assert_int_equal(mon_cmd_register(f->mon, &whoami_cmd, 1, NULL), 0);
+    xchg(f,
+         "{\"execute\":\"human-monitor-command\",\"arguments\":{\"command-"
+         "line\":\"whoami\",\"cpu-index\":3}}",
+         "{\"return\": \"cpu 3 session no\\r\\n\"}\r\n");
+    xchg(f, "{\"execute\":\"whoami\"}",
+         "{\"error\": {\"class\": \"CommandNotFound\", \"desc\": \"The "
+         "command whoami has not been found\"}}\r\n");
+    assert_ptr_equal(mon_session_opaque(f->s), &f->c);
     cap_reset(&f->c);
     send_str(f->s, "{\"execute\":\"query-qmp-schema\"}");
     assert_non_null(strstr(f->c.p, "\"name\": \"memsave\""));
