@@ -287,7 +287,9 @@ int rv_mem_fetch_slow(struct rv_cpu *cpu, uint64_t va, uint32_t *insn,
                       uint64_t *page, const uint8_t **host);
 /*
  * Translate for an atomic access (read+write permission, aligned): on
- * success *@host points at RAM, or is NULL for MMIO with *@pa set.
+ * success *@host points at RAM, or is NULL for MMIO with *@pa set. The
+ * caller may write *@host: blocks decoded from its page are dropped, as
+ * for any store.
  */
 int rv_mem_amo_addr(struct rv_cpu *cpu, uint64_t va, unsigned size_log2,
                     uint8_t **host, uint64_t *pa);

@@ -557,5 +557,8 @@ int rv_mem_amo_addr(struct rv_cpu *cpu, uint64_t va, unsigned size_log2,
         }
         *host = r ? r->host + (*pa - r->base) : NULL;
     }
+    if (*host) {
+        code_write(cpu, *host);
+    }
     return 0;
 }

@@ -2,7 +2,8 @@
 /*
  * tests/isa/smc.S - self-modifying code: rewrite an instruction that has
  * already run (and one in the same page as the writer), execute it again
- * after fence.i; also code copied to another page and run there.
+ * after fence.i; also code copied to another page and run there, and
+ * instructions rewritten by amoswap.w, amoor.w and sc.w.
  */
 #include "rt.h"
 
@@ -68,6 +69,46 @@ main:
     fence.i
     jalr ra, 0(t1)
     PR rvc2, a0
+
+    /* AMOs and SC rewrite code that has run: li a0, 1 -> 2 -> 6 -> 7 */
+    la t1, page
+    li t2, 0x00100513 /* li a0, 1 */
+    sw t2, 0(t1)
+    li t2, 0x00008067 /* ret */
+    sw t2, 4(t1)
+    fence.i
+    jalr ra, 0(t1)
+    PR amo0, a0
+    la t1, page
+    li t2, 0x00200513 /* li a0, 2 */
+    amoswap.w t3, t2, (t1)
+    fence.i
+    jalr ra, 0(t1)
+    PR amoswap, a0
+    la t1, page
+    li t2, 0x00400000 /* li a0, 2 | 4 << 20 = li a0, 6 */
+    amoor.w t3, t2, (t1)
+    fence.i
+    jalr ra, 0(t1)
+    PR amoor, a0
+    la t1, page
+    lr.w t3, (t1)
+    li t2, 0x00700513 /* li a0, 7 */
+    sc.w t4, t2, (t1)
+    fence.i
+    jalr ra, 0(t1)
+    PR sc, a0
+    PR sc_rc, t4
+    /* amoswap onto the next instruction in a straight line */
+    la t0, 4f
+    li t1, 0x02b00593 /* li a1, 43 */
+    amoswap.w zero, t1, (t0)
+    fence.i
+    .option push
+    .option norvc
+4:  li a1, 7
+    .option pop
+    PR amo_next, a1
 
     ld ra, 0(sp)
     addi sp, sp, 16
