@@ -1458,7 +1458,7 @@ int mon_json_parse(const char *src, size_t src_len, struct mon_json **out,
 
     mon_json_stream_init(&st, parse_one_emit, &p);
     ret = mon_json_stream_feed(&st, src, src_len);
-    if (ret == 0 && !p.count) {
+    if (ret == 0) {
         /* flush a trailing number or keyword */
         ret = mon_json_stream_feed(&st, " ", 1);
     }
