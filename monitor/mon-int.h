@@ -186,8 +186,9 @@ int mon_schema_build(const struct mon *mon, struct mon_json **out);
 
 /* ---- mon-readline.c: QEMU's util/readline.c as a byte-stream editor ---- */
 
-#define MON_RL_MAX_CMD     1024 /* bytes in a line (QEMU READLINE_CMD_BUF_SIZE) */
-#define MON_RL_MAX_HISTORY 64   /* entries (QEMU READLINE_MAX_CMDS) */
+/* Bytes in a line, with its NUL (QEMU: READLINE_CMD_BUF_SIZE 4095 + 1). */
+#define MON_RL_MAX_CMD     4096
+#define MON_RL_MAX_HISTORY 64  /* entries (QEMU READLINE_MAX_CMDS) */
 #define MON_RL_MAX_COMPL   256 /* completion candidates */
 
 struct mon_rl;

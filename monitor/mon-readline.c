@@ -358,6 +358,10 @@ void mon_rl_feed(struct mon_rl *rl, unsigned char c)
         case 13:
             rl_enter(rl);
             return;
+        case 12: /* Ctrl-L: clear the screen, redraw */
+            mon_buf_puts(rl->out, "\033[2J\033[1;1H");
+            mon_rl_show_prompt(rl);
+            break;
         case 11: /* Ctrl-K */
             rl->cmd_len = rl->cmd_pos;
             break;

@@ -205,6 +205,11 @@ static void test_editing(void **state)
     cap_reset(&f->c);
     send_str(f->s, "p 123\x01\x1b[C\x1b[C\x04\x1b[3~\n");
     assert_non_null(strstr(f->c.p, "\r\n3\r\n"));
+    /* Ctrl-L clears the screen and redraws prompt and line */
+    cap_reset(&f->c);
+    send_str(f->s, "p\x0c");
+    assert_string_equal(f->c.p, "p\x1b[K\x1b[2J\x1b[1;1H(qemu) p\x1b[K");
+    send_str(f->s, "\x15");
     /* the redraw bytes of a cursor move */
     cap_reset(&f->c);
     send_str(f->s, "ab\x1b[D");
@@ -449,7 +454,7 @@ static void test_session_misc(void **state)
     assert_non_null(strstr(f->c.p, "\r\nunknown command: '2'\r\n"));
     /* an over-long line is cut at the buffer size, no overflow */
     {
-        char big[3000];
+        char big[MON_RL_MAX_CMD + 100];
 
         memset(big, '1', sizeof(big) - 1);
         big[0] = 'p';

@@ -475,6 +475,18 @@ static int cmd_whoami(struct mon_req *req, struct err *err)
     return 0;
 }
 
+static int cmd_stop(struct mon_req *req, struct err *err)
+{
+    return mon_event_emit(mon_req_mon(req), "STOP", NULL);
+}
+
+static const struct mon_cmd stop_cmd = {
+    .name = "stop",
+    .hmp_name = "stop|s",
+    .help = "stop emulation",
+    .fn = cmd_stop,
+};
+
 static const struct mon_cmd whoami_cmd = {
     .hmp_name = "whoami",
     .fn = cmd_whoami,
@@ -559,6 +571,11 @@ static void test_add_command(void **state)
          "{\"error\": {\"class\": \"CommandNotFound\", \"desc\": \"The "
          "command whoami has not been found\"}}\r\n");
     assert_ptr_equal(mon_session_opaque(f->s), &f->c);
+    /* an event raised by a command goes out before its return */
+    assert_int_equal(mon_cmd_register(f->mon, &stop_cmd, 1, NULL), 0);
+    xchg(f, "{\"execute\":\"stop\",\"id\":1}",
+         "{\"timestamp\": {\"seconds\": 1795559803, \"microseconds\": "
+         "473670}, \"event\": \"STOP\"}\r\n{\"return\": {}, \"id\": 1}\r\n");
     cap_reset(&f->c);
     send_str(f->s, "{\"execute\":\"query-qmp-schema\"}");
     assert_non_null(strstr(f->c.p, "\"name\": \"memsave\""));
