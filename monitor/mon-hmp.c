@@ -315,8 +315,13 @@ int mon_hmp_eval(struct mon *mon, const char *expr, int64_t *val,
 
 /* ---- argument parsing ---- */
 
-/* QEMU's get_str: a word, or a "quoted" string with \n \r \\ \' \". */
-static int get_str(char *buf, size_t cap, const char **pp)
+/*
+ * QEMU's get_str: a word, or a "quoted" string with \n \r \\ \' \". On a
+ * bad escape or an open quote, @why (@why_cap bytes) says so, as QEMU
+ * prints it before the caller's "NAME: string expected".
+ */
+static int get_str(char *buf, size_t cap, const char **pp, char *why,
+                   size_t why_cap)
 {
     const char *p = *pp;
     size_t q = 0;
@@ -338,7 +343,13 @@ static int get_str(char *buf, size_t cap, const char **pp)
                     c = '\n';
                 } else if (c == 'r') {
                     c = '\r';
+                } else if (!c) {
+                    p--; /* a backslash ends the line: never read past it */
+                    snprintf(why, why_cap, "unterminated string\n");
+                    goto fail;
                 } else if (c != '\\' && c != '\'' && c != '"') {
+                    snprintf(why, why_cap, "unsupported escape code: '\\%c'\n",
+                             c);
                     goto fail;
                 }
             }
@@ -347,6 +358,7 @@ static int get_str(char *buf, size_t cap, const char **pp)
             }
         }
         if (*p != '"') {
+            snprintf(why, why_cap, "unterminated string\n");
             goto fail;
         }
         p++;
@@ -516,7 +528,7 @@ static bool later_flag(const char *spec, char c)
 
 static int parse_args(struct hmp_parse *hp, const char *spec, const char **pp)
 {
-    char buf[HMP_MAX_STR];
+    char buf[HMP_MAX_STR], why[64];
     const char *p = *pp, *beg;
     struct hmp_arg a;
     int64_t val;
@@ -533,8 +545,10 @@ static int parse_args(struct hmp_parse *hp, const char *spec, const char **pp)
         case 's':
         case 'F':
         case 'B':
-            if (get_str(buf, sizeof(buf), &p) < 0) {
-                snprintf(hp->msg, sizeof(hp->msg), "%s: %s expected", hp->name,
+            why[0] = 0;
+            if (get_str(buf, sizeof(buf), &p, why, sizeof(why)) < 0) {
+                snprintf(hp->msg, sizeof(hp->msg), "%s%s: %s expected", why,
+                         hp->name,
                          a.type == 'F'   ? "filename"
                          : a.type == 'B' ? "block device name"
                                          : "string");
@@ -575,7 +589,7 @@ static int parse_args(struct hmp_parse *hp, const char *spec, const char **pp)
             ret = put(hp, a.key, mon_json_int_new(val));
             break;
         case 'o':
-            if (get_str(buf, sizeof(buf), &p) < 0 ||
+            if (get_str(buf, sizeof(buf), &p, why, sizeof(why)) < 0 ||
                 parse_size(buf, &val) < 0) {
                 snprintf(hp->msg, sizeof(hp->msg), "invalid size");
                 return -EINVAL;
@@ -624,7 +638,8 @@ static int parse_args(struct hmp_parse *hp, const char *spec, const char **pp)
         p++;
     }
     if (*p) {
-        snprintf(hp->msg, sizeof(hp->msg), "%s: extra parameters", hp->name);
+        snprintf(hp->msg, sizeof(hp->msg),
+                 "%s: extraneous characters at the end of line", hp->name);
         return -EINVAL;
     }
     *pp = p;
@@ -725,7 +740,7 @@ static void hmp_help(struct mon *mon, const char *arg, struct mon_buf *out)
 void mon_hmp_run_line(struct mon *mon, struct mon_session *s, const char *line,
                       struct mon_buf *out)
 {
-    const char *p = line ? line : "", *start, *name;
+    const char *p = line ? line : "", *line0 = p, *start, *name;
     const struct mon_cmd_ent *e;
     struct hmp_parse hp = {.mon = mon};
     struct mon_req req = {0};
@@ -746,7 +761,9 @@ void mon_hmp_run_line(struct mon *mon, struct mon_session *s, const char *line,
     }
     e = mon_cmd_find_hmp(mon, start, n, false);
     if (!e) {
-        mon_buf_printf(out, "unknown command: '%.*s'\n", (int)n, start);
+        /* QEMU quotes the line from its very start */
+        mon_buf_printf(out, "unknown command: '%.*s'\n", (int)(p - line0),
+                       line0);
         return;
     }
     if (!strcmp(e->hmp_first, "help")) {
@@ -767,12 +784,13 @@ void mon_hmp_run_line(struct mon *mon, struct mon_session *s, const char *line,
         }
         e = mon_cmd_find_hmp(mon, name, (size_t)(p - name), true);
         if (!e) {
-            mon_buf_printf(out, "unknown command: '%.*s'\n", (int)(p - start),
-                           start);
+            mon_buf_printf(out, "unknown command: '%.*s'\n", (int)(p - line0),
+                           line0);
             return;
         }
     }
     hp.name = e->info ? e->cmd->hmp_name + 5 : e->cmd->hmp_name;
+    name = p; /* end of the command name, for "Try help" */
     hp.args = mon_json_object_new();
     if (!hp.args) {
         mon_buf_puts(out, "out of memory\n");
@@ -781,25 +799,9 @@ void mon_hmp_run_line(struct mon *mon, struct mon_session *s, const char *line,
     ret = parse_args(&hp, e->cmd->hmp_args, &p);
     if (ret < 0) {
         mon_buf_printf(out, "%s\n", hp.msg);
-        /* QEMU names what was typed, up to the end of the command name */
-        if (e->info) {
-            const char *q = start + 4;
-
-            while (hmp_space(*q)) {
-                q++;
-            }
-            while (*q && *q != '/' && !hmp_space(*q)) {
-                q++;
-            }
-            n = (size_t)(q - start);
-        } else {
-            n = 0;
-            while (start[n] && start[n] != '/' && !hmp_space(start[n])) {
-                n++;
-            }
-        }
-        mon_buf_printf(out, "Try \"help %.*s\" for more information\n", (int)n,
-                       start);
+        /* QEMU names the line as typed, up to the end of the command name */
+        mon_buf_printf(out, "Try \"help %.*s\" for more information\n",
+                       (int)(name - line0), line0);
         mon_json_free(hp.args);
         return;
     }

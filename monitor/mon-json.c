@@ -858,7 +858,9 @@ static struct mon_json *parse_string(struct parse_ctx *c,
         case 'u':
             cp = end - p >= 4 ? hex4(p) : -1;
             if (cp < 0) {
-                parse_error(c, "invalid hex escape sequence in string");
+                /* QEMU names the escape and up to 4 bytes after it */
+                parse_error(c, "%.*s is not a valid Unicode character",
+                            (int)(end - p >= 4 ? 6 : end + 1 - beg), beg);
                 goto fail;
             }
             p += 4;

@@ -412,11 +412,14 @@ void mon_rl_feed(struct mon_rl *rl, unsigned char c)
             }
             return;
         }
+        /* as QEMU 7.2: CSI F is history up and CSI E down, CSI H nothing */
         switch (c) {
         case 'A':
+        case 'F':
             rl_up(rl);
             break;
         case 'B':
+        case 'E':
             rl_down(rl);
             break;
         case 'C':
@@ -428,12 +431,6 @@ void mon_rl_feed(struct mon_rl *rl, unsigned char c)
             if (rl->cmd_pos > 0) {
                 rl->cmd_pos--;
             }
-            break;
-        case 'F':
-            rl->cmd_pos = rl->cmd_len;
-            break;
-        case 'H':
-            rl->cmd_pos = 0;
             break;
         case '~':
             if (rl->esc_param == 1) {

@@ -195,6 +195,10 @@ static void test_editing(void **state)
     cap_reset(&f->c);
     send_str(f->s, "junk\x15p 1 junk\x17\n");
     assert_non_null(strstr(f->c.p, "\r\n1\r\n"));
+    /* as QEMU 7.2: ESC[F is history up, ESC[E down, ESC[H does nothing */
+    cap_reset(&f->c);
+    send_str(f->s, "p 77\n\x1b[H\x1b[F\x1b[E\x1b[F\n");
+    assert_non_null(strstr(strstr(f->c.p, "\r\n77\r\n") + 1, "\r\n77\r\n"));
     /* arrows: left twice, insert, home (ESC[1~), end (ESC OF) */
     cap_reset(&f->c);
     send_str(f->s, "p 19\x1b[D"
@@ -301,8 +305,29 @@ static void test_errors(void **state)
                         "loadvm: string expected\nTry \"help loadvm\" for "
                         "more information\n");
     assert_string_equal(run(f, "loadvm a b"),
-                        "loadvm: extra parameters\nTry \"help loadvm\" for "
+                        "loadvm: extraneous characters at the end of line\n"
+                        "Try \"help loadvm\" for more information\n");
+    assert_string_equal(run(f, "loadvm \"a"),
+                        "unterminated string\nloadvm: string expected\nTry "
+                        "\"help loadvm\" for more information\n");
+    assert_string_equal(run(f, "loadvm \"\\q\""),
+                        "unsupported escape code: '\\q'\nloadvm: string "
+                        "expected\nTry \"help loadvm\" for more "
+                        "information\n");
+    /* a backslash at the very end must not read past the line */
+    assert_string_equal(run(f, "loadvm \"\\"),
+                        "unterminated string\nloadvm: string expected\nTry "
+                        "\"help loadvm\" for more information\n");
+    /* QEMU quotes the line from its start, leading spaces included */
+    assert_string_equal(run(f, "  bogus x"), "unknown command: '  bogus'\n");
+    assert_string_equal(run(f, "  info  bogus"),
+                        "unknown command: '  info  bogus'\n");
+    assert_string_equal(run(f, " p  "),
+                        "unexpected end of expression\nTry \"help  p\" for "
                         "more information\n");
+    assert_string_equal(run(f, "p 08"),
+                        "print|p: extraneous characters at the end of line\n"
+                        "Try \"help p\" for more information\n");
     assert_string_equal(run(f, "cpu 5"), "invalid CPU index\n");
     assert_string_equal(run(f, "cpu 0x100000000"),
                         "'cpu' has failed: integer is for 32-bit values\n"
@@ -358,7 +383,6 @@ static void test_expressions(void **state)
     size_t i;
 
     for (i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
-        print_message("%s\n", ok[i].expr);
         assert_int_equal(mon_hmp_eval(f->mon, ok[i].expr, &v, &err), 0);
         assert_int_equal(v, ok[i].val);
     }

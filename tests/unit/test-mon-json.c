@@ -25,7 +25,6 @@ static void roundtrip(const char *in, const char *want)
     struct err err = {0};
     char *out;
 
-    print_message("%s\n", in);
     assert_int_equal(mon_json_parse(in, strlen(in), &v, &err), 0);
     out = print(v, false);
     assert_string_equal(out, want);
@@ -65,8 +64,10 @@ static void test_parse_errors(void **state)
         {"1.", "JSON parse error, stray '1. '"},
         {"-", "JSON parse error, stray '- '"},
         {"1e", "JSON parse error, stray '1e '"},
-        {"\"\\u12G4\"", "JSON parse error, invalid hex escape sequence in "
-                        "string"},
+        {"\"\\u12G4\"", "JSON parse error, \\u12G4 is not a valid Unicode "
+                        "character"},
+        {"\"\\u12\"", "JSON parse error, \\u12\" is not a valid Unicode "
+                      "character"},
         {"\"\\uDC00\\uD800\"", "JSON parse error, \\uDC00 is not a valid "
                                "Unicode character"},
         {"\"\xED\xA0\x80\"", "JSON parse error, invalid UTF-8 sequence in "
@@ -80,7 +81,6 @@ static void test_parse_errors(void **state)
 
     (void)state;
     for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        print_message("%s\n", bad[i][0]);
         err_clear(&err);
         assert_int_equal(mon_json_parse(bad[i][0], strlen(bad[i][0]), &v, &err),
                          -EPROTO);
@@ -168,7 +168,6 @@ static void test_types(void **state)
         mon_type_free(t);
     }
     for (i = 0; i < sizeof(badt) / sizeof(badt[0]); i++) {
-        print_message("%s\n", badt[i]);
         assert_int_equal(mon_type_parse(badt[i], &t, &err), -EINVAL);
     }
 }
@@ -205,7 +204,6 @@ static void test_type_check(void **state)
             &t, &err),
         0);
     for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
-        print_message("%s\n", rows[i][0]);
         assert_int_equal(
             mon_json_parse(rows[i][0], strlen(rows[i][0]), &v, NULL), 0);
         err_clear(&err);

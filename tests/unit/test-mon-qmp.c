@@ -171,7 +171,6 @@ static void test_request_errors(void **state)
 
     negotiate(f);
     for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
-        print_message("row %zu: %s\n", i, rows[i][0]);
         xchg(f, rows[i][0], rows[i][1]);
     }
 }
