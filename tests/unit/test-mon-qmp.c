@@ -299,6 +299,22 @@ static void test_limits(void **state)
     assert_null(strstr(f->c.p + strlen(err_depth) + 1, "JSON"));
     free(big);
 
+    /* the real token count limit: 2M+ tokens give one error, then resync */
+    n = 1048600;
+    big = malloc(2 * n + 64);
+    big[0] = '[';
+    for (i = 0; i < n; i++) {
+        big[1 + 2 * i] = '1';
+        big[2 + 2 * i] = ',';
+    }
+    strcpy(big + 2 * n, "1]{\"execute\":\"qmp_capabilities\"}");
+    xchg(f, big,
+         "{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON token "
+         "count limit exceeded\"}}\r\n{\"error\": {\"class\": "
+         "\"CommandNotFound\", \"desc\": \"Capabilities negotiation is "
+         "already complete, command ignored\"}}\r\n");
+    free(big);
+
     /* token count and size limits, lowered for the test */
     mon_session_set_limits(f->s, 100, 10, 1024);
     xchg(f, "[1,2,3,4,5,6,7,8,9,10,11,12]{\"execute\":\"qmp_capabilities\"}",
