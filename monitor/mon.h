@@ -123,9 +123,10 @@ struct mon_cmd {
 };
 
 /*
- * Register @n entries of @cmds. The table's strings must outlive @mon
- * (static tables). Returns 0, or -EINVAL (bad type expression, HMP spec or
- * duplicate name; @err says which), -ENOMEM.
+ * Register @n entries of @cmds. The entries are borrowed, not copied: the
+ * array and its strings must stay valid until mon_free() (a static table,
+ * or a heap copy freed after mon_free()). Returns 0, or -EINVAL (bad type
+ * expression, HMP spec or duplicate name; @err says which), -ENOMEM.
  */
 int mon_cmd_register(struct mon *mon, const struct mon_cmd *cmds, size_t n,
                      struct err *err);
