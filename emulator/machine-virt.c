@@ -99,6 +99,7 @@ struct rv_machine {
     int rng_fd;      /* -1: use rng[] */
     bool req_shutdown, req_reset, req_quit, stopped;
     bool flush_pending; /* DMA wrote RAM: flush CPU caches after the slice */
+    struct rv_vmstate_cache *vmcache; /* state hash tree; NULL until used */
     int exit_code;
 };
 
@@ -264,6 +265,7 @@ static uint8_t *machine_dma(void *opaque, uint64_t gpa, uint64_t len)
         len > m->ram.size - (gpa - m->ram.base)) {
         return NULL;
     }
+    rv_cpu_ram_written(m->cpu, gpa, len); /* may be written (used ring) */
     return m->ram.host + (gpa - m->ram.base);
 }
 
@@ -684,6 +686,7 @@ static void machine_reset(struct rv_machine *m)
         struct blob *b = &m->blobs[i];
 
         memcpy(m->ram.host + (b->gpa - m->ram.base), b->data, b->len);
+        rv_cpu_ram_written(m->cpu, b->gpa, b->len);
     }
     rv_cpu_reset(m->cpu, RV_MROM_BASE);
     rv_cpu_flush_caches(m->cpu);
@@ -859,6 +862,7 @@ void rv_machine_free(struct rv_machine *m)
         close(m->rng_fd);
     }
     rv_cpu_free(m->cpu);
+    rv_vmstate_cache_free(m->vmcache);
     mem_free(m->rom);
     if (m->ram.host) {
         munmap(m->ram.host, m->ram.size);
@@ -880,43 +884,39 @@ static void devices_of(struct rv_machine *m, struct rv_devices *d)
     d->virtio = m->virtio;
 }
 
+void rv_machine_vmstate_ctx(struct rv_machine *m, struct rv_vmstate_ctx *c)
+{
+    memset(c, 0, sizeof(*c));
+    c->cpu = m->cpu;
+    c->mach.icount_base = &m->icount_base;
+    c->mach.idle_ns = &m->idle_ns;
+    c->mach.rng = m->rng;
+    devices_of(m, &c->dev);
+    c->ram = &m->ram;
+    c->cache = &m->vmcache;
+    c->icount_shift = m->cfg.icount_shift;
+    c->isa = m->cfg.isa;
+    c->mmu_type = m->cfg.mmu_type;
+    for (unsigned i = 0; i < m->nb_blobs && i < RV_VMSTATE_MAX_IMAGES; i++) {
+        c->images[i].gpa = m->blobs[i].gpa;
+        c->images[i].data = m->blobs[i].data;
+        c->images[i].len = m->blobs[i].len;
+        c->nb_images++;
+    }
+}
+
+const struct rv_ram *rv_machine_ram(const struct rv_machine *m)
+{
+    return &m->ram;
+}
+
 int rv_machine_state_hash(struct rv_machine *m, uint8_t *dst)
 {
-    struct hash_sha256 *h = NULL;
-    struct rv_devices d;
-    uint8_t hdr[24 + 32];
-    uint8_t *buf;
-    size_t cpu_len, len;
-    int ret;
+    struct rv_vmstate_ctx c;
 
     CHECK_ARG(m && dst);
-    cpu_len = rv_cpu_save(m->cpu, NULL, 0);
-    len = cpu_len > RV_VMSTATE_DEVICES_LEN ? cpu_len : RV_VMSTATE_DEVICES_LEN;
-    buf = mem_alloc(len ? len : 1);
-    if (!buf) {
-        return -ENOMEM;
-    }
-    ret = hash_sha256_new(&h);
-    if (ret < 0) {
-        mem_free(buf);
-        return ret;
-    }
-    wr_le64(hdr, machine_icount(m));
-    wr_le64(hdr + 8, machine_now_ns(m));
-    wr_le64(hdr + 16, m->ram.size);
-    for (unsigned i = 0; i < 4; i++) {
-        wr_le64(hdr + 24 + 8 * i, m->rng[i]);
-    }
-    hash_sha256_update(h, hdr, sizeof(hdr));
-    rv_cpu_save(m->cpu, buf, cpu_len);
-    hash_sha256_update(h, buf, cpu_len);
-    devices_of(m, &d);
-    rv_vmstate_devices_save(&d, buf);
-    hash_sha256_update(h, buf, RV_VMSTATE_DEVICES_LEN);
-    hash_sha256_update(h, m->ram.host, m->ram.size);
-    hash_sha256_final(h, dst);
-    mem_free(buf);
-    return 0;
+    rv_machine_vmstate_ctx(m, &c);
+    return rv_vmstate_hash(&c, dst, NULL);
 }
 
 /* ---- main loop ---- */

@@ -78,10 +78,14 @@ int rv_cpu_new(const struct rv_bus *bus, struct rv_cpu **out)
     cpu->bpool = mem_alloc(RV_BLOCK_POOL);
     cpu->code_gen = mem_calloc(cpu->code_pages + 1, sizeof(*cpu->code_gen));
     cpu->code_mark = mem_calloc(cpu->code_pages + 1, 1);
-    if (!cpu->btab || !cpu->bpool || !cpu->code_gen || !cpu->code_mark) {
+    cpu->dirty = mem_alloc(((cpu->code_pages + 64) / 64) * sizeof(uint64_t));
+    if (!cpu->btab || !cpu->bpool || !cpu->code_gen || !cpu->code_mark ||
+        !cpu->dirty) {
         rv_cpu_free(cpu);
         return -ENOMEM;
     }
+    /* Everything is new to a reader of the dirty bitmap. */
+    memset(cpu->dirty, 0xff, ((cpu->code_pages + 64) / 64) * sizeof(uint64_t));
     rv_cpu_reset(cpu, 0x1000);
     *out = cpu;
     return 0;
@@ -97,6 +101,7 @@ void rv_cpu_free(struct rv_cpu *cpu)
     mem_free(cpu->bpool);
     mem_free(cpu->code_gen);
     mem_free(cpu->code_mark);
+    mem_free(cpu->dirty);
     mem_free(cpu);
 }
 
@@ -109,6 +114,7 @@ void rv_cpu_reset(struct rv_cpu *cpu, uint64_t pc)
     uint8_t *bpool = cpu->bpool;
     uint32_t *code_gen = cpu->code_gen;
     uint8_t *code_mark = cpu->code_mark;
+    uint64_t *dirty = cpu->dirty;
     uint32_t code_pages = cpu->code_pages;
     uint32_t region_page[RV_BUS_MAX_REGIONS];
 
@@ -121,6 +127,7 @@ void rv_cpu_reset(struct rv_cpu *cpu, uint64_t pc)
     cpu->bpool = bpool;
     cpu->code_gen = code_gen;
     cpu->code_mark = code_mark;
+    cpu->dirty = dirty;
     cpu->code_pages = code_pages;
     memcpy(cpu->region_page, region_page, sizeof(region_page));
     cpu->pc = pc;
@@ -202,6 +209,7 @@ void rv_cpu_code_written(struct rv_cpu *cpu, uint64_t gpa, uint64_t len)
         for (uint64_t p = lo; p < hi; p++) {
             uint32_t page = cpu->region_page[i] + (uint32_t)p;
 
+            cpu->dirty[page / 64] |= 1ULL << (page % 64);
             if (cpu->code_mark[page]) {
                 cpu->code_mark[page] = 0;
                 cpu->code_gen[page]++;
@@ -209,6 +217,82 @@ void rv_cpu_code_written(struct rv_cpu *cpu, uint64_t gpa, uint64_t len)
         }
     }
     cpu->exec_break = true;
+}
+
+void rv_cpu_ram_written(struct rv_cpu *cpu, uint64_t gpa, uint64_t len)
+{
+    for (unsigned i = 0; i < cpu->bus.nb_regions && len; i++) {
+        const struct rv_mem_region *r = &cpu->bus.regions[i];
+        uint64_t lo, hi;
+
+        if (gpa >= r->base + r->size || gpa + len <= r->base) {
+            continue;
+        }
+        lo = (gpa > r->base ? gpa - r->base : 0) >> 12;
+        hi = ((gpa + len < r->base + r->size ? gpa + len - r->base : r->size) +
+              0xfff) >>
+             12;
+        for (uint64_t p = lo; p < hi; p++) {
+            uint32_t page = cpu->region_page[i] + (uint32_t)p;
+
+            cpu->dirty[page / 64] |= 1ULL << (page % 64);
+        }
+    }
+}
+
+/* Pages reachable through a write TLB entry can change without a slow
+ * path: keep them dirty. */
+static void dirty_mark_writable(struct rv_cpu *cpu)
+{
+    for (unsigned c = 0; c < RV_TLB_CTX; c++) {
+        const struct rv_tlb_entry *t = cpu->tlb[c][RV_ACC_WRITE];
+
+        for (unsigned i = 0; i < RV_TLB_SIZE; i++) {
+            uint32_t page;
+
+            if (t[i].vpage == RV_TLB_INVALID) {
+                continue;
+            }
+            page = rv_code_page(
+                cpu, (const uint8_t *)(uintptr_t)(t[i].vpage + t[i].addend));
+            if (page != UINT32_MAX) {
+                cpu->dirty[page / 64] |= 1ULL << (page % 64);
+            }
+        }
+    }
+}
+
+int rv_cpu_dirty_take(struct rv_cpu *cpu, uint64_t gpa, uint64_t npages,
+                      uint64_t *dst)
+{
+    const struct rv_mem_region *r = NULL;
+    uint32_t first = 0;
+
+    for (unsigned i = 0; i < cpu->bus.nb_regions; i++) {
+        if (cpu->bus.regions[i].base == gpa &&
+            npages <= (cpu->bus.regions[i].size + 0xfff) >> 12) {
+            r = &cpu->bus.regions[i];
+            first = cpu->region_page[i];
+        }
+    }
+    if (!r) {
+        return -EINVAL;
+    }
+    for (uint64_t p = 0; p < npages; p++) {
+        uint32_t page = first + (uint32_t)p;
+        uint64_t *w = &cpu->dirty[page / 64];
+
+        if (*w == 0) {
+            p += 63 - page % 64;
+            continue;
+        }
+        if (*w & (1ULL << (page % 64))) {
+            *w &= ~(1ULL << (page % 64));
+            dst[p / 64] |= 1ULL << (p % 64);
+        }
+    }
+    dirty_mark_writable(cpu);
+    return 0;
 }
 
 void rv_cpu_update_ctx(struct rv_cpu *cpu)
@@ -448,11 +532,10 @@ size_t rv_cpu_save(const struct rv_cpu *cpu, uint8_t *dst, size_t dst_cap)
     return RV_CPU_SAVE_SIZE;
 }
 
-int rv_cpu_load(struct rv_cpu *cpu, const uint8_t *src, size_t src_len)
+int rv_cpu_load_check(const uint8_t *src, size_t src_len)
 {
     uint64_t w[RV_CPU_SAVE_WORDS];
     const uint8_t *p;
-    size_t n = 0;
 
     if (!src || src_len < RV_CPU_SAVE_SIZE ||
         rd_le32(src) != RV_CPU_SAVE_MAGIC ||
@@ -475,6 +558,22 @@ int rv_cpu_load(struct rv_cpu *cpu, const uint8_t *src, size_t src_len)
     if ((w[66] != RV_PRV_U && w[66] != RV_PRV_S && w[66] != RV_PRV_M) ||
         w[67] > 0x1f || w[68] > 7 || w[0] != 0) {
         return -EBADMSG;
+    }
+    return 0;
+}
+
+int rv_cpu_load(struct rv_cpu *cpu, const uint8_t *src, size_t src_len)
+{
+    uint64_t w[RV_CPU_SAVE_WORDS];
+    const uint8_t *p = src + RV_CPU_SAVE_HDR;
+    size_t n = 0;
+    int ret = rv_cpu_load_check(src, src_len);
+
+    if (ret < 0) {
+        return ret;
+    }
+    for (size_t i = 0; i < RV_CPU_SAVE_WORDS; i++) {
+        w[i] = rd_le64(p + 8 * i);
     }
     for (unsigned i = 0; i < 32; i++) {
         cpu->x[i] = w[n++];
@@ -528,5 +627,134 @@ int rv_cpu_load(struct rv_cpu *cpu, const uint8_t *src, size_t src_len)
     rv_cpu_flush_caches(cpu);
     rv_cpu_update_ctx(cpu);
     cpu->exec_break = true;
+    return 0;
+}
+
+/* ---- the soft TLB as guest addresses ----
+ *
+ * Layout (little-endian): u32 count, then count entries in increasing
+ * slot order: u16 slot ((ctx * 3 + access type) * RV_TLB_SIZE + index),
+ * u64 virtual page, u64 physical page. Host addresses never appear.
+ */
+
+#define TLB_SLOTS       (RV_TLB_CTX * 3 * RV_TLB_SIZE)
+#define TLB_ENTRY_BYTES 18
+
+static const struct rv_mem_region *tlb_region(const struct rv_cpu *cpu,
+                                              uint64_t pa)
+{
+    for (unsigned i = 0; i < cpu->bus.nb_regions; i++) {
+        const struct rv_mem_region *r = &cpu->bus.regions[i];
+
+        if (pa >= r->base && pa - r->base < r->size &&
+            r->size - (pa - r->base) >= 0x1000) {
+            return r;
+        }
+    }
+    return NULL;
+}
+
+size_t rv_cpu_tlb_save(const struct rv_cpu *cpu, uint8_t *dst, size_t dst_cap)
+{
+    size_t n = 0, len = 4;
+
+    for (unsigned slot = 0; slot < TLB_SLOTS; slot++) {
+        const struct rv_tlb_entry *e =
+            &cpu->tlb[slot / (3 * RV_TLB_SIZE)][(slot / RV_TLB_SIZE) % 3]
+                     [slot % RV_TLB_SIZE];
+        const uint8_t *host;
+        uint64_t pa = 0;
+
+        if (e->vpage == RV_TLB_INVALID) {
+            continue;
+        }
+        host = (const uint8_t *)(uintptr_t)(e->vpage + e->addend);
+        for (unsigned i = 0; i < cpu->bus.nb_regions; i++) {
+            const struct rv_mem_region *r = &cpu->bus.regions[i];
+
+            if (host >= r->host && (uint64_t)(host - r->host) < r->size) {
+                pa = r->base + (uint64_t)(host - r->host);
+            }
+        }
+        if (dst) {
+            if (len + TLB_ENTRY_BYTES > dst_cap) {
+                return 0;
+            }
+            wr_le16(dst + len, (uint16_t)slot);
+            wr_le64(dst + len + 2, e->vpage);
+            wr_le64(dst + len + 10, pa);
+        }
+        len += TLB_ENTRY_BYTES;
+        n++;
+    }
+    if (dst) {
+        if (dst_cap < 4) {
+            return 0;
+        }
+        wr_le32(dst, (uint32_t)n);
+    }
+    return len;
+}
+
+int rv_cpu_tlb_check(const struct rv_cpu *cpu, const uint8_t *src,
+                     size_t src_len)
+{
+    uint32_t n;
+    long prev = -1;
+
+    if (src_len < 4) {
+        return -EBADMSG;
+    }
+    n = rd_le32(src);
+    if (n > TLB_SLOTS || src_len != 4 + (size_t)n * TLB_ENTRY_BYTES) {
+        return -EBADMSG;
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        const uint8_t *e = src + 4 + (size_t)i * TLB_ENTRY_BYTES;
+        unsigned slot = rd_le16(e);
+        uint64_t vpage = rd_le64(e + 2), pa = rd_le64(e + 10);
+        const struct rv_mem_region *r;
+
+        if ((long)slot <= prev || slot >= TLB_SLOTS || (vpage & 0xfff) ||
+            (pa & 0xfff) ||
+            ((vpage >> 12) % RV_TLB_SIZE) != slot % RV_TLB_SIZE) {
+            return -EBADMSG;
+        }
+        r = tlb_region(cpu, pa);
+        if (!r || (r->read_only && (slot / RV_TLB_SIZE) % 3 == RV_ACC_WRITE)) {
+            return -EBADMSG;
+        }
+        prev = (long)slot;
+    }
+    return 0;
+}
+
+int rv_cpu_tlb_load(struct rv_cpu *cpu, const uint8_t *src, size_t src_len)
+{
+    int ret = rv_cpu_tlb_check(cpu, src, src_len);
+    uint32_t n;
+
+    if (ret < 0) {
+        return ret;
+    }
+    rv_tlb_flush(cpu);
+    n = rd_le32(src);
+    for (uint32_t i = 0; i < n; i++) {
+        const uint8_t *e = src + 4 + (size_t)i * TLB_ENTRY_BYTES;
+        unsigned slot = rd_le16(e);
+        uint64_t vpage = rd_le64(e + 2), pa = rd_le64(e + 10);
+        const struct rv_mem_region *r = tlb_region(cpu, pa);
+        unsigned acc = (slot / RV_TLB_SIZE) % 3;
+        struct rv_tlb_entry *t =
+            &cpu->tlb[slot / (3 * RV_TLB_SIZE)][acc][slot % RV_TLB_SIZE];
+        uint8_t *host = r->host + (pa - r->base);
+
+        t->vpage = vpage;
+        t->addend = (uintptr_t)host - vpage;
+        if (acc == RV_ACC_WRITE) {
+            /* A page with blocks has no write entries (design note 3). */
+            rv_ram_write(cpu, host);
+        }
+    }
     return 0;
 }

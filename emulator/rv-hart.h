@@ -213,6 +213,11 @@ struct rv_cpu {
     uint32_t *code_gen;     /* per guest page of the bus regions */
     uint8_t *code_mark;     /* 1 if blocks were built from the page */
     uint32_t code_pages;    /* entries in code_gen/code_mark */
+    /* Pages written since the last rv_cpu_dirty_take(), one bit per entry
+     * of code_gen: set by every slow-path write (stores, AMO/SC, A/D
+     * updates) and DMA. A page with a live write TLB entry keeps its bit,
+     * so fast-path stores need no marking. */
+    uint64_t *dirty;
     uint32_t region_page[RV_BUS_MAX_REGIONS]; /* first page index */
 
     /* -d tracing (rv-trace.c); both survive reset and load. */
@@ -255,6 +260,9 @@ int rv_csr_read_debug(struct rv_cpu *cpu, unsigned csr, uint64_t *val);
 /* Index of the page holding host RAM/ROM byte @host in code_gen, or
  * UINT32_MAX if @host is in no region. */
 uint32_t rv_code_page(const struct rv_cpu *cpu, const uint8_t *host);
+/* Host RAM/ROM byte @host is about to be written by the guest: mark its
+ * page dirty and drop the blocks decoded from it. */
+void rv_ram_write(struct rv_cpu *cpu, const uint8_t *host);
 /* A block was built from page @page, whose first byte is at @page_host:
  * mark it so stores to it go through the slow path (write TLB entries for
  * it are dropped). */

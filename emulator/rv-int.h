@@ -116,8 +116,37 @@ int rv_cpu_set_trace(struct rv_cpu *cpu, unsigned mask, rv_trace_fn *fn,
  */
 size_t rv_cpu_save(const struct rv_cpu *cpu, uint8_t *dst, size_t dst_cap);
 /* Returns 0, -EBADMSG on a malformed blob, or -ENOTSUP for unknown
- * incompatible feature bits (layout: rv-cpu.c "snapshots"). */
+ * incompatible feature bits (layout: rv-cpu.c "snapshots"). Empties the
+ * soft TLB: restore it next with rv_cpu_tlb_load(). */
 int rv_cpu_load(struct rv_cpu *cpu, const uint8_t *src, size_t src_len);
+/* What rv_cpu_load() would return, without changing anything. */
+int rv_cpu_load_check(const uint8_t *src, size_t src_len);
+/*
+ * The soft TLB as guest addresses (virtual and physical pages; layout:
+ * rv-cpu.c), so a snapshot restores it exactly: flushing it would be
+ * guest-visible. Returns bytes written, the size needed when @dst is NULL
+ * (at most RV_CPU_TLB_MAX_BYTES), or 0 if @dst_cap is too small.
+ */
+#define RV_CPU_TLB_MAX_BYTES (4 + 18 * 3 * 4 * 256)
+size_t rv_cpu_tlb_save(const struct rv_cpu *cpu, uint8_t *dst, size_t dst_cap);
+/* Returns 0 or -EBADMSG (malformed, or a page outside RAM/ROM). */
+int rv_cpu_tlb_check(const struct rv_cpu *cpu, const uint8_t *src,
+                     size_t src_len);
+/* Replace the soft TLB; returns as rv_cpu_tlb_check(), unchanged on error. */
+int rv_cpu_tlb_load(struct rv_cpu *cpu, const uint8_t *src, size_t src_len);
+/*
+ * Dirty pages: every write to guest memory marks its page (stores, AMO/SC,
+ * page-table A/D updates, DMA through rv_cpu_code_written/_ram_written).
+ * rv_cpu_dirty_take() ORs the marks of the @npages pages of the region
+ * that starts at @gpa into bitmap @dst (bit i: page i) and clears them;
+ * pages the guest can still write without a slow path stay marked.
+ * Returns 0, or -EINVAL if no region starts at @gpa with that many pages.
+ */
+int rv_cpu_dirty_take(struct rv_cpu *cpu, uint64_t gpa, uint64_t npages,
+                      uint64_t *dst);
+/* The host wrote guest RAM [@gpa, @gpa+@len) (loader, reset, DMA that
+ * cannot hold code): mark it dirty. */
+void rv_cpu_ram_written(struct rv_cpu *cpu, uint64_t gpa, uint64_t len);
 
 /* ---- machine <-> devices (machine-virt.c, dev-*.c) ---- */
 
@@ -379,7 +408,8 @@ void rv_load_reset_vector(uint8_t *rom, size_t rom_len, uint64_t start,
 /* QEMU 7.2's FDT placement rule for @fdt_size bytes. */
 uint64_t rv_load_fdt_addr(uint64_t ram_size, uint64_t fdt_size);
 
-/* vmstate.c: the device-state blob (snapshots and the state hash). */
+/* vmstate.c: the machine-state blob and the state hash (format:
+ * docs/formats/vmstate.md). RAM is not in the blob, but is in the hash. */
 struct rv_devices {
     struct rv_clint *clint;
     struct rv_plic *plic;
@@ -387,21 +417,91 @@ struct rv_devices {
     struct rv_rtc *rtc;
     struct rv_virtio *virtio; /* RV_VIRTIO_SLOTS entries */
 };
-#define RV_VMSTATE_MAGIC    0x56445652u /* "RVDV" */
-#define RV_VMSTATE_VERSION  1
-#define RV_VMSTATE_HDR_LEN  16
-#define RV_VMSTATE_SECTIONS (4 + RV_VIRTIO_SLOTS)
-#define RV_VMSTATE_DEVICES_LEN                                                 \
-    (RV_VMSTATE_HDR_LEN + 8 * RV_VMSTATE_SECTIONS + RV_CLINT_STATE_LEN +       \
-     RV_PLIC_STATE_LEN + RV_UART_STATE_LEN + RV_RTC_STATE_LEN +                \
-     RV_VIRTIO_SLOTS * RV_VIRTIO_STATE_LEN + 4)
-/* Serialise every device into @dst (RV_VMSTATE_DEVICES_LEN bytes). */
-void rv_vmstate_devices_save(const struct rv_devices *d, uint8_t *dst);
-/* Restore from a blob made by rv_vmstate_devices_save(). Returns 0, or
- * -EBADMSG (bad magic, length, section or checksum), -ENOTSUP (newer
- * version). Devices are untouched on failure. */
-int rv_vmstate_devices_load(const struct rv_devices *d, const uint8_t *src,
+/* Machine-level state: the MACHINE section (all or none set). */
+struct rv_vmstate_machine {
+    uint64_t *icount_base; /* instructions before the last CPU reset */
+    uint64_t *idle_ns;     /* virtual ns skipped while idle */
+    uint64_t *rng;         /* 4 words: virtio-rng generator (xoshiro256**) */
+};
+#define RV_VMSTATE_MAX_IMAGES 16
+/* A boot image (firmware, kernel, initrd, device tree, -device loader):
+ * part of the configuration fingerprint. */
+struct rv_boot_image {
+    uint64_t gpa;
+    const uint8_t *data; /* borrowed */
+    size_t len;
+};
+struct rv_vmstate_cache; /* RAM hash tree and fingerprint; owned by the
+                            machine, created on first use */
+/* What the serialiser reads and writes; everything borrowed. */
+struct rv_vmstate_ctx {
+    struct rv_cpu *cpu;             /* NULL: no CPU and TLB sections */
+    struct rv_vmstate_machine mach; /* NULL members: no MACHINE section */
+    struct rv_devices dev;
+    const struct rv_ram *ram;        /* NULL: no RAM */
+    struct rv_vmstate_cache **cache; /* not NULL; *cache may be */
+    /* The configuration fingerprint (CONFIG section). */
+    unsigned icount_shift;
+    const char *isa, *mmu_type;
+    struct rv_boot_image images[RV_VMSTATE_MAX_IMAGES];
+    unsigned nb_images;
+};
+#define RV_VMSTATE_MAGIC   0x53565252u /* "RRVS" */
+#define RV_VMSTATE_VERSION 1u
+#define RV_VMSTATE_HDR_LEN 44u
+/* Incompatible feature bits this build understands (none yet). */
+#define RV_VMSTATE_INCOMPAT_KNOWN 0u
+/* Section flag: a reader that does not know the section may skip it. */
+#define RV_VMSTATE_SECT_SKIPPABLE 1u
+/* Limits for blobs read from files: 17 sections today. */
+#define RV_VMSTATE_MAX_SECTIONS 256u
+/* The largest section today is the TLB (55 KiB). */
+#define RV_VMSTATE_MAX_SECTION_BYTES (1u << 20)
+/* Pages per group of the RAM hash tree: a group digest covers 2 MiB. */
+#define RV_VMSTATE_HASH_FANOUT 512u
+/*
+ * Serialise the state into a new buffer: *@out (mem_alloc'd, the caller
+ * frees it with mem_free) of *@out_len bytes. Changes nothing the guest
+ * can observe. Returns 0, or -ENOMEM, -ERANGE.
+ */
+int rv_vmstate_save(const struct rv_vmstate_ctx *c, uint8_t **out,
+                    size_t *out_len, struct err *err);
+/*
+ * Validate @src against @c without changing anything. Returns 0, or
+ * -EBADMSG (corrupt: checksum, length, missing section), -ENOTSUP (format
+ * or section version, unknown incompatible feature or section), -ERANGE
+ * (over a limit), -EINVAL (saved on another machine configuration).
+ */
+int rv_vmstate_check(const struct rv_vmstate_ctx *c, const uint8_t *src,
+                     size_t src_len, struct err *err);
+/* Check, then restore everything but RAM (which the caller restores; all
+ * of it is then considered changed). Returns as rv_vmstate_check(); the
+ * machine is unchanged on failure. */
+int rv_vmstate_load(const struct rv_vmstate_ctx *c, const uint8_t *src,
+                    size_t src_len, struct err *err);
+/* The state hash: SHA-256 of the blob rv_vmstate_save() would write and
+ * of the RAM tree root (RV_STATE_HASH_LEN bytes into @dst). Re-reads only
+ * the pages written since the previous hash. Returns 0 or -ENOMEM. */
+int rv_vmstate_hash(const struct rv_vmstate_ctx *c, uint8_t *dst,
+                    struct err *err);
+/* The root of the RAM hash tree alone (32 bytes). */
+int rv_vmstate_ram_root(const struct rv_vmstate_ctx *c, uint8_t *dst,
+                        struct err *err);
+/* Accepts NULL. */
+void rv_vmstate_cache_free(struct rv_vmstate_cache *vc);
+
+/* machine-virt.c: the serialiser's view of a machine (pointers into it). */
+void rv_machine_vmstate_ctx(struct rv_machine *m, struct rv_vmstate_ctx *c);
+/* Save and load a machine's state (RAM excluded), as rv_vmstate_*. */
+int rv_machine_vmstate_save(struct rv_machine *m, uint8_t **out,
+                            size_t *out_len, struct err *err);
+int rv_machine_vmstate_load(struct rv_machine *m, const uint8_t *src,
                             size_t src_len, struct err *err);
+/* rv_vmstate_check() against the machine. */
+int rv_machine_vmstate_check(struct rv_machine *m, const uint8_t *src,
+                             size_t src_len, struct err *err);
+/* Guest RAM of the machine (borrowed). */
+const struct rv_ram *rv_machine_ram(const struct rv_machine *m);
 
 /* chardev.c (beyond rv.h) */
 /* Read up to @cap input bytes without blocking; sets RV_CHARDEV_EV_* in

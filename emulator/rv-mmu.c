@@ -65,13 +65,17 @@ void rv_code_mark(struct rv_cpu *cpu, uint32_t page, const uint8_t *page_host)
     }
 }
 
-/* A store is about to change page @page of host memory: blocks built from
- * it are stale, and the running one may be among them. */
-static void code_write(struct rv_cpu *cpu, const uint8_t *host)
+/* A store is about to change a page of host memory: it is dirty, blocks
+ * built from it are stale, and the running one may be among them. */
+void rv_ram_write(struct rv_cpu *cpu, const uint8_t *host)
 {
     uint32_t page = rv_code_page(cpu, host);
 
-    if (page != UINT32_MAX && cpu->code_mark[page]) {
+    if (page == UINT32_MAX) {
+        return;
+    }
+    cpu->dirty[page / 64] |= 1ULL << (page % 64);
+    if (cpu->code_mark[page]) {
         cpu->code_mark[page] = 0;
         cpu->code_gen[page]++;
         cpu->exec_break = true;
@@ -248,7 +252,7 @@ static int translate(struct rv_cpu *cpu, uint64_t va, enum rv_access acc,
                 !pmp_ok(cpu, pte_addr, 8, RV_ACC_WRITE, RV_PRV_S, NULL)) {
                 return fault(cpu, acc, false, va);
             }
-            code_write(cpu, r->host + (pte_addr - r->base));
+            rv_ram_write(cpu, r->host + (pte_addr - r->base));
             wr_le64(r->host + (pte_addr - r->base), npte);
             pte = npte;
         }
@@ -290,7 +294,7 @@ static int access_prepare(struct rv_cpu *cpu, uint64_t va, unsigned len,
     }
     *host = r->host + (*pa - r->base);
     if (acc == RV_ACC_WRITE) {
-        code_write(cpu, *host);
+        rv_ram_write(cpu, *host);
     }
     if (uniform && region_find(cpu, *pa & ~0xfffULL, 0x1000)) {
         unsigned ctx = acc == RV_ACC_FETCH ? cpu->priv : cpu->dctx;
@@ -558,7 +562,7 @@ int rv_mem_amo_addr(struct rv_cpu *cpu, uint64_t va, unsigned size_log2,
         *host = r ? r->host + (*pa - r->base) : NULL;
     }
     if (*host) {
-        code_write(cpu, *host);
+        rv_ram_write(cpu, *host);
     }
     return 0;
 }

@@ -12,6 +12,7 @@
 
 #include <cmocka.h>
 
+#include "common/alloc.h"
 #include "common/bytes.h"
 #include "emulator/rv-int.h"
 
@@ -659,6 +660,33 @@ static void test_virtio_rng_and_empty(void **state)
 
 /* ---- vmstate ---- */
 
+/* The serialiser over devices only (no CPU, machine or RAM sections). */
+struct devstate {
+    struct rv_vmstate_ctx c;
+    struct rv_vmstate_cache *cache;
+};
+
+static void devstate_init(struct devstate *ds, const struct rv_devices *d)
+{
+    memset(ds, 0, sizeof(*ds));
+    ds->c.dev = *d;
+    ds->c.cache = &ds->cache;
+}
+
+static uint8_t *devstate_save(struct devstate *ds, size_t *len)
+{
+    uint8_t *blob = NULL;
+    struct err err;
+
+    assert_int_equal(rv_vmstate_save(&ds->c, &blob, len, &err), 0);
+    return blob;
+}
+
+static void devstate_fini(struct devstate *ds)
+{
+    rv_vmstate_cache_free(ds->cache);
+}
+
 static void test_vmstate_roundtrip(void **state)
 {
     struct th *t = th_new();
@@ -668,7 +696,9 @@ static void test_vmstate_roundtrip(void **state)
     struct rv_rtc r;
     struct rv_virtio v[RV_VIRTIO_SLOTS];
     struct rv_devices d = {&c, &p, &u, &r, v};
-    static uint8_t a[RV_VMSTATE_DEVICES_LEN], b[RV_VMSTATE_DEVICES_LEN];
+    struct devstate ds;
+    uint8_t *a, *b;
+    size_t alen, blen;
     struct err err;
 
     rv_dev_clint_init(&c, &t->host);
@@ -683,25 +713,31 @@ static void test_vmstate_roundtrip(void **state)
     wr(rv_dev_plic_write, &p, PRIO(10), 2, 3);
     wr(rv_dev_uart_write, &u, 7, 0, 0x42);
     driver_init(&v[7]);
-    rv_vmstate_devices_save(&d, a);
+    devstate_init(&ds, &d);
+    a = devstate_save(&ds, &alen);
 
     rv_dev_clint_reset(&c);
     rv_dev_plic_reset(&p);
     rv_dev_uart_reset(&u);
     rv_dev_virtio_reset(&v[7]);
-    rv_vmstate_devices_save(&d, b);
-    assert_memory_not_equal(a, b, sizeof(a));
-    assert_int_equal(rv_vmstate_devices_load(&d, a, sizeof(a), &err), 0);
-    rv_vmstate_devices_save(&d, b);
-    assert_memory_equal(a, b, sizeof(a));
+    b = devstate_save(&ds, &blen);
+    assert_int_equal(alen, blen);
+    assert_memory_not_equal(a, b, alen);
+    mem_free(b);
+    assert_int_equal(rv_vmstate_load(&ds.c, a, alen, &err), 0);
+    b = devstate_save(&ds, &blen);
+    assert_int_equal(alen, blen);
+    assert_memory_equal(a, b, alen);
+    mem_free(b);
     assert_int_equal(rd(rv_dev_uart_read, &u, 7, 0), 0x42);
     assert_int_equal(rd(rv_dev_virtio_read, &v[7], 0x44, 2), 1);
 
     /* Corruption is detected; the devices are left alone. */
     a[100] ^= 1;
-    assert_int_equal(rv_vmstate_devices_load(&d, a, sizeof(a), &err), -EBADMSG);
-    assert_int_equal(rv_vmstate_devices_load(&d, a, sizeof(a) - 1, &err),
-                     -EBADMSG);
+    assert_int_equal(rv_vmstate_load(&ds.c, a, alen, &err), -EBADMSG);
+    assert_int_equal(rv_vmstate_load(&ds.c, a, alen - 1, &err), -EBADMSG);
+    mem_free(a);
+    devstate_fini(&ds);
     test_free(t);
 }
 
@@ -717,7 +753,9 @@ static void test_vmstate_plic_claimed_high(void **state)
     struct rv_rtc r;
     struct rv_virtio v[RV_VIRTIO_SLOTS];
     struct rv_devices d = {&c, &p, &u, &r, v};
-    static uint8_t a[RV_VMSTATE_DEVICES_LEN], b[RV_VMSTATE_DEVICES_LEN];
+    struct devstate ds;
+    uint8_t *a, *b;
+    size_t alen, blen;
     struct err err;
 
     t->plic = &p;
@@ -735,12 +773,17 @@ static void test_vmstate_plic_claimed_high(void **state)
     assert_int_equal(rd(rv_dev_plic_read, &p, CLAIM(1), 2), RV_UART_IRQ);
     assert_int_equal(rd(rv_dev_plic_read, &p, 0x1000, 2), 0);
     assert_true(t->irq[RV_UART_IRQ]);
-    rv_vmstate_devices_save(&d, a);
-    assert_int_equal(rv_vmstate_devices_load(&d, a, sizeof(a), &err), 0);
-    rv_vmstate_devices_save(&d, b);
-    assert_memory_equal(a, b, sizeof(a));
+    devstate_init(&ds, &d);
+    a = devstate_save(&ds, &alen);
+    assert_int_equal(rv_vmstate_load(&ds.c, a, alen, &err), 0);
+    b = devstate_save(&ds, &blen);
+    assert_int_equal(alen, blen);
+    assert_memory_equal(a, b, alen);
     assert_int_equal(rd(rv_dev_plic_read, &p, 0x1000, 2), 0);
     assert_false(t->mip[RV_IRQ_SEIP]);
+    mem_free(a);
+    mem_free(b);
+    devstate_fini(&ds);
     test_free(t);
 }
 

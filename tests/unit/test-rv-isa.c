@@ -331,6 +331,93 @@ static void run_selfcheck(const char *name)
     h_fini(&h);
 }
 
+/*
+ * Run @name in steps of @step instructions; with @roundtrip, after every
+ * step save the hart and its soft TLB, load both back and check a second
+ * save is identical. Returns the exit status; *@cpu_out is the final hart
+ * blob and @h keeps the output.
+ */
+static int run_stepped(const char *name, uint64_t step, bool roundtrip,
+                       struct harness *h, uint8_t **cpu_out, size_t *cpu_len)
+{
+    const char *elf_dir = getenv("RV_ISA_ELF_DIR");
+    char path[4096];
+    uint64_t entry;
+    size_t n;
+    uint8_t *a = mem_alloc(RV_CPU_TLB_MAX_BYTES), *b;
+    uint8_t *t1 = mem_alloc(RV_CPU_TLB_MAX_BYTES);
+    uint8_t *t2 = mem_alloc(RV_CPU_TLB_MAX_BYTES);
+
+    assert_non_null(elf_dir);
+    assert_int_equal(h_init(h), 0);
+    snprintf(path, sizeof(path), "%s/rv-isa-%s.elf", elf_dir, name);
+    assert_int_equal(h_load_elf(h, path, &entry), 0);
+    rv_cpu_reset(h->cpu, entry);
+    n = rv_cpu_save(h->cpu, NULL, 0);
+    b = mem_alloc(n);
+    assert_true(a && b && t1 && t2 && n <= RV_CPU_TLB_MAX_BYTES);
+    while (!h->done && rv_cpu_icount(h->cpu) < RUN_MAX_INSNS) {
+        enum rv_stop st = rv_cpu_run(h->cpu, step);
+
+        h_update_timer(h);
+        if (st == RV_STOP_TRAP_LOOP ||
+            (st == RV_STOP_WFI && h->mtimecmp == UINT64_MAX && !h->msip)) {
+            break;
+        }
+        if (st == RV_STOP_WFI) {
+            rv_cpu_set_irq(h->cpu, RV_IRQ_MTIP, true);
+        }
+        if (roundtrip) {
+            size_t tl = rv_cpu_tlb_save(h->cpu, t1, RV_CPU_TLB_MAX_BYTES);
+
+            assert_true(tl >= 4);
+            assert_int_equal(rv_cpu_save(h->cpu, a, n), n);
+            assert_int_equal(rv_cpu_load(h->cpu, a, n), 0);
+            assert_int_equal(rv_cpu_tlb_load(h->cpu, t1, tl), 0);
+            assert_int_equal(rv_cpu_save(h->cpu, b, n), n);
+            assert_memory_equal(a, b, n);
+            assert_int_equal(rv_cpu_tlb_save(h->cpu, t2, RV_CPU_TLB_MAX_BYTES),
+                             tl);
+            assert_memory_equal(t1, t2, tl);
+        }
+    }
+    assert_int_equal(rv_cpu_save(h->cpu, b, n), n);
+    *cpu_out = b;
+    *cpu_len = n;
+    mem_free(a);
+    mem_free(t1);
+    mem_free(t2);
+    return h->done ? h->code : 125;
+}
+
+/* Saving and restoring the hart (with its TLB, never flushed) every few
+ * hundred instructions leaves every program's run exactly as it was. */
+static void test_isa_save_load_every_step(void **state)
+{
+    static const char *const progs[] = {"vm", "priv", "smc", "amo", "pmp"};
+    static const uint64_t steps[] = {31, 1009};
+
+    for (size_t i = 0; i < sizeof(progs) / sizeof(progs[0]); i++) {
+        for (size_t k = 0; k < sizeof(steps) / sizeof(steps[0]); k++) {
+            struct harness h1, h2;
+            uint8_t *c1, *c2;
+            size_t n1, n2;
+            int r1 = run_stepped(progs[i], steps[k], false, &h1, &c1, &n1);
+            int r2 = run_stepped(progs[i], steps[k], true, &h2, &c2, &n2);
+
+            assert_int_equal(r1, 0);
+            assert_int_equal(r2, r1);
+            assert_string_equal(h2.out, h1.out);
+            assert_int_equal(n1, n2);
+            assert_memory_equal(c1, c2, n1);
+            mem_free(c1);
+            mem_free(c2);
+            h_fini(&h1);
+            h_fini(&h2);
+        }
+    }
+}
+
 static void test_isa_exact(void **state)
 {
     run_selfcheck("exact");
@@ -520,7 +607,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_trap_loop),
         cmocka_unit_test(test_request_exit_from_mmio),
         cmocka_unit_test(test_icount_exact_at_mmio),
-        RV_ISA_PROGRAMS(GOLDEN_ENTRY) cmocka_unit_test(test_isa_exact)};
+        RV_ISA_PROGRAMS(GOLDEN_ENTRY) cmocka_unit_test(test_isa_exact),
+        cmocka_unit_test(test_isa_save_load_every_step)};
 
     if (argc == 3 && strcmp(argv[1], "--run") == 0) {
         return run_main(argv[2]);
