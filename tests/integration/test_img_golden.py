@@ -1031,9 +1031,8 @@ QEMU_WRITES_BEFORE_ERROR = {
 }
 
 
-def _missing_backing(d, path):
-    j = _info(d, path)
-    full = j.get("full-backing-filename")
+def _missing_backing(d, info):
+    full = info.get("full-backing-filename")
     return full is not None and not (d / full).exists()
 
 
@@ -1070,8 +1069,9 @@ def check_outputs(name, q_rc, qd, rd, base):
             if rc != 0:
                 assert (rc, out) == _check(qd, path), \
                     f"qemu-img check {path}: {rc}\n{out}"
-            assert _info(rd, path) == _info(qd, path), path
-            if _missing_backing(rd, path):
+            ri = _info(rd, path)
+            assert ri == _info(qd, path), path
+            if _missing_backing(rd, ri):
                 _compare_top(qd, rd, path)
                 continue
         qemu_compare(qd / path, rd / path, fmt, fmt)
