@@ -17,9 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from test_img_common import (QEMU_IMG, assert_same, filt, qemu_check_clean,
-                             qemu_compare, run_both, setup_dir, sh,
-                             write_file)
+from test_img_common import (QEMU_IMG, assert_same, filt, qemu_compare,
+                             run_both, setup_dir, sh, write_file)
 
 pytestmark = pytest.mark.skipif(QEMU_IMG is None, reason="needs qemu-img")
 

@@ -12,8 +12,6 @@ import signal
 import subprocess
 import time
 
-import pytest
-
 from conftest import run
 
 SIZE = 48 << 20

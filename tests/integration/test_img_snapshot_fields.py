@@ -215,3 +215,14 @@ def test_table_rewrites_keep_fields(made, tmp_path, rrvm_img_path, name,
     p = sh([rrvm_img_path, "snapshot", "-l", "vm.qcow2"], rd)
     assert p.stdout == sh([QEMU_IMG, "snapshot", "-l", "vm.qcow2"],
                           rd).stdout.replace("qemu-img", "rrvm-img")
+
+
+@pytest.mark.parametrize("snap", ["vm1", "r1", "vm3"])
+def test_convert_l_reads_snapshot(made, tmp_path, rrvm_img_path, snap):
+    """convert -l of a snapshot with VM state reads the snapshot's disk as
+    qemu-img does (the VM state is not guest data)."""
+    for tool, out in ((QEMU_IMG, "q.qcow2"), (rrvm_img_path, "r.qcow2")):
+        sh([tool, "convert", "-l", f"snapshot.name={snap}", "-O", "qcow2",
+            str(made / "vm.qcow2"), out], tmp_path)
+    sh([QEMU_IMG, "check", "r.qcow2"], tmp_path)
+    sh([QEMU_IMG, "compare", "q.qcow2", "r.qcow2"], tmp_path)

@@ -7,7 +7,6 @@ harness), and must print identical UART transcripts and exit identically.
 Seeds: RV_ISA_SEEDS="1,2,3" overrides the generated programs' seeds."""
 import os
 import subprocess
-from pathlib import Path
 
 import pytest
 
