@@ -70,6 +70,7 @@ struct chr_ctx {
     struct chr **chrs;
     size_t nb_chrs;
     bool stdio_used;
+    bool muxes_open; /* chr_ctx_open_muxes() was called */
 };
 
 /* chr.c */

@@ -63,6 +63,13 @@ int chr_ctx_new(struct loop *loop, const struct chr_host_ops *host,
 /* Closes every chardev (restoring the terminal), then frees. Accepts NULL. */
 void chr_ctx_free(struct chr_ctx *ctx);
 /*
+ * Front-ends attached to a mux get CHR_EVENT_OPENED only from here on, so
+ * that banners and prompts go to the front-end that has the focus once
+ * start-up is done (QEMU's resume_mux_open()). Call it after attaching
+ * the start-up front-ends.
+ */
+void chr_ctx_open_muxes(struct chr_ctx *ctx);
+/*
  * Write out what the backends still buffer, waiting at most @timeout_ms
  * for slow readers (at exit, so the last guest output is not lost).
  */
@@ -125,7 +132,7 @@ int chr_remove(struct chr_ctx *ctx, const char *id, struct err *err);
  * Attach a front-end to @c. A plain chardev takes one ("chardev 'x' is
  * already in use"); a mux up to CHR_MUX_MAX, the last attached taking the
  * focus as in QEMU. CHR_EVENT_OPENED is delivered at attach when the
- * backend is connected. Returns 0 and *@out, or -EBUSY, -ENOMEM.
+ * backend is connected (on a mux, after chr_ctx_open_muxes()). Returns 0 and *@out, or -EBUSY, -ENOMEM.
  */
 int chr_fe_attach(struct chr *c, const struct chr_fe_ops *ops, void *opaque,
                   struct chr_fe **out, struct err *err);

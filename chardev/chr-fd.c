@@ -290,7 +290,6 @@ int chr_open_fd_backend(struct chr_ctx *ctx, const char *backend,
             ret = open_out_file(path, append, &fd, err);
         }
         if (ret == 0) {
-            snprintf(c->filename, sizeof(c->filename), "file:%s", path);
             c->owns_fds = true;
             ret = chr_fds_set(c, -1, fd, err);
             if (ret < 0 && c->out_fd < 0) {
@@ -300,7 +299,6 @@ int chr_open_fd_backend(struct chr_ctx *ctx, const char *backend,
         goto done;
     }
     if (!strcmp(backend, "pipe")) {
-        snprintf(c->filename, sizeof(c->filename), "pipe:%s", path);
         ret = open_pipe(c, path, err);
         goto done;
     }
@@ -312,7 +310,7 @@ int chr_open_fd_backend(struct chr_ctx *ctx, const char *backend,
         goto done;
     }
     tty_raw(c, fd, false);
-    snprintf(c->filename, sizeof(c->filename), "%s", path);
+    snprintf(c->filename, sizeof(c->filename), "serial");
     c->owns_fds = true;
     ret = chr_fds_set(c, fd, fd, err);
     if (ret < 0 && c->in_fd < 0) {

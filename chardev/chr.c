@@ -421,6 +421,21 @@ void chr_event_send(struct chr *c, enum chr_event ev)
     }
 }
 
+void chr_ctx_open_muxes(struct chr_ctx *ctx)
+{
+    if (!ctx || ctx->muxes_open) {
+        return;
+    }
+    ctx->muxes_open = true;
+    for (size_t i = 0; i < ctx->nb_chrs; i++) {
+        struct chr *c = ctx->chrs[i];
+
+        if (c->mux && c->connected) {
+            chr_event_send(c, CHR_EVENT_OPENED);
+        }
+    }
+}
+
 void chr_ctx_flush(struct chr_ctx *ctx, int timeout_ms)
 {
     uint64_t end = loop_now_ns() + (uint64_t)timeout_ms * 1000000ull;
@@ -769,7 +784,7 @@ int chr_fe_attach(struct chr *c, const struct chr_fe_ops *ops, void *opaque,
     if (c->mux) {
         chr_mux_set_focus(c, tag);
     }
-    if (c->connected && fe->ops->event) {
+    if (c->connected && fe->ops->event && (!c->mux || c->ctx->muxes_open)) {
         fe->ops->event(fe->opaque, CHR_EVENT_OPENED);
     }
     if (fe->chr) {
@@ -790,13 +805,7 @@ void chr_fe_detach(struct chr_fe *fe)
         c->fes[fe->tag] = NULL;
         c->nb_fes--;
         if (c->mux && c->focus == (int)fe->tag) {
-            c->focus = -1;
-            for (unsigned i = 0; i < CHR_MUX_MAX; i++) {
-                if (c->fes[i]) {
-                    chr_mux_set_focus(c, i);
-                    break;
-                }
-            }
+            c->focus = -1; /* no event: Ctrl-a c picks the next */
         }
         chr_update_mask(c);
     }

@@ -9,29 +9,43 @@
  *    Nothing guest-visible reads the host clock (except -rtc base=utc,
  *    taken once at start-up by the caller).
  * 2. The CPU runs in slices of at most SLICE_MAX instructions that end at
- *    the next timer deadline, so MTIP rises at an exact instruction count.
- *    Slice boundaries depend only on the icount and guest actions.
+ *    the next timer deadline and at a stop-at target, so MTIP rises and
+ *    the machine pauses at an exact instruction count. Slice boundaries
+ *    are invisible to the guest: nothing guest-visible happens at them
+ *    except delivering buffered serial input.
  * 3. Outside input enters through two hooks only: machine_input_byte()
  *    (serial) and machine_entropy() (virtio-rng). Host input is buffered
- *    between slices; the UART takes a byte only when its FIFO is empty.
- *    With all input available before start, runs are identical.
+ *    by rv_machine_serial_input(); the UART takes a byte only when its
+ *    FIFO is empty. With all input available before start, runs are
+ *    identical.
  * 4. Guest reset re-copies the boot images (as QEMU's ROM blobs) and
  *    resets every device; RAM is otherwise kept, the icount continues.
  * 5. Device callbacks never flush the CPU's caches themselves: a DMA write
  *    drops the decoded blocks of the pages it wrote (rv_cpu_code_written),
  *    sets flush_pending and ends the slice after the current instruction;
  *    the soft TLB is flushed after the slice.
- * 6. Serial output is gathered during a slice and written after it.
+ * 6. Serial output is gathered during a slice and handed to serial_out
+ *    after it.
+ * 7. The loop owns every host descriptor: between two slices it polls
+ *    without waiting (one poll() per slice); it waits only while the
+ *    machine is stopped or the guest idles in WFI. Monitor commands run
+ *    from the loop, hence between slices, at an instruction boundary.
+ *    Outside RUNNING the icount does not move.
  *
- *    power-on --> RUNNING --(WFI)--> IDLE --(deadline/input)--> RUNNING
- *                   |  \--(sifive_test reset)--> reset --> RUNNING
- *                   \--(poweroff / Ctrl-a x / trap loop)--> EXITED
+ *    run states (QEMU's), with the function that moves between them:
+ *
+ *      prelaunch --cont--> running --stop / stop-at--> paused
+ *          ^                 |  ^------------cont---------'
+ *          |                 |--guest poweroff, -no-shutdown--> shutdown
+ *          '--system_reset (from any stopped state)-------------'
+ *      running --(WFI)--> idle in the loop --(deadline/input)--> running
+ *      any --quit / poweroff / Ctrl-a x / signal--> rv_machine_run returns
  */
 #include "emulator/rv.h"
 #include "emulator/rv-int.h"
 
 #include <fcntl.h>
-#include <poll.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,10 +56,12 @@
 #include "common/alloc.h"
 #include "common/bytes.h"
 #include "common/hash.h"
+#include "common/loop.h"
 #include "qcow2/qcow2.h"
 
-/* Longest CPU slice: 2^18 instructions, ~2 ms of host time, so input and
- * Ctrl-a x stay responsive. */
+/* Longest CPU slice: 2^18 instructions, 0.5-2 ms of host time, so the
+ * monitor and input stay responsive; between slices the loop costs one
+ * poll() with timeout 0. */
 #define SLICE_MAX (1u << 18)
 /* Host input buffered ahead of the guest. */
 #define INPUT_BUF 4096
@@ -94,10 +110,13 @@ struct rv_machine {
     size_t input_head, input_len;
     uint8_t output[OUTPUT_BUF];
     size_t output_len;
-    bool input_eof;
     uint64_t rng[4]; /* xoshiro256** state */
     int rng_fd;      /* -1: use rng[] */
-    bool req_shutdown, req_reset, req_quit, stopped;
+    bool req_shutdown, req_reset, req_quit;
+    enum rv_runstate state;
+    uint64_t stop_at;   /* pause at this icount; UINT64_MAX: none */
+    uint64_t idle_end;  /* monotonic ns the WFI sleep ends; 0: not idle */
+    bool idle_forever;  /* WFI with no deadline: wait for input */
     bool flush_pending; /* DMA wrote RAM: flush CPU caches after the slice */
     struct rv_vmstate_cache *vmcache; /* state hash tree; NULL until used */
     int exit_code;
@@ -177,7 +196,9 @@ static int machine_input_byte(void *opaque, uint8_t *byte)
 static void output_flush(struct rv_machine *m)
 {
     if (m->output_len) {
-        rv_chardev_write(m->cfg.serial, m->output, m->output_len);
+        if (m->cfg.serial_out) {
+            m->cfg.serial_out(m->cfg.serial_opaque, m->output, m->output_len);
+        }
         m->output_len = 0;
     }
 }
@@ -190,7 +211,9 @@ static void machine_output(void *opaque, const uint8_t *src, size_t len)
         output_flush(m);
     }
     if (len > OUTPUT_BUF) {
-        rv_chardev_write(m->cfg.serial, src, len);
+        if (m->cfg.serial_out) {
+            m->cfg.serial_out(m->cfg.serial_opaque, src, len);
+        }
         return;
     }
     memcpy(m->output + m->output_len, src, len);
@@ -742,6 +765,8 @@ int rv_machine_new(const struct rv_machine_config *cfg, struct rv_machine **out,
     }
     m->cfg = *cfg;
     m->rng_fd = -1;
+    m->stop_at = UINT64_MAX;
+    m->state = cfg->start_paused ? RV_RUN_PRELAUNCH : RV_RUN_RUNNING;
     m->ram.base = RV_RAM_BASE;
     m->ram.size = cfg->ram_size;
     m->ram.host = mmap(NULL, cfg->ram_size, PROT_READ | PROT_WRITE,
@@ -919,34 +944,168 @@ int rv_machine_state_hash(struct rv_machine *m, uint8_t *dst)
     return rv_vmstate_hash(&c, dst, NULL);
 }
 
-/* ---- main loop ---- */
+/* ---- the host side of the serial port ---- */
 
-/* Read what the host has for us into the input buffer. */
-static int poll_input(struct rv_machine *m)
+size_t rv_machine_serial_room(const struct rv_machine *m)
 {
-    uint8_t buf[512];
-    unsigned events = 0;
-    size_t room = INPUT_BUF - m->input_len;
-    int n;
+    return INPUT_BUF - m->input_len;
+}
 
-    if (m->input_eof || !m->cfg.serial || room == 0) {
-        return 0;
-    }
-    n = rv_chardev_read(m->cfg.serial, buf,
-                        room < sizeof(buf) ? room : sizeof(buf), &events);
-    if (events & RV_CHARDEV_EV_QUIT) {
-        m->req_quit = true;
-    }
-    if (n == -EPIPE) {
-        m->input_eof = true;
-        return 0;
-    }
-    for (int i = 0; i < n; i++) {
-        m->input[(m->input_head + m->input_len) % INPUT_BUF] = buf[i];
+void rv_machine_serial_input(struct rv_machine *m, const uint8_t *src,
+                             size_t src_len)
+{
+    for (size_t i = 0; i < src_len && m->input_len < INPUT_BUF; i++) {
+        m->input[(m->input_head + m->input_len) % INPUT_BUF] = src[i];
         m->input_len++;
     }
-    return n;
 }
+
+/* ---- run states and events ---- */
+
+const char *rv_runstate_name(enum rv_runstate s)
+{
+    static const char *const names[] = {
+        [RV_RUN_PRELAUNCH] = "prelaunch",
+        [RV_RUN_RUNNING] = "running",
+        [RV_RUN_PAUSED] = "paused",
+        [RV_RUN_SHUTDOWN] = "shutdown",
+        [RV_RUN_GUEST_PANICKED] = "guest-panicked",
+        [RV_RUN_INTERNAL_ERROR] = "internal-error",
+        [RV_RUN_SAVE_VM] = "save-vm",
+        [RV_RUN_RESTORE_VM] = "restore-vm",
+        [RV_RUN_DEBUG] = "debug",
+    };
+
+    return (unsigned)s < sizeof(names) / sizeof(names[0]) ? names[s] : "?";
+}
+
+const char *rv_shutdown_cause_name(enum rv_shutdown_cause c)
+{
+    static const char *const names[] = {
+        [RV_CAUSE_NONE] = "none",
+        [RV_CAUSE_HOST_ERROR] = "host-error",
+        [RV_CAUSE_HOST_QMP_QUIT] = "host-qmp-quit",
+        [RV_CAUSE_HOST_QMP_SYSTEM_RESET] = "host-qmp-system-reset",
+        [RV_CAUSE_HOST_SIGNAL] = "host-signal",
+        [RV_CAUSE_HOST_UI] = "host-ui",
+        [RV_CAUSE_GUEST_SHUTDOWN] = "guest-shutdown",
+        [RV_CAUSE_GUEST_RESET] = "guest-reset",
+        [RV_CAUSE_GUEST_PANIC] = "guest-panic",
+        [RV_CAUSE_SUBSYSTEM_RESET] = "subsystem-reset",
+        [RV_CAUSE_SNAPSHOT_LOAD] = "snapshot-load",
+    };
+
+    return (unsigned)c < sizeof(names) / sizeof(names[0]) ? names[c] : "?";
+}
+
+bool rv_shutdown_cause_guest(enum rv_shutdown_cause c)
+{
+    return c == RV_CAUSE_GUEST_SHUTDOWN || c == RV_CAUSE_GUEST_RESET ||
+           c == RV_CAUSE_GUEST_PANIC;
+}
+
+static void machine_event(struct rv_machine *m, enum rv_event ev,
+                          enum rv_shutdown_cause cause)
+{
+    if (m->cfg.event_fn) {
+        m->cfg.event_fn(m->cfg.event_opaque, ev, cause);
+    }
+}
+
+enum rv_runstate rv_machine_runstate(const struct rv_machine *m)
+{
+    return m->state;
+}
+
+bool rv_machine_is_running(const struct rv_machine *m)
+{
+    return m->state == RV_RUN_RUNNING;
+}
+
+void rv_machine_stop(struct rv_machine *m)
+{
+    if (m->state != RV_RUN_RUNNING) {
+        return;
+    }
+    m->state = RV_RUN_PAUSED;
+    m->idle_end = 0;
+    machine_event(m, RV_EVENT_STOP, RV_CAUSE_NONE);
+}
+
+int rv_machine_cont(struct rv_machine *m, struct err *err)
+{
+    if (m->state == RV_RUN_SHUTDOWN || m->state == RV_RUN_INTERNAL_ERROR) {
+        return err_set(err, -EBUSY,
+                       "Resetting the Virtual Machine is required");
+    }
+    if (m->state == RV_RUN_RUNNING) {
+        machine_event(m, RV_EVENT_STOP, RV_CAUSE_NONE);
+        machine_event(m, RV_EVENT_RESUME, RV_CAUSE_NONE);
+        return 0;
+    }
+    machine_event(m, RV_EVENT_RESUME, RV_CAUSE_NONE);
+    m->state = RV_RUN_RUNNING;
+    return 0;
+}
+
+void rv_machine_quit(struct rv_machine *m, enum rv_shutdown_cause cause)
+{
+    if (m->req_quit) {
+        return;
+    }
+    if (cause != RV_CAUSE_NONE) {
+        machine_event(m, RV_EVENT_SHUTDOWN, cause);
+    }
+    m->req_quit = true;
+    rv_cpu_request_exit(m->cpu);
+}
+
+void rv_machine_system_reset(struct rv_machine *m, enum rv_shutdown_cause cause)
+{
+    if (m->cfg.no_reboot && cause != RV_CAUSE_SUBSYSTEM_RESET) {
+        rv_machine_quit(m, cause);
+        return;
+    }
+    machine_reset(m);
+    m->idle_end = 0;
+    if (cause != RV_CAUSE_SUBSYSTEM_RESET) {
+        machine_event(m, RV_EVENT_RESET, cause);
+    }
+    if (m->state != RV_RUN_RUNNING) {
+        m->state = RV_RUN_PRELAUNCH;
+    }
+}
+
+void rv_machine_system_powerdown(struct rv_machine *m)
+{
+    machine_event(m, RV_EVENT_POWERDOWN, RV_CAUSE_NONE);
+}
+
+int rv_machine_stop_at(struct rv_machine *m, uint64_t icount, struct err *err)
+{
+    uint64_t now = machine_icount(m);
+
+    if (icount < now) {
+        return err_set(err, -ERANGE,
+                       "icount %" PRIu64
+                       " is behind the current icount %" PRIu64,
+                       icount, now);
+    }
+    if (icount == now) {
+        m->stop_at = UINT64_MAX;
+        rv_machine_stop(m);
+        return 0;
+    }
+    m->stop_at = icount;
+    return 0;
+}
+
+uint64_t rv_machine_stop_at_target(const struct rv_machine *m)
+{
+    return m->stop_at;
+}
+
+/* ---- main loop ---- */
 
 /* The earliest timer deadline after @now, or UINT64_MAX. */
 static uint64_t next_deadline_ns(struct rv_machine *m, uint64_t now)
@@ -969,126 +1128,167 @@ static void update_timers(struct rv_machine *m)
     rv_dev_rtc_update(&m->rtc);
 }
 
-/* Block until input arrives or @ns of real time pass (UINT64_MAX: no
- * limit). Returns true if woken by input. */
-static bool wait_input(struct rv_machine *m, uint64_t ns)
-{
-    struct pollfd pfd;
-    int fd = m->input_eof ? -1 : rv_chardev_poll_fd(m->cfg.serial);
-    int timeout;
+/* No deadline while idle: wait this long for input, then look again. */
+#define IDLE_POLL_NS 1000000000ull
 
-    if (ns == UINT64_MAX) {
-        timeout = -1;
-    } else {
-        uint64_t ms = (ns + 999999) / 1000000;
-
-        timeout = ms > 1000 ? 1000 : (int)ms;
-    }
-    if (fd < 0 && timeout < 0) {
-        timeout = 1000;
-    }
-    pfd.fd = fd;
-    pfd.events = POLLIN;
-    pfd.revents = 0;
-    return poll(&pfd, fd >= 0 ? 1 : 0, timeout) > 0;
-}
-
-/* The hart waits for an interrupt: jump virtual time to the deadline. */
+/*
+ * The hart waits for an interrupt: jump virtual time to the next deadline
+ * and, with icount_sleep, let the loop wait that long in real time (input
+ * ends the wait early).
+ */
 static void machine_idle(struct rv_machine *m)
 {
     uint64_t now = machine_now_ns(m);
     uint64_t dl = next_deadline_ns(m, now);
-    struct timespec t0, t1;
-    uint64_t slept = 0, want;
+    uint64_t want;
 
     if (dl == UINT64_MAX) {
-        wait_input(m, UINT64_MAX);
+        m->idle_end = loop_now_ns() + IDLE_POLL_NS;
         return;
     }
     want = dl - now;
     m->idle_ns += want;
-    if (!m->cfg.icount_sleep) {
-        return;
+    if (m->cfg.icount_sleep) {
+        m->idle_end = loop_now_ns() + want;
     }
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    while (slept < want && !m->req_quit &&
-           !(m->cfg.quit_flag && *m->cfg.quit_flag)) {
-        if (wait_input(m, want - slept)) {
-            poll_input(m);
-            if (m->input_len || m->req_quit) {
-                break;
-            }
+}
+
+/* One CPU slice. Returns 1 if rv_machine_run() must return (@exit set). */
+static int machine_slice(struct rv_machine *m, struct rv_exit_info *exit)
+{
+    enum rv_stop stop;
+    uint64_t budget = SLICE_MAX, now, dl, insns, ic;
+
+    rv_dev_uart_poll_input(&m->uart);
+    update_timers(m);
+    now = machine_now_ns(m);
+    dl = next_deadline_ns(m, now);
+    if (dl != UINT64_MAX) {
+        insns = ((dl - now) + (1ull << m->cfg.icount_shift) - 1) >>
+                m->cfg.icount_shift;
+        if (insns < budget) {
+            budget = insns;
         }
-        clock_gettime(CLOCK_MONOTONIC, &t1);
-        slept = (uint64_t)(t1.tv_sec - t0.tv_sec) * 1000000000ull +
-                (uint64_t)(t1.tv_nsec - t0.tv_nsec);
     }
+    if (m->stop_at != UINT64_MAX) {
+        ic = machine_icount(m);
+        if (m->stop_at - ic < budget) {
+            budget = m->stop_at - ic;
+        }
+    }
+    stop = rv_cpu_run(m->cpu, budget);
+    if (m->flush_pending) {
+        rv_cpu_flush_tlb(m->cpu);
+        m->flush_pending = false;
+    }
+    output_flush(m);
+    update_timers(m);
+    if (stop == RV_STOP_TRAP_LOOP) {
+        exit->kind = RV_EXIT_TRAP_LOOP;
+        exit->exit_code = 1;
+        exit->pc = rv_cpu_get_pc(m->cpu);
+        return 1;
+    }
+    if (m->stop_at != UINT64_MAX && machine_icount(m) >= m->stop_at) {
+        m->stop_at = UINT64_MAX;
+        rv_machine_stop(m);
+        return 0;
+    }
+    if (stop == RV_STOP_WFI && !m->req_shutdown && !m->req_reset) {
+        machine_idle(m);
+    }
+    return 0;
+}
+
+/* Requests the guest made during the last slice. Returns 1 to exit. */
+static int machine_guest_requests(struct rv_machine *m,
+                                  struct rv_exit_info *exit)
+{
+    if (m->req_reset) {
+        m->req_reset = false;
+        if (m->cfg.no_reboot) {
+            machine_event(m, RV_EVENT_SHUTDOWN, RV_CAUSE_GUEST_RESET);
+            exit->kind = RV_EXIT_RESET;
+            return 1;
+        }
+        machine_reset(m);
+        machine_event(m, RV_EVENT_RESET, RV_CAUSE_GUEST_RESET);
+    }
+    if (m->req_shutdown) {
+        m->req_shutdown = false;
+        machine_event(m, RV_EVENT_SHUTDOWN, RV_CAUSE_GUEST_SHUTDOWN);
+        if (!m->cfg.no_shutdown) {
+            exit->kind = RV_EXIT_POWEROFF;
+            exit->exit_code = m->exit_code;
+            return 1;
+        }
+        m->idle_end = 0;
+        if (m->state == RV_RUN_RUNNING) {
+            m->state = RV_RUN_SHUTDOWN;
+            machine_event(m, RV_EVENT_STOP, RV_CAUSE_NONE);
+        } else {
+            m->state = RV_RUN_SHUTDOWN;
+        }
+    }
+    return 0;
 }
 
 int rv_machine_run(struct rv_machine *m, struct rv_exit_info *exit,
                    struct err *err)
 {
-    enum rv_stop stop;
-    uint64_t budget, now, dl, insns;
+    struct loop *own = NULL, *l;
+    int64_t timeout;
+    uint64_t t;
+    int ret = 0;
 
     CHECK_ARG(m && exit);
     memset(exit, 0, sizeof(*exit));
+    l = m->cfg.loop;
+    if (!l) {
+        ret = loop_new(&own, err);
+        if (ret < 0) {
+            return ret;
+        }
+        l = own;
+    }
     for (;;) {
-        poll_input(m);
+        timeout = 0;
+        if (m->state != RV_RUN_RUNNING) {
+            timeout = (int64_t)IDLE_POLL_NS;
+        } else if (m->idle_end) {
+            t = loop_now_ns();
+            timeout = m->idle_end > t ? (int64_t)(m->idle_end - t) : 0;
+        }
+        ret = loop_run_once(l, timeout);
+        if (ret < 0) {
+            err_set(err, ret, "poll: %s", strerror(-ret));
+            break;
+        }
+        ret = 0;
         if (m->cfg.quit_flag && *m->cfg.quit_flag) {
-            m->req_quit = true;
+            rv_machine_quit(m, RV_CAUSE_HOST_SIGNAL);
         }
         if (m->req_quit) {
             exit->kind = RV_EXIT_QUIT;
-            return 0;
+            break;
         }
-        if (m->req_reset) {
-            if (m->cfg.no_reboot) {
-                exit->kind = RV_EXIT_RESET;
-                return 0;
-            }
-            machine_reset(m);
+        if (machine_guest_requests(m, exit)) {
+            break;
         }
-        if (m->req_shutdown) {
-            if (!m->cfg.no_shutdown) {
-                exit->kind = RV_EXIT_POWEROFF;
-                exit->exit_code = m->exit_code;
-                return 0;
-            }
-            m->stopped = true;
-        }
-        if (m->stopped) {
-            wait_input(m, 100000000);
+        if (m->state != RV_RUN_RUNNING) {
             continue;
         }
-        rv_dev_uart_poll_input(&m->uart);
-        update_timers(m);
-        budget = SLICE_MAX;
-        now = machine_now_ns(m);
-        dl = next_deadline_ns(m, now);
-        if (dl != UINT64_MAX) {
-            insns = ((dl - now) + (1ull << m->cfg.icount_shift) - 1) >>
-                    m->cfg.icount_shift;
-            if (insns < budget) {
-                budget = insns;
+        if (m->idle_end) {
+            if (!m->input_len && loop_now_ns() < m->idle_end) {
+                continue;
             }
+            m->idle_end = 0;
         }
-        stop = rv_cpu_run(m->cpu, budget);
-        if (m->flush_pending) {
-            rv_cpu_flush_tlb(m->cpu);
-            m->flush_pending = false;
-        }
-        output_flush(m);
-        update_timers(m);
-        if (stop == RV_STOP_TRAP_LOOP) {
-            exit->kind = RV_EXIT_TRAP_LOOP;
-            exit->exit_code = 1;
-            exit->pc = rv_cpu_get_pc(m->cpu);
-            return 0;
-        }
-        if (stop == RV_STOP_WFI && !m->req_shutdown && !m->req_reset) {
-            machine_idle(m);
+        if (machine_slice(m, exit)) {
+            break;
         }
     }
-    (void)err;
+    output_flush(m);
+    loop_free(own);
+    return ret;
 }

@@ -4,6 +4,7 @@
  * machine configuration, run the machine, report how it ended.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -15,9 +16,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "chardev/chardev.h"
 #include "common/hash.h"
 #include "common/log.h"
+#include "common/loop.h"
 #include "common/opts.h"
+#include "emulator/machine-mon.h"
 #include "emulator/rv.h"
 
 #define PROG         "rrvm"
@@ -27,6 +31,8 @@
 #define MAX_PROPS    24
 #define MAX_OBJECTS  4
 #define MAX_OWNED    64 /* option lists kept for the machine's strings */
+#define MAX_CHARDEVS 16 /* -chardev, -monitor, -qmp */
+#define MAX_MONS     8  /* -mon, -monitor, -qmp */
 #define DEFAULT_BIOS "/usr/share/qemu/opensbi-riscv64-generic-fw_dynamic.bin"
 
 /* One "-drive" as given. */
@@ -37,8 +43,32 @@ struct drive {
     bool used;
 };
 
+/* A chardev to create, in command-line order: -chardev, or the legacy
+ * spelling of -monitor/-qmp. */
+struct chardev_arg {
+    const char *opt; /* "chardev", "monitor", "qmp", "qmp-pretty" */
+    const char *arg; /* as typed */
+    struct opts *o;  /* -chardev only */
+    char label[32];  /* -monitor/-qmp: compat_monitorN */
+};
+
+/* A monitor to attach. */
+struct mon_arg {
+    const char *opt, *arg; /* for messages */
+    const char *chardev;   /* chardev id */
+    bool qmp, pretty;
+};
+
 struct cli {
     struct rv_machine_config mc;
+    struct chardev_arg chardevs[MAX_CHARDEVS];
+    unsigned nb_chardevs;
+    struct mon_arg mons[MAX_MONS];
+    unsigned nb_mons;
+    unsigned nb_compat_mons;
+    bool default_serial, default_monitor;
+    bool daemonize;
+    const char *name, *uuid;
     struct drive drives[MAX_DRIVES];
     unsigned nb_drives;
     const char *devices[MAX_DEVICES]; /* -device values, in order */
@@ -78,12 +108,246 @@ static void cli_free(struct cli *o)
 }
 
 static volatile int quit_flag;
+static volatile int quit_signal, quit_pid;
+static struct loop *main_loop;
 static FILE *log_file;
 
-static void on_signal(int sig)
+static void on_signal(int sig, siginfo_t *info, void *uc)
 {
-    (void)sig;
+    (void)uc;
+    quit_signal = sig;
+    quit_pid = info ? (int)info->si_pid : 0;
     quit_flag = 1;
+    if (main_loop) {
+        loop_wake(main_loop);
+    }
+}
+
+/* QEMU's "terminating on signal N from pid P (comm)". */
+static void report_signal(void)
+{
+    char path[64], comm[64] = "";
+    FILE *f;
+
+    snprintf(path, sizeof(path), "/proc/%d/comm", quit_pid);
+    f = quit_pid > 0 ? fopen(path, "r") : NULL;
+    if (f) {
+        if (fgets(comm, sizeof(comm), f)) {
+            comm[strcspn(comm, "\n")] = '\0';
+        }
+        fclose(f);
+    }
+    if (quit_pid > 0) {
+        fprintf(stderr, PROG ": terminating on signal %d from pid %d (%s)\n",
+                quit_signal, quit_pid, comm);
+    } else {
+        fprintf(stderr, PROG ": terminating on signal %d\n", quit_signal);
+    }
+}
+
+static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* ---- wiring chardevs, the serial port and the monitors ---- */
+
+struct host {
+    struct rv_machine *m;
+    struct chr_fe *serial_fe;
+    const char *opt, *arg; /* the option being processed, for messages */
+    bool quit_early;       /* Ctrl-a x before the machine exists */
+};
+
+static void host_info(void *opaque, bool located, const char *line)
+{
+    struct host *h = opaque;
+
+    if (located) {
+        fprintf(stderr, PROG ": -%s %s: info: %s\n", h->opt, h->arg, line);
+    } else {
+        fprintf(stderr, "%s\n", line);
+    }
+}
+
+static void host_quit(void *opaque)
+{
+    struct host *h = opaque;
+
+    if (h->m) {
+        rv_machine_quit(h->m, RV_CAUSE_NONE);
+    } else {
+        h->quit_early = true;
+    }
+}
+
+static size_t serial_can_read(void *opaque)
+{
+    struct host *h = opaque;
+
+    return h->m ? rv_machine_serial_room(h->m) : 0;
+}
+
+static void serial_read(void *opaque, const uint8_t *src, size_t len)
+{
+    struct host *h = opaque;
+
+    rv_machine_serial_input(h->m, src, len);
+}
+
+static void serial_out(void *opaque, const uint8_t *src, size_t len)
+{
+    struct host *h = opaque;
+
+    chr_fe_write(h->serial_fe, src, len);
+}
+
+static const struct chr_fe_ops serial_ops = {serial_can_read, serial_read,
+                                             NULL};
+
+/* Create the chardevs of -chardev/-monitor/-qmp, in order. */
+static int make_chardevs(struct cli *o, struct chr_ctx *ctx, struct host *h)
+{
+    for (unsigned i = 0; i < o->nb_chardevs; i++) {
+        struct chardev_arg *c = &o->chardevs[i];
+        struct chr *chr = NULL;
+        struct err err = {0};
+        bool mon = false;
+        int ret;
+
+        h->opt = c->opt;
+        h->arg = c->arg;
+        if (c->o) {
+            ret = chr_new_opts(ctx, c->o, host_info, h, &chr, &err);
+        } else {
+            ret = chr_new_legacy(ctx, c->arg, c->label, host_info, h, &mon,
+                                 &chr, &err);
+        }
+        if (ret < 0) {
+            return fail("-%s %s: %s", c->opt, c->arg, err.msg);
+        }
+    }
+    return 0;
+}
+
+/* The serial port's chardev (NULL: none), with its mon: monitor. */
+static int make_serial(struct cli *o, struct chr_ctx *ctx, struct host *h,
+                       struct vm_mon *vm, struct chr **out)
+{
+    const char *spec = o->serial;
+    struct chr *chr = NULL;
+    struct err err = {0};
+    bool mon = false;
+
+    *out = NULL;
+    if (!spec && o->default_serial) {
+        if (o->nographic) {
+            spec = o->default_monitor ? "mon:stdio" : "stdio";
+        } else {
+            spec = "vc";
+        }
+    }
+    if (!spec || !strcmp(spec, "none")) {
+        return 0;
+    }
+    h->opt = "serial";
+    h->arg = spec;
+    if (chr_new_legacy(ctx, spec, "serial0", host_info, h, &mon, &chr, &err) <
+        0) {
+        fail("-serial %s: %s", spec, err.msg);
+        return fail("-serial %s: could not connect serial device to "
+                    "character backend '%s'",
+                    spec, spec);
+    }
+    if (mon && vm_mon_attach(vm, chr, false, false, &err) < 0) {
+        return fail("-serial %s: %s", spec, err.msg);
+    }
+    *out = chr;
+    return 0;
+}
+
+static int make_monitors(struct cli *o, struct chr_ctx *ctx, struct vm_mon *vm)
+{
+    struct err err = {0};
+    struct chr *chr;
+
+    if (o->default_monitor && !o->nographic) {
+        /* QEMU's default monitor on a vc: output discarded. */
+        if (chr_new_legacy(ctx, "vc", "compat_monitor0", NULL, NULL, NULL, &chr,
+                           &err) < 0 ||
+            vm_mon_attach(vm, chr, false, false, &err) < 0) {
+            return fail("%s", err.msg);
+        }
+    } else if (o->default_monitor && o->serial) {
+        /* -nographic with -serial given: the monitor alone on stdio. */
+        if (chr_new_legacy(ctx, "stdio", "compat_monitor0", NULL, NULL, NULL,
+                           &chr, &err) < 0 ||
+            vm_mon_attach(vm, chr, false, false, &err) < 0) {
+            return fail("-nographic: %s", err.msg);
+        }
+    }
+    for (unsigned i = 0; i < o->nb_mons; i++) {
+        struct mon_arg *m = &o->mons[i];
+
+        chr = chr_find(ctx, m->chardev);
+        if (!chr) {
+            return fail("-%s %s: chardev \"%s\" not found", m->opt, m->arg,
+                        m->chardev);
+        }
+        if (vm_mon_attach(vm, chr, m->qmp, m->pretty, &err) < 0) {
+            return fail("-%s %s: %s", m->opt, m->arg, err.msg);
+        }
+    }
+    return 0;
+}
+
+/* -daemonize: the parent waits until the child is ready, then exits. */
+static int daemonize_start(int *ready_fd)
+{
+    int p[2];
+    pid_t pid;
+    char c = 1;
+
+    if (pipe(p) < 0) {
+        return fail("-daemonize: %s", strerror(errno));
+    }
+    pid = fork();
+    if (pid < 0) {
+        return fail("-daemonize: %s", strerror(errno));
+    }
+    if (pid > 0) {
+        close(p[1]);
+        if (read(p[0], &c, 1) != 1) {
+            _exit(1);
+        }
+        _exit(c ? 1 : 0);
+    }
+    close(p[0]);
+    setsid();
+    *ready_fd = p[1];
+    return 0;
+}
+
+static void daemonize_done(int ready_fd, bool ok)
+{
+    char c = ok ? 0 : 1;
+    int fd;
+
+    if (ready_fd < 0) {
+        return;
+    }
+    if (ok) {
+        fd = open("/dev/null", O_RDWR);
+        if (fd >= 0) {
+            dup2(fd, STDIN_FILENO);
+            dup2(fd, STDOUT_FILENO);
+            dup2(fd, STDERR_FILENO);
+            if (fd > STDERR_FILENO) {
+                close(fd);
+            }
+        }
+    }
+    if (write(ready_fd, &c, 1) != 1) {
+        ok = false;
+    }
+    close(ready_fd);
 }
 
 static void guest_log(void *opaque, const char *msg)
@@ -786,6 +1050,133 @@ static int opt_global(const char *arg)
     return fail("-global %s: not supported", arg);
 }
 
+/* -chardev BACKEND,id=ID,...: parsed now, created after all options. */
+static int opt_chardev(struct cli *o, const char *arg)
+{
+    struct chardev_arg *c;
+    struct opts *op = NULL;
+    struct err err = {0};
+    const char *hint;
+
+    if (opts_parse(chr_opts_list(), arg, OPTS_WARN_FLAGS, &op, &err) < 0) {
+        return fail("-chardev %s: %s", arg, err.msg);
+    }
+    for (size_t i = 0; i < opts_nb_warnings(op); i++) {
+        const char *w = opts_warning(op, i, &hint);
+
+        fprintf(stderr, PROG ": -chardev %s: warning: %s\n%s\n", arg, w, hint);
+    }
+    if (opts_help_wanted(op)) {
+        opts_free(op);
+        printf("Available chardev backend types: \n"
+               "  file\n  null\n  pipe\n  pty\n  serial\n  socket\n"
+               "  stdio\n  tty\n  vc\n");
+        exit(0);
+    }
+    if (o->nb_chardevs == MAX_CHARDEVS) {
+        opts_free(op);
+        return fail("-chardev %s: at most %d chardevs", arg, MAX_CHARDEVS);
+    }
+    c = &o->chardevs[o->nb_chardevs++];
+    c->opt = "chardev";
+    c->arg = arg;
+    c->o = op;
+    return cli_keep(o, op) < 0 ? fail("-chardev: too many options") : 0;
+}
+
+/* -monitor DEV, -qmp DEV, -qmp-pretty DEV (QEMU's monitor_parse). */
+static int opt_monitor(struct cli *o, const char *opt, const char *arg,
+                       bool qmp, bool pretty)
+{
+    struct mon_arg *m;
+
+    o->default_monitor = false;
+    if (!strncmp(arg, "none", 4)) {
+        return 0;
+    }
+    if (o->nb_mons == MAX_MONS || o->nb_chardevs == MAX_CHARDEVS) {
+        return fail("-%s %s: too many monitors", opt, arg);
+    }
+    m = &o->mons[o->nb_mons++];
+    m->opt = opt;
+    m->arg = arg;
+    m->qmp = qmp;
+    m->pretty = pretty;
+    if (!strncmp(arg, "chardev:", 8)) {
+        m->chardev = arg + 8;
+        return 0;
+    }
+    {
+        struct chardev_arg *c = &o->chardevs[o->nb_chardevs++];
+
+        c->opt = opt;
+        c->arg = arg;
+        snprintf(c->label, sizeof(c->label), "compat_monitor%u",
+                 o->nb_compat_mons++);
+        m->chardev = c->label;
+    }
+    return 0;
+}
+
+static const struct opts_desc mon_desc[] = {
+    {"mode", OPTS_STRING},
+    {"chardev", OPTS_STRING},
+    {"pretty", OPTS_BOOL},
+    {NULL, 0},
+};
+static const struct opts_list mon_list = {"mon", "chardev", mon_desc};
+
+/* -mon [chardev=]ID[,mode=readline|control][,pretty=on|off] */
+static int opt_mon(struct cli *o, const char *arg)
+{
+    const char *mode, *chardev;
+    struct mon_arg *m;
+    struct props p;
+    struct opts *op;
+    struct err err = {0};
+    bool pretty = false;
+
+    if (props_parse(o, arg, &mon_list, true, "mon", &p) < 0) {
+        return -1;
+    }
+    op = o->owned[o->nb_owned - 1];
+    o->default_monitor = false;
+    mode = opts_get(op, "mode");
+    chardev = opts_get(op, "chardev");
+    if (opts_get_bool(op, "pretty", false, &pretty, &err) < 0) {
+        return fail("-mon %s: %s", arg, err.msg);
+    }
+    if (mode && strcmp(mode, "readline") && strcmp(mode, "control")) {
+        return fail("-mon %s: Parameter 'mode' does not accept value '%s'", arg,
+                    mode);
+    }
+    if (!chardev) {
+        return fail("-mon %s: Parameter 'chardev' is missing", arg);
+    }
+    if (opts_get(op, "pretty") && (!mode || !strcmp(mode, "readline"))) {
+        return fail("-mon %s: 'pretty' is not compatible with HMP monitors",
+                    arg);
+    }
+    if (o->nb_mons == MAX_MONS) {
+        return fail("-mon %s: too many monitors", arg);
+    }
+    m = &o->mons[o->nb_mons++];
+    m->opt = "mon";
+    m->arg = arg;
+    m->chardev = chardev;
+    m->qmp = mode && !strcmp(mode, "control");
+    m->pretty = pretty;
+    return 0;
+}
+
+static const struct opts_desc name_desc[] = {
+    {"guest", OPTS_STRING},
+    {"process", OPTS_STRING},
+    {"debug-threads", OPTS_BOOL},
+    {NULL, 0},
+};
+static const struct opts_list name_list = {"name", "guest", name_desc};
+
 /* Options that take an argument. */
 static const char *const with_arg[] = {
     "M",      "machine",  "cpu",        "m",           "smp",      "bios",
@@ -795,7 +1186,8 @@ static const char *const with_arg[] = {
     "global", "rng-seed", "monitor",    "qmp",         "chardev",  "mon",
     "accel",  "boot",     "vga",        "k",           "L",        "object",
     "netdev", "fsdev",    "virtfs",     "incremental", "loadvm",   "gdb",
-    "trace",  "plugin",   "overcommit", "numa",        "parallel", NULL};
+    "trace",  "plugin",   "overcommit", "numa",        "parallel", "qmp-pretty",
+    NULL};
 
 static bool takes_arg(const char *name)
 {
@@ -880,10 +1272,7 @@ static int parse_args(struct cli *o, int argc, char **argv)
             if (o->serial) {
                 return fail("-serial: only one serial port is supported");
             }
-            if (!strncmp(arg, "mon:", 4)) {
-                return fail("-serial %s: the monitor is not available yet",
-                            arg);
-            }
+            o->default_serial = false;
             o->serial = arg;
         } else if (!strcmp(name, "display")) {
             if (strcmp(arg, "none")) {
@@ -895,8 +1284,27 @@ static int parse_args(struct cli *o, int argc, char **argv)
                 return fail("-%s %s: networking is not supported (none)", name,
                             arg);
             }
-        } else if (!strcmp(name, "name") || !strcmp(name, "uuid")) {
-            continue;
+        } else if (!strcmp(name, "name")) {
+            struct props p;
+
+            if (props_parse(o, arg, &name_list, true, "name", &p) < 0) {
+                return -1;
+            }
+            o->name = opts_get(o->owned[o->nb_owned - 1], "guest");
+        } else if (!strcmp(name, "uuid")) {
+            unsigned u[16];
+
+            if (strlen(arg) != 36 ||
+                sscanf(arg,
+                       "%2x%2x%2x%2x-%2x%2x-%2x%2x-%2x%2x-%2x%2x%2x%2x%2x%2x",
+                       &u[0], &u[1], &u[2], &u[3], &u[4], &u[5], &u[6], &u[7],
+                       &u[8], &u[9], &u[10], &u[11], &u[12], &u[13], &u[14],
+                       &u[15]) != 16) {
+                return fail("-uuid %s: Fail to parse UUID string. Wrong "
+                            "format.",
+                            arg);
+            }
+            o->uuid = arg;
         } else if (!strcmp(name, "pidfile")) {
             o->pidfile = arg;
         } else if (!strcmp(name, "icount")) {
@@ -930,7 +1338,12 @@ static int parse_args(struct cli *o, int argc, char **argv)
         } else if (!strcmp(name, "snapshot")) {
             o->snapshot = true;
         } else if (!strcmp(name, "nodefaults")) {
-            continue;
+            o->default_serial = false;
+            o->default_monitor = false;
+        } else if (!strcmp(name, "S")) {
+            o->mc.start_paused = true;
+        } else if (!strcmp(name, "daemonize")) {
+            o->daemonize = true;
         } else if (!strcmp(name, "no-reboot")) {
             o->mc.no_reboot = true;
         } else if (!strcmp(name, "no-shutdown")) {
@@ -944,19 +1357,29 @@ static int parse_args(struct cli *o, int argc, char **argv)
         } else if (!strcmp(name, "h") || !strcmp(name, "help")) {
             usage();
             exit(0);
-        } else if (!strcmp(name, "S")) {
-            return fail("-S: not supported until the monitor exists");
-        } else if ((!strcmp(name, "monitor") || !strcmp(name, "qmp") ||
-                    !strcmp(name, "parallel") || !strcmp(name, "vga")) &&
+        } else if ((!strcmp(name, "parallel") || !strcmp(name, "vga")) &&
                    !strcmp(arg, "none")) {
             continue;
         } else if (!strcmp(name, "accel")) {
             if (strcmp(arg, "tcg") && strncmp(arg, "tcg,", 4)) {
                 return fail("-accel %s: only tcg (the interpreter)", arg);
             }
-        } else if (!strcmp(name, "monitor") || !strcmp(name, "qmp") ||
-                   !strcmp(name, "mon") || !strcmp(name, "chardev")) {
-            return fail("-%s: the monitor is not available yet", name);
+        } else if (!strcmp(name, "monitor")) {
+            if (opt_monitor(o, name, arg, false, false) < 0) {
+                return -1;
+            }
+        } else if (!strcmp(name, "qmp") || !strcmp(name, "qmp-pretty")) {
+            if (opt_monitor(o, name, arg, true, name[3] == '-') < 0) {
+                return -1;
+            }
+        } else if (!strcmp(name, "mon")) {
+            if (opt_mon(o, arg) < 0) {
+                return -1;
+            }
+        } else if (!strcmp(name, "chardev")) {
+            if (opt_chardev(o, arg) < 0) {
+                return -1;
+            }
         } else if (arg) {
             return fail("-%s: option not supported", name);
         } else {
@@ -1014,20 +1437,27 @@ static int check_file(const char *opt, const char *path)
 
 int main(int argc, char **argv)
 {
-    struct cli o;
+    static struct cli o;
+    struct host h = {0};
     struct rv_machine *m = NULL;
-    struct rv_chardev *serial = NULL;
     struct rv_exit_info ex;
     struct err err = {0};
+    struct loop *loop = NULL;
+    struct chr_ctx *chrs = NULL;
+    struct chr *serial = NULL;
+    struct vm_mon *vm = NULL;
+    struct sigaction sa;
     uint8_t hash[RV_STATE_HASH_LEN];
     char hex[2 * RV_STATE_HASH_LEN + 1];
     bool pid_written = false;
     bool trace;
+    int ready_fd = -1;
     int rc = 1;
 
     log_set_prog(PROG);
-    memset(&o, 0, sizeof(o));
     rv_machine_config_init(&o.mc);
+    o.default_serial = true;
+    o.default_monitor = true;
     if (parse_args(&o, argc, argv) < 0 || wire_devices(&o) < 0) {
         goto out;
     }
@@ -1046,6 +1476,10 @@ int main(int argc, char **argv)
         fail("nothing to run: give -bios, -kernel or -device loader");
         goto out;
     }
+    if (o.daemonize && o.nographic) {
+        fail("-nographic cannot be used with -daemonize");
+        goto out;
+    }
     trace = (o.mc.log_mask &
              (RV_LOG_IN_ASM | RV_LOG_INT | RV_LOG_EXEC | RV_LOG_CPU)) != 0;
     if (o.logfile) {
@@ -1062,36 +1496,69 @@ int main(int argc, char **argv)
     o.mc.log_fn = guest_log;
     o.mc.quit_flag = &quit_flag;
     signal(SIGPIPE, SIG_IGN);
-    signal(SIGINT, on_signal);
-    signal(SIGTERM, on_signal);
-    signal(SIGHUP, on_signal);
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_sigaction = on_signal;
+    sa.sa_flags = SA_SIGINFO;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
 
-    if (!o.mc.dumpdtb) {
-        const char *spec = o.serial;
-
-        if (!spec) {
-            spec = o.nographic ? "stdio" : "null";
-        }
-        if (rv_chardev_open(spec, o.nographic && !strcmp(spec, "stdio"),
-                            &serial, &err) < 0) {
-            fail("-serial %s: %s", spec, err.msg);
+    if (o.mc.dumpdtb) {
+        if (rv_machine_new(&o.mc, &m, &err) < 0) {
+            fail("%s", err.msg);
             goto out;
         }
-        if (rv_chardev_pty_path(serial)) {
-            fprintf(stderr, "char device redirected to %s (label serial0)\n",
-                    rv_chardev_pty_path(serial));
-        }
-        o.mc.serial = serial;
-    }
-    if (rv_machine_new(&o.mc, &m, &err) < 0) {
-        fail("%s", err.msg);
-        goto out;
-    }
-    if (!m) {
         fprintf(stderr, PROG ": info: dtb dumped to %s. Exiting.\n",
                 o.mc.dumpdtb);
         rc = 0;
         goto out;
+    }
+    if (o.daemonize && daemonize_start(&ready_fd) < 0) {
+        goto out;
+    }
+    if (loop_new(&loop, &err) < 0) {
+        fail("%s", err.msg);
+        goto out;
+    }
+    main_loop = loop;
+    {
+        struct chr_host_ops host_ops = {&h, host_quit, NULL};
+        struct vm_mon_config vc = {o.name, o.uuid, NULL, NULL};
+
+        if (chr_ctx_new(loop, &host_ops, &chrs, &err) < 0) {
+            fail("%s", err.msg);
+            goto out;
+        }
+        vc.chrs = chrs;
+        if (vm_mon_new(&vc, &vm, &err) < 0) {
+            fail("monitor: %s", err.msg);
+            goto out;
+        }
+    }
+    if (make_chardevs(&o, chrs, &h) < 0 ||
+        make_serial(&o, chrs, &h, vm, &serial) < 0 ||
+        make_monitors(&o, chrs, vm) < 0) {
+        goto out;
+    }
+    o.mc.loop = loop;
+    o.mc.serial_out = serial_out;
+    o.mc.serial_opaque = &h;
+    o.mc.event_fn = vm_mon_event;
+    o.mc.event_opaque = vm;
+    if (rv_machine_new(&o.mc, &m, &err) < 0) {
+        fail("%s", err.msg);
+        goto out;
+    }
+    h.m = m;
+    vm_mon_set_machine(vm, m);
+    if (serial &&
+        chr_fe_attach(serial, &serial_ops, &h, &h.serial_fe, &err) < 0) {
+        fail("-serial %s: %s", chr_label(serial), err.msg);
+        goto out;
+    }
+    chr_ctx_open_muxes(chrs);
+    if (h.quit_early) {
+        rv_machine_quit(m, RV_CAUSE_NONE);
     }
     if (o.pidfile) {
         FILE *f = fopen(o.pidfile, "w");
@@ -1104,17 +1571,20 @@ int main(int argc, char **argv)
         fclose(f);
         pid_written = true;
     }
+    daemonize_done(ready_fd, true);
+    ready_fd = -1;
     if (rv_machine_run(m, &ex, &err) < 0) {
         fail("%s", err.msg);
         goto out;
     }
+    chr_ctx_flush(chrs, 1000);
     switch (ex.kind) {
     case RV_EXIT_POWEROFF:
         rc = ex.exit_code;
         break;
     case RV_EXIT_QUIT:
-        if (!quit_flag) {
-            fprintf(stderr, PROG ": terminated\n");
+        if (quit_flag) {
+            report_signal();
         }
         rc = 0;
         break;
@@ -1122,8 +1592,12 @@ int main(int argc, char **argv)
         rc = 0;
         break;
     case RV_EXIT_TRAP_LOOP:
-        rv_chardev_close(serial);
-        serial = NULL;
+        chr_fe_detach(h.serial_fe);
+        h.serial_fe = NULL;
+        vm_mon_free(vm);
+        vm = NULL;
+        chr_ctx_free(chrs);
+        chrs = NULL;
         fprintf(stderr,
                 PROG ": guest stuck in a trap loop at pc 0x%" PRIx64
                      " (icount %" PRIu64 ")\n",
@@ -1139,8 +1613,13 @@ int main(int argc, char **argv)
         }
     }
 out:
+    daemonize_done(ready_fd, false);
+    chr_fe_detach(h.serial_fe);
+    vm_mon_free(vm);
+    chr_ctx_free(chrs);
     rv_machine_free(m);
-    rv_chardev_close(serial);
+    main_loop = NULL;
+    loop_free(loop);
     if (pid_written) {
         unlink(o.pidfile);
     }

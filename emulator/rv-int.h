@@ -151,7 +151,6 @@ void rv_cpu_ram_written(struct rv_cpu *cpu, uint64_t gpa, uint64_t len);
 /* ---- machine <-> devices (machine-virt.c, dev-*.c) ---- */
 
 struct rv_machine;
-struct rv_chardev;
 
 /*
  * What a device may ask of the machine. Devices never touch the CPU or the
@@ -502,15 +501,5 @@ int rv_machine_vmstate_check(struct rv_machine *m, const uint8_t *src,
                              size_t src_len, struct err *err);
 /* Guest RAM of the machine (borrowed). */
 const struct rv_ram *rv_machine_ram(const struct rv_machine *m);
-
-/* chardev.c (beyond rv.h) */
-/* Read up to @cap input bytes without blocking; sets RV_CHARDEV_EV_* in
- * *@events. Returns the count, 0 if none, or -EPIPE at end of input. */
-int rv_chardev_read(struct rv_chardev *c, uint8_t *dst, size_t cap,
-                    unsigned *events);
-/* Write all of @src (blocking). Returns 0 or a negative errno. */
-int rv_chardev_write(struct rv_chardev *c, const uint8_t *src, size_t len);
-/* File descriptor to poll for input, or -1. */
-int rv_chardev_poll_fd(const struct rv_chardev *c);
 
 #endif /* EMULATOR_RV_INT_H */

@@ -13,7 +13,7 @@
 #include "common/err.h"
 
 struct rv_machine; /* opaque; one per running guest */
-struct rv_chardev; /* opaque; a serial backend (see rv_chardev_open) */
+struct loop;       /* common/loop.h */
 
 /* Limits of the machine model (QEMU 7.2 virt, one hart). */
 #define RV_RAM_BASE         0x80000000ull
@@ -64,10 +64,55 @@ struct rv_loader_config {
 /* Why rv_machine_run() returned. */
 enum rv_exit_kind {
     RV_EXIT_POWEROFF = 0, /* sifive_test pass/fail; see exit_code */
-    RV_EXIT_QUIT,         /* the user asked to quit (Ctrl-a x) */
+    RV_EXIT_QUIT,         /* the user asked to quit (Ctrl-a x, quit, signal) */
     RV_EXIT_RESET,        /* guest reset with -no-reboot */
     RV_EXIT_TRAP_LOOP,    /* the hart was stuck in a trap loop */
 };
+
+/* Run states, as QEMU's RunState (qapi/run-state.json); names by
+ * rv_runstate_name(). */
+enum rv_runstate {
+    RV_RUN_PRELAUNCH = 0, /* -S: not started yet */
+    RV_RUN_RUNNING,
+    RV_RUN_PAUSED,         /* stop, or stop-at reached */
+    RV_RUN_SHUTDOWN,       /* the guest powered off under -no-shutdown */
+    RV_RUN_GUEST_PANICKED, /* reserved: this board has no panic device */
+    RV_RUN_INTERNAL_ERROR, /* reserved */
+    RV_RUN_SAVE_VM,        /* reserved for savevm */
+    RV_RUN_RESTORE_VM,     /* reserved for loadvm */
+    RV_RUN_DEBUG,          /* reserved for the gdb stub */
+};
+
+/* Why the machine shut down or reset: QEMU's ShutdownCause. */
+enum rv_shutdown_cause {
+    RV_CAUSE_NONE = 0, /* no event (QEMU 7.2's Ctrl-a x exits silently) */
+    RV_CAUSE_HOST_ERROR,
+    RV_CAUSE_HOST_QMP_QUIT,
+    RV_CAUSE_HOST_QMP_SYSTEM_RESET,
+    RV_CAUSE_HOST_SIGNAL,
+    RV_CAUSE_HOST_UI,
+    RV_CAUSE_GUEST_SHUTDOWN,
+    RV_CAUSE_GUEST_RESET,
+    RV_CAUSE_GUEST_PANIC,
+    RV_CAUSE_SUBSYSTEM_RESET,
+    RV_CAUSE_SNAPSHOT_LOAD,
+};
+
+/* Machine events, as QEMU's QMP events of the same names. */
+enum rv_event {
+    RV_EVENT_STOP,
+    RV_EVENT_RESUME,
+    RV_EVENT_RESET,    /* with a cause: data {guest, reason} */
+    RV_EVENT_SHUTDOWN, /* with a cause: data {guest, reason} */
+    RV_EVENT_POWERDOWN,
+};
+
+/* Receives each event as it happens; @cause is RV_CAUSE_NONE for STOP,
+ * RESUME and POWERDOWN. */
+typedef void rv_event_fn(void *opaque, enum rv_event ev,
+                         enum rv_shutdown_cause cause);
+/* Serial output of the guest, gathered per CPU slice. */
+typedef void rv_serial_out_fn(void *opaque, const uint8_t *src, size_t len);
 
 struct rv_exit_info {
     enum rv_exit_kind kind;
@@ -127,10 +172,17 @@ struct rv_machine_config {
      * newline); NULL drops them. */
     void (*log_fn)(void *opaque, const char *msg);
     void *log_opaque;
-    struct rv_chardev *serial; /* borrowed; NULL = discard output */
-    /* Polled between slices; nonzero makes rv_machine_run() return
-     * RV_EXIT_QUIT (set it from a signal handler). NULL if unused. */
+    rv_serial_out_fn *serial_out; /* NULL: output discarded */
+    void *serial_opaque;
+    rv_event_fn *event_fn; /* NULL: events dropped */
+    void *event_opaque;
+    /* Serves every host descriptor between CPU slices (borrowed); NULL:
+     * rv_machine_run() uses a private loop. */
+    struct loop *loop;
+    /* Checked between slices; nonzero quits with RV_CAUSE_HOST_SIGNAL
+     * (set it from a signal handler, then loop_wake()). NULL if unused. */
     volatile int *quit_flag;
+    bool start_paused;           /* -S: begin in prelaunch */
     struct rv_input_hooks hooks; /* all NULL: plain run */
 };
 
@@ -152,8 +204,12 @@ int rv_machine_new(const struct rv_machine_config *cfg, struct rv_machine **out,
 void rv_machine_free(struct rv_machine *m);
 
 /*
- * Run the guest until it powers off, the user quits, or a fatal condition.
- * Returns 0 and fills @exit, or a negative errno (I/O error on a backend).
+ * The main loop: run the guest in slices and serve the loop's descriptors
+ * between them, until it powers off, the user quits, or a fatal condition.
+ * Slices end at the next timer deadline, a stop-at target, a stop request
+ * or a bounded budget; while the guest waits in WFI, the loop sleeps
+ * until the next deadline (icount_sleep) or fast-forwards. Returns 0 and
+ * fills @exit, or a negative errno.
  */
 int rv_machine_run(struct rv_machine *m, struct rv_exit_info *exit,
                    struct err *err);
@@ -169,23 +225,52 @@ uint64_t rv_machine_icount(const struct rv_machine *m);
  */
 int rv_machine_state_hash(struct rv_machine *m, uint8_t *dst);
 
-/* ---- character devices (chardev.c) ---- */
+/* ---- the host side of the serial port ---- */
 
-#define RV_CHARDEV_EV_QUIT (1u << 0) /* Ctrl-a x */
+/* Bytes of serial input the machine can buffer now (0: full). */
+size_t rv_machine_serial_room(const struct rv_machine *m);
+/* Buffer up to rv_machine_serial_room() bytes of host input; the UART
+ * takes them one by one as the guest reads (through hooks.serial). */
+void rv_machine_serial_input(struct rv_machine *m, const uint8_t *src,
+                             size_t src_len);
 
+/* ---- run control (for the monitor; call between CPU slices) ---- */
+
+/* QEMU's name of @s ("prelaunch", "running", "paused", "shutdown", ...). */
+const char *rv_runstate_name(enum rv_runstate s);
+/* QEMU's name of @c ("host-qmp-quit", "guest-shutdown", ...). */
+const char *rv_shutdown_cause_name(enum rv_shutdown_cause c);
+/* True if @c comes from the guest (the SHUTDOWN/RESET "guest" member). */
+bool rv_shutdown_cause_guest(enum rv_shutdown_cause c);
+
+enum rv_runstate rv_machine_runstate(const struct rv_machine *m);
+/* True while the CPU runs (QEMU's runstate_is_running()). */
+bool rv_machine_is_running(const struct rv_machine *m);
+/* QEMU's vm_stop(paused): running -> paused with STOP; otherwise nothing.
+ * The icount stays where it is. */
+void rv_machine_stop(struct rv_machine *m);
 /*
- * Open a serial backend as QEMU spells it: "stdio", "null", "file:PATH",
- * "pty", "tcp:HOST:PORT[,server=on|off][,wait=on|off][,nodelay=on]",
- * "unix:PATH[,server=on][,wait=off]". With @escapes (stdio under
- * -nographic), Ctrl-a x requests quit, Ctrl-a h prints help, Ctrl-a Ctrl-a
- * sends Ctrl-a. Returns 0 and sets *@out, or -EINVAL (bad spec), -ENOTSUP,
- * or a negative errno from the host.
+ * QEMU's cont: -> running with RESUME (STOP then RESUME if already
+ * running). Returns 0, or -EBUSY "Resetting the Virtual Machine is
+ * required" in the shutdown state.
  */
-int rv_chardev_open(const char *spec, bool escapes, struct rv_chardev **out,
-                    struct err *err);
-/* Restores the terminal. Accepts NULL. */
-void rv_chardev_close(struct rv_chardev *c);
-/* The pty's slave path, or NULL. Borrowed. */
-const char *rv_chardev_pty_path(const struct rv_chardev *c);
+int rv_machine_cont(struct rv_machine *m, struct err *err);
+/* Reset the machine now (RESET event with @cause); a stopped machine goes
+ * to prelaunch. With -no-reboot, shuts down instead (SHUTDOWN, exit). */
+void rv_machine_system_reset(struct rv_machine *m,
+                             enum rv_shutdown_cause cause);
+/* POWERDOWN event; this board has no power button for the guest. */
+void rv_machine_system_powerdown(struct rv_machine *m);
+/* Make rv_machine_run() return RV_EXIT_QUIT after the current handler,
+ * with a SHUTDOWN event unless @cause is RV_CAUSE_NONE. */
+void rv_machine_quit(struct rv_machine *m, enum rv_shutdown_cause cause);
+/*
+ * Pause (STOP event) when the icount reaches @icount exactly, whatever the
+ * state in between. Returns 0, or -ERANGE (@icount is behind the current
+ * icount; @err says both). rv_machine_stop_at_target() gives the pending
+ * target or UINT64_MAX.
+ */
+int rv_machine_stop_at(struct rv_machine *m, uint64_t icount, struct err *err);
+uint64_t rv_machine_stop_at_target(const struct rv_machine *m);
 
 #endif /* EMULATOR_RV_H */

@@ -314,6 +314,7 @@ static void test_mux_escapes(void **state)
     assert_int_equal(chr_fe_attach(c, &rec_ops, &r1, &fe1, NULL), 0);
     assert_int_equal(r1.mux_in, 1);
     assert_int_equal(chr_fe_attach(c, &rec_ops, &r2, &fe2, NULL), 0);
+    chr_ctx_open_muxes(e->ctx);
     assert_int_equal(r1.mux_out, 1);
     assert_int_equal(r2.mux_in, 1);
     fd = unix_connect(path);

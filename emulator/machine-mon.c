@@ -1,0 +1,597 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * emulator/machine-mon.c - the rrvm binary's monitor glue: one monitor
+ * session per chardev front-end, the machine's commands (run control,
+ * identity, chardevs, the rrvm state-hash and stop-at extensions) and the
+ * machine's events as QMP events.
+ */
+#include "emulator/machine-mon.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/alloc.h"
+#include "common/hash.h"
+#include "monitor/mon.h"
+
+#define VM_MAX_CONNS 16
+/* Monitor output held while a mux front-end is out of focus (QEMU keeps
+ * it in the monitor's buffer until MUX_IN). */
+#define VM_MUX_HOLD (64u << 10)
+
+struct vm_conn {
+    struct vm_mon *vm;
+    struct mon_session *s;
+    struct chr_fe *fe;
+    bool qmp;
+    bool mux_out;    /* a mux front-end without the focus */
+    bool opened;     /* the session got mon_session_open() */
+    bool reset_seen; /* QEMU's mon->reset_seen */
+    char *held;      /* output while mux_out; VM_MUX_HOLD */
+    size_t held_len;
+};
+
+struct vm_mon {
+    struct mon *mon;
+    struct rv_machine *m;
+    struct chr_ctx *chrs;
+    char *name; /* NULL if none */
+    char uuid[37];
+    struct vm_conn *conns[VM_MAX_CONNS];
+    unsigned nb_conns;
+    struct mon_cmd *cmds; /* machine_cmds with opaque = this */
+};
+
+/* ---- sessions on chardevs ---- */
+
+static void conn_out(void *opaque, const char *buf, size_t len)
+{
+    struct vm_conn *c = opaque;
+
+    if (c->mux_out) {
+        size_t room = VM_MUX_HOLD - c->held_len;
+
+        if (!c->held) {
+            c->held = mem_alloc(VM_MUX_HOLD);
+            if (!c->held) {
+                return;
+            }
+        }
+        if (len > room) {
+            len = room;
+        }
+        memcpy(c->held + c->held_len, buf, len);
+        c->held_len += len;
+        return;
+    }
+    chr_fe_write(c->fe, buf, len);
+}
+
+static void conn_read(void *opaque, const uint8_t *src, size_t len)
+{
+    struct vm_conn *c = opaque;
+
+    mon_session_input(c->s, src, len);
+}
+
+static void conn_event(void *opaque, enum chr_event ev)
+{
+    struct vm_conn *c = opaque;
+
+    switch (ev) {
+    case CHR_EVENT_OPENED:
+        if (c->opened) {
+            mon_session_close(c->s);
+        }
+        c->opened = true;
+        c->reset_seen = true;
+        mon_session_open(c->s);
+        break;
+    case CHR_EVENT_CLOSED:
+        if (c->opened) {
+            mon_session_close(c->s);
+            c->opened = false;
+        }
+        break;
+    case CHR_EVENT_MUX_IN:
+        if (c->qmp) {
+            break;
+        }
+        c->mux_out = false;
+        if (c->held_len) {
+            chr_fe_write(c->fe, c->held, c->held_len);
+            c->held_len = 0;
+        } else if (c->reset_seen) {
+            /* QEMU's monitor_resume(): the prompt again. */
+            conn_out(c, "(qemu) ", 7);
+        }
+        break;
+    case CHR_EVENT_MUX_OUT:
+        if (c->qmp) {
+            break;
+        }
+        if (c->reset_seen && !c->mux_out) {
+            conn_out(c, "\r\n", 2);
+        }
+        c->mux_out = true;
+        break;
+    case CHR_EVENT_BREAK:
+        break;
+    }
+}
+
+static const struct chr_fe_ops conn_ops = {NULL, conn_read, conn_event};
+
+int vm_mon_attach(struct vm_mon *vm, struct chr *chr, bool qmp, bool pretty,
+                  struct err *err)
+{
+    struct vm_conn *c;
+    int ret;
+
+    if (vm->nb_conns == VM_MAX_CONNS) {
+        return err_set(err, -ENOSPC, "at most %d monitors", VM_MAX_CONNS);
+    }
+    c = mem_calloc(1, sizeof(*c));
+    if (!c) {
+        return err_set(err, -ENOMEM, "out of memory");
+    }
+    c->vm = vm;
+    c->qmp = qmp;
+    ret = mon_session_new(vm->mon, qmp ? MON_MODE_QMP : MON_MODE_HMP, pretty,
+                          conn_out, c, &c->s, err);
+    if (ret < 0) {
+        mem_free(c);
+        return ret;
+    }
+    ret = chr_fe_attach(chr, &conn_ops, c, &c->fe, err);
+    if (ret < 0) {
+        mon_session_free(c->s);
+        mem_free(c);
+        return ret;
+    }
+    vm->conns[vm->nb_conns++] = c;
+    return 0;
+}
+
+/* ---- events ---- */
+
+void vm_mon_event(void *opaque, enum rv_event ev, enum rv_shutdown_cause cause)
+{
+    static const char *const names[] = {
+        [RV_EVENT_STOP] = "STOP",           [RV_EVENT_RESUME] = "RESUME",
+        [RV_EVENT_RESET] = "RESET",         [RV_EVENT_SHUTDOWN] = "SHUTDOWN",
+        [RV_EVENT_POWERDOWN] = "POWERDOWN",
+    };
+    struct vm_mon *vm = opaque;
+    struct mon_json *data = NULL;
+
+    if (ev == RV_EVENT_RESET || ev == RV_EVENT_SHUTDOWN) {
+        data = mon_json_object_new();
+        if (!data ||
+            mon_json_object_set_take(
+                data, "guest",
+                mon_json_bool_new(rv_shutdown_cause_guest(cause))) < 0 ||
+            mon_json_object_set_take(
+                data, "reason",
+                mon_json_str_new(rv_shutdown_cause_name(cause))) < 0) {
+            mon_json_free(data);
+            return;
+        }
+    }
+    mon_event_emit(vm->mon, names[ev], data);
+    mon_json_free(data);
+}
+
+/* ---- commands ---- */
+
+static struct vm_mon *req_vm(struct mon_req *req)
+{
+    return mon_req_opaque(req);
+}
+
+static int no_machine(struct err *err)
+{
+    return err_set(err, -EAGAIN, "The machine is not ready");
+}
+
+static int return_take(struct mon_req *req, struct mon_json *v, struct err *err)
+{
+    if (!v) {
+        return err_set(err, -ENOMEM, "out of memory");
+    }
+    mon_req_return_take(req, v);
+    return 0;
+}
+
+static int obj_set(struct mon_json *o, const char *k, struct mon_json *v)
+{
+    return o ? mon_json_object_set_take(o, k, v) : -ENOMEM;
+}
+
+static int cmd_query_status(struct mon_req *req, struct err *err)
+{
+    struct vm_mon *vm = req_vm(req);
+    struct mon_json *o = mon_json_object_new();
+    enum rv_runstate st;
+
+    if (!vm->m) {
+        mon_json_free(o);
+        return no_machine(err);
+    }
+    st = rv_machine_runstate(vm->m);
+    if (obj_set(o, "status", mon_json_str_new(rv_runstate_name(st))) < 0 ||
+        obj_set(o, "singlestep", mon_json_bool_new(false)) < 0 ||
+        obj_set(o, "running", mon_json_bool_new(rv_machine_is_running(vm->m))) <
+            0) {
+        mon_json_free(o);
+        return err_set(err, -ENOMEM, "out of memory");
+    }
+    return return_take(req, o, err);
+}
+
+/* HMP `info status` (QEMU's hmp_info_status). */
+static void fmt_status(struct mon_req *req, const struct mon_json *ret)
+{
+    const char *st = mon_json_str_get(mon_json_object_get(ret, "status"));
+    bool running = false;
+
+    mon_json_bool_get(mon_json_object_get(ret, "running"), &running);
+    mon_req_printf(req, "VM status: %s", running ? "running" : "paused");
+    if (!running && st && strcmp(st, "paused")) {
+        mon_req_printf(req, " (%s)", st);
+    }
+    mon_req_printf(req, "\n");
+}
+
+static int cmd_stop(struct mon_req *req, struct err *err)
+{
+    struct vm_mon *vm = req_vm(req);
+
+    if (!vm->m) {
+        return no_machine(err);
+    }
+    rv_machine_stop(vm->m);
+    return 0;
+}
+
+static int cmd_cont(struct mon_req *req, struct err *err)
+{
+    struct vm_mon *vm = req_vm(req);
+
+    if (!vm->m) {
+        return no_machine(err);
+    }
+    return rv_machine_cont(vm->m, err);
+}
+
+static int cmd_system_reset(struct mon_req *req, struct err *err)
+{
+    struct vm_mon *vm = req_vm(req);
+
+    if (!vm->m) {
+        return no_machine(err);
+    }
+    rv_machine_system_reset(vm->m, RV_CAUSE_HOST_QMP_SYSTEM_RESET);
+    return 0;
+}
+
+static int cmd_system_powerdown(struct mon_req *req, struct err *err)
+{
+    struct vm_mon *vm = req_vm(req);
+
+    if (!vm->m) {
+        return no_machine(err);
+    }
+    rv_machine_system_powerdown(vm->m);
+    return 0;
+}
+
+static int cmd_quit(struct mon_req *req, struct err *err)
+{
+    struct vm_mon *vm = req_vm(req);
+
+    if (!vm->m) {
+        return no_machine(err);
+    }
+    rv_machine_quit(vm->m, RV_CAUSE_HOST_QMP_QUIT);
+    return 0;
+}
+
+static int cmd_query_name(struct mon_req *req, struct err *err)
+{
+    struct vm_mon *vm = req_vm(req);
+    struct mon_json *o = mon_json_object_new();
+
+    if (vm->name && obj_set(o, "name", mon_json_str_new(vm->name)) < 0) {
+        mon_json_free(o);
+        return err_set(err, -ENOMEM, "out of memory");
+    }
+    return return_take(req, o, err);
+}
+
+static void fmt_name(struct mon_req *req, const struct mon_json *ret)
+{
+    const char *n = mon_json_str_get(mon_json_object_get(ret, "name"));
+
+    if (n) {
+        mon_req_printf(req, "%s\n", n);
+    }
+}
+
+static int cmd_query_uuid(struct mon_req *req, struct err *err)
+{
+    struct vm_mon *vm = req_vm(req);
+    struct mon_json *o = mon_json_object_new();
+
+    if (obj_set(o, "UUID", mon_json_str_new(vm->uuid)) < 0) {
+        mon_json_free(o);
+        return err_set(err, -ENOMEM, "out of memory");
+    }
+    return return_take(req, o, err);
+}
+
+static void fmt_uuid(struct mon_req *req, const struct mon_json *ret)
+{
+    mon_req_printf(req, "%s\n",
+                   mon_json_str_get(mon_json_object_get(ret, "UUID")));
+}
+
+static int cmd_query_kvm(struct mon_req *req, struct err *err)
+{
+    struct mon_json *o = mon_json_object_new();
+
+    if (obj_set(o, "enabled", mon_json_bool_new(false)) < 0 ||
+        obj_set(o, "present", mon_json_bool_new(false)) < 0) {
+        mon_json_free(o);
+        return err_set(err, -ENOMEM, "out of memory");
+    }
+    return return_take(req, o, err);
+}
+
+static void fmt_kvm(struct mon_req *req, const struct mon_json *ret)
+{
+    bool present = false, enabled = false;
+
+    mon_json_bool_get(mon_json_object_get(ret, "present"), &present);
+    mon_json_bool_get(mon_json_object_get(ret, "enabled"), &enabled);
+    mon_req_printf(req, "kvm support: ");
+    if (present) {
+        mon_req_printf(req, "%s\n", enabled ? "enabled" : "disabled");
+    } else {
+        mon_req_printf(req, "not compiled\n");
+    }
+}
+
+static int cmd_query_target(struct mon_req *req, struct err *err)
+{
+    struct mon_json *o = mon_json_object_new();
+
+    if (obj_set(o, "arch", mon_json_str_new("riscv64")) < 0) {
+        mon_json_free(o);
+        return err_set(err, -ENOMEM, "out of memory");
+    }
+    return return_take(req, o, err);
+}
+
+static int cmd_query_cpus_fast(struct mon_req *req, struct err *err)
+{
+    struct mon_json *a = mon_json_array_new();
+    struct mon_json *cpu = mon_json_object_new();
+    struct mon_json *props = mon_json_object_new();
+
+    if (obj_set(props, "core-id", mon_json_int_new(0)) < 0 ||
+        obj_set(cpu, "thread-id", mon_json_int_new(getpid())) < 0 ||
+        obj_set(cpu, "props", props) < 0 ||
+        obj_set(cpu, "qom-path", mon_json_str_new("/machine/soc0/harts[0]")) <
+            0 ||
+        obj_set(cpu, "cpu-index", mon_json_int_new(0)) < 0 ||
+        obj_set(cpu, "target", mon_json_str_new("riscv64")) < 0 || !a ||
+        mon_json_array_append_take(a, cpu) < 0) {
+        mon_json_free(a);
+        return err_set(err, -ENOMEM, "out of memory");
+    }
+    return return_take(req, a, err);
+}
+
+static int cmd_query_chardev(struct mon_req *req, struct err *err)
+{
+    struct vm_mon *vm = req_vm(req);
+    struct mon_json *a = mon_json_array_new();
+
+    if (!a) {
+        return err_set(err, -ENOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < chr_count(vm->chrs); i++) {
+        struct chr *c = chr_at(vm->chrs, i);
+        struct mon_json *o = mon_json_object_new();
+
+        if (obj_set(o, "frontend-open", mon_json_bool_new(chr_fe_attached(c))) <
+                0 ||
+            obj_set(o, "filename",
+                    mon_json_str_new(chr_is_mux(c) ? "mux" : chr_filename(c))) <
+                0 ||
+            obj_set(o, "label", mon_json_str_new(chr_label(c))) < 0 ||
+            mon_json_array_append_take(a, o) < 0) {
+            mon_json_free(a);
+            return err_set(err, -ENOMEM, "out of memory");
+        }
+    }
+    return return_take(req, a, err);
+}
+
+/* HMP `info chardev` (QEMU's hmp_info_chardev). */
+static void fmt_chardev(struct mon_req *req, const struct mon_json *ret)
+{
+    for (size_t i = 0; i < mon_json_len(ret); i++) {
+        const struct mon_json *o = mon_json_array_get(ret, i);
+
+        mon_req_printf(req, "%s: filename=%s\n",
+                       mon_json_str_get(mon_json_object_get(o, "label")),
+                       mon_json_str_get(mon_json_object_get(o, "filename")));
+    }
+}
+
+/* rrvm extension: the icount and the SHA-256 state hash, now. */
+static int cmd_statehash(struct mon_req *req, struct err *err)
+{
+    struct vm_mon *vm = req_vm(req);
+    uint8_t h[RV_STATE_HASH_LEN];
+    char hex[2 * RV_STATE_HASH_LEN + 1];
+    struct mon_json *o;
+    int ret;
+
+    if (!vm->m) {
+        return no_machine(err);
+    }
+    ret = rv_machine_state_hash(vm->m, h);
+    if (ret < 0) {
+        return err_set(err, ret, "cannot hash the machine state");
+    }
+    hash_hex(h, sizeof(h), hex);
+    o = mon_json_object_new();
+    if (obj_set(o, "icount", mon_json_uint_new(rv_machine_icount(vm->m))) < 0 ||
+        obj_set(o, "statehash", mon_json_str_new(hex)) < 0) {
+        mon_json_free(o);
+        return err_set(err, -ENOMEM, "out of memory");
+    }
+    return return_take(req, o, err);
+}
+
+static void fmt_statehash(struct mon_req *req, const struct mon_json *ret)
+{
+    int64_t ic = 0;
+
+    mon_json_int_get(mon_json_object_get(ret, "icount"), &ic);
+    mon_req_printf(req, "icount %" PRIu64 " statehash %s\n", (uint64_t)ic,
+                   mon_json_str_get(mon_json_object_get(ret, "statehash")));
+}
+
+/* rrvm extension: pause when the icount reaches an exact value. */
+static int cmd_stop_at(struct mon_req *req, struct err *err)
+{
+    struct vm_mon *vm = req_vm(req);
+    int64_t ic = 0;
+
+    if (!vm->m) {
+        return no_machine(err);
+    }
+    if (!mon_req_arg_int(req, "icount", &ic) || ic < 0) {
+        return err_set(err, -EINVAL,
+                       "Parameter 'icount' expects a non-negative integer");
+    }
+    return rv_machine_stop_at(vm->m, (uint64_t)ic, err);
+}
+
+static const struct mon_cmd machine_cmds[] = {
+    {"query-status", "info status", NULL,
+     "{running:bool,singlestep:bool,status:enum(debug|inmigrate|internal-"
+     "error|io-error|paused|postmigrate|prelaunch|finish-migrate|restore-vm|"
+     "running|save-vm|shutdown|suspended|watchdog|guest-panicked|colo)}",
+     NULL, NULL, "show the current VM status (running|paused)",
+     cmd_query_status, fmt_status, 0, NULL},
+    {"stop", "stop|s", NULL, NULL, NULL, NULL, "stop emulation", cmd_stop, NULL,
+     0, NULL},
+    {"cont", "cont|c", NULL, NULL, NULL, NULL, "resume emulation", cmd_cont,
+     NULL, 0, NULL},
+    {"system_reset", "system_reset", NULL, NULL, NULL, NULL, "reset the system",
+     cmd_system_reset, NULL, 0, NULL},
+    {"system_powerdown", "system_powerdown", NULL, NULL, NULL, NULL,
+     "send system power down event", cmd_system_powerdown, NULL, 0, NULL},
+    {"quit", "quit|q", NULL, NULL, NULL, NULL, "quit the emulator", cmd_quit,
+     NULL, 0, NULL},
+    {"query-name", "info name", NULL, "{*name:str}", NULL, NULL,
+     "show the current VM name", cmd_query_name, fmt_name, 0, NULL},
+    {"query-uuid", "info uuid", NULL, "{UUID:str}", NULL, NULL,
+     "show the current VM UUID", cmd_query_uuid, fmt_uuid, 0, NULL},
+    {"query-kvm", "info kvm", NULL, "{enabled:bool,present:bool}", NULL, NULL,
+     "show KVM information", cmd_query_kvm, fmt_kvm, 0, NULL},
+    {"query-target", NULL, NULL, "{arch:str}", NULL, NULL, NULL,
+     cmd_query_target, NULL, 0, NULL},
+    {"query-cpus-fast", NULL, NULL,
+     "[{thread-id:int,props:{*core-id:int},"
+     "qom-path:str,cpu-index:int,target:str}]",
+     NULL, NULL, NULL, cmd_query_cpus_fast, NULL, 0, NULL},
+    {"query-chardev", "info chardev", NULL,
+     "[{frontend-open:bool,filename:str,label:str}]", NULL, NULL,
+     "show the character devices", cmd_query_chardev, fmt_chardev, 0, NULL},
+    {"__org.rrvm_query-statehash", "info statehash", NULL,
+     "{icount:int,statehash:str}", NULL, NULL,
+     "show the instruction count and the SHA-256 of the machine state",
+     cmd_statehash, fmt_statehash, 0, NULL},
+    {"__org.rrvm_stop-at", "stop_at", "{icount:int}", NULL, "icount:l",
+     "icount", "pause when the instruction count reaches icount", cmd_stop_at,
+     NULL, 0, NULL},
+};
+
+/* ---- lifecycle ---- */
+
+int vm_mon_new(const struct vm_mon_config *cfg, struct vm_mon **out,
+               struct err *err)
+{
+    struct mon_config mc = {7, 2, 0, cfg->qemu_pkg, NULL, NULL, NULL, NULL};
+
+    struct vm_mon *vm;
+    int ret;
+
+    vm = mem_calloc(1, sizeof(*vm));
+    if (!vm) {
+        return err_set(err, -ENOMEM, "out of memory");
+    }
+    vm->chrs = cfg->chrs;
+    snprintf(vm->uuid, sizeof(vm->uuid), "%s",
+             cfg->uuid ? cfg->uuid : "00000000-0000-0000-0000-000000000000");
+    if (cfg->name) {
+        vm->name = mem_strdup(cfg->name);
+        if (!vm->name) {
+            mem_free(vm);
+            return err_set(err, -ENOMEM, "out of memory");
+        }
+    }
+    ret = mon_new(&mc, &vm->mon, err);
+    vm->cmds = mem_alloc(sizeof(machine_cmds));
+    if (ret == 0 && !vm->cmds) {
+        ret = err_set(err, -ENOMEM, "out of memory");
+    }
+    if (ret == 0) {
+        size_t n = sizeof(machine_cmds) / sizeof(machine_cmds[0]);
+
+        memcpy(vm->cmds, machine_cmds, sizeof(machine_cmds));
+        for (size_t i = 0; i < n; i++) {
+            vm->cmds[i].opaque = vm;
+        }
+        ret = mon_cmd_register(vm->mon, vm->cmds, n, err);
+    }
+    if (ret < 0) {
+        vm_mon_free(vm);
+        return ret;
+    }
+    *out = vm;
+    return 0;
+}
+
+void vm_mon_set_machine(struct vm_mon *vm, struct rv_machine *m)
+{
+    vm->m = m;
+}
+
+void vm_mon_free(struct vm_mon *vm)
+{
+    if (!vm) {
+        return;
+    }
+    for (unsigned i = 0; i < vm->nb_conns; i++) {
+        struct vm_conn *c = vm->conns[i];
+
+        chr_fe_detach(c->fe);
+        mon_session_free(c->s);
+        mem_free(c->held);
+        mem_free(c);
+    }
+    mon_free(vm->mon);
+    mem_free(vm->cmds);
+    mem_free(vm->name);
+    mem_free(vm);
+}

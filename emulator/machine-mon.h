@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * emulator/machine-mon.h - the rrvm binary's monitor glue (internal to the
+ * binary): monitor sessions on chardevs, the machine's commands, and the
+ * machine's events forwarded as QMP events.
+ */
+#ifndef EMULATOR_MACHINE_MON_H
+#define EMULATOR_MACHINE_MON_H
+
+#include <stdbool.h>
+
+#include "chardev/chardev.h"
+#include "common/err.h"
+#include "emulator/rv.h"
+
+struct vm_mon; /* opaque: the monitor and its sessions */
+
+struct vm_mon_config {
+    const char *name;     /* -name; NULL if none */
+    const char *uuid;     /* -uuid; NULL: the all-zero UUID */
+    struct chr_ctx *chrs; /* borrowed: for query-chardev */
+    const char *qemu_pkg; /* query-version "package" */
+};
+
+/* Create the monitor with the machine commands registered. Returns 0 and
+ * *@out, or -ENOMEM / -EINVAL (a bad command table entry). */
+int vm_mon_new(const struct vm_mon_config *cfg, struct vm_mon **out,
+               struct err *err);
+/* Frees the sessions and the monitor. Accepts NULL. */
+void vm_mon_free(struct vm_mon *vm);
+/* The machine the commands act on (borrowed; NULL before it exists). */
+void vm_mon_set_machine(struct vm_mon *vm, struct rv_machine *m);
+/* A monitor session (HMP when !@qmp) on @c. Returns 0, or -EBUSY
+ * ("chardev 'x' is already in use"), -ENOMEM. */
+int vm_mon_attach(struct vm_mon *vm, struct chr *c, bool qmp, bool pretty,
+                  struct err *err);
+/* An rv_event_fn: forwards machine events to every QMP session. */
+void vm_mon_event(void *opaque, enum rv_event ev, enum rv_shutdown_cause cause);
+
+#endif /* EMULATOR_MACHINE_MON_H */
