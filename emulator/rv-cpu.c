@@ -639,6 +639,8 @@ int rv_cpu_load(struct rv_cpu *cpu, const uint8_t *src, size_t src_len)
 
 #define TLB_SLOTS       (RV_TLB_CTX * 3 * RV_TLB_SIZE)
 #define TLB_ENTRY_BYTES 18
+_Static_assert(RV_CPU_TLB_MAX_BYTES == 4 + TLB_ENTRY_BYTES * TLB_SLOTS,
+               "RV_CPU_TLB_MAX_BYTES matches the TLB geometry");
 
 static const struct rv_mem_region *tlb_region(const struct rv_cpu *cpu,
                                               uint64_t pa)

@@ -109,10 +109,9 @@ int rv_cpu_set_trace(struct rv_cpu *cpu, unsigned mask, rv_trace_fn *fn,
 /*
  * Serialised hart state for snapshots and hashing: returns bytes written,
  * the size needed when @dst is NULL, or 0 if @dst_cap is too small. The
- * soft TLB is not part of it, and a guest may legally observe stale TLB
- * entries (Linux clears PTE accessed bits without sfence.vma), so call
- * rv_cpu_flush_caches() after a save that a later load must reproduce
- * exactly (savevm, replay checkpoints); rv_cpu_load() flushes itself.
+ * soft TLB is not part of it: a guest may legally observe stale TLB
+ * entries (Linux clears PTE accessed bits without sfence.vma), so save it
+ * too with rv_cpu_tlb_save() rather than flushing it (vmstate.c does).
  */
 size_t rv_cpu_save(const struct rv_cpu *cpu, uint8_t *dst, size_t dst_cap);
 /* Returns 0, -EBADMSG on a malformed blob, or -ENOTSUP for unknown

@@ -38,6 +38,7 @@ struct probe {
     const char *input;
     size_t pos;
     bool roundtrip;      /* save, hash, load, save again, compare */
+    unsigned full_every; /* compare with a from-scratch RAM hash every Nth */
     unsigned points;     /* input points seen */
     unsigned roundtrips; /* of which round trips made */
     bool failed;
@@ -100,6 +101,9 @@ static void probe_roundtrip(struct probe *p)
         goto out;
     }
     /* The tree kept from dirty pages equals one made from scratch. */
+    if (p->full_every && p->roundtrips % p->full_every != 1) {
+        goto load;
+    }
     rv_machine_vmstate_ctx(p->m, &c);
     if (rv_vmstate_ram_root(&c, r1, &err) < 0) {
         probe_fail(p, "ram root failed");
@@ -110,6 +114,7 @@ static void probe_roundtrip(struct probe *p)
         probe_fail(p, "incremental RAM hash differs from a full one");
         goto out;
     }
+load:
     if (rv_machine_vmstate_load(p->m, a, alen, &err) < 0) {
         probe_fail(p, err.msg);
         goto out;
@@ -165,6 +170,9 @@ struct run {
     struct rv_exit_info ex;
 };
 
+/* Optional extra configuration: a virtio-rng and a raw disk. */
+static const char *extra_disk;
+
 static struct rv_machine *machine_new(const char *bios, const char *kernel,
                                       uint64_t ram, struct probe *p)
 {
@@ -173,6 +181,13 @@ static struct rv_machine *machine_new(const char *bios, const char *kernel,
     struct err err;
 
     rv_machine_config_init(&cfg);
+    if (extra_disk) {
+        cfg.virtio[0].kind = RV_VIRTIO_BLK;
+        cfg.virtio[0].drive.file = extra_disk;
+        cfg.virtio[0].drive.format = "raw";
+        cfg.virtio[1].kind = RV_VIRTIO_RNG;
+        cfg.nb_virtio = 2;
+    }
     cfg.bios = bios;
     cfg.kernel = kernel;
     cfg.ram_size = ram;
@@ -190,8 +205,8 @@ static struct rv_machine *machine_new(const char *bios, const char *kernel,
 static void run_one(const char *bios, const char *kernel, const char *input,
                     bool roundtrip, struct run *r)
 {
-    struct probe p = {.input = input, .roundtrip = roundtrip};
-    struct rv_machine *m = machine_new(bios, kernel, 32ull << 20, &p);
+    struct probe p = {.input = input, .roundtrip = roundtrip, .full_every = 16};
+    struct rv_machine *m = machine_new(bios, kernel, 64ull << 20, &p);
     struct err err;
 
     assert_int_equal(rv_machine_run(m, &r->ex, &err), 0);
@@ -251,6 +266,37 @@ static void test_isa_save_every_slice(void **state)
         }
         check_program(NULL, path, NULL);
     }
+}
+
+/*
+ * U-Boot (under OpenSBI, with a virtio disk and a virtio-rng) driven
+ * through a few commands and powered off: saving, hashing, loading and
+ * re-saving at every slice changes nothing, mid-boot and at the prompt.
+ */
+#define FW_JUMP "/usr/lib/riscv64-linux-gnu/opensbi/generic/fw_jump.bin"
+#define UBOOT_S "/usr/lib/u-boot/qemu-riscv64_smode/u-boot.bin"
+#define PAD     "                                        \r"
+
+static void test_uboot_save_every_slice(void **state)
+{
+    static const char input[] =
+        "\r" PAD "version\r" PAD "virtio scan\r" PAD
+        "virtio read 0x84000000 0 1\r" PAD "mw.b 0x85000000 0x3c 0x200\r" PAD
+        "virtio write 0x85000000 2 1\r" PAD "poweroff\r" PAD;
+    char disk[] = "/tmp/rrvm-test-vmstate-disk-XXXXXX";
+    int fd;
+
+    if (access(FW_JUMP, R_OK) != 0 || access(UBOOT_S, R_OK) != 0) {
+        skip();
+    }
+    fd = mkstemp(disk);
+    assert_true(fd >= 0);
+    assert_int_equal(ftruncate(fd, 8 << 20), 0);
+    close(fd);
+    extra_disk = disk;
+    check_program(FW_JUMP, UBOOT_S, input);
+    extra_disk = NULL;
+    unlink(disk);
 }
 
 /* ---- refusals ---- */
@@ -429,6 +475,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_echo_save_every_slice),
         cmocka_unit_test(test_isa_save_every_slice),
+        cmocka_unit_test(test_uboot_save_every_slice),
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_golden),
     };
