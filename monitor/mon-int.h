@@ -48,6 +48,10 @@ void mon_buf_fini(struct mon_buf *b);
 void mon_json_print(struct mon_buf *b, const struct mon_json *v, bool pretty);
 /* Append @s as a JSON string literal (escaped, ASCII only). */
 void mon_json_print_str(struct mon_buf *b, const char *s);
+/*
+ * Deep equality; an integer equals a double of the same value, since the
+ * output format does not keep them apart (QEMU prints 1500.0 as 1500).
+ */
 bool mon_json_equal(const struct mon_json *a, const struct mon_json *b);
 
 /*

@@ -392,10 +392,24 @@ const char *mon_json_str_get(const struct mon_json *v)
     return v->u.s;
 }
 
+static double json_num(const struct mon_json *v)
+{
+    if (v->type == MON_JSON_NUMBER) {
+        return v->u.d;
+    }
+    return v->is_uint ? (double)v->u.u : (double)v->u.i;
+}
+
 bool mon_json_equal(const struct mon_json *a, const struct mon_json *b)
 {
     size_t i;
 
+    if (a && b && a->type != b->type &&
+        (a->type == MON_JSON_INT || a->type == MON_JSON_NUMBER) &&
+        (b->type == MON_JSON_INT || b->type == MON_JSON_NUMBER)) {
+        /* 1500.0 prints as 1500 and comes back an integer: same number */
+        return json_num(a) == json_num(b);
+    }
     if (!a || !b || a->type != b->type) {
         return a == b;
     }

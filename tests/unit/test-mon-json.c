@@ -53,6 +53,7 @@ static void test_parse_print(void **state)
     roundtrip("0.1", "0.10000000000000001");
     roundtrip("-1.5E-3", "-0.0015");
     roundtrip("[[[]]]", "[[[]]]");
+    roundtrip("1.5e3", "1500"); /* a double printed as an integer */
 }
 
 static void test_parse_errors(void **state)
