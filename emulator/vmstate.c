@@ -24,7 +24,7 @@
  *
  *   save:  fingerprint -> sections in table order -> header with CRC
  *   load:  header -> sections (CRC, version) -> fingerprint -> payload
- *          checks -> apply (machine, CPU, TLB, devices, PLIC last)
+ *          checks -> apply (machine, devices, PLIC, then CPU and TLB)
  *   hash:  SHA-256(blob || RAM root), RAM root brought up to date first
  */
 #include "emulator/rv-int.h"
@@ -782,6 +782,17 @@ int rv_vmstate_load(const struct rv_vmstate_ctx *c, const uint8_t *src,
             c->mach.rng[i] = rd_le64(p + 16 + 8 * i);
         }
     }
+    rv_dev_clint_load(c->dev.clint, ps.pay[4]);
+    rv_dev_uart_load(c->dev.uart, ps.pay[6]);
+    rv_dev_rtc_load(c->dev.rtc, ps.pay[7]);
+    for (unsigned i = 0; i < RV_VIRTIO_SLOTS; i++) {
+        rv_dev_virtio_load(&c->dev.virtio[i], ps.pay[SLOT_VIRTIO(i)]);
+    }
+    /* The devices above re-drive their lines, which would re-pend claimed
+     * sources; the PLIC's saved bits are the truth. */
+    rv_dev_plic_load(c->dev.plic, ps.pay[5]);
+    /* Last: the loads above drive mip; the hart's saved mip is the truth
+     * (it may lag the devices until the next slice, as it did when saved). */
     if (c->cpu) {
         if (rv_cpu_load(c->cpu, ps.pay[2], ps.len[2]) < 0 ||
             rv_cpu_tlb_load(c->cpu, ps.pay[3], ps.len[3]) < 0) {
@@ -791,15 +802,6 @@ int rv_vmstate_load(const struct rv_vmstate_ctx *c, const uint8_t *src,
             rv_cpu_ram_written(c->cpu, c->ram->base, c->ram->size);
         }
     }
-    rv_dev_clint_load(c->dev.clint, ps.pay[4]);
-    rv_dev_uart_load(c->dev.uart, ps.pay[6]);
-    rv_dev_rtc_load(c->dev.rtc, ps.pay[7]);
-    for (unsigned i = 0; i < RV_VIRTIO_SLOTS; i++) {
-        rv_dev_virtio_load(&c->dev.virtio[i], ps.pay[SLOT_VIRTIO(i)]);
-    }
-    /* Last: the devices above re-drive their lines, which would re-pend
-     * claimed sources; the PLIC's saved bits are the truth. */
-    rv_dev_plic_load(c->dev.plic, ps.pay[5]);
     return 0;
 }
 
