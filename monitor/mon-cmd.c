@@ -129,6 +129,10 @@ static int register_one(struct mon *mon, const struct mon_cmd *c,
     size_t cap, len;
     int ret;
 
+    if ((c->flags & MON_CMD_CAPABILITIES) && mon->ncmds) {
+        return err_set(err, -EINVAL, "'%s': reserved flag",
+                       c->name ? c->name : "?");
+    }
     if (!c->fn || (!c->name && !c->hmp_name)) {
         return err_set(err, -EINVAL, "command table entry without %s",
                        c->fn ? "a name" : "a handler");
@@ -436,7 +440,7 @@ static const struct mon_cmd core_cmds[] = {
      .args = "{*enable:[enum(oob)]}",
      .help = "enable QMP capabilities",
      .fn = cmd_qmp_capabilities,
-     .flags = MON_CMD_NEG_OK},
+     .flags = MON_CMD_CAPABILITIES},
     {.name = "query-commands",
      .ret = "[{name:str}]",
      .help = "list the QMP commands",

@@ -139,6 +139,12 @@ int mon_type_check_args(const struct mon_type *t, const struct mon_json *args,
 
 /* ---- mon-cmd.c: the registry ---- */
 
+/*
+ * Internal flag of qmp_capabilities: the one command of negotiation mode,
+ * which ends it. Not settable through the public table.
+ */
+#define MON_CMD_CAPABILITIES (1u << 31)
+
 struct mon_cmd_ent {
     const struct mon_cmd *cmd;
     struct mon_type *args; /* NULL: no arguments */

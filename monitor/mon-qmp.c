@@ -186,13 +186,13 @@ static void qmp_dispatch(struct mon_session *s, const struct mon_json *msg)
         return;
     }
     ent = mon_cmd_find_qmp(s->mon, name);
-    if (!s->negotiated && (!ent || !(ent->cmd->flags & MON_CMD_NEG_OK))) {
+    if (!s->negotiated && (!ent || !(ent->cmd->flags & MON_CMD_CAPABILITIES))) {
         send_error(s, id, MON_ERR_COMMAND_NOT_FOUND,
                    "Expecting capabilities negotiation with "
                    "'qmp_capabilities'");
         return;
     }
-    if (s->negotiated && ent && (ent->cmd->flags & MON_CMD_NEG_OK)) {
+    if (s->negotiated && ent && (ent->cmd->flags & MON_CMD_CAPABILITIES)) {
         send_error(s, id, MON_ERR_COMMAND_NOT_FOUND,
                    "Capabilities negotiation is already complete, command "
                    "ignored");
@@ -214,7 +214,7 @@ static void qmp_dispatch(struct mon_session *s, const struct mon_json *msg)
         send_error(s, id, req.cls, err.msg[0] ? err.msg : strerror(-ret));
         return;
     }
-    if (ent->cmd->flags & MON_CMD_NEG_OK) {
+    if (ent->cmd->flags & MON_CMD_CAPABILITIES) {
         s->negotiated = true;
     }
     send_return(s, id, req.ret);

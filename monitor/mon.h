@@ -88,7 +88,6 @@ typedef int mon_cmd_fn(struct mon_req *req, struct err *err);
 typedef void mon_hmp_fmt_fn(struct mon_req *req, const struct mon_json *ret);
 
 #define MON_CMD_HMP_ONLY (1u << 0) /* not in QMP; use human-monitor-command */
-#define MON_CMD_NEG_OK   (1u << 1) /* allowed in QMP negotiation mode */
 
 /*
  * One command table entry. A command is implemented once; the entry feeds
