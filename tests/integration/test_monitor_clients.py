@@ -62,6 +62,17 @@ def listening(port):
     return False
 
 
+def unix_listening(path):
+    """True once a socket listens at @path (/proc/net/unix: the socket file
+    appears at bind(), before listen(), when a connect is still refused)."""
+    for line in Path("/proc/net/unix").read_text().splitlines()[1:]:
+        fields = line.split()
+        if len(fields) >= 8 and fields[7] == path and \
+                int(fields[3], 16) & 0x10000:
+            return True
+    return False
+
+
 class Machine:
     """One emulator with the reference setup, paused (-S), plus the
     monitor options of the test."""
@@ -102,7 +113,7 @@ class Machine:
             time.sleep(0.01)
 
     def wait_unix(self, path):
-        self._wait(lambda: os.path.exists(path), f"socket {path}")
+        self._wait(lambda: unix_listening(path), f"listener on {path}")
 
     def wait_tcp(self, port):
         self._wait(lambda: listening(port), f"listener on port {port}")
@@ -428,6 +439,35 @@ Connected
     bad = shell(["localhost:x"], [])
     assert bad.returncode == 2
     assert bad.stderr.endswith("error: Bad port number: localhost:x\n")
+
+
+def test_qmp_shell_terminal(launch, sock, tmp_path):
+    """On a terminal: Tab completes command names from query-commands,
+    the up arrow recalls the last line, and the history is saved."""
+    import pexpect
+    m = launch("-qmp", f"unix:{sock},server=on,wait=off")
+    m.wait_unix(sock)
+    env = dict(os.environ, HOME=str(tmp_path), TERM="xterm")
+    t = spawn([str(SHELL), sock], env=env)
+    t.expect_exact("Connected to QEMU ")
+    t.expect_exact("(QEMU) ")
+    t.send("query-statu\t")
+    t.expect_exact("query-status")
+    t.send("\r")
+    t.expect_exact("(QEMU) ")
+    assert t.before.strip() == ('{"return": {"status": "prelaunch", '
+                                '"singlestep": false, "running": false}}')
+    t.send("cont\r")
+    t.expect_exact("(QEMU) ")
+    t.send("\x1b[A\x1b[A\r")
+    t.expect_exact("(QEMU) ")
+    assert '"status": "running"' in t.before
+    t.sendeof()
+    t.expect(pexpect.EOF)
+    t.close()
+    assert t.exitstatus == 0
+    history = (tmp_path / ".qmp-shell_history").read_text().split()
+    assert history == ["query-status", "cont", "query-status"]
 
 
 # QEMU 7.2 has a transaction command (its actions are block operations);
