@@ -219,9 +219,15 @@ uint64_t rv_machine_icount(const struct rv_machine *m);
 
 #define RV_STATE_HASH_LEN 32
 /*
- * SHA-256 over the machine state: CPU, every device, RAM, virtual time.
- * Two runs of the same guest with the same input give the same hash.
- * Returns 0 or -ENOMEM.
+ * The state hash into @dst (RV_STATE_HASH_LEN bytes): SHA-256 of the
+ * machine-state blob (CPU, soft TLB, every device, virtual time, the
+ * virtio-rng generator, the configuration fingerprint) and of the RAM hash
+ * tree (docs/formats/vmstate.md). Equal hashes mean equal restorable
+ * states; two runs of the same guest with the same input give the same
+ * hash. Only pages written since the previous call are read again, so it is
+ * cheap to take often; the first call digests all of RAM. Call it between
+ * CPU slices (the main loop, a monitor handler); it changes nothing the
+ * guest can observe. Returns 0 or -ENOMEM.
  */
 int rv_machine_state_hash(struct rv_machine *m, uint8_t *dst);
 
