@@ -132,7 +132,8 @@ int chr_remove(struct chr_ctx *ctx, const char *id, struct err *err);
  * Attach a front-end to @c. A plain chardev takes one ("chardev 'x' is
  * already in use"); a mux up to CHR_MUX_MAX, the last attached taking the
  * focus as in QEMU. CHR_EVENT_OPENED is delivered at attach when the
- * backend is connected (on a mux, after chr_ctx_open_muxes()). Returns 0 and *@out, or -EBUSY, -ENOMEM.
+ * backend is connected (on a mux, after chr_ctx_open_muxes()). Returns 0 and
+ * *@out, or -EBUSY, -ENOMEM.
  */
 int chr_fe_attach(struct chr *c, const struct chr_fe_ops *ops, void *opaque,
                   struct chr_fe **out, struct err *err);

@@ -15,6 +15,7 @@
 
 #include "common/alloc.h"
 #include "common/hash.h"
+#include "emulator/rv-disas.h"
 #include "monitor/mon.h"
 
 #define VM_MAX_CONNS 16
@@ -485,6 +486,170 @@ static int cmd_stop_at(struct mon_req *req, struct err *err)
     return rv_machine_stop_at(vm->m, (uint64_t)ic, err);
 }
 
+/* HMP `info registers [-a]`. */
+static int cmd_info_registers(struct mon_req *req, struct err *err)
+{
+    struct vm_mon *vm = req_vm(req);
+    char buf[RV_MACHINE_DUMP_MAX];
+
+    if (!vm->m) {
+        return no_machine(err);
+    }
+    /* QEMU 7.2 heads the one hart's dump with its index, -a or not. */
+    rv_machine_dump_registers(vm->m, buf, sizeof(buf));
+    mon_req_printf(req, "\nCPU#0\n%s", buf);
+    return 0;
+}
+
+/* QEMU's monitor_printc. */
+static void printc(struct mon_req *req, unsigned c)
+{
+    mon_req_printf(req, "'");
+    switch (c) {
+    case '\'':
+        mon_req_printf(req, "\\'");
+        break;
+    case '\\':
+        mon_req_printf(req, "\\\\");
+        break;
+    case '\n':
+        mon_req_printf(req, "\\n");
+        break;
+    case '\r':
+        mon_req_printf(req, "\\r");
+        break;
+    default:
+        if (c >= 32 && c <= 126) {
+            mon_req_printf(req, "%c", c);
+        } else {
+            mon_req_printf(req, "\\x%02x", c);
+        }
+        break;
+    }
+    mon_req_printf(req, "'");
+}
+
+/* QEMU's monitor_disas for `x/Ni` and `xp/Ni`. */
+static void disas(struct mon_req *req, struct rv_machine *m, uint64_t addr,
+                  int64_t count, bool virt)
+{
+    char line[RV_DISAS_LINE_MAX + 1];
+
+    for (; count > 0; count--) {
+        uint8_t b[4] = {0};
+        size_t avail = 4, n;
+        uint64_t raw;
+
+        if (rv_machine_mem_read(m, addr, virt, b, 2) < 0) {
+            mon_req_printf(req, "0x%016" PRIx64 ": Cannot access memory\n",
+                           addr);
+            return;
+        }
+        if ((b[0] & 3) != 3) {
+            avail = 2;
+        } else if (rv_machine_mem_read(m, addr + 2, virt, b + 2, 2) < 0) {
+            avail = 2;
+        }
+        raw = (uint64_t)b[0] | (uint64_t)b[1] << 8 | (uint64_t)b[2] << 16 |
+              (uint64_t)b[3] << 24;
+        n = rv_disas_line(addr, raw, avail, line, sizeof(line));
+        mon_req_printf(req, "%s\n", line);
+        addr += n;
+    }
+}
+
+/* QEMU's memory_dump: `x` (virtual) and `xp` (physical). */
+static int memory_dump(struct mon_req *req, bool virt, struct err *err)
+{
+    struct vm_mon *vm = req_vm(req);
+    int64_t count = 1, format = 'x', size = 4, addr = 0;
+    int64_t len;
+    int line_size, digits = 0;
+
+    if (!vm->m) {
+        return no_machine(err);
+    }
+    mon_req_arg_int(req, "count", &count);
+    mon_req_arg_int(req, "format", &format);
+    mon_req_arg_int(req, "size", &size);
+    mon_req_arg_int(req, "addr", &addr);
+    if (format == 'i') {
+        disas(req, vm->m, (uint64_t)addr, count, virt);
+        return 0;
+    }
+    if (size != 1 && size != 2 && size != 4 && size != 8) {
+        size = 4;
+    }
+    len = size * count;
+    line_size = size == 1 ? 8 : 16;
+    switch (format) {
+    case 'o':
+        digits = (int)((size * 8 + 2) / 3);
+        break;
+    case 'u':
+    case 'd':
+        digits = (int)((size * 8 * 10 + 32) / 33);
+        break;
+    case 'c':
+        size = 1;
+        break;
+    default:
+        format = 'x';
+        digits = (int)(size * 8 / 4);
+        break;
+    }
+    while (len > 0) {
+        uint8_t buf[16];
+        int l = len > line_size ? line_size : (int)len;
+
+        mon_req_printf(req, "%016" PRIx64 ":", (uint64_t)addr);
+        if (rv_machine_mem_read(vm->m, (uint64_t)addr, virt, buf, (size_t)l) <
+            0) {
+            mon_req_printf(req, " Cannot access memory\n");
+            break;
+        }
+        for (int i = 0; i < l; i += (int)size) {
+            uint64_t v = 0;
+
+            for (int k = (int)size - 1; k >= 0; k--) {
+                v = v << 8 | (i + k < l ? buf[i + k] : 0);
+            }
+            mon_req_printf(req, " ");
+            switch (format) {
+            case 'o':
+                mon_req_printf(req, "%#*" PRIo64, digits, v);
+                break;
+            case 'u':
+                mon_req_printf(req, "%*" PRIu64, digits, v);
+                break;
+            case 'd':
+                mon_req_printf(req, "%*" PRId64, digits, (int64_t)v);
+                break;
+            case 'c':
+                printc(req, (unsigned)v);
+                break;
+            default:
+                mon_req_printf(req, "0x%0*" PRIx64, digits, v);
+                break;
+            }
+        }
+        mon_req_printf(req, "\n");
+        addr += l;
+        len -= l;
+    }
+    return 0;
+}
+
+static int cmd_x(struct mon_req *req, struct err *err)
+{
+    return memory_dump(req, true, err);
+}
+
+static int cmd_xp(struct mon_req *req, struct err *err)
+{
+    return memory_dump(req, false, err);
+}
+
 static const struct mon_cmd machine_cmds[] = {
     {"query-status", "info status", NULL,
      "{running:bool,singlestep:bool,status:enum(debug|inmigrate|internal-"
@@ -521,6 +686,15 @@ static const struct mon_cmd machine_cmds[] = {
      "{icount:int,statehash:str}", NULL, NULL,
      "show the instruction count and the SHA-256 of the machine state",
      cmd_statehash, fmt_statehash, 0, NULL},
+    {NULL, "info registers", NULL, NULL, "cpustate_all:-a", "[-a]",
+     "show the cpu registers (-a: all CPUs)", cmd_info_registers, NULL,
+     MON_CMD_HMP_ONLY, NULL},
+    {NULL, "x", NULL, NULL, "fmt:/,addr:l", "/fmt addr",
+     "virtual memory dump starting at 'addr'", cmd_x, NULL, MON_CMD_HMP_ONLY,
+     NULL},
+    {NULL, "xp", NULL, NULL, "fmt:/,addr:l", "/fmt addr",
+     "physical memory dump starting at 'addr'", cmd_xp, NULL, MON_CMD_HMP_ONLY,
+     NULL},
     {"__org.rrvm_stop-at", "stop_at", "{icount:int}", NULL, "icount:l",
      "icount", "pause when the instruction count reaches icount", cmd_stop_at,
      NULL, 0, NULL},

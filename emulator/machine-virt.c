@@ -944,6 +944,56 @@ int rv_machine_state_hash(struct rv_machine *m, uint8_t *dst)
     return rv_vmstate_hash(&c, dst, NULL);
 }
 
+/* ---- inspection ---- */
+
+size_t rv_machine_dump_registers(struct rv_machine *m, char *dst,
+                                 size_t dst_cap)
+{
+    return rv_cpu_dump_state(m->cpu, true, dst, dst_cap);
+}
+
+/* A pointer to [@pa, @pa + @len) in RAM or ROM, or NULL. */
+static const uint8_t *phys_ptr(struct rv_machine *m, uint64_t pa, size_t len)
+{
+    if (pa >= m->ram.base && pa - m->ram.base < m->ram.size &&
+        len <= m->ram.size - (pa - m->ram.base)) {
+        return m->ram.host + (pa - m->ram.base);
+    }
+    if (pa >= RV_MROM_BASE && pa - RV_MROM_BASE < RV_MROM_SIZE &&
+        len <= RV_MROM_SIZE - (pa - RV_MROM_BASE)) {
+        return m->rom + (pa - RV_MROM_BASE);
+    }
+    return NULL;
+}
+
+int rv_machine_mem_read(struct rv_machine *m, uint64_t addr, bool virt,
+                        void *dst, size_t len)
+{
+    uint8_t *d = dst;
+
+    while (len) {
+        uint64_t pa = addr;
+        size_t n = 4096 - (addr & 4095);
+        const uint8_t *src;
+
+        if (n > len) {
+            n = len;
+        }
+        if (virt && rv_cpu_debug_translate(m->cpu, addr, &pa) < 0) {
+            return -EFAULT;
+        }
+        src = phys_ptr(m, pa, n);
+        if (!src) {
+            return -EFAULT;
+        }
+        memcpy(d, src, n);
+        d += n;
+        addr += n;
+        len -= n;
+    }
+    return 0;
+}
+
 /* ---- the host side of the serial port ---- */
 
 size_t rv_machine_serial_room(const struct rv_machine *m)

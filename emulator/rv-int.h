@@ -106,6 +106,21 @@ typedef void rv_trace_fn(void *opaque, const char *text);
  */
 int rv_cpu_set_trace(struct rv_cpu *cpu, unsigned mask, rv_trace_fn *fn,
                      void *opaque);
+/* Room for rv_cpu_dump_state() with the FP registers. */
+#define RV_CPU_DUMP_MAX 4096
+/*
+ * The registers in QEMU's riscv_cpu_dump_state format (-d cpu, HMP `info
+ * registers`), with the FP registers when @fpu, into @dst (NUL-terminated,
+ * truncated to @dst_cap). Returns the length written. Reads only.
+ */
+size_t rv_cpu_dump_state(struct rv_cpu *cpu, bool fpu, char *dst,
+                         size_t dst_cap);
+/*
+ * Translate @va as the hart would for a load in its current mode, without
+ * side effects: no accessed/dirty bit set, no TLB entry, no trap (QEMU's
+ * get_phys_page_debug). Returns 0 and *@pa, or -EFAULT.
+ */
+int rv_cpu_debug_translate(struct rv_cpu *cpu, uint64_t va, uint64_t *pa);
 /*
  * Serialised hart state for snapshots and hashing: returns bytes written,
  * the size needed when @dst is NULL, or 0 if @dst_cap is too small. The

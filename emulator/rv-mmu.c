@@ -566,3 +566,59 @@ int rv_mem_amo_addr(struct rv_cpu *cpu, uint64_t va, unsigned size_log2,
     }
     return 0;
 }
+
+/* ---- side-effect-free translation for the monitor ---- */
+
+int rv_cpu_debug_translate(struct rv_cpu *cpu, uint64_t va, uint64_t *pa)
+{
+    unsigned priv = access_priv(cpu, RV_ACC_READ);
+    unsigned mode = (unsigned)(cpu->satp >> 60);
+    unsigned levels, va_bits;
+    uint64_t base, pte = 0;
+    int level;
+
+    if (priv == RV_PRV_M || mode == 0) {
+        *pa = va;
+        return 0;
+    }
+    levels = mode == 8 ? 3 : 4;
+    va_bits = 12 + 9 * levels;
+    if ((uint64_t)((int64_t)(va << (64 - va_bits)) >> (64 - va_bits)) != va) {
+        return -EFAULT;
+    }
+    base = (cpu->satp & PTE_PPN_MASK) << 12;
+    for (level = (int)levels - 1; level >= 0; level--) {
+        unsigned idx = (unsigned)(va >> (12 + 9 * level)) & 0x1ff;
+        uint64_t pte_addr = base + 8ULL * idx;
+        struct rv_mem_region *r = region_find(cpu, pte_addr, 8);
+
+        if (!r) {
+            return -EFAULT;
+        }
+        pte = rd_le64(r->host + (pte_addr - r->base));
+        if (!(pte & PTE_V) || ((pte & (PTE_R | PTE_W)) == PTE_W) ||
+            (pte & PTE_RESERVED)) {
+            return -EFAULT;
+        }
+        if (pte & (PTE_R | PTE_X)) {
+            break;
+        }
+        base = ((pte >> 10) & PTE_PPN_MASK) << 12;
+    }
+    if (level < 0) {
+        return -EFAULT;
+    }
+    if (!((pte & PTE_R) || ((pte & PTE_X) && (cpu->mstatus & RV_MS_MXR)))) {
+        return -EFAULT;
+    }
+    if (level > 0 && ((pte >> 10) & ((1ULL << (9 * level)) - 1))) {
+        return -EFAULT;
+    }
+    {
+        uint64_t ppn = (pte >> 10) & PTE_PPN_MASK;
+        uint64_t off_mask = (1ULL << (12 + 9 * level)) - 1;
+
+        *pa = ((ppn << 12) & ~off_mask) | (va & off_mask);
+    }
+    return 0;
+}

@@ -393,36 +393,73 @@ static void print_in_asm(struct rv_cpu *cpu, unsigned n)
     trace_printf(t, "\n");
 }
 
-static void print_cpu(struct rv_cpu *cpu)
+/* Append to @dst at *@len, keeping it NUL-terminated and bounded. */
+static void dump_printf(char *dst, size_t cap, size_t *len, const char *fmt,
+                        ...) __attribute__((format(printf, 4, 5)));
+
+static void dump_printf(char *dst, size_t cap, size_t *len, const char *fmt,
+                        ...)
 {
-    struct rv_trace *t = cpu->trace;
+    va_list ap;
+    int n;
+
+    if (*len + 1 >= cap) {
+        return;
+    }
+    va_start(ap, fmt);
+    n = vsnprintf(dst + *len, cap - *len, fmt, ap);
+    va_end(ap);
+    if (n > 0) {
+        *len += (size_t)n < cap - *len - 1 ? (size_t)n : cap - *len - 1;
+    }
+}
+
+size_t rv_cpu_dump_state(struct rv_cpu *cpu, bool fpu, char *dst, size_t cap)
+{
+    size_t len = 0;
     uint64_t v;
 
-    trace_printf(t, " %-8s %016" PRIx64 "\n", "pc", cpu->pc);
+    if (cap) {
+        dst[0] = '\0';
+    }
+    dump_printf(dst, cap, &len, " %-8s %016" PRIx64 "\n", "pc", cpu->pc);
     for (size_t i = 0; i < sizeof(dump_csrs) / sizeof(dump_csrs[0]); i++) {
         if (rv_csr_read_debug(cpu, dump_csrs[i].csr, &v) == 0) {
-            trace_printf(t, " %-8s %016" PRIx64 "\n", dump_csrs[i].name, v);
+            dump_printf(dst, cap, &len, " %-8s %016" PRIx64 "\n",
+                        dump_csrs[i].name, v);
         }
     }
     for (unsigned i = 0; i < 32; i += 4) {
-        trace_printf(t,
-                     " %-8s %016" PRIx64 " %-8s %016" PRIx64 " %-8s %016" PRIx64
-                     " %-8s %016" PRIx64 "\n",
-                     xreg_names[i], cpu->x[i], xreg_names[i + 1], cpu->x[i + 1],
-                     xreg_names[i + 2], cpu->x[i + 2], xreg_names[i + 3],
-                     cpu->x[i + 3]);
+        dump_printf(dst, cap, &len,
+                    " %-8s %016" PRIx64 " %-8s %016" PRIx64 " %-8s %016" PRIx64
+                    " %-8s %016" PRIx64 "\n",
+                    xreg_names[i], cpu->x[i], xreg_names[i + 1], cpu->x[i + 1],
+                    xreg_names[i + 2], cpu->x[i + 2], xreg_names[i + 3],
+                    cpu->x[i + 3]);
     }
-    if (!(cpu->trace_mask & RV_LOG_FPU)) {
-        return;
+    for (unsigned i = 0; fpu && i < 32; i += 4) {
+        dump_printf(dst, cap, &len,
+                    " %-8s %016" PRIx64 " %-8s %016" PRIx64 " %-8s %016" PRIx64
+                    " %-8s %016" PRIx64 "\n",
+                    freg_names[i], cpu->f[i], freg_names[i + 1], cpu->f[i + 1],
+                    freg_names[i + 2], cpu->f[i + 2], freg_names[i + 3],
+                    cpu->f[i + 3]);
     }
-    for (unsigned i = 0; i < 32; i += 4) {
-        trace_printf(t,
-                     " %-8s %016" PRIx64 " %-8s %016" PRIx64 " %-8s %016" PRIx64
-                     " %-8s %016" PRIx64 "\n",
-                     freg_names[i], cpu->f[i], freg_names[i + 1], cpu->f[i + 1],
-                     freg_names[i + 2], cpu->f[i + 2], freg_names[i + 3],
-                     cpu->f[i + 3]);
+    return len;
+}
+
+static void print_cpu(struct rv_cpu *cpu)
+{
+    struct rv_trace *t = cpu->trace;
+    char buf[RV_CPU_DUMP_MAX];
+
+    size_t n = rv_cpu_dump_state(cpu, (cpu->trace_mask & RV_LOG_FPU) != 0, buf,
+                                 sizeof(buf));
+
+    if (RV_TRACE_BUF - t->len <= n) {
+        trace_flush(t);
     }
+    trace_printf(t, "%s", buf);
 }
 
 uint64_t rv_trace_block(struct rv_cpu *cpu, uint64_t max)

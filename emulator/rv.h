@@ -231,6 +231,24 @@ uint64_t rv_machine_icount(const struct rv_machine *m);
  */
 int rv_machine_state_hash(struct rv_machine *m, uint8_t *dst);
 
+/* ---- inspection (for the monitor; never changes the guest) ---- */
+
+/* Room for rv_machine_dump_registers(). */
+#define RV_MACHINE_DUMP_MAX 4096
+/* The hart's registers in QEMU's `info registers` format (with the FP
+ * registers) into @dst, NUL-terminated. Returns the length. */
+size_t rv_machine_dump_registers(struct rv_machine *m, char *dst,
+                                 size_t dst_cap);
+/*
+ * Read guest memory at @addr: physical (RAM and ROM only; device
+ * registers are never read, so inspection has no side effects) or, with
+ * @virt, virtual through the hart's current translation without setting
+ * accessed/dirty bits or filling the TLB. Returns 0, or -EFAULT if some
+ * byte is not readable that way.
+ */
+int rv_machine_mem_read(struct rv_machine *m, uint64_t addr, bool virt,
+                        void *dst, size_t len);
+
 /* ---- the host side of the serial port ---- */
 
 /* Bytes of serial input the machine can buffer now (0: full). */
