@@ -16,6 +16,7 @@
 #include "common/alloc.h"
 #include "common/hash.h"
 #include "emulator/rv-disas.h"
+#include "emulator/machine-mon-int.h"
 #include "monitor/mon.h"
 
 #define VM_MAX_CONNS 16
@@ -44,6 +45,7 @@ struct vm_mon {
     struct vm_conn *conns[VM_MAX_CONNS];
     unsigned nb_conns;
     struct mon_cmd *cmds; /* machine_cmds with opaque = this */
+    struct vm_mon_info *info;
 };
 
 /* ---- sessions on chardevs ---- */
@@ -409,6 +411,21 @@ static int cmd_query_chardev(struct mon_req *req, struct err *err)
         struct chr *c = chr_at(vm->chrs, i);
         struct mon_json *o = mon_json_object_new();
 
+        /* QEMU's mux is a chardev of its own over "<id>-base". */
+        if (chr_is_mux(c)) {
+            struct mon_json *b = mon_json_object_new();
+            char label[128];
+
+            snprintf(label, sizeof(label), "%s-base", chr_label(c));
+            if (obj_set(b, "frontend-open", mon_json_bool_new(true)) < 0 ||
+                obj_set(b, "filename", mon_json_str_new(chr_filename(c))) < 0 ||
+                obj_set(b, "label", mon_json_str_new(label)) < 0 ||
+                mon_json_array_append_take(a, b) < 0) {
+                mon_json_free(o);
+                mon_json_free(a);
+                return err_set(err, -ENOMEM, "out of memory");
+            }
+        }
         if (obj_set(o, "frontend-open", mon_json_bool_new(chr_fe_attached(c))) <
                 0 ||
             obj_set(o, "filename",
@@ -724,7 +741,7 @@ int vm_mon_new(const struct vm_mon_config *cfg, struct vm_mon **out,
             return err_set(err, -ENOMEM, "out of memory");
         }
     }
-    ret = mon_new(&mc, &vm->mon, err);
+    ret = vm_mon_info_new(&mc, &vm->m, vm->chrs, &vm->mon, &vm->info, err);
     vm->cmds = mem_alloc(sizeof(machine_cmds));
     if (ret == 0 && !vm->cmds) {
         ret = err_set(err, -ENOMEM, "out of memory");
@@ -765,6 +782,7 @@ void vm_mon_free(struct vm_mon *vm)
         mem_free(c);
     }
     mon_free(vm->mon);
+    vm_mon_info_free(vm->info);
     mem_free(vm->cmds);
     mem_free(vm->name);
     mem_free(vm);
