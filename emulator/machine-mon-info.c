@@ -41,6 +41,7 @@
 #define SATP_PPN_MASK ((1ull << 44) - 1)
 #define SATP_SV39     8u
 #define SATP_SV48     9u
+#define SATP_SV57     10u
 
 struct vm_mon_info {
     struct rv_machine *const *m; /* borrowed: NULL until the machine exists */
@@ -220,6 +221,21 @@ static uint64_t phys_ld64(struct rv_machine *m, uint64_t pa)
     return v;
 }
 
+/* Page table levels of satp.MODE @mode; 0 for Bare (and reserved modes). */
+static int satp_levels(unsigned mode)
+{
+    switch (mode) {
+    case SATP_SV39:
+        return 3;
+    case SATP_SV48:
+        return 4;
+    case SATP_SV57:
+        return 5;
+    default:
+        return 0;
+    }
+}
+
 struct walk {
     struct mon_req *req;
     struct rv_machine *m;
@@ -306,11 +322,11 @@ static int cmd_info_mem(struct mon_req *req, struct err *err)
         return 0;
     }
     mode = (unsigned)(satp >> 60);
-    if (mode != SATP_SV39 && mode != SATP_SV48) {
+    levels = satp_levels(mode);
+    if (!levels) {
         mon_req_printf(req, "No translation or protection\n");
         return 0;
     }
-    levels = mode == SATP_SV39 ? 3 : 4;
     w.va_bits = PGSHIFT + 9 * levels;
     mon_req_printf(req, "vaddr            paddr            size             "
                         "attr\n");
@@ -339,11 +355,11 @@ static int gva_translate(struct rv_machine *m, uint64_t va, uint64_t *pa)
     reg_lookup(m, "satp", &satp);
     reg_lookup(m, "mstatus", &mstatus);
     mode = (unsigned)(satp >> 60);
-    if (mode != SATP_SV39 && mode != SATP_SV48) {
+    levels = satp_levels(mode);
+    if (!levels) {
         *pa = va;
         return 0;
     }
-    levels = mode == SATP_SV39 ? 3 : 4;
     va_bits = PGSHIFT + 9 * levels;
     if (addr_canonical(va_bits, va & ((1ull << va_bits) - 1)) != va) {
         return -EFAULT;
