@@ -411,6 +411,16 @@ static int cmd_query_chardev(struct mon_req *req, struct err *err)
         struct chr *c = chr_at(vm->chrs, i);
         struct mon_json *o = mon_json_object_new();
 
+        if (obj_set(o, "frontend-open", mon_json_bool_new(chr_fe_attached(c))) <
+                0 ||
+            obj_set(o, "filename",
+                    mon_json_str_new(chr_is_mux(c) ? "mux" : chr_filename(c))) <
+                0 ||
+            obj_set(o, "label", mon_json_str_new(chr_label(c))) < 0 ||
+            mon_json_array_append_take(a, o) < 0) {
+            mon_json_free(a);
+            return err_set(err, -ENOMEM, "out of memory");
+        }
         /* QEMU's mux is a chardev of its own over "<id>-base". */
         if (chr_is_mux(c)) {
             struct mon_json *b = mon_json_object_new();
@@ -421,20 +431,9 @@ static int cmd_query_chardev(struct mon_req *req, struct err *err)
                 obj_set(b, "filename", mon_json_str_new(chr_filename(c))) < 0 ||
                 obj_set(b, "label", mon_json_str_new(label)) < 0 ||
                 mon_json_array_append_take(a, b) < 0) {
-                mon_json_free(o);
                 mon_json_free(a);
                 return err_set(err, -ENOMEM, "out of memory");
             }
-        }
-        if (obj_set(o, "frontend-open", mon_json_bool_new(chr_fe_attached(c))) <
-                0 ||
-            obj_set(o, "filename",
-                    mon_json_str_new(chr_is_mux(c) ? "mux" : chr_filename(c))) <
-                0 ||
-            obj_set(o, "label", mon_json_str_new(chr_label(c))) < 0 ||
-            mon_json_array_append_take(a, o) < 0) {
-            mon_json_free(a);
-            return err_set(err, -ENOMEM, "out of memory");
         }
     }
     return return_take(req, a, err);

@@ -66,7 +66,7 @@ struct cli {
     struct mon_arg mons[MAX_MONS];
     unsigned nb_mons;
     unsigned nb_compat_mons;
-    bool default_serial, default_monitor;
+    bool default_serial, default_monitor, default_parallel;
     bool daemonize;
     const char *name, *uuid;
     struct drive drives[MAX_DRIVES];
@@ -237,6 +237,13 @@ static int make_serial(struct cli *o, struct chr_ctx *ctx, struct host *h,
     bool mon = false;
 
     *out = NULL;
+    /* QEMU's default parallel port chardev; this board has no port. */
+    if (o->default_parallel &&
+        chr_new_legacy(ctx, o->nographic ? "null" : "vc", "parallel0", NULL,
+                       NULL, NULL, &chr, &err) < 0) {
+        return fail("-parallel: %s", err.msg);
+    }
+    chr = NULL;
     if (!spec && o->default_serial) {
         if (o->nographic) {
             spec = o->default_monitor ? "mon:stdio" : "stdio";
@@ -1340,6 +1347,7 @@ static int parse_args(struct cli *o, int argc, char **argv)
         } else if (!strcmp(name, "nodefaults")) {
             o->default_serial = false;
             o->default_monitor = false;
+            o->default_parallel = false;
         } else if (!strcmp(name, "S")) {
             o->mc.start_paused = true;
         } else if (!strcmp(name, "daemonize")) {
@@ -1359,7 +1367,9 @@ static int parse_args(struct cli *o, int argc, char **argv)
             exit(0);
         } else if ((!strcmp(name, "parallel") || !strcmp(name, "vga")) &&
                    !strcmp(arg, "none")) {
-            continue;
+            if (name[0] == 'p') {
+                o->default_parallel = false;
+            }
         } else if (!strcmp(name, "accel")) {
             if (strcmp(arg, "tcg") && strncmp(arg, "tcg,", 4)) {
                 return fail("-accel %s: only tcg (the interpreter)", arg);
@@ -1458,6 +1468,7 @@ int main(int argc, char **argv)
     rv_machine_config_init(&o.mc);
     o.default_serial = true;
     o.default_monitor = true;
+    o.default_parallel = true;
     if (parse_args(&o, argc, argv) < 0 || wire_devices(&o) < 0) {
         goto out;
     }
