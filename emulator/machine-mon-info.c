@@ -406,6 +406,41 @@ static int gva_translate(struct rv_machine *m, uint64_t va, uint64_t *pa)
     return 0;
 }
 
+/* Whether the 4 KiB page at @pa reads as @want (RAM and ROM only). */
+static bool page_equals(struct rv_machine *m, uint64_t pa, const uint8_t *want)
+{
+    uint8_t buf[4096];
+
+    return rv_machine_mem_read(m, pa, false, buf, sizeof(buf)) == 0 &&
+           memcmp(buf, want, sizeof(buf)) == 0;
+}
+
+/*
+ * The guest-physical page of virtual page @va as the hart would translate
+ * it now. gva_translate() cannot see the privilege mode (in M-mode there is
+ * no translation whatever satp says), so the hart's own side-effect-free
+ * virtual read decides between the walk and the identity: the candidate
+ * whose bytes it returned. A page it cannot read (a device, or a fault)
+ * keeps the walk's answer. Returns 0 and *@pa, or -EFAULT (unmapped).
+ */
+static int gva_page(struct rv_machine *m, uint64_t va, uint64_t *pa)
+{
+    uint8_t seen[4096];
+    uint64_t walked = 0;
+    bool walk_ok = gva_translate(m, va, &walked) == 0;
+
+    if (rv_machine_mem_read(m, va, true, seen, sizeof(seen)) < 0) {
+        *pa = walked;
+        return walk_ok ? 0 : -EFAULT;
+    }
+    if (walk_ok && walked != va && page_equals(m, walked, seen)) {
+        *pa = walked;
+        return 0;
+    }
+    *pa = page_equals(m, va, seen) || !walk_ok ? va : walked;
+    return 0;
+}
+
 /* HMP `gva2gpa addr` (QEMU's hmp_gva2gpa). */
 static int cmd_gva2gpa(struct mon_req *req, struct err *err)
 {
@@ -417,7 +452,7 @@ static int cmd_gva2gpa(struct mon_req *req, struct err *err)
         return -EAGAIN;
     }
     mon_req_arg_int(req, "addr", &addr);
-    if (gva_translate(m, (uint64_t)addr & ~4095ull, &gpa) < 0) {
+    if (gva_page(m, (uint64_t)addr & ~4095ull, &gpa) < 0) {
         mon_req_printf(req, "Unmapped\n");
     } else {
         mon_req_printf(req, "gpa: %#" PRIx64 "\n",
