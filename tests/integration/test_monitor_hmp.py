@@ -105,7 +105,10 @@ class Vm:
             pass
         self.q.sock.close()
         self.p.wait(TIMEOUT)
+        err = self.p.stderr.read().decode(errors="replace")
         self.p.stderr.close()
+        # A sanitizer report makes the exit status non-zero.
+        assert self.p.returncode == 0, err
 
 
 @pytest.fixture
