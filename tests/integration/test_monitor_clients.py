@@ -30,12 +30,22 @@ CLIENTS = TOP / "tests" / "data" / "qmp-clients"
 NPM_QEMU_QMP = "0.5.0"          # pinned in tests/data/qmp-clients/
 TIMEOUT = 20 * float(os.environ.get("TIMEOUT_MULT", "1"))
 
-# The emulators every client test runs against. rrvm's monitor options are
-# being wired into emulator/ (issue 10); until rrvm passes these tests its
-# parametrisation stays in RRVM_PENDING, kept out of the run: see the
-# client-test report on issue 10 for the differences seen.
-TARGETS = ["qemu"]
-RRVM_PENDING = ["rrvm"]
+# Every test runs against both emulators, except that the tests named in
+# RRVM_PENDING run against QEMU only: rrvm still differs from QEMU 7.2 there
+# (not hidden as xfail; the client-test report on issue 10 gives the exact
+# bytes). Take a name out of the set once rrvm passes it.
+TARGETS = ["qemu", "rrvm"]
+RRVM_PENDING = {
+    # human-monitor-command with cpu-index 1 on a one-CPU machine returns
+    # "7.2.0\r\n" where QEMU answers GenericError "Parameter 'cpu-index'
+    # expects a CPU number", so qmp-shell's "cpu 1" is not refused.
+    "test_qmp_shell_hmp",
+    # HMP quit prints a last "(qemu) " prompt before the connection closes.
+    "test_nc_hmp_tcp",
+    "test_telnet_hmp",
+    # -readconfig: "rrvm: -readconfig: unknown option (see -h)".
+    "test_readconfig_qmp",
+}
 
 
 def need(*tools):
@@ -152,13 +162,20 @@ class Machine:
         self.err.close()
 
 
-@pytest.fixture(params=TARGETS)
-def launch(request, tmp_path):
+def pytest_generate_tests(metafunc):
+    if "target" in metafunc.fixturenames:
+        pending = metafunc.function.__name__ in RRVM_PENDING
+        metafunc.parametrize("target", [t for t in TARGETS
+                                        if t != "rrvm" or not pending])
+
+
+@pytest.fixture
+def launch(target, tmp_path):
     """launch(*monitor_options) starts the emulator under test."""
     machines = []
 
     def start(*monitor):
-        m = Machine(request.param, tmp_path, *monitor)
+        m = Machine(target, tmp_path, *monitor)
         machines.append(m)
         return m
 
