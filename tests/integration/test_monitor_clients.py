@@ -163,10 +163,26 @@ class Machine:
 
 
 def pytest_generate_tests(metafunc):
-    if "target" in metafunc.fixturenames:
-        pending = metafunc.function.__name__ in RRVM_PENDING
-        metafunc.parametrize("target", [t for t in TARGETS
-                                        if t != "rrvm" or not pending])
+    """A "target" parameter per emulator. The QEMU runs of the clients
+    that no one here wrote test only QEMU: they are reference runs
+    (conftest.py), unlike those of rrvm-qmp-shell."""
+    if "target" not in metafunc.fixturenames:
+        return
+    name = metafunc.function.__name__
+    params = []
+    for t in TARGETS:
+        if t == "rrvm" and name in RRVM_PENDING:
+            continue
+        ref = t == "qemu" and not name.startswith("test_qmp_shell")
+        params.append(pytest.param(
+            t, marks=[pytest.mark.reference] if ref else []))
+    metafunc.parametrize("target", params)
+
+
+@pytest.fixture(autouse=True)
+def _reference_property(request):
+    if request.node.get_closest_marker("reference"):
+        request.node.user_properties.append(("reference", "1"))
 
 
 @pytest.fixture
