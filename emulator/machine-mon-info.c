@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "common/alloc.h"
+#include "common/opts.h"
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -882,6 +883,228 @@ static int cmd_chardev_remove(struct mon_req *req, struct err *err)
     return chr_remove(info->chrs, id, err);
 }
 
+/* Room for a -chardev option string built from chardev-add's backend. */
+#define INFO_CHR_OPTS_MAX 1024
+
+/* Append ",@key=@val" to @dst, doubling commas as QemuOpts needs. */
+static int opt_add(char *dst, size_t cap, size_t *len, const char *key,
+                   const char *val)
+{
+    int n = snprintf(dst + *len, cap - *len, ",%s=", key);
+
+    if (n < 0 || (size_t)n >= cap - *len) {
+        return -ERANGE;
+    }
+    *len += (size_t)n;
+    for (; *val; val++) {
+        size_t need = *val == ',' ? 2 : 1;
+
+        if (*len + need >= cap) {
+            return -ERANGE;
+        }
+        dst[(*len)++] = *val;
+        if (*val == ',') {
+            dst[(*len)++] = ',';
+        }
+    }
+    dst[*len] = '\0';
+    return 0;
+}
+
+/* A string, boolean or integer member of @data as an option value. */
+static int opt_member(char *dst, size_t cap, size_t *len,
+                      const struct mon_json *data, const char *member,
+                      const char *key)
+{
+    const struct mon_json *v = mon_json_object_get(data, member);
+    char num[24];
+    int64_t i;
+    bool b;
+
+    if (!v) {
+        return 0;
+    }
+    if (mon_json_str_get(v)) {
+        return opt_add(dst, cap, len, key, mon_json_str_get(v));
+    }
+    if (mon_json_bool_get(v, &b)) {
+        return opt_add(dst, cap, len, key, b ? "on" : "off");
+    }
+    if (mon_json_int_get(v, &i)) {
+        snprintf(num, sizeof(num), "%" PRId64, i);
+        return opt_add(dst, cap, len, key, num);
+    }
+    return -EINVAL;
+}
+
+/*
+ * The -chardev option string of QMP's ChardevBackend @backend for @id:
+ * {"type": "file", "data": {"out": P, "append": B}} is "file,id=ID,path=P,
+ * append=B", and so on for null, stdio, pty, vc, pipe, serial and socket
+ * ({"addr": {"type": "unix"|"inet", "data": {...}}, "server", "wait",
+ * "telnet", "nodelay", "reconnect"}).
+ */
+static int backend_opts(const struct mon_json *backend, const char *id,
+                        char *dst, size_t cap, struct err *err)
+{
+    const char *type = mon_json_str_get(mon_json_object_get(backend, "type"));
+    const struct mon_json *data = mon_json_object_get(backend, "data");
+    size_t len = 0;
+    int ret;
+
+    static const char *const kinds[] = {
+        "file",     "serial",    "parallel",     "pipe",  "socket",
+        "udp",      "pty",       "null",         "mux",   "msmouse",
+        "wctablet", "braille",   "testdev",      "stdio", "console",
+        "spicevmc", "spiceport", "qemu-vdagent", "dbus",  "vc",
+        "ringbuf",  "memory",
+    };
+    size_t k;
+
+    if (!type || mon_json_type(data) != MON_JSON_OBJECT) {
+        return err_set(err, -EINVAL, "Parameter 'backend' is missing");
+    }
+    for (k = 0; k < ARRAY_LEN(kinds) && strcmp(kinds[k], type); k++) {
+    }
+    if (k == ARRAY_LEN(kinds)) {
+        return err_set(err, -EINVAL,
+                       "Parameter 'type' does not accept value '%s'", type);
+    }
+    ret = snprintf(dst, cap, "%s", type) >= (int)cap ? -ERANGE : 0;
+    len = strlen(dst);
+    ret = ret ? ret : opt_add(dst, cap, &len, "id", id);
+    if (!strcmp(type, "file")) {
+        ret = ret ? ret : opt_member(dst, cap, &len, data, "out", "path");
+        ret = ret ? ret : opt_member(dst, cap, &len, data, "append", "append");
+    } else if (!strcmp(type, "pipe") || !strcmp(type, "serial")) {
+        ret = ret ? ret : opt_member(dst, cap, &len, data, "device", "path");
+    } else if (!strcmp(type, "socket")) {
+        const struct mon_json *addr = mon_json_object_get(data, "addr");
+        const struct mon_json *ad = mon_json_object_get(addr, "data");
+        const char *at = mon_json_str_get(mon_json_object_get(addr, "type"));
+        bool server = true;
+
+        if (!at || (strcmp(at, "unix") && strcmp(at, "inet"))) {
+            return err_set(err, -EINVAL, "Parameter 'addr' is missing");
+        }
+        ret = ret ? ret : opt_member(dst, cap, &len, ad, "path", "path");
+        ret = ret ? ret : opt_member(dst, cap, &len, ad, "host", "host");
+        ret = ret ? ret : opt_member(dst, cap, &len, ad, "port", "port");
+        mon_json_bool_get(mon_json_object_get(data, "server"), &server);
+        ret = ret ? ret
+                  : opt_add(dst, cap, &len, "server", server ? "on" : "off");
+        if (server && !mon_json_object_get(data, "wait")) {
+            ret = ret ? ret : opt_add(dst, cap, &len, "wait", "off");
+        }
+        ret = ret ? ret : opt_member(dst, cap, &len, data, "wait", "wait");
+        ret = ret ? ret : opt_member(dst, cap, &len, data, "telnet", "telnet");
+        ret =
+            ret ? ret : opt_member(dst, cap, &len, data, "nodelay", "nodelay");
+        ret = ret ? ret
+                  : opt_member(dst, cap, &len, data, "reconnect", "reconnect");
+    } else if (strcmp(type, "null") && strcmp(type, "stdio") &&
+               strcmp(type, "pty") && strcmp(type, "vc")) {
+        return err_set(err, -ENOTSUP, "'%s' is not a valid char driver name",
+                       type);
+    }
+    if (ret < 0) {
+        return err_set(err, ret, "Invalid parameter for chardev '%s'", id);
+    }
+    return 0;
+}
+
+/* chardev-add's informational lines ("char device redirected to ...") go
+ * to the HMP monitor that asked, and nowhere for QMP, as in QEMU. */
+static void chr_add_info(void *opaque, bool located, const char *line)
+{
+    mon_req_printf(opaque, "%s\n", line);
+}
+
+static int chr_add(struct mon_req *req, const char *params, struct err *err)
+{
+    struct vm_mon_info *info = req_info(req);
+    struct opts *o = NULL;
+    const char *id;
+    struct chr *c;
+    int ret;
+
+    if (!info->chrs) {
+        return err_set(err, -ENOTSUP, "no chardev layer");
+    }
+    ret = opts_parse(chr_opts_list(), params, 0, &o, err);
+    if (ret < 0) {
+        return ret;
+    }
+    id = opts_get(o, "id");
+    if (id && chr_find(info->chrs, id)) {
+        ret = err_set(err, -EEXIST,
+                      "attempt to add duplicate property '%s' to object "
+                      "(type 'container')",
+                      id);
+    } else {
+        ret = chr_new_opts(info->chrs, o, chr_add_info, req, &c, err);
+    }
+    opts_free(o);
+    return ret;
+}
+
+/* QMP chardev-add {id, backend}: returns {} or {"pty": path}. */
+static int cmd_chardev_add(struct mon_req *req, struct err *err)
+{
+    struct vm_mon_info *info = req_info(req);
+    const char *id = mon_req_arg_str(req, "id");
+    char params[INFO_CHR_OPTS_MAX];
+    struct mon_json *r;
+    const char *fn;
+    int ret;
+
+    if (id && info->chrs && chr_find(info->chrs, id)) {
+        return err_set(err, -EEXIST, "Chardev with id '%s' already exists", id);
+    }
+    ret = backend_opts(mon_json_object_get(mon_req_args(req), "backend"),
+                       id ? id : "", params, sizeof(params), err);
+    if (ret == 0) {
+        ret = chr_add(req, params, err);
+        if (ret < 0) {
+            err_prefix(err, "Failed to add chardev '%s'", id ? id : "");
+        }
+    }
+    if (ret < 0) {
+        return ret;
+    }
+    r = mon_json_object_new();
+    fn = chr_filename(chr_find(info->chrs, id));
+    if (r && fn && !strncmp(fn, "pty:", 4) &&
+        mon_json_object_set_take(r, "pty", mon_json_str_new(fn + 4)) < 0) {
+        r = NULL;
+    }
+    if (!r) {
+        return err_set(err, -ENOMEM, "out of memory");
+    }
+    mon_req_return_take(req, r);
+    return 0;
+}
+
+/* HMP `chardev-add args`: the -chardev syntax; errors as "Error: ...". */
+static int cmd_hmp_chardev_add(struct mon_req *req, struct err *err)
+{
+    const char *args = mon_req_arg_str(req, "args");
+    struct err e = {0};
+
+    struct opts *o = NULL;
+
+    /* QEMU's qemu_opts_parse_noisily() reports, then HMP generalises. */
+    if (opts_parse(chr_opts_list(), args ? args : "", 0, &o, &e) < 0) {
+        mon_req_printf(req, "%s\nError: Parsing chardev args failed\n", e.msg);
+        return 0;
+    }
+    opts_free(o);
+    if (chr_add(req, args ? args : "", &e) < 0) {
+        mon_req_printf(req, "Error: %s\n", e.msg);
+    }
+    return 0;
+}
+
 /* ---- the table ---- */
 
 static const struct mon_cmd info_cmds[] = {
@@ -943,6 +1166,10 @@ static const struct mon_cmd info_cmds[] = {
      cmd_sendkey, NULL, MON_CMD_HMP_ONLY, NULL},
     {"chardev-remove", "chardev-remove", "{id:str}", NULL, "id:s", "id",
      "remove chardev", cmd_chardev_remove, NULL, 0, NULL},
+    {"chardev-add", NULL, "{id:str,backend:{type:str,data:any}}", "{*pty:str}",
+     NULL, NULL, NULL, cmd_chardev_add, NULL, 0, NULL},
+    {NULL, "chardev-add", NULL, NULL, "args:s", "args", "add chardev",
+     cmd_hmp_chardev_add, NULL, MON_CMD_HMP_ONLY, NULL},
 };
 
 /* ---- lifecycle ---- */

@@ -260,3 +260,46 @@ def test_inspection_leaves_state_hash(vms, tmp_path):
     plain = [h for i, _, h in hashes if not i]
     seen = [h for i, _, h in hashes if i]
     assert plain == seen
+
+
+CHARDEV_QMP = [
+    ("chardev-add", {"id": "n0", "backend": {"type": "null", "data": {}}}),
+    ("chardev-add", {"id": "n0", "backend": {"type": "null", "data": {}}}),
+    ("chardev-add", {"id": "f0", "backend": {"type": "file",
+                                             "data": {"out": "f0.txt"}}}),
+    ("chardev-add", {"id": "f1", "backend": {"type": "file",
+                                             "data": {"out": "nodir/f"}}}),
+    ("chardev-add", {"id": "s0", "backend": {"type": "socket", "data": {
+        "addr": {"type": "unix", "data": {"path": "s0.sock"}},
+        "server": True, "wait": False}}}),
+    ("chardev-add", {"id": "b0", "backend": {"type": "bogus", "data": {}}}),
+    ("chardev-remove", {"id": "n0"}),
+    ("chardev-remove", {"id": "n0"}),
+    ("chardev-remove", {"id": "compat_monitor0"}),
+]
+CHARDEV_HMP = [
+    "chardev-add null,id=h0", "chardev-add null,id=h0",
+    "chardev-add bogus,id=h1", "chardev-add null",
+    "chardev-add null,id=h2,foo=bar", "chardev-remove h0",
+    "chardev-remove h0",
+]
+
+
+@needs_fw
+@needs_qemu
+def test_chardev_add_remove_same_as_qemu(vms):
+    qemu, ours = vms("qemu", "-S"), vms("rrvm", "-S")
+    for cmd, args in CHARDEV_QMP:
+        assert ours.q.cmd(cmd, **args) == qemu.q.cmd(cmd, **args), cmd
+    assert transcript(ours, CHARDEV_HMP) == transcript(qemu, CHARDEV_HMP)
+
+    def chardevs(vm):
+        # QEMU lists them in its hash table's order: compare as sets.
+        return sorted((c["label"], c["filename"].replace(vm.sock, "SOCK"),
+                       c["frontend-open"])
+                      for c in vm.q.cmd("query-chardev")["return"])
+    assert chardevs(ours) == chardevs(qemu)
+    pty = {"id": "p0", "backend": {"type": "pty", "data": {}}}
+    for vm in (ours, qemu):
+        r = vm.q.cmd("chardev-add", **pty)["return"]
+        assert re.fullmatch(r"/dev/pts/\d+", r["pty"]), r
