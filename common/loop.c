@@ -156,6 +156,15 @@ void loop_wake(struct loop *l)
     (void)n;
 }
 
+bool loop_ready(struct loop *l)
+{
+    int saved = errno;
+    int n = poll(l->pfds, l->nb_pfds, 0);
+
+    errno = saved;
+    return n > 0;
+}
+
 static void pfds_rebuild(struct loop *l)
 {
     unsigned n = 0;
