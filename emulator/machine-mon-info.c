@@ -564,7 +564,7 @@ static int cmd_pmemsave(struct mon_req *req, struct err *err)
 static int cmd_sum(struct mon_req *req, struct err *err)
 {
     struct rv_machine *m = req_machine(req, err);
-    int64_t s = 0, n = 0;
+    int64_t s = 0, len = 0;
     uint32_t start, size, addr;
     uint16_t sum = 0;
 
@@ -572,17 +572,29 @@ static int cmd_sum(struct mon_req *req, struct err *err)
         return -EAGAIN;
     }
     mon_req_arg_int(req, "start", &s);
-    mon_req_arg_int(req, "size", &n);
+    mon_req_arg_int(req, "size", &len);
     start = (uint32_t)s;
-    size = (uint32_t)n;
-    for (addr = start; addr < (uint32_t)(start + size); addr++) {
-        uint8_t val = 0;
+    size = (uint32_t)len;
+    for (addr = start; addr < (uint32_t)(start + size);) {
+        uint8_t buf[4096];
+        uint32_t n = (uint32_t)(start + size) - addr;
 
-        if (rv_machine_mem_read(m, addr, false, &val, 1) < 0) {
-            val = 0;
+        /* Page-aligned chunks: RAM and ROM start and end on pages, so a
+         * page that does not read is wholly outside them. */
+        if (n > sizeof(buf) - (addr & 4095)) {
+            n = (uint32_t)sizeof(buf) - (addr & 4095);
         }
-        sum = (uint16_t)((sum >> 1) | (sum << 15));
-        sum = (uint16_t)(sum + val);
+        if (rv_machine_mem_read(m, addr, false, buf, n) < 0) {
+            memset(buf, 0, n);
+        }
+        for (uint32_t i = 0; i < n; i++) {
+            sum = (uint16_t)((sum >> 1) | (sum << 15));
+            sum = (uint16_t)(sum + buf[i]);
+        }
+        addr += n;
+        if (addr == 0) {
+            break;
+        }
     }
     mon_req_printf(req, "%05d\n", sum);
     return 0;

@@ -80,7 +80,7 @@ class Qmp:
 
 
 class Vm:
-    def __init__(self, kind, rrvm, tmp_path, n, *extra):
+    def __init__(self, kind, rrvm, tmp_path, n, *extra, bios=FW):
         self.sock = str(tmp_path / f"{kind}{n}.qmp")
         self.cwd = tmp_path / f"{kind}{n}"
         self.cwd.mkdir(exist_ok=True)
@@ -89,7 +89,7 @@ class Vm:
                     "-display", "none", "-cpu", QEMU_CPU]
         else:
             argv = [rrvm, "-M", "virt", "-nodefaults", "-cpu", QEMU_CPU]
-        argv += ["-bios", FW, *extra, "-qmp",
+        argv += ["-bios", bios, *extra, "-qmp",
                  f"unix:{self.sock},server=on,wait=off"]
         self.p = subprocess.Popen(argv, cwd=self.cwd,
                                   stdin=subprocess.DEVNULL,
@@ -115,8 +115,8 @@ class Vm:
 def vms(rrvm, tmp_path):
     made = []
 
-    def start(kind, *extra):
-        vm = Vm(kind, rrvm, tmp_path, len(made), *extra)
+    def start(kind, *extra, **kw):
+        vm = Vm(kind, rrvm, tmp_path, len(made), *extra, **kw)
         made.append(vm)
         return vm
 
@@ -145,10 +145,11 @@ SAME_AS_QEMU = [
     "cpu 0", "cpu 1",
     "gva2gpa 0x80000000", "gva2gpa 0x1004",
     "sum 0x1000 0x100", "sum 0x0 16", "sum 0x80000000 0x10000",
+    "sum 0xff00 0x200", "sum 0x80 0x2000",
     "memsave 0x1000 16 nodir/x", "pmemsave 0x1000 16 nodir/x",
     "memsave 0x0 16 v0.bin", "memsave 0x1000 40 v1.bin",
     "pmemsave 0x0 16 p0.bin", "pmemsave 0x1000 40 p1.bin",
-    "pmemsave 0x80000000 4096 p2.bin",
+    "pmemsave 0x80000000 4096 p2.bin", "pmemsave 0xff00 0x200 p3.bin",
     "info usb", "info usbhost", "info vnc", "info numa", "info balloon",
     "info network", "info irq", "info pic",
     "system_wakeup", "boot_set c",
@@ -156,7 +157,7 @@ SAME_AS_QEMU = [
     "sendkey foo",
 ]
 
-SAVED = ["v1.bin", "p0.bin", "p1.bin", "p2.bin"]
+SAVED = ["v1.bin", "p0.bin", "p1.bin", "p2.bin", "p3.bin"]
 
 
 @needs_fw
@@ -303,3 +304,30 @@ def test_chardev_add_remove_same_as_qemu(vms):
     for vm in (ours, qemu):
         r = vm.q.cmd("chardev-add", **pty)["return"]
         assert re.fullmatch(r"/dev/pts/\d+", r["pty"]), r
+
+
+# lui t0,0x10000; 1: lbu t1,5(t0); andi t1,t1,1; beqz t1,1b;
+# lbu t2,0(t0); sb t2,0(t0); j 1b -- echoes the serial port.
+ECHO = bytes.fromhex("b702001003c3520013731300e30c03fe83c30200238072006ff0dffe")
+SENDKEYS = [
+    ("a", b"a"), ("shift-a", b"A"), ("ctrl-c", b"\x03"), ("ret", b"\r"),
+    ("spc", b" "), ("shift-1", b"!"), ("alt-x", b"\x1bx"),
+    ("f1", b"\x1bOP"), ("up", b"\x1b[A"), ("ctrl-alt-delete", b"\x1b\x1b[3~"),
+    ("backspace", b"\x7f"), ("kp_5", b"5"), ("shift", b""),
+]
+
+
+def test_sendkey_reaches_the_serial_port(vms, tmp_path):
+    """No keyboard: sendkey types a terminal's bytes into the serial port."""
+    prog = tmp_path / "echo.bin"
+    prog.write_bytes(ECHO)
+    vm = vms("rrvm", "-serial", "file:serial.out", bios=str(prog))
+    out = vm.cwd / "serial.out"
+    want = b""
+    for keys, sent in SENDKEYS:
+        assert vm.q.hmp(f"sendkey {keys}") == ""
+        want += sent
+        deadline = time.time() + TIMEOUT
+        while out.read_bytes() != want and time.time() < deadline:
+            time.sleep(0.01)
+        assert out.read_bytes() == want, keys
