@@ -9,6 +9,7 @@ packages.txt) make a test fail, not skip, when they are missing."""
 import json
 import os
 import re
+import select
 import shutil
 import signal
 import socket
@@ -614,13 +615,35 @@ QMP_PIPE_OUT = (
     '{"return": {}}\r\n')
 
 
-def pipe_client(argv, data, pause=0.3):
-    """(printf DATA; sleep PAUSE) | ARGV, the guides' way: the pause keeps
-    stdin open until the replies are in."""
-    return subprocess.run(
-        ["sh", "-c", '(printf "%s" "$1"; sleep "$2") | '
-         '{ shift 2; exec "$@"; }', "sh", data, str(pause), *argv],
-        capture_output=True, timeout=TIMEOUT)
+def pipe_client(argv, data, until=None, machine=None):
+    """Feed @data to the client @argv and keep its standard input open, as
+    the guides' (printf ...; sleep 1) | nc ... does, until its output ends
+    with @until, or the client ends, or @machine has exited (after quit),
+    then close it. Returns the CompletedProcess with bytes."""
+    p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    p.stdin.write(data.encode())
+    p.stdin.flush()
+    out = b""
+    deadline = time.monotonic() + TIMEOUT
+    while until is None or not out.endswith(until.encode()):
+        left = deadline - time.monotonic()
+        if left <= 0 or machine and machine.proc.poll() is not None:
+            break
+        if not select.select([p.stdout], [], [], min(left, 0.05))[0]:
+            continue
+        chunk = os.read(p.stdout.fileno(), 65536)
+        if not chunk:
+            break
+        out += chunk
+    p.stdin.close()
+    p.stdin = None
+    try:
+        rest, err = p.communicate(timeout=TIMEOUT)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        rest, err = p.communicate()
+    return subprocess.CompletedProcess(argv, p.returncode, out + rest, err)
 
 
 def test_socat_qmp_unix(launch, sock):
@@ -629,7 +652,8 @@ def test_socat_qmp_unix(launch, sock):
     need("socat")
     m = launch("-qmp", f"unix:{sock},server,nowait")
     m.serving(sock)
-    p = pipe_client(["socat", "-", f"UNIX-CONNECT:{sock}"], QMP_PIPE_IN)
+    p = pipe_client(["socat", "-", f"UNIX-CONNECT:{sock}"], QMP_PIPE_IN,
+                    machine=m)
     assert p.returncode == 0, p.stderr
     out = normalise(p.stdout.decode())
     assert quit_race(m.kind, out, '{"return": {}}\r\n') == QMP_PIPE_OUT
@@ -642,7 +666,7 @@ def test_nc_qmp_unix(launch, sock):
     need("nc")
     m = launch("-qmp", f"unix:{sock},server=on,wait=off")
     m.serving(sock)
-    p = pipe_client(["nc", "-U", sock], QMP_PIPE_IN)
+    p = pipe_client(["nc", "-U", sock], QMP_PIPE_IN, machine=m)
     assert p.returncode == 0, p.stderr
     out = normalise(p.stdout.decode())
     assert quit_race(m.kind, out, '{"return": {}}\r\n') == QMP_PIPE_OUT
@@ -668,7 +692,8 @@ def test_socat_qmp_pretty(launch, sock, form):
     p = pipe_client(["socat", "-", f"UNIX-CONNECT:{sock}"],
                     '{"execute":"qmp_capabilities"}'
                     '{"execute":"query-status","id":1}'
-                    '{"execute":"nope","id":2}')
+                    '{"execute":"nope","id":2}',
+                    until='been found"\r\n    }\r\n}\r\n')
     assert p.returncode == 0, p.stderr
     caps = ('        "capabilities": [\n            "oob"\n        ]\n'
             if m.kind == "qemu" else '        "capabilities": [\n        ]\n')
@@ -710,7 +735,8 @@ def test_nc_hmp_tcp(launch):
     m = launch("-monitor", f"tcp:127.0.0.1:{port},server,nowait")
     m.serving(port)
     p = pipe_client(["nc", "127.0.0.1", str(port)],
-                    "info status\nxp/2xw 0x1000\np 0x10+2\nquit\n")
+                    "info status\nxp/2xw 0x1000\np 0x10+2\nquit\n",
+                    machine=m)
     assert p.returncode == 0, p.stderr
     out = normalise(p.stdout.decode())
     assert out == hmp_out(
@@ -728,7 +754,8 @@ def test_socat_hmp_unix(launch, sock):
     m = launch("-monitor", f"unix:{sock},server=on,wait=off")
     m.serving(sock)
     p = pipe_client(["socat", "-", f"UNIX-CONNECT:{sock}"],
-                    "info status\n\nbogus\nc\ninfo status\n")
+                    "info status\n\nbogus\nc\ninfo status\n",
+                    until="VM status: running\r\n(qemu) ")
     assert p.returncode == 0, p.stderr
     assert normalise(p.stdout.decode()) == hmp_out(
         ("info status", "VM status: paused (prelaunch)\r\n"),
