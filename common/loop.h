@@ -81,4 +81,11 @@ void loop_wake(struct loop *l);
  */
 bool loop_ready(struct loop *l);
 
+/*
+ * Keep signal @sig blocked while loop_run_once() waits (it is delivered
+ * when the wait ends), so a periodic timer does not wake an idle loop.
+ * Returns 0 or -EINVAL.
+ */
+int loop_block_signal(struct loop *l, int sig);
+
 #endif /* COMMON_LOOP_H */

@@ -1626,6 +1626,7 @@ int main(int argc, char **argv)
     daemonize_done(ready_fd, true);
     ready_fd = -1;
     kick_machine = m;
+    loop_block_signal(loop, SIGALRM);
     tick_start();
     ret = rv_machine_run(m, &ex, &err);
     tick_stop();
