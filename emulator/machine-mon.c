@@ -209,9 +209,14 @@ static int return_take(struct mon_req *req, struct mon_json *v, struct err *err)
     return 0;
 }
 
+/* Set member @k of @o, taking @v (freed on failure, or if @o is NULL). */
 static int obj_set(struct mon_json *o, const char *k, struct mon_json *v)
 {
-    return o ? mon_json_object_set_take(o, k, v) : -ENOMEM;
+    if (!o) {
+        mon_json_free(v);
+        return -ENOMEM;
+    }
+    return mon_json_object_set_take(o, k, v);
 }
 
 static int cmd_query_status(struct mon_req *req, struct err *err)
@@ -384,15 +389,32 @@ static int cmd_query_cpus_fast(struct mon_req *req, struct err *err)
     struct mon_json *a = mon_json_array_new();
     struct mon_json *cpu = mon_json_object_new();
     struct mon_json *props = mon_json_object_new();
+    int ret = obj_set(cpu, "thread-id", mon_json_int_new(getpid()));
 
-    if (obj_set(props, "core-id", mon_json_int_new(0)) < 0 ||
-        obj_set(cpu, "thread-id", mon_json_int_new(getpid())) < 0 ||
-        obj_set(cpu, "props", props) < 0 ||
-        obj_set(cpu, "qom-path", mon_json_str_new("/machine/soc0/harts[0]")) <
-            0 ||
-        obj_set(cpu, "cpu-index", mon_json_int_new(0)) < 0 ||
-        obj_set(cpu, "target", mon_json_str_new("riscv64")) < 0 || !a ||
-        mon_json_array_append_take(a, cpu) < 0) {
+    if (ret == 0) {
+        ret = obj_set(props, "core-id", mon_json_int_new(0));
+    }
+    if (ret == 0) {
+        ret = obj_set(cpu, "props", props);
+        props = NULL;
+    }
+    if (ret == 0) {
+        ret = obj_set(cpu, "qom-path",
+                      mon_json_str_new("/machine/soc0/harts[0]"));
+    }
+    if (ret == 0) {
+        ret = obj_set(cpu, "cpu-index", mon_json_int_new(0));
+    }
+    if (ret == 0) {
+        ret = obj_set(cpu, "target", mon_json_str_new("riscv64"));
+    }
+    if (ret == 0 && a) {
+        ret = mon_json_array_append_take(a, cpu);
+        cpu = NULL;
+    }
+    if (ret < 0 || !a) {
+        mon_json_free(props);
+        mon_json_free(cpu);
         mon_json_free(a);
         return err_set(err, -ENOMEM, "out of memory");
     }
@@ -416,8 +438,12 @@ static int cmd_query_chardev(struct mon_req *req, struct err *err)
             obj_set(o, "filename",
                     mon_json_str_new(chr_is_mux(c) ? "mux" : chr_filename(c))) <
                 0 ||
-            obj_set(o, "label", mon_json_str_new(chr_label(c))) < 0 ||
-            mon_json_array_append_take(a, o) < 0) {
+            obj_set(o, "label", mon_json_str_new(chr_label(c))) < 0) {
+            mon_json_free(o);
+            mon_json_free(a);
+            return err_set(err, -ENOMEM, "out of memory");
+        }
+        if (mon_json_array_append_take(a, o) < 0) {
             mon_json_free(a);
             return err_set(err, -ENOMEM, "out of memory");
         }
@@ -429,8 +455,12 @@ static int cmd_query_chardev(struct mon_req *req, struct err *err)
             snprintf(label, sizeof(label), "%s-base", chr_label(c));
             if (obj_set(b, "frontend-open", mon_json_bool_new(true)) < 0 ||
                 obj_set(b, "filename", mon_json_str_new(chr_filename(c))) < 0 ||
-                obj_set(b, "label", mon_json_str_new(label)) < 0 ||
-                mon_json_array_append_take(a, b) < 0) {
+                obj_set(b, "label", mon_json_str_new(label)) < 0) {
+                mon_json_free(b);
+                mon_json_free(a);
+                return err_set(err, -ENOMEM, "out of memory");
+            }
+            if (mon_json_array_append_take(a, b) < 0) {
                 mon_json_free(a);
                 return err_set(err, -ENOMEM, "out of memory");
             }
