@@ -178,6 +178,8 @@ QMP_CASES = [
     ("memsave", {"val": 4096, "size": 16, "filename": "nodir/q"}),
     ("memsave", {"val": 4096, "size": 16, "filename": "q3.bin",
                  "cpu-index": 0}),
+    ("memsave", {"val": 4096, "size": 16, "filename": "q7.bin",
+                 "cpu-index": 1}),
     ("pmemsave", {"val": 4096, "size": 16, "filename": "q4.bin"}),
     ("pmemsave", {"val": 0, "size": 16, "filename": "q5.bin"}),
     ("pmemsave", {"val": 4096, "size": 16, "filename": "nodir/q"}),
