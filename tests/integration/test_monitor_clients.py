@@ -503,6 +503,19 @@ def test_qmp_shell_terminal(launch, sock, tmp_path):
     history = (tmp_path / ".qmp-shell_history").read_text().split()
     assert history == ["query-status", "cont", "query-status"]
 
+    # -H completes HMP command names and info subcommands from help.
+    t = spawn([str(SHELL), "-H", sock], env=env)
+    t.expect_exact("Welcome to the HMP shell!")
+    t.expect_exact("(QEMU) ")
+    t.send("info statu\t\r")
+    t.expect_exact("(QEMU) ")
+    # HMP's CRLF, and the terminal's CR before LF.
+    assert t.before.endswith("info status\r\nVM status: running\r\r\n ")
+    t.send("syst\t")
+    t.expect_exact("system_")
+    t.sendeof()
+    t.expect(pexpect.EOF)
+
 
 # QEMU 7.2 has a transaction command (its actions are block operations);
 # rrvm has none.
