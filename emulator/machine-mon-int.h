@@ -6,6 +6,9 @@
 #ifndef EMULATOR_MACHINE_MON_INT_H
 #define EMULATOR_MACHINE_MON_INT_H
 
+#include <errno.h>
+#include <stdbool.h>
+
 #include "chardev/chardev.h"
 #include "common/err.h"
 #include "emulator/rv.h"
@@ -13,7 +16,35 @@
 
 /* ---- machine-mon-info.c: inspection and the remaining issue-10 commands */
 
-struct vm_mon_info; /* opaque: the command table copy and its context */
+#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+/* The context of the commands in machine-mon-info.c and machine-mon-chr.c,
+ * given to each as its table entry's opaque. */
+struct vm_mon_info {
+    struct rv_machine *const *m; /* borrowed: NULL until the machine exists */
+    struct chr_ctx *chrs;        /* borrowed; NULL: no chardevs */
+    bool singlestep;             /* HMP `singlestep`; no effect on execution */
+    struct mon_cmd *cmds;        /* info_cmds with opaque = this */
+    struct mon_cmd *chr_cmds;    /* chr_cmds (machine-mon-chr.c), the same */
+};
+
+/* The context of a request to one of these commands. */
+static inline struct vm_mon_info *vm_mon_info_of(struct mon_req *req)
+{
+    return (struct vm_mon_info *)mon_req_opaque(req);
+}
+
+/* The machine, or NULL with @err set ("The machine is not ready"). */
+static inline struct rv_machine *vm_mon_info_machine(struct mon_req *req,
+                                                     struct err *err)
+{
+    struct rv_machine *m = *vm_mon_info_of(req)->m;
+
+    if (!m) {
+        err_set(err, -EAGAIN, "The machine is not ready");
+    }
+    return m;
+}
 
 /*
  * Create the monitor from @mc with the `$register` resolver of HMP
@@ -29,5 +60,15 @@ int vm_mon_info_new(struct mon_config *mc, struct rv_machine *const *m,
                     struct vm_mon_info **out, struct err *err);
 /* Accepts NULL. Call after mon_free(): the monitor borrows the table. */
 void vm_mon_info_free(struct vm_mon_info *info);
+
+/* ---- machine-mon-chr.c: sendkey, chardev-add, chardev-remove ---- */
+
+/*
+ * Register the chardev-side commands into @mon with @info as their context;
+ * the table copy goes to @info->chr_cmds (freed by vm_mon_info_free()).
+ * Returns 0, or -ENOMEM, -EINVAL.
+ */
+int vm_mon_chr_register(struct mon *mon, struct vm_mon_info *info,
+                        struct err *err);
 
 #endif /* EMULATOR_MACHINE_MON_INT_H */
