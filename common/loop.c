@@ -36,6 +36,7 @@ struct loop {
     unsigned nb_pfds;
     bool dirty; /* pfds must be rebuilt */
     struct loop_timer timers[LOOP_MAX_TIMERS];
+    unsigned nb_timers; /* pending: timers_run() costs nothing at 0 */
     int64_t next_timer_id;
     int wake_fd; /* eventfd */
     bool has_wait_mask;
@@ -128,6 +129,7 @@ int64_t loop_timer_add(struct loop *l, uint64_t when_ns, loop_timer_fn *fn,
         struct loop_timer *t = &l->timers[i];
 
         if (!t->id) {
+            l->nb_timers++;
             t->id = l->next_timer_id++;
             t->when_ns = when_ns;
             t->fn = fn;
@@ -146,6 +148,7 @@ void loop_timer_del(struct loop *l, int64_t id)
     for (unsigned i = 0; i < LOOP_MAX_TIMERS; i++) {
         if (l->timers[i].id == id) {
             l->timers[i].id = 0;
+            l->nb_timers--;
         }
     }
 }
@@ -202,10 +205,14 @@ static void pfds_rebuild(struct loop *l)
 /* Run expired timers; returns how many, and the earliest pending one. */
 static int timers_run(struct loop *l, uint64_t *next)
 {
-    uint64_t now = loop_now_ns();
+    uint64_t now;
     int ran = 0;
 
     *next = UINT64_MAX;
+    if (!l->nb_timers) {
+        return 0;
+    }
+    now = loop_now_ns();
     for (unsigned i = 0; i < LOOP_MAX_TIMERS; i++) {
         struct loop_timer *t = &l->timers[i];
 
@@ -214,6 +221,7 @@ static int timers_run(struct loop *l, uint64_t *next)
             void *opaque = t->opaque;
 
             t->id = 0;
+            l->nb_timers--;
             fn(opaque);
             ran++;
         }

@@ -242,3 +242,14 @@ def test_determinism_same_input_same_state(rrvm, tmp_path):
                 check=False, timeout=TIMEOUT)
     m = STATE_RE.search(p.stderr)
     assert m and (m.group(1), m.group(2)) != results[0][:2]
+
+
+def test_short_form_boolean_warning(rrvm, tmp_path):
+    """QEMU 7.2's deprecation warning, with the option and its argument."""
+    dtb = tmp_path / "x.dtb"
+    p = rr(rrvm, "-M", f"virt,dumpdtb={dtb}", "-icount", "shift=3,nosleep")
+    assert p.returncode == 0, p.stderr
+    assert p.stderr.startswith(
+        "rrvm: -icount shift=3,nosleep: warning: short-form boolean option "
+        "'nosleep' deprecated\nPlease use sleep=off instead\n")
+    assert dtb.exists()
