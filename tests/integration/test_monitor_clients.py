@@ -512,7 +512,8 @@ def test_qmp_shell_terminal(launch, sock, tmp_path):
     # HMP's CRLF, and the terminal's CR before LF.
     assert t.before.endswith("info status\r\nVM status: running\r\r\n ")
     t.send("syst\t")
-    t.expect_exact("system_")
+    t.expect_exact("syst\x07em_")      # the bell: system_reset, ..._wakeup
+    t.send("\x15")                     # kill the line, then end of input
     t.sendeof()
     t.expect(pexpect.EOF)
 
