@@ -742,6 +742,11 @@ int vm_mon_info_new(struct mon_config *mc, struct rv_machine *const *m,
     return 0;
 }
 
+bool vm_mon_info_singlestep(const struct vm_mon_info *info)
+{
+    return info && info->singlestep;
+}
+
 void vm_mon_info_free(struct vm_mon_info *info)
 {
     if (!info) {

@@ -60,6 +60,8 @@ int vm_mon_info_new(struct mon_config *mc, struct rv_machine *const *m,
                     struct vm_mon_info **out, struct err *err);
 /* Accepts NULL. Call after mon_free(): the monitor borrows the table. */
 void vm_mon_info_free(struct vm_mon_info *info);
+/* HMP `singlestep`'s flag, for query-status's "singlestep" member. */
+bool vm_mon_info_singlestep(const struct vm_mon_info *info);
 
 /* ---- machine-mon-chr.c: sendkey, chardev-add, chardev-remove ---- */
 
