@@ -13,7 +13,6 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
-#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -111,47 +110,7 @@ static void cli_free(struct cli *o)
 static volatile int quit_flag;
 static volatile int quit_signal, quit_pid;
 static struct loop *main_loop;
-static struct rv_machine *volatile kick_machine;
 static FILE *log_file;
-
-/* How often a running guest's slice is checked for ready descriptors. */
-#define KICK_INTERVAL_US 250
-
-/*
- * SIGALRM every KICK_INTERVAL_US: if a descriptor is ready (a monitor
- * command, serial input), end the CPU slice now, so the monitor answers
- * within a fraction of a millisecond even when instructions are slow (MMIO
- * loops), without shortening slices otherwise.
- */
-static void on_tick(int sig)
-{
-    struct rv_machine *m = kick_machine;
-
-    (void)sig;
-    if (m && main_loop && loop_ready(main_loop)) {
-        rv_machine_kick(m);
-    }
-}
-
-static void tick_start(void)
-{
-    struct itimerval it = {{0, KICK_INTERVAL_US}, {0, KICK_INTERVAL_US}};
-    struct sigaction sa;
-
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_tick;
-    sa.sa_flags = SA_RESTART;
-    sigaction(SIGALRM, &sa, NULL);
-    setitimer(ITIMER_REAL, &it, NULL);
-}
-
-static void tick_stop(void)
-{
-    struct itimerval it = {{0, 0}, {0, 0}};
-
-    setitimer(ITIMER_REAL, &it, NULL);
-    kick_machine = NULL;
-}
 
 static void on_signal(int sig, siginfo_t *info, void *uc)
 {
@@ -1625,11 +1584,7 @@ int main(int argc, char **argv)
     }
     daemonize_done(ready_fd, true);
     ready_fd = -1;
-    kick_machine = m;
-    loop_block_signal(loop, SIGALRM);
-    tick_start();
     ret = rv_machine_run(m, &ex, &err);
-    tick_stop();
     if (ret < 0) {
         fail("%s", err.msg);
         goto out;
