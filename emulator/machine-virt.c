@@ -8,16 +8,18 @@
  *    grows when the hart waits in WFI: time jumps to the next deadline.
  *    Nothing guest-visible reads the host clock (except -rtc base=utc,
  *    taken once at start-up by the caller).
- * 2. The CPU runs in slices that end at the next timer deadline and at a
- *    stop-at target, so MTIP rises and the machine pauses at an exact
- *    instruction count, and at a budget of at most SLICE_MAX instructions
- *    that adapts to the host speed of the code (halved when a slice takes
- *    over SLICE_TARGET_NS, doubled when it takes under half of it), so the
- *    loop serves descriptors at least every millisecond or so even in slow
- *    MMIO loops, at the cost of one clock read per slice (fixed under
- *    -d in_asm/exec/cpu, whose log shows the cuts). Slice boundaries
- *    are invisible to the guest: nothing guest-visible happens at them
- *    except delivering buffered serial input.
+ * 2. The guest runs in slices of at most SLICE_MAX instructions that end
+ *    at the next timer deadline (so MTIP rises at an exact instruction
+ *    count), at a device's exit request and at WFI; serial input is taken
+ *    and the timer lines updated only where a guest slice starts, so these
+ *    points depend only on the guest. The host runs each guest slice in
+ *    runs of slice_budget instructions, which adapts to the host speed of
+ *    the code (halved when a run takes over SLICE_TARGET_NS, doubled under
+ *    half of it; fixed under -d in_asm/exec/cpu, whose log shows the cuts)
+ *    and stops at a stop-at target; the loop serves descriptors between
+ *    runs, so the monitor answers within about a millisecond even in slow
+ *    MMIO loops. Run boundaries, stops and monitor commands that only
+ *    inspect are invisible to the guest.
  * 3. Outside input enters through two hooks only: machine_input_byte()
  *    (serial) and machine_entropy() (virtio-rng). Host input is buffered
  *    by rv_machine_serial_input(); the UART takes a byte only when its
@@ -127,7 +129,9 @@ struct rv_machine {
     enum rv_runstate state;
     uint64_t stop_at;      /* pause at this icount; UINT64_MAX: none */
     uint64_t idle_end;     /* monotonic ns the WFI sleep ends; 0: not idle */
-    uint64_t slice_budget; /* adaptive, SLICE_MIN..SLICE_MAX (notes 2) */
+    uint64_t slice_budget; /* host run length, SLICE_MIN..SLICE_MAX */
+    uint64_t vslice_end;   /* icount where the guest slice ends (notes 2) */
+    bool vslice_new;       /* the next run starts a guest slice */
     bool idle_forever;     /* WFI with no deadline: wait for input */
     bool flush_pending;    /* DMA wrote RAM: flush CPU caches after the slice */
     struct rv_vmstate_cache *vmcache; /* state hash tree; NULL until used */
@@ -725,6 +729,7 @@ static void machine_reset(struct rv_machine *m)
     }
     rv_cpu_reset(m->cpu, RV_MROM_BASE);
     rv_cpu_flush_caches(m->cpu);
+    m->vslice_new = true;
     rv_dev_clint_reset(&m->clint);
     rv_dev_plic_reset(&m->plic);
     rv_dev_uart_reset(&m->uart);
@@ -779,6 +784,7 @@ int rv_machine_new(const struct rv_machine_config *cfg, struct rv_machine **out,
     m->rng_fd = -1;
     m->stop_at = UINT64_MAX;
     m->slice_budget = SLICE_MAX;
+    m->vslice_new = true;
     m->state = cfg->start_paused ? RV_RUN_PRELAUNCH : RV_RUN_RUNNING;
     m->ram.base = RV_RAM_BASE;
     m->ram.size = cfg->ram_size;
@@ -1224,31 +1230,39 @@ static void machine_idle(struct rv_machine *m)
 /* One CPU slice. Returns 1 if rv_machine_run() must return (@exit set). */
 static int machine_slice(struct rv_machine *m, struct rv_exit_info *exit)
 {
+    uint64_t ic = machine_icount(m), budget, now, dl, insns, t0, spent;
     enum rv_stop stop;
-    uint64_t budget = m->slice_budget, now, dl, insns, ic, t0, spent;
-    bool full;
+    bool adapt, full;
 
-    rv_dev_uart_poll_input(&m->uart);
-    update_timers(m);
-    now = machine_now_ns(m);
-    dl = next_deadline_ns(m, now);
-    if (dl != UINT64_MAX) {
-        insns = ((dl - now) + (1ull << m->cfg.icount_shift) - 1) >>
-                m->cfg.icount_shift;
-        if (insns < budget) {
-            budget = insns;
+    if (m->vslice_new || ic >= m->vslice_end) {
+        /* A guest slice starts (DESIGN NOTES 2): take serial input, update
+         * the timer lines, and end it at SLICE_MAX or the next deadline. */
+        rv_dev_uart_poll_input(&m->uart);
+        update_timers(m);
+        budget = SLICE_MAX;
+        now = machine_now_ns(m);
+        dl = next_deadline_ns(m, now);
+        if (dl != UINT64_MAX) {
+            insns = ((dl - now) + (1ull << m->cfg.icount_shift) - 1) >>
+                    m->cfg.icount_shift;
+            if (insns < budget) {
+                budget = insns;
+            }
         }
+        m->vslice_end = ic + budget;
+        m->vslice_new = false;
     }
-    if (m->stop_at != UINT64_MAX) {
-        ic = machine_icount(m);
-        if (m->stop_at - ic < budget) {
-            budget = m->stop_at - ic;
-        }
+    budget = m->vslice_end - ic;
+    /* A traced run logs blocks as runs cut them: keep them at the guest
+     * slices so the log does not depend on host timing. */
+    adapt = !(m->cfg.log_mask & (RV_LOG_IN_ASM | RV_LOG_EXEC | RV_LOG_CPU));
+    if (adapt && m->slice_budget < budget) {
+        budget = m->slice_budget;
     }
-    /* A traced run logs blocks as slices cut them: keep its slices fixed
-     * so the log does not depend on host timing. */
-    full = budget == m->slice_budget &&
-           !(m->cfg.log_mask & (RV_LOG_IN_ASM | RV_LOG_EXEC | RV_LOG_CPU));
+    if (m->stop_at != UINT64_MAX && m->stop_at - ic < budget) {
+        budget = m->stop_at - ic;
+    }
+    full = adapt && budget == m->slice_budget;
     t0 = loop_now_ns();
     stop = rv_cpu_run(m->cpu, budget);
     if (full && stop == RV_STOP_BUDGET) {
@@ -1259,12 +1273,17 @@ static int machine_slice(struct rv_machine *m, struct rv_exit_info *exit)
             m->slice_budget *= 2;
         }
     }
+    if (stop != RV_STOP_BUDGET) {
+        m->vslice_new = true;
+    }
     if (m->flush_pending) {
         rv_cpu_flush_tlb(m->cpu);
         m->flush_pending = false;
     }
     output_flush(m);
-    update_timers(m);
+    if (m->vslice_new || machine_icount(m) >= m->vslice_end) {
+        update_timers(m);
+    }
     if (stop == RV_STOP_TRAP_LOOP) {
         exit->kind = RV_EXIT_TRAP_LOOP;
         exit->exit_code = 1;
