@@ -83,6 +83,23 @@ FAULTS = [
          new="if (0) {",
          meson=["rv-isa"],
          pytest=["test_isa_qemu.py"]),
+    # Faults for what the monitor and machine-state work built.
+    dict(id="amo-write-unseen",
+         what="an AMO or SC store to RAM neither drops decoded blocks nor "
+              "marks the page dirty",
+         file="emulator/rv-mmu.c",
+         old="    if (*host) {\n        rv_ram_write(cpu, *host);\n    }\n"
+             "    return 0;\n}\n\n/* ---- side-effect-free",
+         new="    return 0;\n}\n\n/* ---- side-effect-free",
+         meson=["rv-isa", "emu-vmstate"],
+         pytest=["test_isa_qemu.py"]),
+    dict(id="qmp-id-dropped",
+         what="a successful QMP reply no longer echoes the request's id",
+         file="monitor/mon-qmp.c",
+         old="val ? val : mon_json_object_new());\n    if (id) {",
+         new="val ? val : mon_json_object_new());\n    if (0) {",
+         meson=["mon-qmp"],
+         pytest=["test_monitor_clients.py", "test_monitor_machine.py"]),
 ]
 
 
