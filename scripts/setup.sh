@@ -2,7 +2,17 @@
 # Install the Debian packages listed in scripts/packages.txt that are missing.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
-pkgs=$(grep -v '^#' "$here/packages.txt" | grep -v '^$')
+# A line "PACKAGE?COMMAND" names a package needed only when COMMAND is
+# missing (a command another package may already provide).
+pkgs=""
+for line in $(grep -v '^#' "$here/packages.txt" | grep -v '^$'); do
+    case $line in
+    *\?*)
+        command -v "${line#*\?}" >/dev/null 2>&1 || pkgs="$pkgs ${line%%\?*}"
+        ;;
+    *) pkgs="$pkgs $line" ;;
+    esac
+done
 # One dpkg-query for the whole list; a package it does not print as
 # "install ok installed" is missing.
 installed=$(dpkg-query -W -f='${Package} ${Status}\n' $pkgs 2>/dev/null |
