@@ -305,6 +305,7 @@ static int cmd_quit(struct mon_req *req, struct err *err)
         return no_machine(err);
     }
     rv_machine_quit(vm->m, RV_CAUSE_HOST_QMP_QUIT);
+    mon_req_suspend(req); /* QEMU prints no prompt after quit */
     return 0;
 }
 
@@ -751,7 +752,7 @@ static const struct mon_cmd machine_cmds[] = {
 int vm_mon_new(const struct vm_mon_config *cfg, struct vm_mon **out,
                struct err *err)
 {
-    struct mon_config mc = {7, 2, 0, cfg->qemu_pkg, NULL, NULL, NULL, NULL};
+    struct mon_config mc = {7, 2, 0, cfg->qemu_pkg, NULL, NULL, NULL, NULL, 1};
 
     struct vm_mon *vm;
     int ret;

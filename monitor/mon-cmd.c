@@ -245,6 +245,13 @@ bool mon_req_arg_bool(const struct mon_req *req, const char *name, bool *val)
     return mon_json_bool_get(mon_json_object_get(req->args, name), val);
 }
 
+void mon_req_suspend(struct mon_req *req)
+{
+    if (req->session && req->session->mode == MON_MODE_HMP) {
+        req->session->suspended = true;
+    }
+}
+
 struct mon_session *mon_req_session(const struct mon_req *req)
 {
     return req->session;
@@ -398,7 +405,12 @@ static int cmd_human_monitor_command(struct mon_req *req, struct err *err)
     int64_t cpu = -1, saved = req->mon->hmc_cpu_index;
     size_t i;
 
-    mon_req_arg_int(req, "cpu-index", &cpu);
+    if (mon_req_arg_int(req, "cpu-index", &cpu) &&
+        (cpu < 0 ||
+         (req->mon->cfg.nb_cpus > 0 && cpu >= req->mon->cfg.nb_cpus))) {
+        return err_set(err, -EINVAL,
+                       "Parameter 'cpu-index' expects a CPU number");
+    }
     req->mon->hmc_cpu_index = cpu;
     mon_hmp_run_line(req->mon, NULL, line, &out);
     req->mon->hmc_cpu_index = saved;

@@ -915,8 +915,13 @@ static void hmp_on_line(void *opaque, const char *line)
 {
     struct mon_session *s = opaque;
 
+    if (s->suspended) {
+        return;
+    }
     mon_hmp_run_line(s->mon, s, line, &s->hmp_out);
-    mon_rl_show_prompt(&s->rl);
+    if (!s->suspended) {
+        mon_rl_show_prompt(&s->rl);
+    }
 }
 
 static void hmp_on_complete(void *opaque, struct mon_rl *rl, const char *line)
@@ -947,7 +952,7 @@ void mon_hmp_session_input(struct mon_session *s, const unsigned char *src,
 
     s->rl.line_fn = hmp_on_line;
     s->rl.complete_fn = hmp_on_complete;
-    for (i = 0; i < src_len; i++) {
+    for (i = 0; i < src_len && !s->suspended; i++) {
         mon_rl_feed(&s->rl, src[i]);
     }
     hmp_flush(s);

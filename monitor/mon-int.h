@@ -259,6 +259,7 @@ struct mon_session {
     bool pretty;
     bool negotiated; /* QMP: command mode */
     bool open;
+    bool suspended; /* HMP: no prompt, input dropped (after quit) */
     mon_out_fn *out_fn;
     void *opaque;
     struct mon_json_stream js; /* QMP */

@@ -324,6 +324,7 @@ void mon_session_close(struct mon_session *s)
     }
     s->open = false;
     s->negotiated = false;
+    s->suspended = false;
     mon_json_stream_reset(&s->js);
     mon_rl_reset(&s->rl);
     mon_buf_fini(&s->hmp_out);

@@ -68,6 +68,7 @@ struct mon_config {
     void *clock_opaque;
     mon_reg_fn *reg_fn; /* NULL: every $reg is unknown */
     void *reg_opaque;
+    int nb_cpus; /* human-monitor-command's cpu-index must be below; 0: any */
 };
 
 /*
@@ -193,6 +194,12 @@ struct mon_session *mon_req_session(const struct mon_req *req);
  * under, or -1 (none, or not run through human-monitor-command).
  */
 int64_t mon_req_cpu_index(const struct mon_req *req);
+/*
+ * HMP: the session prints no prompt after this command and ignores further
+ * input until it is closed and opened again (QEMU's monitor_suspend in
+ * `quit`). No effect in QMP context.
+ */
+void mon_req_suspend(struct mon_req *req);
 /* Set the result (takes ownership; replaces an earlier one). */
 void mon_req_return_take(struct mon_req *req, struct mon_json *val);
 /* Error class of a failing handler (default GenericError). */

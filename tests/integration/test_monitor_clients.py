@@ -37,13 +37,6 @@ TIMEOUT = 20 * float(os.environ.get("TIMEOUT_MULT", "1"))
 # bytes). Take a name out of the set once rrvm passes it.
 TARGETS = ["qemu", "rrvm"]
 RRVM_PENDING = {
-    # human-monitor-command with cpu-index 1 on a one-CPU machine returns
-    # "7.2.0\r\n" where QEMU answers GenericError "Parameter 'cpu-index'
-    # expects a CPU number", so qmp-shell's "cpu 1" is not refused.
-    "test_qmp_shell_hmp",
-    # HMP quit prints a last "(qemu) " prompt before the connection closes.
-    "test_nc_hmp_tcp",
-    "test_telnet_hmp",
     # -readconfig: "rrvm: -readconfig: unknown option (see -h)".
     "test_readconfig_qmp",
 }
