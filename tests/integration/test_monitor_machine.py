@@ -472,3 +472,57 @@ def test_serial_mon_stdio(rrvm, tmp_path):
     c.expect(pexpect.EOF)
     c.close()
     assert c.exitstatus == 0
+
+
+@needs_fw
+def test_daemonize(rrvm, tmp_path):
+    sock = str(tmp_path / "qmp")
+    pidfile = tmp_path / "pid"
+    p = subprocess.run([rrvm, "-M", "virt", "-bios", FW, "-nodefaults",
+                        "-daemonize", "-pidfile", str(pidfile), "-qmp",
+                        f"unix:{sock},server=on,wait=off"],
+                       stdin=subprocess.DEVNULL, capture_output=True,
+                       timeout=60)
+    assert p.returncode == 0, p.stderr
+    pid = int(pidfile.read_text())
+    q = Qmp(sock)
+    q.cmd("qmp_capabilities")
+    assert q.cmd("query-status")["return"]["running"]
+    q.send("quit")
+    try:
+        while "return" not in q._recv():
+            pass
+    except EOFError:
+        pass
+    q.close()
+    end = time.time() + 20
+    while os.path.exists(f"/proc/{pid}") and time.time() < end:
+        time.sleep(0.05)
+    assert not pidfile.exists()
+
+
+@needs_fw
+def test_socket_client_reconnects(rrvm, tmp_path):
+    """reconnect=1: the client keeps trying until a server listens."""
+    prog = tmp_path / "spam.bin"
+    prog.write_bytes(SPAM)
+    port = free_port()
+    p, q = start(rrvm, ["-bios", str(prog), "-nodefaults", "-chardev",
+                        f"socket,id=c0,host=127.0.0.1,port={port},"
+                        "reconnect=1", "-serial", "chardev:c0"],
+                 str(tmp_path / "qmp"))
+    chardevs = {c["label"]: c for c in q.cmd("query-chardev")["return"]}
+    assert chardevs["c0"]["filename"] == f"disconnected:tcp:127.0.0.1:{port}"
+    srv = socket.socket()
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind(("127.0.0.1", port))
+    srv.listen(1)
+    srv.settimeout(10)
+    conn, _ = srv.accept()
+    conn.settimeout(10)
+    assert conn.recv(16).startswith(b"AAAA")
+    chardevs = {c["label"]: c for c in q.cmd("query-chardev")["return"]}
+    assert chardevs["c0"]["filename"].startswith(f"tcp:127.0.0.1:")
+    conn.close()
+    srv.close()
+    finish(p, q)
