@@ -26,6 +26,26 @@ needs_fw = pytest.mark.skipif(not os.path.exists(FW), reason="no OpenSBI")
 needs_qemu = pytest.mark.skipif(not have(QEMU), reason="no QEMU")
 
 
+_PROCS = []
+
+
+@pytest.fixture(autouse=True)
+def _reap():
+    """Kill what a failing test left running."""
+    yield
+    while _PROCS:
+        p = _PROCS.pop()
+        if p.poll() is None:
+            p.kill()
+            p.wait(10)
+
+
+def popen(*args, **kw):
+    p = subprocess.Popen(*args, **kw)
+    _PROCS.append(p)
+    return p
+
+
 class Qmp:
     """A QMP client on a unix or tcp socket; events are kept aside."""
 
@@ -101,7 +121,7 @@ def start(binary, args, sock, **kw):
     kw.setdefault("stdin", subprocess.DEVNULL)
     kw.setdefault("stdout", subprocess.PIPE)
     kw.setdefault("stderr", subprocess.PIPE)
-    p = subprocess.Popen([binary, "-M", "virt", *args, "-qmp",
+    p = popen([binary, "-M", "virt", *args, "-qmp",
                           f"unix:{sock},server=on,wait=off"], **kw)
     q = Qmp(sock)
     q.cmd("qmp_capabilities")
@@ -291,7 +311,7 @@ def test_legacy_monitor_tcp_and_warnings(rrvm, tmp_path):
     prog = tmp_path / "spam.bin"
     prog.write_bytes(SPAM)
     sock = str(tmp_path / "c")
-    p = subprocess.Popen(
+    p = popen(
         [rrvm, "-M", "virt", "-bios", str(prog), "-nodefaults", "-S",
          "-monitor", f"tcp:127.0.0.1:{port},server,nowait",
          "-chardev", f"socket,id=q0,path={sock},server,nowait",
@@ -376,7 +396,7 @@ def test_telnet_negotiation_matches_qemu(rrvm, tmp_path):
     got = []
     for binary, extra in ((rrvm, []), (QEMU, ["-display", "none"])):
         port = free_port()
-        p = subprocess.Popen(
+        p = popen(
             [binary, "-M", "virt", "-bios", FW, "-nodefaults", "-S", *extra,
              "-serial", f"telnet:127.0.0.1:{port},server,nowait"],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
@@ -420,7 +440,7 @@ def test_argv_is_left_as_typed(rrvm, tmp_path):
             "-drive", f"file={disk},format=raw,if=none,id=d0",
             "-device", "virtio-blk-device,drive=d0",
             "-qmp", f"unix:{tmp_path / 'q'},server=on,wait=off"]
-    p = subprocess.Popen(args, stdin=subprocess.DEVNULL,
+    p = popen(args, stdin=subprocess.DEVNULL,
                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     q = Qmp(str(tmp_path / "q"))
     with open(f"/proc/{p.pid}/cmdline", "rb") as f:
