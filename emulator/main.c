@@ -538,6 +538,18 @@ static int opt_machine(struct cli *o, const char *arg)
     if (props_parse(o, arg, &machine_list, true, "machine", &p) < 0) {
         return -1;
     }
+    if (opts_help_wanted(o->owned[o->nb_owned - 1])) {
+        if (p.n && !strcmp(p.key[0], "type") && strcmp(p.val[0], "help") &&
+            strcmp(p.val[0], "?")) {
+            printf("virt-machine options:\n"
+                   "  dumpdtb=<string>       - Dump current dtb to a file "
+                   "and quit\n");
+        } else {
+            printf("Supported machines are:\n%-20s %s\n", "virt",
+                   "RISC-V VirtIO board");
+        }
+        exit(0);
+    }
     for (unsigned i = 0; i < p.n; i++) {
         if (!strcmp(p.key[i], "type")) {
             if (strcmp(p.val[i], "virt")) {
@@ -571,6 +583,10 @@ static int opt_cpu(struct cli *o, const char *arg)
 
     if (props_parse(o, arg, &cpu_list, false, "cpu", &p) < 0) {
         return -1;
+    }
+    if (opts_help_wanted(o->owned[o->nb_owned - 1])) {
+        printf("any\nmax\nrv64\n");
+        exit(0);
     }
     for (unsigned i = 0; i < p.n; i++) {
         const char *k = p.key[i];

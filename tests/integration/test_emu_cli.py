@@ -253,3 +253,16 @@ def test_short_form_boolean_warning(rrvm, tmp_path):
         "rrvm: -icount shift=3,nosleep: warning: short-form boolean option "
         "'nosleep' deprecated\nPlease use sleep=off instead\n")
     assert dtb.exists()
+
+
+@pytest.mark.parametrize("args,first", [
+    (["-machine", "help"], "Supported machines are:\nvirt                 "
+                           "RISC-V VirtIO board\n"),
+    (["-M", "virt,help"], "virt-machine options:\n"),
+    (["-cpu", "help"], "any\n"),
+    (["-chardev", "help"], "Available chardev backend types: \n"),
+])
+def test_option_help(rrvm, args, first):
+    p = rr(rrvm, *args)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.startswith(first)
