@@ -388,7 +388,9 @@ def demo_env(demo_dir):
 
 def test_demo_check_types_a_session(demo_dir):
     """scripts/demo.sh with stdin not a terminal: the rrvm-img part, a root
-    disk made by rrvm-img, a typed-ahead `uname -a; poweroff`."""
+    disk made by rrvm-img, a typed session: the shell, the monitor through
+    Ctrl-a c (stop, the state hash twice), QMP through rrvm-qmp-shell,
+    poweroff."""
     p = run([str(TOP / "scripts" / "demo.sh")], env=demo_env(demo_dir),
             stdin=subprocess.DEVNULL, timeout=BOOT_TIMEOUT * 2, check=False)
     assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-3000:]
@@ -397,6 +399,14 @@ def test_demo_check_types_a_session(demo_dir):
     assert re.search(r"^Linux rrvm 6\.1\.\d+ .* riscv64$", p.stdout, re.M)
     assert "reboot: Power down" in p.stdout
     assert "demo: OK" in p.stderr
+    # The monitor on the same terminal (Ctrl-a c), then QMP on its socket.
+    assert "VM status: running" in p.stdout
+    assert "VM status: paused" in p.stdout
+    hashes = re.findall(r"^icount \d+ statehash ([0-9a-f]{64})$", p.stdout,
+                        re.M)
+    assert len(hashes) == 2 and hashes[0] == hashes[1], p.stdout[-3000:]
+    assert f'"statehash": "{hashes[0]}"' in p.stdout
+    assert "written before the monitor looked" in p.stdout
     run([binary("imgtool/rrvm-img"), "check", str(demo_dir / "root.qcow2")])
 
 
