@@ -193,7 +193,10 @@ void rv_cpu_flush_tlb(struct rv_cpu *cpu)
     rv_tlb_flush(cpu);
 }
 
-void rv_cpu_code_written(struct rv_cpu *cpu, uint64_t gpa, uint64_t len)
+/* Mark the RAM pages of [gpa, gpa + len) dirty; with @code, also drop the
+ * decoded blocks on them (their code generation moves on). */
+static void pages_written(struct rv_cpu *cpu, uint64_t gpa, uint64_t len,
+                          bool code)
 {
     for (unsigned i = 0; i < cpu->bus.nb_regions && len; i++) {
         const struct rv_mem_region *r = &cpu->bus.regions[i];
@@ -210,34 +213,23 @@ void rv_cpu_code_written(struct rv_cpu *cpu, uint64_t gpa, uint64_t len)
             uint32_t page = cpu->region_page[i] + (uint32_t)p;
 
             cpu->dirty[page / 64] |= 1ULL << (page % 64);
-            if (cpu->code_mark[page]) {
+            if (code && cpu->code_mark[page]) {
                 cpu->code_mark[page] = 0;
                 cpu->code_gen[page]++;
             }
         }
     }
+}
+
+void rv_cpu_code_written(struct rv_cpu *cpu, uint64_t gpa, uint64_t len)
+{
+    pages_written(cpu, gpa, len, true);
     cpu->exec_break = true;
 }
 
 void rv_cpu_ram_written(struct rv_cpu *cpu, uint64_t gpa, uint64_t len)
 {
-    for (unsigned i = 0; i < cpu->bus.nb_regions && len; i++) {
-        const struct rv_mem_region *r = &cpu->bus.regions[i];
-        uint64_t lo, hi;
-
-        if (gpa >= r->base + r->size || gpa + len <= r->base) {
-            continue;
-        }
-        lo = (gpa > r->base ? gpa - r->base : 0) >> 12;
-        hi = ((gpa + len < r->base + r->size ? gpa + len - r->base : r->size) +
-              0xfff) >>
-             12;
-        for (uint64_t p = lo; p < hi; p++) {
-            uint32_t page = cpu->region_page[i] + (uint32_t)p;
-
-            cpu->dirty[page / 64] |= 1ULL << (page % 64);
-        }
-    }
+    pages_written(cpu, gpa, len, false);
 }
 
 /* Pages reachable through a write TLB entry can change without a slow
