@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from qmpclient import Qmp
 from conftest import TOP, have
 
 FW = "/usr/lib/riscv64-linux-gnu/opensbi/generic/fw_jump.bin"
@@ -26,57 +27,6 @@ UPDATE = os.environ.get("RRVM_UPDATE_GOLDEN") == "1"
 
 needs_fw = pytest.mark.skipif(not os.path.exists(FW), reason="no OpenSBI")
 needs_qemu = pytest.mark.skipif(not have(QEMU), reason="no QEMU")
-
-
-class Qmp:
-    """A QMP client on a unix socket; events are kept aside."""
-
-    def __init__(self, path):
-        deadline = time.time() + TIMEOUT
-        while True:
-            try:
-                self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-                self.sock.connect(path)
-                break
-            except OSError:
-                self.sock.close()
-                if time.time() > deadline:
-                    raise
-                time.sleep(0.05)
-        self.sock.settimeout(TIMEOUT)
-        self.f = self.sock.makefile("rwb")
-        self.events = []
-        self._recv()
-
-    def _recv(self):
-        line = self.f.readline()
-        if not line:
-            raise EOFError("monitor closed")
-        return json.loads(line)
-
-    def cmd(self, cmd, **args):
-        msg = {"execute": cmd}
-        if args:
-            msg["arguments"] = args
-        self.f.write(json.dumps(msg).encode() + b"\n")
-        self.f.flush()
-        while True:
-            r = self._recv()
-            if "event" in r:
-                self.events.append(r["event"])
-                continue
-            return r
-
-    def hmp(self, line):
-        return self.cmd("human-monitor-command",
-                        **{"command-line": line})["return"]
-
-    def wait_event(self, name):
-        while name not in self.events:
-            r = self._recv()
-            assert "event" in r, r
-            self.events.append(r["event"])
-        self.events.remove(name)
 
 
 class Vm:
@@ -95,7 +45,7 @@ class Vm:
                                   stdin=subprocess.DEVNULL,
                                   stdout=subprocess.DEVNULL,
                                   stderr=subprocess.PIPE)
-        self.q = Qmp(self.sock)
+        self.q = Qmp(self.sock, timeout=TIMEOUT)
         self.q.cmd("qmp_capabilities")
 
     def close(self):
