@@ -52,6 +52,7 @@
 #include "emulator/rv-int.h"
 
 #include <fcntl.h>
+#include <stddef.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -351,8 +352,109 @@ static void machine_trace(void *opaque, const char *text)
 
 /* ---- the bus ---- */
 
+/*
+ * The board's devices, in the order QEMU 7.2's virt creates them (info
+ * qtree lists them newest first). One row per MMIO window: the bus
+ * dispatch, machine reset, `info mtree` and `info qtree` all read this
+ * table. A row with @count > 1 repeats at @base + i * @size, its device
+ * at @dev_off + i * @dev_stride in struct rv_machine. @bias is the
+ * window's offset inside its device (the CLINT answers at two windows, as
+ * QEMU's aclint.swi and aclint.mtimer). @mr_size is the region as QEMU
+ * maps it (info mtree); the bus decodes all of @size. The RAM and ROM are
+ * not rows: the CPU reaches them directly.
+ */
+struct virt_dev {
+    const char *mr_name; /* QEMU's memory region */
+    const char *type;    /* QEMU's qdev type (info qtree) */
+    const char *props;   /* info qtree's property lines, before "mmio" */
+    bool mmio_unmapped;  /* info qtree shows QEMU's ffffffffffffffff */
+    uint64_t base, size, mr_size, bias;
+    unsigned count;
+    unsigned irq; /* first PLIC source, +i per instance; 0: none */
+    size_t dev_off, dev_stride;
+    rv_mmio_read_fn *read;
+    rv_mmio_write_fn *write;
+    void (*reset)(void *dev); /* NULL: no reset state */
+};
+
+static void reset_clint(void *dev)
+{
+    rv_dev_clint_reset(dev);
+}
+
+static void reset_plic(void *dev)
+{
+    rv_dev_plic_reset(dev);
+}
+
+static void reset_uart(void *dev)
+{
+    rv_dev_uart_reset(dev);
+}
+
+static void reset_rtc(void *dev)
+{
+    rv_dev_rtc_reset(dev);
+}
+
+static void reset_virtio(void *dev)
+{
+    rv_dev_virtio_reset(dev);
+}
+
+#define VIRT_DEV(field) offsetof(struct rv_machine, field)
+
+static const struct virt_dev virt_devs[] = {
+    {"riscv.aclint.swi", "riscv.aclint.swi",
+     "gpio-out \"\" 1\nhartid-base = 0 (0x0)\nnum-harts = 1 (0x1)\n"
+     "sswi = 0 (0x0)\n",
+     false, RV_CLINT_BASE, 0x4000, 0x4000, 0, 1, 0, VIRT_DEV(clint), 0,
+     rv_dev_clint_read, rv_dev_clint_write, reset_clint},
+    {"riscv.aclint.mtimer", "riscv.aclint.mtimer",
+     "gpio-out \"\" 1\nhartid-base = 0 (0x0)\nnum-harts = 1 (0x1)\n"
+     "timecmp-base = 0 (0x0)\ntime-base = 32760 (0x7ff8)\n"
+     "aperture-size = 32768 (0x8000)\n"
+     "timebase-freq = 10000000 (0x989680)\n",
+     false, RV_CLINT_BASE + 0x4000, RV_CLINT_SIZE - 0x4000, 0x8000, 0x4000, 1,
+     0, VIRT_DEV(clint), 0, rv_dev_clint_read, rv_dev_clint_write, NULL},
+    {"riscv.sifive.plic", "riscv.sifive.plic",
+     "gpio-in \"\" 96\ngpio-out \"\" 2\nhart-config = \"MS\"\n"
+     "hartid-base = 0 (0x0)\nnum-sources = 96 (0x60)\n"
+     "num-priorities = 7 (0x7)\npriority-base = 4 (0x4)\n"
+     "pending-base = 4096 (0x1000)\nenable-base = 8192 (0x2000)\n"
+     "enable-stride = 128 (0x80)\ncontext-base = 2097152 (0x200000)\n"
+     "context-stride = 4096 (0x1000)\n"
+     "aperture-size = 6291456 (0x600000)\n",
+     false, RV_PLIC_BASE, RV_PLIC_SIZE, RV_PLIC_SIZE, 0, 1, 0, VIRT_DEV(plic),
+     0, rv_dev_plic_read, rv_dev_plic_write, reset_plic},
+    {"riscv.sifive.test", "riscv.sifive.test", "", false, RV_TEST_BASE,
+     RV_TEST_SIZE, RV_TEST_SIZE, 0, 1, 0, VIRT_DEV(test), 0, rv_dev_test_read,
+     rv_dev_test_write, NULL},
+    {"virtio-mmio", "virtio-mmio",
+     "gpio-out \"sysbus-irq\" 1\nformat_transport_address = true\n"
+     "force-legacy = true\nioeventfd = false\n",
+     false, RV_VIRTIO_BASE, RV_VIRTIO_SIZE, 0x200, 0, RV_VIRTIO_SLOTS, 1,
+     VIRT_DEV(virtio), sizeof(struct rv_virtio), rv_dev_virtio_read,
+     rv_dev_virtio_write, reset_virtio},
+    {"serial", "serial-mm",
+     "gpio-out \"sysbus-irq\" 1\nregshift = 0 (0x0)\n"
+     "endianness = 2 (0x2)\n",
+     true, RV_UART_BASE, RV_UART_SIZE, 8, 0, 1, 10, VIRT_DEV(uart), 0,
+     rv_dev_uart_read, rv_dev_uart_write, reset_uart},
+    {"goldfish_rtc", "goldfish_rtc",
+     "gpio-out \"sysbus-irq\" 1\nbig-endian = false\n", false, RV_RTC_BASE,
+     RV_RTC_SIZE, 0x24, 0, 1, 11, VIRT_DEV(rtc), 0, rv_dev_rtc_read,
+     rv_dev_rtc_write, reset_rtc},
+};
+
+static void *virt_dev_state(struct rv_machine *m, const struct virt_dev *d,
+                            unsigned i)
+{
+    return (char *)m + d->dev_off + i * d->dev_stride;
+}
+
 struct mmio_dev {
-    uint64_t base, size;
+    uint64_t base; /* guest address of the device's offset 0 */
     rv_mmio_read_fn *read;
     rv_mmio_write_fn *write;
     void *dev;
@@ -360,38 +462,35 @@ struct mmio_dev {
 
 static bool mmio_find(struct rv_machine *m, uint64_t pa, struct mmio_dev *d)
 {
-    if (pa >= RV_VIRTIO_BASE &&
-        pa < RV_VIRTIO_BASE + RV_VIRTIO_SLOTS * RV_VIRTIO_SIZE) {
-        unsigned slot = (unsigned)((pa - RV_VIRTIO_BASE) / RV_VIRTIO_SIZE);
+    for (size_t k = 0; k < sizeof(virt_devs) / sizeof(virt_devs[0]); k++) {
+        const struct virt_dev *v = &virt_devs[k];
+        uint64_t i;
 
-        *d = (struct mmio_dev){RV_VIRTIO_BASE + slot * RV_VIRTIO_SIZE,
-                               RV_VIRTIO_SIZE, rv_dev_virtio_read,
-                               rv_dev_virtio_write, &m->virtio[slot]};
+        if (pa < v->base || pa - v->base >= v->count * v->size) {
+            continue;
+        }
+        i = (pa - v->base) / v->size;
+        *d = (struct mmio_dev){v->base + i * v->size - v->bias, v->read,
+                               v->write, virt_dev_state(m, v, (unsigned)i)};
         return true;
     }
-    if (pa >= RV_UART_BASE && pa < RV_UART_BASE + RV_UART_SIZE) {
-        *d = (struct mmio_dev){RV_UART_BASE, RV_UART_SIZE, rv_dev_uart_read,
-                               rv_dev_uart_write, &m->uart};
-        return true;
-    }
-    if (pa >= RV_CLINT_BASE && pa < RV_CLINT_BASE + RV_CLINT_SIZE) {
-        *d = (struct mmio_dev){RV_CLINT_BASE, RV_CLINT_SIZE, rv_dev_clint_read,
-                               rv_dev_clint_write, &m->clint};
-        return true;
-    }
-    if (pa >= RV_PLIC_BASE && pa < RV_PLIC_BASE + RV_PLIC_SIZE) {
-        *d = (struct mmio_dev){RV_PLIC_BASE, RV_PLIC_SIZE, rv_dev_plic_read,
-                               rv_dev_plic_write, &m->plic};
-        return true;
-    }
-    if (pa >= RV_TEST_BASE && pa < RV_TEST_BASE + RV_TEST_SIZE) {
-        *d = (struct mmio_dev){RV_TEST_BASE, RV_TEST_SIZE, rv_dev_test_read,
-                               rv_dev_test_write, &m->test};
-        return true;
-    }
-    if (pa >= RV_RTC_BASE && pa < RV_RTC_BASE + RV_RTC_SIZE) {
-        *d = (struct mmio_dev){RV_RTC_BASE, RV_RTC_SIZE, rv_dev_rtc_read,
-                               rv_dev_rtc_write, &m->rtc};
+    return false;
+}
+
+bool rv_machine_dev(size_t idx, struct rv_machine_dev *d)
+{
+    for (size_t k = 0; k < sizeof(virt_devs) / sizeof(virt_devs[0]); k++) {
+        const struct virt_dev *v = &virt_devs[k];
+
+        if (idx >= v->count) {
+            idx -= v->count;
+            continue;
+        }
+        *d = (struct rv_machine_dev){
+            v->mr_name,    v->type,
+            v->props,      v->base + idx * v->size,
+            v->mr_size,    v->irq ? v->irq + (unsigned)idx : 0,
+            (unsigned)idx, v->mmio_unmapped};
         return true;
     }
     return false;
@@ -730,12 +829,11 @@ static void machine_reset(struct rv_machine *m)
     rv_cpu_reset(m->cpu, RV_MROM_BASE);
     rv_cpu_flush_caches(m->cpu);
     m->vslice_new = true;
-    rv_dev_clint_reset(&m->clint);
-    rv_dev_plic_reset(&m->plic);
-    rv_dev_uart_reset(&m->uart);
-    rv_dev_rtc_reset(&m->rtc);
-    for (unsigned i = 0; i < RV_VIRTIO_SLOTS; i++) {
-        rv_dev_virtio_reset(&m->virtio[i]);
+    for (size_t k = 0; k < sizeof(virt_devs) / sizeof(virt_devs[0]); k++) {
+        for (unsigned i = 0; virt_devs[k].reset && i < virt_devs[k].count;
+             i++) {
+            virt_devs[k].reset(virt_dev_state(m, &virt_devs[k], i));
+        }
     }
     m->req_reset = false;
 }

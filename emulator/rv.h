@@ -249,6 +249,21 @@ size_t rv_machine_dump_registers(struct rv_machine *m, char *dst,
 int rv_machine_mem_read(struct rv_machine *m, uint64_t addr, bool virt,
                         void *dst, size_t len);
 
+/* One MMIO window of the board's device table (machine-virt.c), in the
+ * order QEMU 7.2 creates the devices. */
+struct rv_machine_dev {
+    const char *mr_name; /* QEMU's memory-region name (info mtree) */
+    const char *type;    /* QEMU's device type (info qtree) */
+    const char *props;   /* info qtree property lines, each ending in \n */
+    uint64_t base;
+    uint64_t size;      /* as QEMU maps it */
+    unsigned irq;       /* PLIC source; 0: none */
+    unsigned instance;  /* index among the rows of the same device type */
+    bool mmio_unmapped; /* QEMU's info qtree shows the address as -1 */
+};
+/* Window @idx of the board, or false past the last. */
+bool rv_machine_dev(size_t idx, struct rv_machine_dev *d);
+
 /* ---- the host side of the serial port ---- */
 
 /* Bytes of serial input the machine can buffer now (0: full). */
