@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <stdarg.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,9 +31,10 @@
 #define MAX_DEVICES  16
 #define MAX_PROPS    24
 #define MAX_OBJECTS  4
-#define MAX_OWNED    64 /* option lists kept for the machine's strings */
-#define MAX_CHARDEVS 16 /* -chardev, -monitor, -qmp */
-#define MAX_MONS     8  /* -mon, -monitor, -qmp */
+#define MAX_OWNED    64  /* option lists kept for the machine's strings */
+#define MAX_CHARDEVS 16  /* -chardev, -monitor, -qmp */
+#define MAX_MONS     8   /* -mon, -monitor, -qmp */
+#define MAX_STRS     128 /* -readconfig: option strings and locations */
 #define DEFAULT_BIOS "/usr/share/qemu/opensbi-riscv64-generic-fw_dynamic.bin"
 
 /* One "-drive" as given. */
@@ -50,6 +52,7 @@ struct chardev_arg {
     const char *arg; /* as typed */
     struct opts *o;  /* -chardev only */
     char label[32];  /* -monitor/-qmp: compat_monitorN */
+    const char *loc; /* -readconfig "FILE:LINE" ("": none); NULL: argv */
 };
 
 /* A monitor to attach. */
@@ -57,6 +60,7 @@ struct mon_arg {
     const char *opt, *arg; /* for messages */
     const char *chardev;   /* chardev id */
     bool qmp, pretty;
+    const char *loc; /* as chardev_arg.loc */
 };
 
 struct cli {
@@ -71,7 +75,8 @@ struct cli {
     const char *name, *uuid;
     struct drive drives[MAX_DRIVES];
     unsigned nb_drives;
-    const char *devices[MAX_DEVICES]; /* -device values, in order */
+    const char *devices[MAX_DEVICES];     /* -device values, in order */
+    const char *device_locs[MAX_DEVICES]; /* as chardev_arg.loc */
     unsigned nb_devices;
     const char *serial;
     bool nographic;
@@ -87,6 +92,8 @@ struct cli {
     } rng_objs[MAX_OBJECTS]; /* -object rng-random / rng-builtin */
     unsigned nb_rng_objs;
     unsigned nb_owned;
+    char *strs[MAX_STRS]; /* strings built from -readconfig files */
+    unsigned nb_strs;
 };
 
 /* Keep @p until cli_free(): the machine config borrows its strings. */
@@ -100,10 +107,25 @@ static int cli_keep(struct cli *o, struct opts *p)
     return 0;
 }
 
+/* A copy of @s kept until cli_free(), or NULL (out of memory or room). */
+static const char *cli_strdup(struct cli *o, const char *s)
+{
+    char *c;
+
+    if (o->nb_strs == MAX_STRS || !(c = strdup(s))) {
+        return NULL;
+    }
+    o->strs[o->nb_strs++] = c;
+    return c;
+}
+
 static void cli_free(struct cli *o)
 {
     for (unsigned i = 0; i < o->nb_owned; i++) {
         opts_free(o->owned[i]);
+    }
+    for (unsigned i = 0; i < o->nb_strs; i++) {
+        free(o->strs[i]);
     }
 }
 
@@ -143,6 +165,21 @@ static void report_signal(void)
     } else {
         fprintf(stderr, PROG ": terminating on signal %d\n", quit_signal);
     }
+}
+
+/*
+ * Where an option being applied came from. NULL: the command line, and
+ * messages read "rrvm: -opt arg: msg". Otherwise a -readconfig group, and
+ * messages read QEMU's way: "rrvm:FILE:LINE: msg" ("rrvm: msg" when the
+ * location is "", before any key line), without the "-opt arg: " prefix.
+ */
+static const char *fail_loc, *fail_opt, *fail_arg;
+
+static void fail_at(const char *loc, const char *opt, const char *arg)
+{
+    fail_loc = loc;
+    fail_opt = opt;
+    fail_arg = arg;
 }
 
 static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -214,6 +251,7 @@ static int make_chardevs(struct cli *o, struct chr_ctx *ctx, struct host *h)
 
         h->opt = c->opt;
         h->arg = c->arg;
+        fail_at(c->loc, c->opt, c->arg);
         if (c->o) {
             ret = chr_new_opts(ctx, c->o, host_info, h, &chr, &err);
         } else {
@@ -224,6 +262,7 @@ static int make_chardevs(struct cli *o, struct chr_ctx *ctx, struct host *h)
             return fail("-%s %s: %s", c->opt, c->arg, err.msg);
         }
     }
+    fail_at(NULL, NULL, NULL);
     return 0;
 }
 
@@ -293,6 +332,7 @@ static int make_monitors(struct cli *o, struct chr_ctx *ctx, struct vm_mon *vm)
     for (unsigned i = 0; i < o->nb_mons; i++) {
         struct mon_arg *m = &o->mons[i];
 
+        fail_at(m->loc, m->opt, m->arg);
         chr = chr_find(ctx, m->chardev);
         if (!chr) {
             return fail("-%s %s: chardev \"%s\" not found", m->opt, m->arg,
@@ -302,6 +342,7 @@ static int make_monitors(struct cli *o, struct chr_ctx *ctx, struct vm_mon *vm)
             return fail("-%s %s: %s", m->opt, m->arg, err.msg);
         }
     }
+    fail_at(NULL, NULL, NULL);
     return 0;
 }
 
@@ -394,6 +435,9 @@ static void usage(void)
            "-d ITEM,...  -D LOGFILE  log in_asm,int,exec,cpu,fpu,unimp,\n"
            "                         guest_errors (-d help) to LOGFILE\n"
            "-global virtio-mmio.force-legacy=false\n"
+           "-readconfig FILE         [chardev \"ID\"], [mon \"ID\"], [drive],\n"
+           "                         [device], [machine], [object], [icount],\n"
+           "                         [rtc] sections, as QEMU reads them\n"
            "rrvm-specific:\n"
            "-rng-seed N              seed of the virtio-rng generator\n"
            "-statehash               print icount and state hash at exit\n"
@@ -402,15 +446,35 @@ static void usage(void)
 
 static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* The length of the "-opt ...: " or "-opt: " prefix of @msg, or 0. */
+static size_t fail_prefix_len(const char *msg)
+{
+    size_t n = strlen(fail_opt);
+    const char *colon;
+
+    if (msg[0] != '-' || strncmp(msg + 1, fail_opt, n) ||
+        (msg[n + 1] != ' ' && msg[n + 1] != ':')) {
+        return 0;
+    }
+    colon = strstr(msg + n + 1, ": ");
+    return colon ? (size_t)(colon + 2 - msg) : 0;
+}
+
 static int fail(const char *fmt, ...)
 {
+    char msg[4096];
     va_list ap;
 
-    fprintf(stderr, PROG ": ");
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    fprintf(stderr, "\n");
+    if (!fail_loc) {
+        fprintf(stderr, PROG ": %s\n", msg);
+    } else if (!fail_loc[0]) {
+        fprintf(stderr, PROG ": %s\n", msg + fail_prefix_len(msg));
+    } else {
+        fprintf(stderr, PROG ":%s: %s\n", fail_loc, msg + fail_prefix_len(msg));
+    }
     return -1;
 }
 
@@ -755,15 +819,20 @@ static int opt_device(struct cli *o, const char *arg)
 {
     struct props p;
     const char *drive = NULL, *file = NULL, *addr = NULL, *rng = NULL;
+    const char *driver;
 
     if (props_parse(o, arg, &device_list, true, "device", &p) < 0) {
         return -1;
     }
-    if (!p.n) {
+    /* The implied first key, or driver= anywhere (-readconfig's form). */
+    driver = opts_get(o->owned[o->nb_owned - 1], "driver");
+    if (!driver) {
         return fail("-device: missing device name");
     }
-    for (unsigned i = 1; i < p.n; i++) {
-        if (!strcmp(p.key[i], "drive")) {
+    for (unsigned i = 0; i < p.n; i++) {
+        if (!strcmp(p.key[i], "driver")) {
+            continue;
+        } else if (!strcmp(p.key[i], "drive")) {
             drive = p.val[i];
         } else if (!strcmp(p.key[i], "file")) {
             file = p.val[i];
@@ -772,11 +841,11 @@ static int opt_device(struct cli *o, const char *arg)
         } else if (!strcmp(p.key[i], "rng")) {
             rng = p.val[i];
         } else if (strcmp(p.key[i], "id")) {
-            return fail("-device %s: property '%s' is not supported", p.val[0],
+            return fail("-device %s: property '%s' is not supported", driver,
                         p.key[i]);
         }
     }
-    if (!strcmp(p.val[0], "virtio-blk-device")) {
+    if (!strcmp(driver, "virtio-blk-device")) {
         struct drive *d = NULL;
 
         if (!drive) {
@@ -799,7 +868,7 @@ static int opt_device(struct cli *o, const char *arg)
         d->used = true;
         return add_virtio(o, RV_VIRTIO_BLK, &d->cfg);
     }
-    if (!strcmp(p.val[0], "virtio-rng-device")) {
+    if (!strcmp(driver, "virtio-rng-device")) {
         if (drive || file || addr) {
             return fail("-device virtio-rng-device: unexpected property");
         }
@@ -824,9 +893,9 @@ static int opt_device(struct cli *o, const char *arg)
         return add_virtio(o, RV_VIRTIO_RNG, NULL);
     }
     if (rng) {
-        return fail("-device %s: property 'rng' is not supported", p.val[0]);
+        return fail("-device %s: property 'rng' is not supported", driver);
     }
-    if (!strcmp(p.val[0], "loader")) {
+    if (!strcmp(driver, "loader")) {
         struct rv_loader_config *l;
 
         if (!file) {
@@ -848,7 +917,7 @@ static int opt_device(struct cli *o, const char *arg)
     }
     return fail("-device %s: unsupported device (virtio-blk-device, "
                 "virtio-rng-device, loader)",
-                p.val[0]);
+                driver);
 }
 
 static const struct opts_desc icount_desc[] = {
@@ -1104,6 +1173,7 @@ static int opt_chardev(struct cli *o, const char *arg)
     c->opt = "chardev";
     c->arg = arg;
     c->o = op;
+    c->loc = fail_loc;
     return cli_keep(o, op) < 0 ? fail("-chardev: too many options") : 0;
 }
 
@@ -1187,6 +1257,7 @@ static int opt_mon(struct cli *o, const char *arg)
     m->opt = "mon";
     m->arg = arg;
     m->chardev = chardev;
+    m->loc = fail_loc;
     m->qmp = mode && !strcmp(mode, "control");
     m->pretty = pretty;
     return 0;
@@ -1200,17 +1271,222 @@ static const struct opts_desc name_desc[] = {
 };
 static const struct opts_list name_list = {"name", "guest", name_desc};
 
+/*
+ * -readconfig FILE, read as QEMU 7.2's qemu_config_foreach(): lines of at
+ * most 1023 bytes; "\n" and lines starting with '#' are skipped; a line
+ * starting with '[' opens a group, "[name \"id\"]" or "[name]"; any other
+ * line is " key = \"value\"" (sscanf rules: a line "key" alone or
+ * "key=\"v\"" is the key with an empty value) or a "parse error". A
+ * group is applied when the next one opens or at the end, through the
+ * command-line option of its name, at the location of the last key line
+ * read so far (QEMU's Location: header lines do not move it).
+ */
+#define RC_LINE  1024
+#define RC_ITEMS 64
+
+struct rc_group {
+    char name[64];
+    char id[64];
+    bool has_id;
+    unsigned n;
+    char *key[RC_ITEMS], *val[RC_ITEMS];
+};
+
+static void rc_group_fini(struct rc_group *g)
+{
+    for (unsigned i = 0; i < g->n; i++) {
+        free(g->key[i]);
+        free(g->val[i]);
+    }
+    g->n = 0;
+}
+
+/* Append @src to the option string @dst, doubling commas when @escape
+ * (QemuOpts' ",,"). */
+static void rc_append(char *dst, size_t dst_cap, const char *src, bool escape)
+{
+    size_t n = strlen(dst);
+
+    for (; *src && n + 2 < dst_cap; src++) {
+        dst[n++] = *src;
+        if (escape && *src == ',') {
+            dst[n++] = ',';
+        }
+    }
+    dst[n] = '\0';
+}
+
+/* Apply group @g through its option, with messages at @loc. */
+static int rc_group_apply(struct cli *o, struct rc_group *g, const char *loc)
+{
+    static const char *const groups[] = {
+        "chardev", "mon",    "drive", "machine", "device",
+        "object",  "icount", "rtc",   NULL,
+    };
+    static char buf[OPTS_MAX_LEN];
+    const char *arg;
+    unsigned i;
+    int ret;
+
+    for (i = 0; groups[i] && strcmp(groups[i], g->name); i++) {
+    }
+    fail_at(loc, g->name, "");
+    if (!groups[i]) {
+        return fail("There is no option group '%s'", g->name);
+    }
+    buf[0] = '\0';
+    if (g->has_id) {
+        rc_append(buf, sizeof(buf), "id=", false);
+        rc_append(buf, sizeof(buf), g->id, true);
+    }
+    for (i = 0; i < g->n; i++) {
+        if (strpbrk(g->key[i], ",=")) {
+            return fail("Invalid parameter '%s'", g->key[i]);
+        }
+        if (buf[0]) {
+            rc_append(buf, sizeof(buf), ",", false);
+        }
+        rc_append(buf, sizeof(buf), g->key[i], false);
+        rc_append(buf, sizeof(buf), "=", false);
+        rc_append(buf, sizeof(buf), g->val[i], true);
+    }
+    arg = cli_strdup(o, buf);
+    if (!arg) {
+        return fail("too many -readconfig groups");
+    }
+    /* QEMU applies these later, with no location. */
+    if (!strcmp(g->name, "machine") || !strcmp(g->name, "rtc")) {
+        loc = "";
+    }
+    fail_at(loc, g->name, arg);
+    if (!strcmp(g->name, "chardev")) {
+        ret = opt_chardev(o, arg);
+    } else if (!strcmp(g->name, "mon")) {
+        ret = opt_mon(o, arg);
+    } else if (!strcmp(g->name, "drive")) {
+        ret = opt_drive(o, arg);
+    } else if (!strcmp(g->name, "machine")) {
+        ret = opt_machine(o, arg);
+    } else if (!strcmp(g->name, "device")) {
+        if (o->nb_devices == MAX_DEVICES) {
+            return fail("-device: too many devices");
+        }
+        o->device_locs[o->nb_devices] = loc;
+        o->devices[o->nb_devices++] = arg;
+        ret = 0;
+    } else if (!strcmp(g->name, "object")) {
+        ret = opt_object(o, arg);
+    } else if (!strcmp(g->name, "icount")) {
+        ret = opt_icount(o, arg);
+    } else {
+        ret = opt_rtc(o, arg);
+    }
+    fail_at(NULL, NULL, NULL);
+    return ret;
+}
+
+static int opt_readconfig(struct cli *o, const char *path)
+{
+    char line[RC_LINE], group[64], id[64], key[64], value[1024];
+    char where[PATH_MAX + 16];
+    const char *loc = ""; /* none until a key line */
+    struct rc_group g = {0};
+    bool have = false;
+    unsigned lno = 0;
+    int ret = -1;
+    FILE *f;
+
+    f = fopen(path, "r");
+    if (!f) {
+        return fail("-readconfig %s: Could not open '%s': %s", path, path,
+                    strerror(errno));
+    }
+    while (fgets(line, sizeof(line), f)) {
+        int k;
+
+        ++lno;
+        if (line[0] == '\n' || line[0] == '#') {
+            continue;
+        }
+        if (line[0] == '[') {
+            bool with_id = sscanf(line, "[%63s \"%63[^\"]\"]", group, id) == 2;
+
+            if (with_id || sscanf(line, "[%63[^]]]", group) == 1) {
+                if (have && rc_group_apply(o, &g, loc) < 0) {
+                    goto out;
+                }
+                rc_group_fini(&g);
+                have = true;
+                snprintf(g.name, sizeof(g.name), "%s", group);
+                snprintf(g.id, sizeof(g.id), "%s", with_id ? id : "");
+                g.has_id = with_id;
+                continue;
+            }
+        }
+        snprintf(where, sizeof(where), "%s:%u", path, lno);
+        loc = cli_strdup(o, where);
+        if (!loc) {
+            fail("-readconfig %s: too many lines", path);
+            goto out;
+        }
+        value[0] = '\0';
+        k = sscanf(line, " %63s = \"%1023[^\"]\"", key, value);
+        if (k != 2) {
+            k = sscanf(line, " %63s = \"\"", key);
+        }
+        fail_at(loc, "readconfig", "");
+        if (k < 1) {
+            fail("parse error");
+            goto out;
+        }
+        if (!have) {
+            fail("no group defined");
+            goto out;
+        }
+        if (g.n == RC_ITEMS) {
+            fail("too many keys in [%s]", g.name);
+            goto out;
+        }
+        g.key[g.n] = strdup(key);
+        g.val[g.n] = strdup(value);
+        if (!g.key[g.n] || !g.val[g.n]) {
+            free(g.key[g.n]);
+            free(g.val[g.n]);
+            fail("out of memory");
+            goto out;
+        }
+        g.n++;
+        fail_at(NULL, NULL, NULL);
+    }
+    if (ferror(f)) {
+        fail_at(NULL, NULL, NULL);
+        fail("-readconfig %s: Cannot read config file: %s", path,
+             strerror(errno));
+        goto out;
+    }
+    if (have && rc_group_apply(o, &g, loc) < 0) {
+        goto out;
+    }
+    ret = 0;
+out:
+    fail_at(NULL, NULL, NULL);
+    rc_group_fini(&g);
+    fclose(f);
+    return ret;
+}
+
 /* Options that take an argument. */
 static const char *const with_arg[] = {
-    "M",      "machine",  "cpu",        "m",           "smp",      "bios",
-    "kernel", "initrd",   "append",     "dtb",         "drive",    "hda",
-    "device", "serial",   "display",    "nic",         "net",      "name",
-    "uuid",   "pidfile",  "icount",     "rtc",         "d",        "D",
-    "global", "rng-seed", "monitor",    "qmp",         "chardev",  "mon",
-    "accel",  "boot",     "vga",        "k",           "L",        "object",
-    "netdev", "fsdev",    "virtfs",     "incremental", "loadvm",   "gdb",
-    "trace",  "plugin",   "overcommit", "numa",        "parallel", "qmp-pretty",
-    NULL};
+    "M",        "machine",  "cpu",        "m",          "smp",
+    "bios",     "kernel",   "initrd",     "append",     "dtb",
+    "drive",    "hda",      "device",     "serial",     "display",
+    "nic",      "net",      "name",       "uuid",       "pidfile",
+    "icount",   "rtc",      "d",          "D",          "global",
+    "rng-seed", "monitor",  "qmp",        "chardev",    "mon",
+    "accel",    "boot",     "vga",        "k",          "L",
+    "object",   "netdev",   "fsdev",      "virtfs",     "incremental",
+    "loadvm",   "gdb",      "trace",      "plugin",     "overcommit",
+    "numa",     "parallel", "qmp-pretty", "readconfig", NULL};
 
 static bool takes_arg(const char *name)
 {
@@ -1290,6 +1566,7 @@ static int parse_args(struct cli *o, int argc, char **argv)
             if (o->nb_devices == MAX_DEVICES) {
                 return fail("-device: too many devices");
             }
+            o->device_locs[o->nb_devices] = fail_loc;
             o->devices[o->nb_devices++] = arg;
         } else if (!strcmp(name, "serial")) {
             if (o->serial) {
@@ -1406,6 +1683,10 @@ static int parse_args(struct cli *o, int argc, char **argv)
             if (opt_chardev(o, arg) < 0) {
                 return -1;
             }
+        } else if (!strcmp(name, "readconfig")) {
+            if (opt_readconfig(o, arg) < 0) {
+                return -1;
+            }
         } else if (arg) {
             return fail("-%s: option not supported", name);
         } else {
@@ -1433,10 +1714,12 @@ static int wire_devices(struct cli *o)
         }
     }
     for (unsigned i = 0; i < o->nb_devices; i++) {
+        fail_at(o->device_locs[i], "device", o->devices[i]);
         if (opt_device(o, o->devices[i]) < 0) {
             return -1;
         }
     }
+    fail_at(NULL, NULL, NULL);
     for (unsigned i = 0; i < o->nb_drives; i++) {
         if (o->drives[i].if_none && !o->drives[i].used) {
             fprintf(stderr,
