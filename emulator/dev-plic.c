@@ -60,6 +60,9 @@ static void plic_update(struct rv_plic *p)
 void rv_dev_plic_init(struct rv_plic *p, const struct rv_dev_host *host)
 {
     p->host = host;
+    for (unsigned i = 0; i < RV_PLIC_SOURCES; i++) {
+        p->raised[i] = 0;
+    }
     for (unsigned i = 0; i < RV_PLIC_WORDS; i++) {
         p->level[i] = 0;
     }
@@ -88,6 +91,9 @@ void rv_dev_plic_set_irq(struct rv_plic *p, unsigned src, bool level)
 {
     if (src == 0 || src >= RV_PLIC_SOURCES) {
         return;
+    }
+    if (level && !bit_get(p->level, src)) {
+        p->raised[src]++;
     }
     bit_set(p->level, src, level);
     bit_set(p->pending, src, level);

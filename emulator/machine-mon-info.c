@@ -8,6 +8,7 @@
 #include "emulator/machine-mon-int.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -316,107 +317,8 @@ static int cmd_info_mem(struct mon_req *req, struct err *err)
     return 0;
 }
 
-/*
- * Translate @va for a supervisor load, without side effects. Returns 0
- * and *@pa, or -EFAULT. Identity when satp is Bare. The hart's privilege
- * mode is not visible here: in M-mode with satp set, this walks anyway.
- */
-static int gva_translate(struct rv_machine *m, uint64_t va, uint64_t *pa)
-{
-    uint64_t satp = 0, mstatus = 0, base, pte = 0;
-    unsigned mode;
-    int levels, va_bits, level;
-
-    reg_lookup(m, "satp", &satp);
-    reg_lookup(m, "mstatus", &mstatus);
-    mode = (unsigned)(satp >> 60);
-    levels = satp_levels(mode);
-    if (!levels) {
-        *pa = va;
-        return 0;
-    }
-    va_bits = PGSHIFT + 9 * levels;
-    if (addr_canonical(va_bits, va & ((1ull << va_bits) - 1)) != va) {
-        return -EFAULT;
-    }
-    base = (satp & SATP_PPN_MASK) << PGSHIFT;
-    for (level = levels - 1; level >= 0; level--) {
-        unsigned idx = (unsigned)(va >> (PGSHIFT + 9 * level)) & 0x1ff;
-        uint8_t b[8];
-
-        if (rv_machine_mem_read(m, base + 8ull * idx, false, b, 8) < 0) {
-            return -EFAULT;
-        }
-        pte = 0;
-        for (int i = 7; i >= 0; i--) {
-            pte = pte << 8 | b[i];
-        }
-        if (!(pte & PTE_V) || (pte & (PTE_R | PTE_W)) == PTE_W) {
-            return -EFAULT;
-        }
-        if (pte & (PTE_R | PTE_X)) {
-            break;
-        }
-        base = ((pte >> PTE_PPN_SHIFT) & SATP_PPN_MASK) << PGSHIFT;
-    }
-    if (level < 0) {
-        return -EFAULT;
-    }
-    if (!(pte & PTE_R) && !((pte & PTE_X) && (mstatus & MSTATUS_MXR))) {
-        return -EFAULT;
-    }
-    if ((pte & PTE_U) && !(mstatus & MSTATUS_SUM)) {
-        return -EFAULT;
-    }
-    if (level > 0 &&
-        ((pte >> PTE_PPN_SHIFT) & ((1ull << (9 * level)) - 1)) != 0) {
-        return -EFAULT;
-    }
-    {
-        uint64_t off = (1ull << (PGSHIFT + 9 * level)) - 1;
-
-        *pa = ((((pte >> PTE_PPN_SHIFT) & SATP_PPN_MASK) << PGSHIFT) & ~off) |
-              (va & off);
-    }
-    return 0;
-}
-
-/* Whether the 4 KiB page at @pa reads as @want (RAM and ROM only). */
-static bool page_equals(struct rv_machine *m, uint64_t pa, const uint8_t *want)
-{
-    uint8_t buf[4096];
-
-    return rv_machine_mem_read(m, pa, false, buf, sizeof(buf)) == 0 &&
-           memcmp(buf, want, sizeof(buf)) == 0;
-}
-
-/*
- * The guest-physical page of virtual page @va as the hart would translate
- * it now. gva_translate() cannot see the privilege mode (in M-mode there is
- * no translation whatever satp says), so the hart's own side-effect-free
- * virtual read decides between the walk and the identity: the candidate
- * whose bytes it returned. A page it cannot read (a device, or a fault)
- * keeps the walk's answer. Returns 0 and *@pa, or -EFAULT (unmapped).
- */
-static int gva_page(struct rv_machine *m, uint64_t va, uint64_t *pa)
-{
-    uint8_t seen[4096];
-    uint64_t walked = 0;
-    bool walk_ok = gva_translate(m, va, &walked) == 0;
-
-    if (rv_machine_mem_read(m, va, true, seen, sizeof(seen)) < 0) {
-        *pa = walked;
-        return walk_ok ? 0 : -EFAULT;
-    }
-    if (walk_ok && walked != va && page_equals(m, walked, seen)) {
-        *pa = walked;
-        return 0;
-    }
-    *pa = page_equals(m, va, seen) || !walk_ok ? va : walked;
-    return 0;
-}
-
-/* HMP `gva2gpa addr` (QEMU's hmp_gva2gpa). */
+/* HMP `gva2gpa addr` (QEMU's hmp_gva2gpa), through the hart's own
+ * side-effect-free translation in its current mode. */
 static int cmd_gva2gpa(struct mon_req *req, struct err *err)
 {
     struct rv_machine *m = vm_mon_info_machine(req, err);
@@ -427,7 +329,7 @@ static int cmd_gva2gpa(struct mon_req *req, struct err *err)
         return -EAGAIN;
     }
     mon_req_arg_int(req, "addr", &addr);
-    if (gva_page(m, (uint64_t)addr & ~4095ull, &gpa) < 0) {
+    if (rv_machine_gva2gpa(m, (uint64_t)addr & ~4095ull, &gpa) < 0) {
         mon_req_printf(req, "Unmapped\n");
     } else {
         mon_req_printf(req, "gpa: %#" PRIx64 "\n",
@@ -642,6 +544,537 @@ static int cmd_singlestep(struct mon_req *req, struct err *err)
     return 0;
 }
 
+/* ---- the board: info mtree, info qtree, info roms (from the device
+ * table in machine-virt.c) ---- */
+
+#define MTREE_ROWS_MAX 32
+
+struct mtree_row {
+    uint64_t base, size; /* size 0: the whole 64-bit space */
+    const char *kind;    /* "rom", "ram", "i/o" */
+    const char *name;
+};
+
+static int mtree_row_cmp(const void *a, const void *b)
+{
+    const struct mtree_row *x = a, *y = b;
+
+    return x->base < y->base ? -1 : x->base > y->base;
+}
+
+/* The system memory regions in address order; returns their count. */
+static size_t mtree_rows(struct rv_machine *m, struct mtree_row *rows)
+{
+    struct rv_machine_dev d;
+    size_t n = 0;
+
+    rows[n++] =
+        (struct mtree_row){0x1000, 0xf000, "rom", "riscv_virt_board.mrom"};
+    for (size_t i = 0; n < MTREE_ROWS_MAX - 1 && rv_machine_dev(i, &d); i++) {
+        rows[n++] = (struct mtree_row){d.base, d.size, "i/o", d.mr_name};
+    }
+    rows[n++] = (struct mtree_row){0x80000000ull, rv_machine_ram_size(m), "ram",
+                                   "riscv_virt_board.ram"};
+    qsort(rows, n, sizeof(rows[0]), mtree_row_cmp);
+    return n;
+}
+
+static void mtree_print(struct mon_req *req, int indent,
+                        const struct mtree_row *r)
+{
+    mon_req_printf(req, "%*s%016" PRIx64 "-%016" PRIx64 " (prio 0, %s): %s\n",
+                   indent, "", r->base,
+                   r->size ? r->base + r->size - 1 : UINT64_MAX, r->kind,
+                   r->name);
+}
+
+/* HMP `info mtree [-f]` (QEMU's mtree_info): the system and I/O address
+ * spaces. rrvm has no PCIe, platform bus, fw_cfg or flash regions. */
+static int cmd_info_mtree(struct mon_req *req, struct err *err)
+{
+    struct rv_machine *m = vm_mon_info_machine(req, err);
+    struct mtree_row rows[MTREE_ROWS_MAX];
+    const struct mtree_row sys = {0, 0, "i/o", "system"}; /* all 2^64 */
+    const struct mtree_row io = {0, 0x10000, "i/o", "io"};
+    bool flat = false;
+    size_t n;
+
+    if (!m) {
+        return -EAGAIN;
+    }
+    mon_req_arg_bool(req, "flatview", &flat);
+    n = mtree_rows(m, rows);
+    if (flat) {
+        mon_req_printf(req, "FlatView #0\n"
+                            " AS \"memory\", root: system\n"
+                            " AS \"cpu-memory-0\", root: system\n"
+                            " Root memory region: system\n");
+        for (size_t i = 0; i < n; i++) {
+            mtree_print(req, 2, &rows[i]);
+        }
+        mon_req_printf(req, "\nFlatView #1\n"
+                            " AS \"I/O\", root: io\n"
+                            " Root memory region: io\n");
+        mtree_print(req, 2, &io);
+        mon_req_printf(req, "\n");
+        return 0;
+    }
+    mon_req_printf(req, "address-space: cpu-memory-0\n"
+                        "address-space: memory\n");
+    mtree_print(req, 2, &sys);
+    for (size_t i = 0; i < n; i++) {
+        mtree_print(req, 4, &rows[i]);
+    }
+    mon_req_printf(req, "\naddress-space: I/O\n");
+    mtree_print(req, 2, &io);
+    mon_req_printf(req, "\n");
+    return 0;
+}
+
+/* Print a multi-line property block, each line indented by @indent. */
+static void qtree_props(struct mon_req *req, int indent, const char *props)
+{
+    while (*props) {
+        const char *nl = strchr(props, '\n');
+        int len = nl ? (int)(nl - props) : (int)strlen(props);
+
+        mon_req_printf(req, "%*s%.*s\n", indent, "", len, props);
+        props += len + (nl != NULL);
+    }
+}
+
+/* HMP `info qtree` (QEMU's qdev tree): the devices newest first, as QEMU
+ * lists a bus's children, then the hart array. */
+static int cmd_info_qtree(struct mon_req *req, struct err *err)
+{
+    struct rv_machine *m = vm_mon_info_machine(req, err);
+    struct rv_machine_dev d;
+    size_t n = 0;
+
+    if (!m) {
+        return -EAGAIN;
+    }
+    while (rv_machine_dev(n, &d)) {
+        n++;
+    }
+    mon_req_printf(req, "bus: main-system-bus\n  type System\n");
+    for (size_t i = n; i-- > 0;) {
+        rv_machine_dev(i, &d);
+        mon_req_printf(req, "  dev: %s, id \"\"\n", d.type);
+        qtree_props(req, 4, d.props);
+        if (d.mmio_unmapped) {
+            mon_req_printf(req, "    mmio ffffffffffffffff/%016" PRIx64 "\n",
+                           d.size);
+        } else {
+            mon_req_printf(req, "    mmio %016" PRIx64 "/%016" PRIx64 "\n",
+                           d.base, d.size);
+        }
+        if (!strcmp(d.type, "virtio-mmio")) {
+            mon_req_printf(req,
+                           "    bus: virtio-mmio-bus.%u\n"
+                           "      type virtio-mmio-bus\n",
+                           d.instance);
+        }
+    }
+    mon_req_printf(req, "  dev: riscv.hart_array, id \"\"\n"
+                        "    num-harts = 1 (0x1)\n"
+                        "    hartid-base = 0 (0x0)\n"
+                        "    cpu-type = \"rv64-riscv-cpu\"\n"
+                        "    resetvec = 4096 (0x1000)\n");
+    return 0;
+}
+
+static int rom_cmp(const void *a, const void *b)
+{
+    const struct rv_machine_rom *x = a, *y = b;
+
+    return x->gpa < y->gpa ? -1 : x->gpa > y->gpa;
+}
+
+#define ROMS_MAX 32
+
+/* HMP `info roms` (QEMU's hmp_info_roms): the blobs restored at reset. */
+static int cmd_info_roms(struct mon_req *req, struct err *err)
+{
+    struct rv_machine *m = vm_mon_info_machine(req, err);
+    struct rv_machine_rom roms[ROMS_MAX];
+    size_t n = 0;
+
+    if (!m) {
+        return -EAGAIN;
+    }
+    while (n < ROMS_MAX && rv_machine_rom(m, n, &roms[n])) {
+        n++;
+    }
+    qsort(roms, n, sizeof(roms[0]), rom_cmp);
+    for (size_t i = 0; i < n; i++) {
+        mon_req_printf(req,
+                       "addr=%016" PRIx64 " size=0x%06" PRIx64
+                       " mem=%s name=\"%s\"\n",
+                       roms[i].gpa, roms[i].len, roms[i].in_ram ? "ram" : "rom",
+                       roms[i].name);
+    }
+    return 0;
+}
+
+/* ---- the PLIC: info pic, info irq (rrvm extensions) ---- */
+
+/* Print the set members of @set (1..RV_MACHINE_PIC_SOURCES-1) as ranges. */
+static void pic_ranges(struct mon_req *req, const bool *set)
+{
+    bool any = false;
+
+    for (unsigned i = 1; i < RV_MACHINE_PIC_SOURCES; i++) {
+        unsigned j = i;
+
+        if (!set[i]) {
+            continue;
+        }
+        while (j + 1 < RV_MACHINE_PIC_SOURCES && set[j + 1]) {
+            j++;
+        }
+        mon_req_printf(req, j > i ? " %u-%u" : " %u", i, j);
+        any = true;
+        i = j;
+    }
+    if (!any) {
+        mon_req_printf(req, " none");
+    }
+}
+
+/* HMP `info pic`: QEMU 7.2's riscv prints nothing; rrvm shows the PLIC's
+ * contexts and every source that is configured or active. */
+static int cmd_info_pic(struct mon_req *req, struct err *err)
+{
+    static const char *const ctx_mode[RV_MACHINE_PIC_CONTEXTS] = {"M", "S"};
+    struct rv_machine *m = vm_mon_info_machine(req, err);
+    struct rv_machine_pic p;
+    bool header = false;
+
+    if (!m) {
+        return -EAGAIN;
+    }
+    rv_machine_pic(m, &p);
+    mon_req_printf(req,
+                   "riscv.sifive.plic at 0x000000000c000000: %u sources, "
+                   "%u contexts\n",
+                   RV_MACHINE_PIC_SOURCES - 1, RV_MACHINE_PIC_CONTEXTS);
+    for (unsigned c = 0; c < RV_MACHINE_PIC_CONTEXTS; c++) {
+        mon_req_printf(
+            req,
+            "context %u (hart 0 %s-mode): threshold %" PRIu32 ", enabled:", c,
+            ctx_mode[c], p.threshold[c]);
+        pic_ranges(req, p.enabled[c]);
+        mon_req_printf(req, "\n");
+    }
+    for (unsigned i = 1; i < RV_MACHINE_PIC_SOURCES; i++) {
+        bool en = false;
+
+        for (unsigned c = 0; c < RV_MACHINE_PIC_CONTEXTS; c++) {
+            en = en || p.enabled[c][i];
+        }
+        if (!p.prio[i] && !en && !p.level[i] && !p.pending[i] &&
+            !p.claimed[i]) {
+            continue;
+        }
+        if (!header) {
+            mon_req_printf(req, "source priority line pending claimed\n");
+            header = true;
+        }
+        mon_req_printf(req, "%6u %8" PRIu32 " %4d %7d %7d\n", i, p.prio[i],
+                       p.level[i], p.pending[i], p.claimed[i]);
+    }
+    return 0;
+}
+
+/* HMP `info irq`: QEMU's InterruptStatsProvider format, from the PLIC's
+ * counts of rising edges per source (host statistics, not guest state). */
+static int cmd_info_irq(struct mon_req *req, struct err *err)
+{
+    struct rv_machine *m = vm_mon_info_machine(req, err);
+    struct rv_machine_pic p;
+
+    if (!m) {
+        return -EAGAIN;
+    }
+    rv_machine_pic(m, &p);
+    mon_req_printf(req, "IRQ statistics for riscv.sifive.plic:\n");
+    for (unsigned i = 1; i < RV_MACHINE_PIC_SOURCES; i++) {
+        if (p.raised[i]) {
+            mon_req_printf(req, "%2u: %" PRIu64 "\n", i, p.raised[i]);
+        }
+    }
+    return 0;
+}
+
+/* ---- gpa2hva, gpa2hpa ---- */
+
+/* QEMU's gpa2hva(): the host address, or NULL with its message printed. */
+static void *gpa_host(struct mon_req *req, struct rv_machine *m, uint64_t gpa,
+                      const char **region)
+{
+    struct rv_machine_dev d;
+    void *hva = rv_machine_gpa2hva(m, gpa, region);
+
+    if (hva) {
+        return hva;
+    }
+    for (size_t i = 0; rv_machine_dev(i, &d); i++) {
+        if (gpa >= d.base && gpa - d.base < d.size) {
+            mon_req_printf(req, "Memory at address 0x%" PRIx64 " is not RAM\n",
+                           gpa);
+            return NULL;
+        }
+    }
+    mon_req_printf(req, "No memory is mapped at address 0x%" PRIx64 "\n", gpa);
+    return NULL;
+}
+
+/* HMP `gpa2hva addr` (QEMU's hmp_gpa2hva). */
+static int cmd_gpa2hva(struct mon_req *req, struct err *err)
+{
+    struct rv_machine *m = vm_mon_info_machine(req, err);
+    int64_t addr = 0;
+    const char *region;
+    void *hva;
+
+    if (!m) {
+        return -EAGAIN;
+    }
+    mon_req_arg_int(req, "addr", &addr);
+    hva = gpa_host(req, m, (uint64_t)addr, &region);
+    if (hva) {
+        mon_req_printf(req,
+                       "Host virtual address for 0x%" PRIx64 " (%s) is %p\n",
+                       (uint64_t)addr, region, hva);
+    }
+    return 0;
+}
+
+/*
+ * The host-physical address of @ptr through /proc/self/pagemap (QEMU's
+ * vtop()). Like QEMU, adds 0 atomically to the byte first so that a
+ * copy-on-write page gets its own frame; the byte keeps its value. Returns
+ * 0 and *@pa, or -errno with QEMU's message printed.
+ */
+static int host_vtop(struct mon_req *req, void *ptr, uint64_t *pa)
+{
+    uintptr_t addr = (uintptr_t)ptr;
+    uintptr_t pagesize = (uintptr_t)sysconf(_SC_PAGESIZE);
+    off_t offset = (off_t)(addr / pagesize * sizeof(uint64_t));
+    uint64_t pinfo;
+    int fd, ret = 0;
+
+    fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        ret = -errno;
+        mon_req_printf(req, "Cannot open /proc/self/pagemap: %s\n",
+                       strerror(errno));
+        return ret;
+    }
+    __atomic_fetch_add((uint8_t *)ptr, 0, __ATOMIC_SEQ_CST);
+    if (pread(fd, &pinfo, sizeof(pinfo), offset) != sizeof(pinfo)) {
+        ret = errno ? -errno : -EIO;
+        mon_req_printf(req, "Cannot read pagemap: %s\n", strerror(-ret));
+    } else if (!(pinfo & (1ull << 63))) {
+        ret = -EFAULT;
+        mon_req_printf(req, "Page not present\n");
+    } else {
+        *pa = (pinfo & 0x007fffffffffffffull) * pagesize |
+              (addr & (pagesize - 1));
+    }
+    close(fd);
+    return ret;
+}
+
+/* HMP `gpa2hpa addr` (QEMU's hmp_gpa2hpa). */
+static int cmd_gpa2hpa(struct mon_req *req, struct err *err)
+{
+    struct rv_machine *m = vm_mon_info_machine(req, err);
+    int64_t addr = 0;
+    const char *region;
+    uint64_t hpa = 0;
+    void *hva;
+
+    if (!m) {
+        return -EAGAIN;
+    }
+    mon_req_arg_int(req, "addr", &addr);
+    hva = gpa_host(req, m, (uint64_t)addr, &region);
+    if (hva && host_vtop(req, hva, &hpa) == 0) {
+        mon_req_printf(req,
+                       "Host physical address for 0x%" PRIx64
+                       " (%s) is 0x%" PRIx64 "\n",
+                       (uint64_t)addr, region, hpa);
+    }
+    return 0;
+}
+
+/* ---- log, logfile ---- */
+
+struct log_item {
+    const char *name;
+    unsigned mask;
+    const char *help;
+};
+
+/* The -d items rrvm implements, in QEMU's order and words. */
+static const struct log_item log_items[] = {
+    {"in_asm", RV_LOG_IN_ASM, "show target assembly code for each compiled TB"},
+    {"int", RV_LOG_INT, "show interrupts/exceptions in short format"},
+    {"exec", RV_LOG_EXEC, "show trace before each executed TB (lots of logs)"},
+    {"cpu", RV_LOG_CPU,
+     "show CPU registers before entering a TB (lots of logs)"},
+    {"fpu", RV_LOG_FPU, "include FPU registers in the 'cpu' logging"},
+    {"unimp", RV_LOG_UNIMP, "log unimplemented functionality"},
+    {"guest_errors", RV_LOG_GUEST_ERRORS,
+     "log when the guest OS does something invalid (eg accessing a\n"
+     "non-existent register)"},
+    {"nochain", 0,
+     "do not chain compiled TBs so that \"exec\" and \"cpu\" show\n"
+     "complete traces"},
+};
+
+/* Parse "a,b,c" (QEMU's qemu_str_to_log_mask; "all" is every item).
+ * Returns 0 and *@mask, or -EINVAL for an unknown or empty item. */
+static int log_parse(const char *items, unsigned *mask)
+{
+    const char *p = items;
+
+    *mask = 0;
+    while (true) {
+        size_t len = strcspn(p, ",");
+        bool found = len == 3 && !strncmp(p, "all", 3);
+
+        for (size_t i = 0; !found && i < ARRAY_LEN(log_items); i++) {
+            found = strlen(log_items[i].name) == len &&
+                    !strncmp(p, log_items[i].name, len);
+            if (found) {
+                *mask |= log_items[i].mask;
+            }
+        }
+        if (!found) {
+            return -EINVAL;
+        }
+        if (len == 3 && !strncmp(p, "all", 3)) {
+            for (size_t i = 0; i < ARRAY_LEN(log_items); i++) {
+                *mask |= log_items[i].mask;
+            }
+        }
+        if (!p[len]) {
+            return 0;
+        }
+        p += len + 1;
+    }
+}
+
+/* The monitor's log file receiver. */
+static void log_to_file(void *opaque, const char *msg)
+{
+    struct vm_mon_info *info = opaque;
+
+    if (info->log_file) {
+        fputs(msg, info->log_file);
+        fputc('\n', info->log_file);
+    }
+}
+
+static void log_close(struct vm_mon_info *info)
+{
+    if (info->log_file) {
+        fclose(info->log_file);
+        info->log_file = NULL;
+    }
+}
+
+/* Apply @mask with the current receiver: the monitor's file once
+ * `logfile` named one (QEMU 7.2 opens it at once, whatever the items, and
+ * retries a name that failed at each `log`) or the program's. A file that
+ * cannot open gets QEMU's message and changes nothing (0). Returns 0, or
+ * -ENOMEM with @err set. */
+static int log_apply(struct mon_req *req, struct vm_mon_info *info,
+                     struct rv_machine *m, unsigned mask, struct err *err)
+{
+    rv_log_fn *fn;
+    void *opaque;
+
+    if (!info->log_saved) {
+        unsigned old;
+
+        rv_machine_get_log(m, &old, &info->log_orig_fn, &info->log_orig_opaque);
+        info->log_saved = true;
+    }
+    fn = info->log_orig_fn;
+    opaque = info->log_orig_opaque;
+    if (info->log_name) {
+        if (!info->log_file) {
+            info->log_file =
+                fopen(info->log_name, info->log_append ? "a" : "w");
+            if (!info->log_file) {
+                int e = errno;
+
+                mon_req_printf(req, "Error opening logfile %s: %s\n",
+                               info->log_name, strerror(e));
+                return 0;
+            }
+            info->log_append = true;
+        }
+        fn = log_to_file;
+        opaque = info;
+    }
+    if (fn != log_to_file) {
+        log_close(info);
+    }
+    return rv_machine_set_log(m, mask, fn, opaque, err);
+}
+
+/* HMP `log item1[,...]` (QEMU's hmp_log). */
+static int cmd_log(struct mon_req *req, struct err *err)
+{
+    struct rv_machine *m = vm_mon_info_machine(req, err);
+    const char *items = mon_req_arg_str(req, "items");
+    unsigned mask = 0;
+
+    if (!m) {
+        return -EAGAIN;
+    }
+    if (strcmp(items, "none") && log_parse(items, &mask) < 0) {
+        mon_req_printf(req, "Log items (comma separated):\n");
+        mon_req_printf(req, "%-15s %s\n", "none", "remove all logs");
+        for (size_t i = 0; i < ARRAY_LEN(log_items); i++) {
+            mon_req_printf(req, "%-15s %s\n", log_items[i].name,
+                           log_items[i].help);
+        }
+        return 0;
+    }
+    return log_apply(req, vm_mon_info_of(req), m, mask, err);
+}
+
+/* HMP `logfile filename` (QEMU's hmp_logfile). */
+static int cmd_logfile(struct mon_req *req, struct err *err)
+{
+    struct vm_mon_info *info = vm_mon_info_of(req);
+    struct rv_machine *m = vm_mon_info_machine(req, err);
+    char *name;
+    unsigned mask = 0;
+    rv_log_fn *fn;
+    void *opaque;
+
+    if (!m) {
+        return -EAGAIN;
+    }
+    name = mem_strdup(mon_req_arg_str(req, "filename"));
+    if (!name) {
+        return err_set(err, -ENOMEM, "out of memory");
+    }
+    rv_machine_get_log(m, &mask, &fn, &opaque);
+    log_close(info);
+    mem_free(info->log_name);
+    info->log_name = name;
+    info->log_append = false;
+    return log_apply(req, info, m, mask, err);
+}
+
 /* ---- the table ---- */
 
 static const struct mon_cmd info_cmds[] = {
@@ -685,10 +1118,30 @@ static const struct mon_cmd info_cmds[] = {
     {NULL, "info network", NULL, NULL, NULL, NULL, "show the network state",
      cmd_print_nothing, NULL, MON_CMD_HMP_ONLY, NULL},
     {NULL, "info irq", NULL, NULL, NULL, NULL,
-     "show the interrupts statistics (if available)", cmd_print_nothing, NULL,
+     "show the interrupts statistics (if available)", cmd_info_irq, NULL,
      MON_CMD_HMP_ONLY, NULL},
-    {NULL, "info pic", NULL, NULL, NULL, NULL, "show PIC state",
-     cmd_print_nothing, NULL, MON_CMD_HMP_ONLY, NULL},
+    {NULL, "info pic", NULL, NULL, NULL, NULL, "show PIC state", cmd_info_pic,
+     NULL, MON_CMD_HMP_ONLY, NULL},
+    {NULL, "info mtree", NULL, NULL, "flatview:-f", "[-f]",
+     "show memory tree (-f: dump flat view for address spaces)", cmd_info_mtree,
+     NULL, MON_CMD_HMP_ONLY, NULL},
+    {NULL, "info qtree", NULL, NULL, NULL, NULL, "show device tree",
+     cmd_info_qtree, NULL, MON_CMD_HMP_ONLY, NULL},
+    {NULL, "info roms", NULL, NULL, NULL, NULL, "show roms", cmd_info_roms,
+     NULL, MON_CMD_HMP_ONLY, NULL},
+    {NULL, "gpa2hva", NULL, NULL, "addr:l", "addr",
+     "print the host virtual address corresponding to a guest physical "
+     "address",
+     cmd_gpa2hva, NULL, MON_CMD_HMP_ONLY, NULL},
+    {NULL, "gpa2hpa", NULL, NULL, "addr:l", "addr",
+     "print the host physical address corresponding to a guest physical "
+     "address",
+     cmd_gpa2hpa, NULL, MON_CMD_HMP_ONLY, NULL},
+    {NULL, "log", NULL, NULL, "items:s", "item1[,...]",
+     "activate logging of the specified items", cmd_log, NULL, MON_CMD_HMP_ONLY,
+     NULL},
+    {NULL, "logfile", NULL, NULL, "filename:F", "filename",
+     "output logs to 'filename'", cmd_logfile, NULL, MON_CMD_HMP_ONLY, NULL},
     {"system_wakeup", "system_wakeup", NULL, NULL, NULL, NULL,
      "wakeup guest from suspend", cmd_system_wakeup, NULL, 0, NULL},
     {NULL, "boot_set", NULL, NULL, "bootdevice:s", "bootdevice",
@@ -752,6 +1205,18 @@ void vm_mon_info_free(struct vm_mon_info *info)
     if (!info) {
         return;
     }
+    if (info->log_file && *info->m) {
+        /* The machine outlives the monitor: give it back its receiver. */
+        unsigned mask;
+        rv_log_fn *fn;
+        void *opaque;
+
+        rv_machine_get_log(*info->m, &mask, &fn, &opaque);
+        rv_machine_set_log(*info->m, mask, info->log_orig_fn,
+                           info->log_orig_opaque, NULL);
+    }
+    log_close(info);
+    mem_free(info->log_name);
     mem_free(info->cmds);
     mem_free(info->chr_cmds);
     mem_free(info);

@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <stdbool.h>
+#include <stdio.h>
 
 #include "chardev/chardev.h"
 #include "common/err.h"
@@ -26,6 +27,14 @@ struct vm_mon_info {
     bool singlestep;             /* HMP `singlestep`; no effect on execution */
     struct mon_cmd *cmds;        /* info_cmds with opaque = this */
     struct mon_cmd *chr_cmds;    /* chr_cmds (machine-mon-chr.c), the same */
+    /* HMP `log`/`logfile`: the program's receiver (saved at first use) and
+     * the monitor's file. */
+    bool log_saved;
+    rv_log_fn *log_orig_fn;
+    void *log_orig_opaque;
+    char *log_name; /* NULL: the program's receiver (-D file or stderr) */
+    FILE *log_file;
+    bool log_append; /* reopen log_name for appending */
 };
 
 /* The context of a request to one of these commands. */

@@ -90,6 +90,7 @@
 #define INITRD_MAX_OFFSET (128ull << 20)
 
 struct blob {
+    char *name; /* info roms: the file as given, or "fdt" */
     uint64_t gpa;
     uint8_t *data;
     size_t len;
@@ -669,7 +670,7 @@ static int disk_open(struct disk *d, const struct rv_drive_config *dc,
 /* ---- boot ---- */
 
 static int blob_add(struct rv_machine *m, uint64_t gpa, uint64_t end,
-                    struct err *err)
+                    const char *name, struct err *err)
 {
     struct blob *b;
 
@@ -679,7 +680,10 @@ static int blob_add(struct rv_machine *m, uint64_t gpa, uint64_t end,
     b = &m->blobs[m->nb_blobs];
     b->len = (size_t)(end - gpa);
     b->data = mem_alloc(b->len ? b->len : 1);
-    if (!b->data) {
+    b->name = mem_strdup(name);
+    if (!b->data || !b->name) {
+        mem_free(b->data);
+        mem_free(b->name);
         return err_set(err, -ENOMEM, "boot image copy: out of memory");
     }
     memcpy(b->data, m->ram.host + (gpa - m->ram.base), b->len);
@@ -701,7 +705,7 @@ static int load_image(struct rv_machine *m, const char *path, bool allow_elf,
     if (ret < 0) {
         return ret;
     }
-    return blob_add(m, lo, *end, err);
+    return blob_add(m, lo, *end, path, err);
 }
 
 static int machine_boot_setup(struct rv_machine *m, struct err *err)
@@ -809,7 +813,7 @@ static int machine_boot_setup(struct rv_machine *m, struct err *err)
     }
     m->fdt_addr = rv_load_fdt_addr(c->ram_size, dtb_len);
     memcpy(m->ram.host + (m->fdt_addr - m->ram.base), dtb, dtb_len);
-    ret = blob_add(m, m->fdt_addr, m->fdt_addr + dtb_len, err);
+    ret = blob_add(m, m->fdt_addr, m->fdt_addr + dtb_len, "fdt", err);
     rv_load_reset_vector(m->rom, RV_MROM_SIZE, m->start_addr, m->fdt_addr,
                          c->kernel ? m->kernel_entry : 0);
 out:
@@ -999,6 +1003,7 @@ void rv_machine_free(struct rv_machine *m)
     }
     for (unsigned i = 0; i < m->nb_blobs; i++) {
         mem_free(m->blobs[i].data);
+        mem_free(m->blobs[i].name);
     }
     if (m->rng_fd >= 0) {
         close(m->rng_fd);
@@ -1109,6 +1114,106 @@ int rv_machine_mem_read(struct rv_machine *m, uint64_t addr, bool virt,
         len -= n;
     }
     return 0;
+}
+
+uint64_t rv_machine_ram_size(const struct rv_machine *m)
+{
+    return m->ram.size;
+}
+
+int rv_machine_gva2gpa(struct rv_machine *m, uint64_t va, uint64_t *pa)
+{
+    return rv_cpu_debug_translate(m->cpu, va, pa);
+}
+
+void *rv_machine_gpa2hva(struct rv_machine *m, uint64_t gpa,
+                         const char **region)
+{
+    if (gpa >= m->ram.base && gpa - m->ram.base < m->ram.size) {
+        *region = "riscv_virt_board.ram";
+        return m->ram.host + (gpa - m->ram.base);
+    }
+    if (gpa >= RV_MROM_BASE && gpa - RV_MROM_BASE < RV_MROM_SIZE) {
+        *region = "riscv_virt_board.mrom";
+        return m->rom + (gpa - RV_MROM_BASE);
+    }
+    return NULL;
+}
+
+/* The reset vector's code and fw_dynamic_info (rv_load_reset_vector(),
+ * QEMU's mrom.reset and mrom.finfo). */
+#define MROM_RESET_LEN 0x28
+#define MROM_FINFO_LEN 0x30
+
+bool rv_machine_rom(const struct rv_machine *m, size_t idx,
+                    struct rv_machine_rom *r)
+{
+    if (idx == 0) {
+        *r = (struct rv_machine_rom){"mrom.reset", RV_MROM_BASE, MROM_RESET_LEN,
+                                     false};
+        return true;
+    }
+    if (idx == 1) {
+        *r = (struct rv_machine_rom){
+            "mrom.finfo", RV_MROM_BASE + MROM_RESET_LEN, MROM_FINFO_LEN, false};
+        return true;
+    }
+    if (idx - 2 >= m->nb_blobs) {
+        return false;
+    }
+    *r = (struct rv_machine_rom){m->blobs[idx - 2].name, m->blobs[idx - 2].gpa,
+                                 m->blobs[idx - 2].len, true};
+    return true;
+}
+
+_Static_assert(RV_MACHINE_PIC_SOURCES == RV_PLIC_SOURCES, "PLIC sources");
+_Static_assert(RV_MACHINE_PIC_CONTEXTS == RV_PLIC_CONTEXTS, "PLIC contexts");
+
+static bool plic_bit(const uint32_t *w, unsigned i)
+{
+    return (w[i / 32] >> (i % 32)) & 1;
+}
+
+void rv_machine_pic(const struct rv_machine *m, struct rv_machine_pic *p)
+{
+    const struct rv_plic *plic = &m->plic;
+
+    memset(p, 0, sizeof(*p));
+    for (unsigned i = 0; i < RV_PLIC_SOURCES; i++) {
+        p->prio[i] = plic->prio[i];
+        p->level[i] = plic_bit(plic->level, i);
+        p->pending[i] = plic_bit(plic->pending, i);
+        p->claimed[i] = plic_bit(plic->claimed, i);
+        p->raised[i] = plic->raised[i];
+        for (unsigned c = 0; c < RV_PLIC_CONTEXTS; c++) {
+            p->enabled[c][i] = plic_bit(plic->enable[c], i);
+        }
+    }
+    for (unsigned c = 0; c < RV_PLIC_CONTEXTS; c++) {
+        p->threshold[c] = plic->threshold[c];
+    }
+}
+
+int rv_machine_set_log(struct rv_machine *m, unsigned mask, rv_log_fn *fn,
+                       void *opaque, struct err *err)
+{
+    int ret = rv_cpu_set_trace(m->cpu, fn ? mask : 0, machine_trace, m);
+
+    if (ret < 0) {
+        return err_set(err, ret, "cannot allocate the trace state");
+    }
+    m->cfg.log_mask = mask;
+    m->cfg.log_fn = fn;
+    m->cfg.log_opaque = opaque;
+    return 0;
+}
+
+void rv_machine_get_log(const struct rv_machine *m, unsigned *mask,
+                        rv_log_fn **fn, void **opaque)
+{
+    *mask = m->cfg.log_mask;
+    *fn = m->cfg.log_fn;
+    *opaque = m->cfg.log_opaque;
 }
 
 /* ---- the host side of the serial port ---- */

@@ -259,6 +259,10 @@ struct rv_plic {
     uint32_t level[RV_PLIC_WORDS];
     uint32_t enable[RV_PLIC_CONTEXTS][RV_PLIC_WORDS];
     uint32_t threshold[RV_PLIC_CONTEXTS];
+    /* Host statistics for `info irq`: rising edges of each source's line
+     * since rv_dev_plic_init(). Not guest-visible: neither saved, loaded,
+     * hashed nor reset. */
+    uint64_t raised[RV_PLIC_SOURCES];
 };
 #define RV_PLIC_STATE_LEN                                                      \
     (4 * (RV_PLIC_SOURCES + 3 * RV_PLIC_WORDS +                                \

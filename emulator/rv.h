@@ -264,6 +264,59 @@ struct rv_machine_dev {
 /* Window @idx of the board, or false past the last. */
 bool rv_machine_dev(size_t idx, struct rv_machine_dev *d);
 
+/* Guest RAM size in bytes (at RV_RAM_BASE). */
+uint64_t rv_machine_ram_size(const struct rv_machine *m);
+/*
+ * Translate @va as the hart would for a load now, without side effects
+ * (QEMU's get_phys_page_debug). Returns 0 and *@pa, or -EFAULT.
+ */
+int rv_machine_gva2gpa(struct rv_machine *m, uint64_t va, uint64_t *pa);
+/* The host address of guest-physical @gpa in RAM or the reset ROM, with
+ * QEMU's region name in *@region; NULL elsewhere. */
+void *rv_machine_gpa2hva(struct rv_machine *m, uint64_t gpa,
+                         const char **region);
+
+/* A blob the machine loaded at start and restores at each reset. */
+struct rv_machine_rom {
+    const char *name; /* the file as given, "fdt", "mrom.reset", ... */
+    uint64_t gpa;
+    uint64_t len;
+    bool in_ram; /* false: the reset ROM */
+};
+/* Blob @idx in load order (the reset ROM's two first), or false past the
+ * last. */
+bool rv_machine_rom(const struct rv_machine *m, size_t idx,
+                    struct rv_machine_rom *r);
+
+/* The PLIC as `info pic`/`info irq` show it. Source 0 is reserved. */
+#define RV_MACHINE_PIC_SOURCES  97
+#define RV_MACHINE_PIC_CONTEXTS 2
+struct rv_machine_pic {
+    uint32_t prio[RV_MACHINE_PIC_SOURCES];
+    uint32_t threshold[RV_MACHINE_PIC_CONTEXTS];
+    bool level[RV_MACHINE_PIC_SOURCES];
+    bool pending[RV_MACHINE_PIC_SOURCES];
+    bool claimed[RV_MACHINE_PIC_SOURCES];
+    bool enabled[RV_MACHINE_PIC_CONTEXTS][RV_MACHINE_PIC_SOURCES];
+    /* Rising edges of each line since the machine was made: host
+     * statistics, not guest state (not saved, hashed or reset). */
+    uint64_t raised[RV_MACHINE_PIC_SOURCES];
+};
+void rv_machine_pic(const struct rv_machine *m, struct rv_machine_pic *p);
+
+/* A receiver of -d text (one or more lines without the final newline). */
+typedef void rv_log_fn(void *opaque, const char *msg);
+/*
+ * Change the -d items (RV_LOG_*) and their receiver at run time (HMP
+ * `log`, `logfile`); @fn NULL drops the text. Tracing never changes what
+ * the guest computes. Returns 0, or -ENOMEM.
+ */
+int rv_machine_set_log(struct rv_machine *m, unsigned mask, rv_log_fn *fn,
+                       void *opaque, struct err *err);
+/* The current items and receiver. */
+void rv_machine_get_log(const struct rv_machine *m, unsigned *mask,
+                        rv_log_fn **fn, void **opaque);
+
 /* ---- the host side of the serial port ---- */
 
 /* Bytes of serial input the machine can buffer now (0: full). */
