@@ -743,7 +743,8 @@ static void pic_ranges(struct mon_req *req, const bool *set)
 }
 
 /* HMP `info pic`: QEMU 7.2's riscv prints nothing; rrvm shows the PLIC's
- * contexts and every source that is configured or active. */
+ * contexts (threshold, enabled sources), the sources at each nonzero
+ * priority, and a row for every source enabled somewhere or active. */
 static int cmd_info_pic(struct mon_req *req, struct err *err)
 {
     static const char *const ctx_mode[RV_MACHINE_PIC_CONTEXTS] = {"M", "S"};
@@ -767,14 +768,26 @@ static int cmd_info_pic(struct mon_req *req, struct err *err)
         pic_ranges(req, p.enabled[c]);
         mon_req_printf(req, "\n");
     }
+    for (uint32_t prio = 1; prio <= 7; prio++) {
+        bool set[RV_MACHINE_PIC_SOURCES], any = false;
+
+        for (unsigned i = 0; i < RV_MACHINE_PIC_SOURCES; i++) {
+            set[i] = i > 0 && p.prio[i] == prio;
+            any = any || set[i];
+        }
+        if (any) {
+            mon_req_printf(req, "priority %" PRIu32 ":", prio);
+            pic_ranges(req, set);
+            mon_req_printf(req, "\n");
+        }
+    }
     for (unsigned i = 1; i < RV_MACHINE_PIC_SOURCES; i++) {
         bool en = false;
 
         for (unsigned c = 0; c < RV_MACHINE_PIC_CONTEXTS; c++) {
             en = en || p.enabled[c][i];
         }
-        if (!p.prio[i] && !en && !p.level[i] && !p.pending[i] &&
-            !p.claimed[i]) {
+        if (!en && !p.level[i] && !p.pending[i] && !p.claimed[i]) {
             continue;
         }
         if (!header) {
