@@ -46,6 +46,7 @@ struct vm_mon {
     unsigned nb_conns;
     struct mon_cmd *cmds; /* machine_cmds with opaque = this */
     struct vm_mon_info *info;
+    struct vm_mon_block *block; /* machine-mon-block.c */
 };
 
 /* ---- sessions on chardevs ---- */
@@ -785,6 +786,10 @@ int vm_mon_new(const struct vm_mon_config *cfg, struct vm_mon **out,
         }
         ret = mon_cmd_register(vm->mon, vm->cmds, n, err);
     }
+    if (ret == 0) {
+        ret = vm_mon_block_register(vm->mon, cfg->drives, cfg->nb_drives,
+                                    &vm->block, err);
+    }
     if (ret < 0) {
         vm_mon_free(vm);
         return ret;
@@ -813,6 +818,7 @@ void vm_mon_free(struct vm_mon *vm)
     }
     mon_free(vm->mon);
     vm_mon_info_free(vm->info);
+    vm_mon_block_free(vm->block);
     mem_free(vm->cmds);
     mem_free(vm->name);
     mem_free(vm);

@@ -8,6 +8,7 @@
 #define EMULATOR_MACHINE_MON_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "chardev/chardev.h"
 #include "common/err.h"
@@ -15,11 +16,21 @@
 
 struct vm_mon; /* opaque: the monitor and its sessions */
 
+/* One -drive, as the block commands show it (machine-mon-block.c). */
+struct vm_mon_drive {
+    const char *device;    /* BlockBackend name: id=, or "virtio<N>" */
+    const char *node_name; /* node-name=; NULL: an automatic "#block" name */
+    const char *qdev;      /* "/machine/peripheral-anon/device[0]"; NULL */
+    struct rv_drive_config cfg;
+};
+
 struct vm_mon_config {
-    const char *name;     /* -name; NULL if none */
-    const char *uuid;     /* -uuid; NULL: the all-zero UUID */
-    struct chr_ctx *chrs; /* borrowed: for query-chardev */
-    const char *qemu_pkg; /* query-version "package" */
+    const char *name;                  /* -name; NULL if none */
+    const char *uuid;                  /* -uuid; NULL: the all-zero UUID */
+    struct chr_ctx *chrs;              /* borrowed: for query-chardev */
+    const char *qemu_pkg;              /* query-version "package" */
+    const struct vm_mon_drive *drives; /* borrowed for the monitor's life */
+    size_t nb_drives;
 };
 
 /* Create the monitor with the machine commands registered. Returns 0 and
@@ -36,5 +47,20 @@ int vm_mon_attach(struct vm_mon *vm, struct chr *c, bool qmp, bool pretty,
                   struct err *err);
 /* An rv_event_fn: forwards machine events to every QMP session. */
 void vm_mon_event(void *opaque, enum rv_event ev, enum rv_shutdown_cause cause);
+
+/* ---- machine-mon-block.c: info block, query-block, eject, change ---- */
+
+struct mon;
+struct vm_mon_block; /* opaque: the block commands' table and node names */
+
+/*
+ * Register the block commands into @mon for @drives (borrowed until
+ * vm_mon_block_free()). Returns 0 and sets *@out, or -ENOMEM, -EINVAL.
+ */
+int vm_mon_block_register(struct mon *mon, const struct vm_mon_drive *drives,
+                          size_t nb_drives, struct vm_mon_block **out,
+                          struct err *err);
+/* Accepts NULL. Call after mon_free(): the monitor borrows the table. */
+void vm_mon_block_free(struct vm_mon_block *b);
 
 #endif /* EMULATOR_MACHINE_MON_H */

@@ -43,6 +43,9 @@ struct drive {
     struct rv_drive_config cfg;
     bool if_none; /* if=none: attached by -device virtio-blk-device */
     bool used;
+    const char *node_name; /* node-name=; NULL: automatic */
+    char device[32];       /* the BlockBackend name when id= is absent */
+    char qdev[64];         /* QOM path of its device; "" if none */
 };
 
 /* A chardev to create, in command-line order: -chardev, or the legacy
@@ -78,6 +81,8 @@ struct cli {
     const char *devices[MAX_DEVICES];     /* -device values, in order */
     const char *device_locs[MAX_DEVICES]; /* as chardev_arg.loc */
     unsigned nb_devices;
+    unsigned nb_anon_devices; /* QEMU's /machine/peripheral-anon/device[N] */
+    struct vm_mon_drive mon_drives[MAX_DRIVES];
     const char *serial;
     bool nographic;
     bool snapshot;
@@ -420,7 +425,7 @@ static void usage(void)
            "-append CMDLINE          kernel command line (/chosen/bootargs)\n"
            "-dtb FILE                use this device tree\n"
            "-drive file=F[,format=qcow2|raw][,if=virtio|none][,id=ID]\n"
-           "       [,snapshot=on][,readonly=on][,cache=MODE]\n"
+           "       [,snapshot=on][,readonly=on][,cache=MODE][,node-name=N]\n"
            "-hda FILE                -drive file=FILE,if=virtio\n"
            "-device virtio-blk-device,drive=ID | virtio-rng-device |\n"
            "        loader,file=F[,addr=A]\n"
@@ -737,6 +742,11 @@ static int opt_drive(struct cli *o, const char *arg)
             }
         } else if (!strcmp(k, "id")) {
             d->id = v;
+        } else if (!strcmp(k, "node-name")) {
+            if (!opts_id_wellformed(v)) {
+                return fail("-drive %s: Invalid node-name: '%s'", arg, v);
+            }
+            d->node_name = v;
         } else if (!strcmp(k, "snapshot")) {
             if (parse_bool(v, &d->cfg.snapshot, "-drive", k) < 0) {
                 return -1;
@@ -768,6 +778,29 @@ static int opt_drive(struct cli *o, const char *arg)
     }
     if (!d->cfg.file) {
         return fail("-drive: file= is required");
+    }
+    /* QEMU's checks of node names against the drives before this one. */
+    for (unsigned i = 0; d->node_name && i < o->nb_drives; i++) {
+        const struct drive *e = &o->drives[i];
+
+        if (e->node_name && !strcmp(e->node_name, d->node_name)) {
+            return fail("-drive %s: Duplicate nodes with node-name='%s'", arg,
+                        d->node_name);
+        }
+        if (e->id && !strcmp(e->id, d->node_name)) {
+            return fail("-drive %s: node-name=%s is conflicting with a device "
+                        "id",
+                        arg, d->node_name);
+        }
+    }
+    for (unsigned i = 0; d->id && i <= o->nb_drives; i++) {
+        const struct drive *e = &o->drives[i];
+
+        if (e->node_name && !strcmp(e->node_name, d->id)) {
+            return fail("-drive %s: Device name '%s' conflicts with an "
+                        "existing node name",
+                        arg, d->id);
+        }
     }
     o->nb_drives++;
     return 0;
@@ -819,7 +852,8 @@ static int opt_device(struct cli *o, const char *arg)
 {
     struct props p;
     const char *drive = NULL, *file = NULL, *addr = NULL, *rng = NULL;
-    const char *driver;
+    const char *driver, *id;
+    unsigned anon;
 
     if (props_parse(o, arg, &device_list, true, "device", &p) < 0) {
         return -1;
@@ -829,6 +863,8 @@ static int opt_device(struct cli *o, const char *arg)
     if (!driver) {
         return fail("-device: missing device name");
     }
+    id = opts_get(o->owned[o->nb_owned - 1], "id");
+    anon = id ? 0 : o->nb_anon_devices++;
     for (unsigned i = 0; i < p.n; i++) {
         if (!strcmp(p.key[i], "driver")) {
             continue;
@@ -866,6 +902,13 @@ static int opt_device(struct cli *o, const char *arg)
                         drive);
         }
         d->used = true;
+        if (id) {
+            /* QEMU shows a named device's id, not its QOM path. */
+            snprintf(d->qdev, sizeof(d->qdev), "%s", id);
+        } else {
+            snprintf(d->qdev, sizeof(d->qdev),
+                     "/machine/peripheral-anon/device[%u]", anon);
+        }
         return add_virtio(o, RV_VIRTIO_BLK, &d->cfg);
     }
     if (!strcmp(driver, "virtio-rng-device")) {
@@ -1720,6 +1763,24 @@ static int wire_devices(struct cli *o)
         }
     }
     fail_at(NULL, NULL, NULL);
+    /* The block commands' view: QEMU names if=virtio drives virtio<N> and
+     * creates their devices after the -device ones. */
+    for (unsigned i = 0, nv = 0, nn = 0; i < o->nb_drives; i++) {
+        struct drive *d = &o->drives[i];
+        struct vm_mon_drive *md = &o->mon_drives[i];
+
+        snprintf(d->device, sizeof(d->device), "%s%u",
+                 d->if_none ? "none" : "virtio", d->if_none ? nn++ : nv++);
+        if (!d->if_none) {
+            snprintf(d->qdev, sizeof(d->qdev),
+                     "/machine/peripheral-anon/device[%u]/virtio-backend",
+                     o->nb_anon_devices++);
+        }
+        md->device = d->id ? d->id : d->device;
+        md->node_name = d->node_name;
+        md->qdev = d->qdev[0] ? d->qdev : NULL;
+        md->cfg = d->cfg;
+    }
     for (unsigned i = 0; i < o->nb_drives; i++) {
         if (o->drives[i].if_none && !o->drives[i].used) {
             fprintf(stderr,
@@ -1840,6 +1901,8 @@ int main(int argc, char **argv)
             goto out;
         }
         vc.chrs = chrs;
+        vc.drives = o.mon_drives;
+        vc.nb_drives = o.nb_drives;
         if (vm_mon_new(&vc, &vm, &err) < 0) {
             fail("monitor: %s", err.msg);
             goto out;
