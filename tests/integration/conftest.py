@@ -65,3 +65,25 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.reference)
             # Written into the JUnit file as <property name="reference">.
             item.user_properties.append(("reference", "1"))
+
+
+# Tools that scripts/packages.txt installs: a test that needs one fails when
+# it is missing (a skip would prove nothing).
+OPENSBI_FW = "/usr/lib/riscv64-linux-gnu/opensbi/generic/fw_jump.bin"
+
+
+@pytest.fixture
+def _require_fw():
+    if not os.path.exists(OPENSBI_FW):
+        pytest.fail(f"{OPENSBI_FW} missing (opensbi, scripts/packages.txt)")
+
+
+@pytest.fixture
+def _require_qemu():
+    if not have("qemu-system-riscv64"):
+        pytest.fail("qemu-system-riscv64 missing (qemu-system-misc, "
+                    "scripts/packages.txt)")
+
+
+needs_fw = pytest.mark.usefixtures("_require_fw")
+needs_qemu = pytest.mark.usefixtures("_require_qemu")

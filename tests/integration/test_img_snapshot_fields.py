@@ -18,9 +18,12 @@ from test_img_common import QEMU_IMG, QEMU_IO, sh
 
 QEMU_SYS = shutil.which("qemu-system-riscv64")
 
-pytestmark = pytest.mark.skipif(
-    QEMU_IMG is None or QEMU_IO is None or QEMU_SYS is None,
-    reason="needs qemu-img, qemu-io and qemu-system-riscv64")
+
+@pytest.fixture(autouse=True)
+def _require_qemu_tools():
+    """Installed by scripts/packages.txt: missing means failed, not skipped."""
+    if QEMU_IMG is None or QEMU_IO is None or QEMU_SYS is None:
+        pytest.fail("needs qemu-img, qemu-io and qemu-system-riscv64")
 
 # Guest code at 0x80000000: count t0 down from 1 << 24, then wfi forever.
 # 2^25 instructions; a halted hart lets "stop" take effect at once (a

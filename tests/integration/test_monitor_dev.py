@@ -135,7 +135,7 @@ def test_info_pic_shows_linux_interrupt(vms):
     Linux's S-mode enables."""
     env = artefacts()
     if not env:
-        pytest.skip("no Linux artefacts (scripts/artefacts.sh)")
+        pytest.fail("no Linux artefacts: run scripts/artefacts.sh")
     vm = vms("rrvm", "-S", "-m", "256M", "-kernel", env["RRVM_KERNEL"],
              "-append", "console=ttyS0 root=/dev/vda ro",
              "-serial", "null", "-icount", "shift=0,sleep=off",

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from qmpclient import Qmp
-from conftest import TOP, have
+from conftest import needs_fw, needs_qemu, TOP, have
 
 FW = "/usr/lib/riscv64-linux-gnu/opensbi/generic/fw_jump.bin"
 QEMU = "qemu-system-riscv64"
@@ -25,8 +25,6 @@ DATA = TOP / "tests" / "data" / "monitor"
 TIMEOUT = 20 * float(os.environ.get("TIMEOUT_MULT", "1"))
 UPDATE = os.environ.get("RRVM_UPDATE_GOLDEN") == "1"
 
-needs_fw = pytest.mark.skipif(not os.path.exists(FW), reason="no OpenSBI")
-needs_qemu = pytest.mark.skipif(not have(QEMU), reason="no QEMU")
 
 
 class Vm:

@@ -13,7 +13,7 @@ import time
 import pytest
 
 from qmpclient import Qmp
-from conftest import have
+from conftest import needs_fw, needs_qemu, have
 
 FW = "/usr/lib/riscv64-linux-gnu/opensbi/generic/fw_jump.bin"
 QEMU = "qemu-system-riscv64"
@@ -23,8 +23,6 @@ QEMU_CPU = ("rv64,h=false,sstc=false,zba=false,zbb=false,zbc=false,"
 # lui t0,0x10000; li t1,'A'; 1: sb t1,0(t0); j 1b -- prints forever.
 SPAM = bytes.fromhex("b7020010" "13031004" "23806200" "6ff0dfff")
 
-needs_fw = pytest.mark.skipif(not os.path.exists(FW), reason="no OpenSBI")
-needs_qemu = pytest.mark.skipif(not have(QEMU), reason="no QEMU")
 
 
 _PROCS = []
@@ -381,7 +379,7 @@ def test_argv_is_left_as_typed(rrvm, tmp_path):
     finish(p, q)
 
 
-pexpect = pytest.importorskip("pexpect")
+import pexpect  # noqa: E402 (python3-pexpect, scripts/packages.txt)
 
 
 @needs_fw
