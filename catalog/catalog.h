@@ -29,7 +29,7 @@ struct qcow2_image; /* qcow2/qcow2.h */
 /* The schema version this build writes (PRAGMA user_version). */
 #define CAT_SCHEMA_VERSION 2
 /* Milliseconds a writer waits for another process's transaction. */
-#define CAT_BUSY_TIMEOUT_MS 10000
+#define CAT_BUSY_TIMEOUT_MS 5000
 /* Environment variable naming the catalog file (after -catalog). */
 #define CAT_ENV_PATH "RRVM_CATALOG"
 /* Longest label, tag filter or note accepted from a caller. */
