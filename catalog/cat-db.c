@@ -165,6 +165,7 @@ int cat_open(const char *path, struct cat **out, struct err *err)
 {
     char def[PATH_MAX];
     struct cat *cat;
+    int64_t version;
     bool is_default = !path;
     int ret;
     int rc;
@@ -204,10 +205,14 @@ int cat_open(const char *path, struct cat **out, struct err *err)
     }
     sqlite3_extended_result_codes(cat->db, 0);
     sqlite3_busy_timeout(cat->db, CAT_BUSY_TIMEOUT_MS);
-    /* The first statement reads the header: a foreign file fails here. */
-    ret = cat_db_exec(cat, "PRAGMA journal_mode=WAL", err);
+    /* The first statement reads the header: a foreign file fails here,
+     * and a newer or foreign catalog is refused before any write. */
+    ret = cat_db_exec(cat, "PRAGMA foreign_keys=ON", err);
     if (ret == 0) {
-        ret = cat_db_exec(cat, "PRAGMA foreign_keys=ON", err);
+        ret = cat_schema_version_check(cat, &version, err);
+    }
+    if (ret == 0) {
+        ret = cat_db_exec(cat, "PRAGMA journal_mode=WAL", err);
     }
     if (ret == 0) {
         ret = cat_schema_migrate(cat, err);

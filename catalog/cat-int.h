@@ -37,6 +37,11 @@ char *cat_abs_path(const char *path);
 
 /* ---- cat-schema.c ---- */
 
+/* Read the schema version into *@version, refusing (before anything is
+ * written) a newer one (-ENOTSUP) or a foreign database (-EBADMSG). */
+int cat_schema_version_check(struct cat *cat, int64_t *version,
+                             struct err *err);
+
 /* Bring the schema up to CAT_SCHEMA_VERSION. Returns 0, -EBADMSG (foreign
  * database), -ENOTSUP (newer schema) or -errno. */
 int cat_schema_migrate(struct cat *cat, struct err *err);

@@ -194,8 +194,11 @@ static int cat_identify(struct cat *cat, const char *abs, const char *fp,
     rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
         const char *old_fp = (const char *)sqlite3_column_text(st, 3);
-        bool same_file = sqlite3_column_int64(st, 1) == dev &&
-                         sqlite3_column_int64(st, 2) == ino;
+        /* No inode on record (a row from schema version 1): trust the
+         * path. */
+        bool same_file = sqlite3_column_type(st, 1) == SQLITE_NULL ||
+                         (sqlite3_column_int64(st, 1) == dev &&
+                          sqlite3_column_int64(st, 2) == ino);
 
         row = sqlite3_column_int64(st, 0);
         if (!same_file && !(old_fp && !strcmp(old_fp, fp))) {

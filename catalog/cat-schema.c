@@ -74,8 +74,7 @@ static int cat_schema_int(struct cat *cat, const char *sql, int64_t *out,
     return 0;
 }
 
-static int cat_schema_version_check(struct cat *cat, int64_t *version,
-                                    struct err *err)
+int cat_schema_version_check(struct cat *cat, int64_t *version, struct err *err)
 {
     int64_t objects;
     int ret;
