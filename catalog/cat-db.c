@@ -214,6 +214,12 @@ int cat_open(const char *path, struct cat **out, struct err *err)
     if (ret == 0) {
         ret = cat_db_exec(cat, "PRAGMA journal_mode=WAL", err);
     }
+    /* WAL with synchronous=NORMAL stays consistent on power loss and may
+     * lose the last commits, which reconciliation restores from the
+     * images; it saves an fsync per commit. */
+    if (ret == 0) {
+        ret = cat_db_exec(cat, "PRAGMA synchronous=NORMAL", err);
+    }
     if (ret == 0) {
         ret = cat_schema_migrate(cat, err);
     }

@@ -577,7 +577,7 @@ int cat_check(struct cat *cat, struct err *err)
     res = rc == SQLITE_ROW ? (const char *)sqlite3_column_text(st, 0) : NULL;
     if (rc != SQLITE_ROW) {
         ret = cat_db_error(cat, rc, NULL, err);
-    } else if (!res || strcmp(res, "ok")) {
+    } else if (!res || strcmp(res, "ok") != 0) {
         ret =
             err_set(err, -EBADMSG, "integrity check: %s", res ? res : "(null)");
     }

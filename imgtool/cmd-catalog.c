@@ -228,7 +228,7 @@ static void img_cat_human(const struct cat_snapshot_list *l)
         const struct cat_snapshot *s = &l->v[i];
         struct qcow2_snapshot_info sn = {0};
 
-        if (!image || strcmp(image, s->image)) {
+        if (!image || strcmp(image, s->image) != 0) {
             if (image) {
                 putchar('\n');
             }
