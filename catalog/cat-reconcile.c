@@ -16,6 +16,7 @@
 #include <inttypes.h>
 #include <sqlite3.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -315,52 +316,87 @@ static bool cat_row_is(sqlite3_stmt *st, const struct qcow2_snapshot_info *sn)
            (uint64_t)sqlite3_column_int64(st, 5) == sn->vm_clock_nsec;
 }
 
+/* A table entry's position, for lookups by id (ids are unique in a
+ * snapshot table). */
+struct cat_by_id {
+    const char *id;
+    size_t idx;
+};
+
+static int cat_by_id_cmp(const void *a, const void *b)
+{
+    return strcmp(((const struct cat_by_id *)a)->id,
+                  ((const struct cat_by_id *)b)->id);
+}
+
 /* Delete the rows of @image_row that are not in @sn; mark in @present the
- * entries that have a row. */
+ * entries that have a row. O((rows + n) log n). */
 static int cat_drop_gone(struct cat *cat, int64_t image_row,
                          const struct qcow2_snapshot_info *sn, size_t n,
                          bool *present, struct err *err)
 {
     sqlite3_stmt *sel = NULL, *del = NULL;
+    struct cat_by_id *by_id = NULL;
+    int64_t *gone = NULL;
+    size_t ngone = 0, cap = 0, i;
     int ret;
     int rc;
 
+    by_id = mem_calloc(n ? n : 1, sizeof(*by_id));
+    if (!by_id) {
+        return err_set(err, -ENOMEM, "catalog: out of memory");
+    }
+    for (i = 0; i < n; i++) {
+        by_id[i].id = sn[i].id;
+        by_id[i].idx = i;
+    }
+    qsort(by_id, n, sizeof(*by_id), cat_by_id_cmp);
     ret = cat_prepare(cat,
                       "SELECT id, qcow2_id, tag, date_sec, date_nsec, "
                       "vm_clock_nsec FROM snapshot WHERE image_id = ?1",
                       &sel, err);
-    if (ret == 0) {
-        ret = cat_prepare(cat, "DELETE FROM snapshot WHERE id = ?1", &del, err);
-    }
     if (ret < 0) {
         goto out;
     }
     sqlite3_bind_int64(sel, 1, image_row);
     while ((rc = sqlite3_step(sel)) == SQLITE_ROW) {
-        bool found = false;
-        size_t i;
+        const char *id = (const char *)sqlite3_column_text(sel, 1);
+        struct cat_by_id key = {id ? id : "", 0};
+        struct cat_by_id *hit =
+            bsearch(&key, by_id, n, sizeof(*by_id), cat_by_id_cmp);
 
-        for (i = 0; i < n; i++) {
-            if (!present[i] && cat_row_is(sel, &sn[i])) {
-                present[i] = found = true;
-                break;
-            }
+        if (hit && !present[hit->idx] && cat_row_is(sel, &sn[hit->idx])) {
+            present[hit->idx] = true;
+            continue;
         }
-        if (!found) {
-            sqlite3_reset(del);
-            sqlite3_bind_int64(del, 1, sqlite3_column_int64(sel, 0));
-            ret = cat_step_done(cat, del, err);
-            if (ret < 0) {
+        if (ngone == cap) {
+            size_t ncap = cap ? cap * 2 : 16;
+            int64_t *ng = mem_realloc(gone, ncap * sizeof(*ng));
+
+            if (!ng) {
+                ret = err_set(err, -ENOMEM, "catalog: out of memory");
                 goto out;
             }
+            gone = ng;
+            cap = ncap;
         }
+        gone[ngone++] = sqlite3_column_int64(sel, 0);
     }
     if (rc != SQLITE_DONE) {
         ret = cat_db_error(cat, rc, NULL, err);
+        goto out;
+    }
+    ret = cat_prepare(cat, "DELETE FROM snapshot WHERE id = ?1", &del, err);
+    for (i = 0; ret == 0 && i < ngone; i++) {
+        sqlite3_reset(del);
+        sqlite3_bind_int64(del, 1, gone[i]);
+        ret = cat_step_done(cat, del, err);
     }
 out:
     sqlite3_finalize(sel);
     sqlite3_finalize(del);
+    mem_free(gone);
+    mem_free(by_id);
     return ret;
 }
 

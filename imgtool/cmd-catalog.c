@@ -102,12 +102,8 @@ void img_catalog_after_snapshot(const char *filename)
 {
     struct cat *cat = NULL;
     struct err err = {0};
-    char path[4096];
     int ret;
 
-    if (cat_default_path(path, sizeof(path)) < 0) {
-        snprintf(path, sizeof(path), "(default)");
-    }
     ret = cat_open(NULL, &cat, &err);
     if (ret < 0) {
         img_cat_warn("not updated", &err);

@@ -362,6 +362,41 @@ static void test_filters(void **state)
     assert_int_equal(cat_forget_image(f->cat, f->img, NULL), -ENOENT);
 }
 
+/* Survivors keep their rows when many snapshots go at once. */
+static void test_many_snapshots(void **state)
+{
+    struct fx *f = *state;
+    struct cat_snapshot_list before, after;
+    struct qcow2_image *img = img_open_rw(f->img);
+    char tag[16];
+    size_t i, j;
+
+    for (i = 0; i < 40; i++) {
+        struct qcow2_snapshot_params p = {0};
+
+        snprintf(tag, sizeof(tag), "t%02zu", i);
+        p.name = tag;
+        p.date_sec = 1000 + (uint32_t)i;
+        assert_int_equal(qcow2_snapshot_create(img, &p, NULL), 0);
+    }
+    assert_int_equal(cat_reconcile_image(f->cat, f->img, img, NULL), 0);
+    assert_int_equal(cat_query(f->cat, NULL, &before, NULL), 40);
+    for (i = 1; i < 40; i += 2) {
+        snprintf(tag, sizeof(tag), "t%02zu", i);
+        assert_int_equal(qcow2_snapshot_delete(img, tag, NULL), 0);
+    }
+    assert_int_equal(cat_reconcile_image(f->cat, f->img, img, NULL), 0);
+    qcow2_close(img);
+    assert_int_equal(cat_query(f->cat, NULL, &after, NULL), 20);
+    for (j = 0; j < 20; j++) {
+        assert_string_equal(after.v[j].tag, before.v[2 * j].tag);
+        assert_int_equal(after.v[j].row, before.v[2 * j].row);
+    }
+    cat_snapshot_list_fini(&before);
+    cat_snapshot_list_fini(&after);
+    assert_int_equal(cat_check(f->cat, NULL), 0);
+}
+
 static void write_file(const char *path, const char *data, size_t len)
 {
     FILE *fp = fopen(path, "wb");
@@ -521,6 +556,7 @@ int main(void)
         FX(test_moved_image_keeps_its_rows),
         FX(test_copy_is_a_new_image),
         FX(test_filters),
+        FX(test_many_snapshots),
         FX(test_broken_catalog_files),
         FX(test_migrates_version_1),
         FX(test_allocation_failures),
