@@ -76,7 +76,7 @@ int cat_image_fingerprint(struct qcow2_image *img, char *dst, size_t dst_cap,
     struct hash_sha256 *h = NULL;
     uint8_t digest[HASH_SHA256_LEN];
     struct qcow2_info info;
-    size_t i, n;
+    size_t i, n = 0;
     int ret;
 
     CHECK_ARG(dst_cap >= CAT_FP_HEX_LEN);

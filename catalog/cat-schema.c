@@ -76,7 +76,7 @@ static int cat_schema_int(struct cat *cat, const char *sql, int64_t *out,
 
 int cat_schema_version_check(struct cat *cat, int64_t *version, struct err *err)
 {
-    int64_t objects;
+    int64_t objects = 0;
     int ret;
 
     ret = cat_schema_int(cat, "PRAGMA user_version", version, err);
