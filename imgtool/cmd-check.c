@@ -394,5 +394,9 @@ out:
         img_error("Error while closing the image: %s", strerror(-rc));
         ret = 1;
     }
+    /* The image is durable and closed: the catalog follows it. */
+    if (ret == 0 && action != IMG_SNAP_LIST && action != IMG_SNAP_NONE) {
+        img_catalog_after_snapshot(filename);
+    }
     return ret;
 }

@@ -11,8 +11,7 @@
 #include "common/alloc.h"
 #include "imgtool/img.h"
 
-/* One snapshot line of bdrv_snapshot_dump(); NULL prints the header. */
-static void img_snapshot_dump(const struct qcow2_snapshot_info *sn)
+void img_snapshot_line_print(const struct qcow2_snapshot_info *sn)
 {
     char clock_buf[64];
     char icount_buf[32] = "";
@@ -76,10 +75,10 @@ void img_snapshot_list_print(struct qcow2_image *img)
         return;
     }
     printf("Snapshot list:\n");
-    img_snapshot_dump(NULL);
+    img_snapshot_line_print(NULL);
     printf("\n");
     for (i = 0; i < n; i++) {
-        img_snapshot_dump(&sn[i]);
+        img_snapshot_line_print(&sn[i]);
         printf("\n");
     }
     mem_free(sn);

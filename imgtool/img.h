@@ -180,6 +180,14 @@ void img_json_free(struct img_json *j);
 
 /* cmd-info.c: the "Snapshot list:" table (nothing when there are none). */
 void img_snapshot_list_print(struct qcow2_image *img);
+/* cmd-info.c: one snapshot line of bdrv_snapshot_dump() without its
+ * newline; NULL prints the header. */
+void img_snapshot_line_print(const struct qcow2_snapshot_info *sn);
+
+/* cmd-catalog.c: reconcile the snapshot catalog with @filename after
+ * `snapshot -c/-a/-d` changed it; a catalog problem is one warning on
+ * stderr per process, never a failure. */
+void img_catalog_after_snapshot(const char *filename);
 
 /* ---- commands ---- */
 int img_cmd_create(int argc, char **argv);
@@ -195,6 +203,7 @@ int img_cmd_commit(int argc, char **argv);
 int img_cmd_rebase(int argc, char **argv);
 int img_cmd_amend(int argc, char **argv);
 int img_cmd_bench(int argc, char **argv);
+int img_cmd_catalog(int argc, char **argv);
 
 /* cmd-create.c: -o handling, also used by convert, measure and amend. */
 /*

@@ -16,13 +16,13 @@ struct img_command {
 };
 
 static const struct img_command img_commands[] = {
-    {"amend", img_cmd_amend},       {"bench", img_cmd_bench},
-    {"check", img_cmd_check},       {"commit", img_cmd_commit},
-    {"compare", img_cmd_compare},   {"convert", img_cmd_convert},
-    {"create", img_cmd_create},     {"info", img_cmd_info},
-    {"map", img_cmd_map},           {"measure", img_cmd_measure},
-    {"snapshot", img_cmd_snapshot}, {"rebase", img_cmd_rebase},
-    {"resize", img_cmd_resize},
+    {"amend", img_cmd_amend},     {"bench", img_cmd_bench},
+    {"catalog", img_cmd_catalog}, {"check", img_cmd_check},
+    {"commit", img_cmd_commit},   {"compare", img_cmd_compare},
+    {"convert", img_cmd_convert}, {"create", img_cmd_create},
+    {"info", img_cmd_info},       {"map", img_cmd_map},
+    {"measure", img_cmd_measure}, {"snapshot", img_cmd_snapshot},
+    {"rebase", img_cmd_rebase},   {"resize", img_cmd_resize},
 };
 
 static const char img_help_text[] =
@@ -37,6 +37,8 @@ static const char img_help_text[] =
     "  bench [-c count] [-d depth] [-f fmt] [--flush-interval=flush_interval]"
     " [-i aio] [-n] [--no-drain] [-o offset] [--pattern=pattern] [-q]"
     " [-s buffer_size] [-S step_size] [-t cache] [-w] [-U] filename\n"
+    "  catalog [-catalog file] list|search|label|mark|annotate|sync|forget"
+    "|check [...]\n"
     "  check [-q] [-f fmt] [--output=ofmt] [-r [leaks | all]] [-T src_cache]"
     " [-U] filename\n"
     "  commit [-q] [-f fmt] [-t cache] [-b base] [-r rate_limit] [-d] [-p]"
@@ -141,6 +143,12 @@ static const char img_help_text[] =
     "  '-c' creates a snapshot\n"
     "  '-d' deletes a snapshot\n"
     "  '-l' lists all snapshots in the given image\n"
+    "\n"
+    "Parameters to catalog subcommand (rrvm extension; '" IMG_PROG
+    " catalog -h' for details):\n"
+    "  'file' is the snapshot catalog (default: $RRVM_CATALOG, else\n"
+    "    $XDG_DATA_HOME/rrvm/catalog.sqlite); snapshot -c, -a and -d keep it "
+    "current\n"
     "\n"
     "Parameters to compare subcommand:\n"
     "  '-f' first image format\n"

@@ -21,8 +21,8 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 # Every build defines tests in each of these meson suites.
-EXPECTED_SUITES = ["headers", "common", "qcow2", "emulator", "rv", "disas",
-                   "fuzz-regress"]
+EXPECTED_SUITES = ["headers", "common", "qcow2", "catalog", "emulator", "rv",
+                   "disas", "fuzz-regress"]
 # Meson suites that only check that a header compiles alone.
 REFERENCE_SUITES = {"headers"}
 

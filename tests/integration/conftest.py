@@ -87,3 +87,20 @@ def _require_qemu():
 
 needs_fw = pytest.mark.usefixtures("_require_fw")
 needs_qemu = pytest.mark.usefixtures("_require_qemu")
+
+
+# The snapshot catalog: `rrvm-img snapshot -c/-a/-d` (and later savevm)
+# update the catalog, by default under $XDG_DATA_HOME or ~/.local/share.
+# Every test runs with a session-wide scratch location instead, so no test
+# writes the user's real catalog and none sees another run's.
+@pytest.fixture(scope="session", autouse=True)
+def _catalog_isolation(tmp_path_factory):
+    saved = {k: os.environ.get(k) for k in ("XDG_DATA_HOME", "RRVM_CATALOG")}
+    os.environ["XDG_DATA_HOME"] = str(tmp_path_factory.mktemp("xdg-data"))
+    os.environ.pop("RRVM_CATALOG", None)
+    yield
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v

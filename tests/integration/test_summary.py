@@ -10,7 +10,7 @@ import pytest
 
 from conftest import TOP, binary
 
-SUITES = ["headers", "common", "qcow2", "emulator", "rv", "disas",
+SUITES = ["headers", "common", "qcow2", "catalog", "emulator", "rv", "disas",
           "fuzz-regress"]
 
 
@@ -49,7 +49,7 @@ def test_complete_run_passes(tmp_path):
     lines = out.splitlines()
     # headers (1) and the reference pytest case (1) are on their own line.
     assert lines[-2].endswith(": 2 passed, 0 failed")
-    assert lines[-1] == "7 passed, 0 failed"
+    assert lines[-1] == "8 passed, 0 failed"
 
 
 @pytest.mark.parametrize("breakage,expect", [
@@ -115,7 +115,7 @@ def test_failed_reference_run_still_fails(tmp_path):
     rc, out = summarize(res)
     assert rc == 1
     assert "FAILED gcc: a::ref (reference)" in out
-    assert out.splitlines()[-1].startswith("6 passed, 1 failed")
+    assert out.splitlines()[-1].startswith("7 passed, 1 failed")
 
 
 def test_second_build_missing_is_reported(tmp_path):
