@@ -96,6 +96,9 @@ def main():
         sys.exit("bench: need qemu-img and a built rrvm-img "
                  "(meson setup -Dbuildtype=release build/release)")
     d = Path(tempfile.mkdtemp(prefix="rrvm-bench-", dir=a.dir))
+    # rrvm-img snapshot records into the snapshot catalog: keep the
+    # scratch images out of the user's.
+    os.environ["RRVM_CATALOG"] = str(d / "catalog.sqlite")
     try:
         size = a.size_mib << 20
         rand, zero, comp = make_inputs(d, size)

@@ -1315,7 +1315,7 @@ static int bitmap_dir_read(struct qcow2_image *img, uint8_t **out,
 int qcow2_bitmap_list(struct qcow2_image *img, struct qcow2_bitmap_info *out,
                       size_t cap, size_t *nb, struct err *err)
 {
-    uint8_t *dir;
+    uint8_t *dir = NULL;
     uint64_t off = 0;
     size_t n = 0;
     int ret;
