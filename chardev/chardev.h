@@ -124,6 +124,13 @@ const char *chr_filename(const struct chr *c);
 bool chr_fe_attached(const struct chr *c);
 /* True for a mux (mux=on, mon:). */
 bool chr_is_mux(const struct chr *c);
+/*
+ * Deliver a BREAK to the front-ends of chardev @id (QMP chardev-send-break),
+ * as QEMU does: on a mux to the front-end with the focus, as Ctrl-a b; on
+ * "ID-base", the backend under mux ID, to all of them, as a telnet BREAK.
+ * Returns 0, or -ENOENT ("Chardev 'x' not found").
+ */
+int chr_send_break(struct chr_ctx *ctx, const char *id, struct err *err);
 /* Remove a chardev with no front-end. Returns 0, -EBUSY ("Chardev 'x' is
  * busy"), or -ENOENT. */
 int chr_remove(struct chr_ctx *ctx, const char *id, struct err *err);

@@ -747,6 +747,35 @@ int chr_remove(struct chr_ctx *ctx, const char *id, struct err *err)
     return err_set(err, -ENOENT, "Chardev '%s' not found", id);
 }
 
+int chr_send_break(struct chr_ctx *ctx, const char *id, struct err *err)
+{
+    static const char base[] = "-base";
+    struct chr *c = chr_find(ctx, id);
+    size_t n = strlen(id);
+
+    if (c && c->mux) {
+        chr_mux_send_focus_event(c, CHR_EVENT_BREAK);
+        return 0;
+    }
+    if (c) {
+        chr_event_send(c, CHR_EVENT_BREAK);
+        return 0;
+    }
+    /* A mux and its backend are one struct chr here; QEMU names the
+     * backend "ID-base". */
+    if (n > sizeof(base) - 1 && !strcmp(id + n - (sizeof(base) - 1), base)) {
+        for (size_t i = 0; ctx && i < ctx->nb_chrs; i++) {
+            c = ctx->chrs[i];
+            if (c->mux && strlen(c->label) == n - (sizeof(base) - 1) &&
+                !strncmp(c->label, id, n - (sizeof(base) - 1))) {
+                chr_event_send(c, CHR_EVENT_BREAK);
+                return 0;
+            }
+        }
+    }
+    return err_set(err, -ENOENT, "Chardev '%s' not found", id);
+}
+
 /* ---- front-ends ---- */
 
 int chr_fe_attach(struct chr *c, const struct chr_fe_ops *ops, void *opaque,

@@ -79,6 +79,8 @@
 #define SLICE_MIN (1u << 10)
 /* Host input buffered ahead of the guest. */
 #define INPUT_BUF 4096
+/* A BREAK condition in the input buffer (outside the byte range). */
+#define INPUT_BREAK 0x100u
 /* Serial output gathered per slice, so the host sees one write per slice
  * instead of one per byte. */
 #define OUTPUT_BUF 4096
@@ -119,9 +121,9 @@ struct rv_machine {
     uint64_t start_addr;   /* where the reset ROM jumps */
     uint64_t kernel_entry; /* fw_dynamic next_addr; 0 without -kernel */
     uint64_t fdt_addr;
-    uint64_t icount_base; /* instructions before the last CPU reset */
-    uint64_t idle_ns;     /* virtual ns skipped while idle */
-    uint8_t input[INPUT_BUF];
+    uint64_t icount_base;      /* instructions before the last CPU reset */
+    uint64_t idle_ns;          /* virtual ns skipped while idle */
+    uint16_t input[INPUT_BUF]; /* bytes, or INPUT_BREAK */
     size_t input_head, input_len;
     uint8_t output[OUTPUT_BUF];
     size_t output_len;
@@ -190,9 +192,12 @@ static int machine_input_byte(void *opaque, uint8_t *byte)
     struct rv_machine *m = opaque;
     int avail = 0;
 
+    *byte = 0;
     if (m->input_len) {
-        *byte = m->input[m->input_head];
-        avail = 1;
+        uint16_t in = m->input[m->input_head];
+
+        avail = in == INPUT_BREAK ? RV_INPUT_BREAK : RV_INPUT_BYTE;
+        *byte = (uint8_t)in;
     }
     if (m->cfg.hooks.serial) {
         int got = m->cfg.hooks.serial(m->cfg.hooks.opaque, machine_icount(m),
@@ -202,7 +207,10 @@ static int machine_input_byte(void *opaque, uint8_t *byte)
             m->input_head = (m->input_head + 1) % INPUT_BUF;
             m->input_len--;
         }
-        return got ? 1 : 0;
+        if (got == RV_INPUT_BREAK) {
+            return RV_INPUT_BREAK;
+        }
+        return got ? RV_INPUT_BYTE : 0;
     }
     if (avail) {
         m->input_head = (m->input_head + 1) % INPUT_BUF;
@@ -1230,6 +1238,16 @@ void rv_machine_serial_input(struct rv_machine *m, const uint8_t *src,
         m->input[(m->input_head + m->input_len) % INPUT_BUF] = src[i];
         m->input_len++;
     }
+}
+
+bool rv_machine_serial_break(struct rv_machine *m)
+{
+    if (m->input_len == INPUT_BUF) {
+        return false;
+    }
+    m->input[(m->input_head + m->input_len) % INPUT_BUF] = INPUT_BREAK;
+    m->input_len++;
+    return true;
 }
 
 /* ---- run states and events ---- */

@@ -241,8 +241,19 @@ static void serial_out(void *opaque, const uint8_t *src, size_t len)
     chr_fe_write(h->serial_fe, src, len);
 }
 
+/* A BREAK (chardev-send-break, telnet, Ctrl-a b) takes the input hook's
+ * path to the UART, behind the bytes already buffered. */
+static void serial_event(void *opaque, enum chr_event ev)
+{
+    struct host *h = opaque;
+
+    if (ev == CHR_EVENT_BREAK && h->m) {
+        rv_machine_serial_break(h->m);
+    }
+}
+
 static const struct chr_fe_ops serial_ops = {serial_can_read, serial_read,
-                                             NULL};
+                                             serial_event};
 
 /* Create the chardevs of -chardev/-monitor/-qmp, in order. */
 static int make_chardevs(struct cli *o, struct chr_ctx *ctx, struct host *h)

@@ -126,10 +126,16 @@ struct rv_exit_info {
  * effect. A recorder logs what they see; a replayer substitutes the logged
  * values. NULL members keep the default behaviour.
  */
+/* What the serial input hook hands the UART. */
+#define RV_INPUT_BYTE  1 /* a byte */
+#define RV_INPUT_BREAK 2 /* a BREAK condition (the byte is 0) */
+
 struct rv_input_hooks {
     void *opaque;
-    /* The UART takes a serial byte. @avail is 1 if host input had one in
-     * *@byte. Return 1 to hand *@byte to the guest, 0 for none. */
+    /* The UART takes a serial byte. @avail is RV_INPUT_BYTE if host input
+     * had one in *@byte, RV_INPUT_BREAK if it had a BREAK (*@byte 0), 0 if
+     * none. Return RV_INPUT_BYTE to hand *@byte to the guest,
+     * RV_INPUT_BREAK for a BREAK, 0 for nothing. */
     int (*serial)(void *opaque, uint64_t icount, int avail, uint8_t *byte);
     /* virtio-rng filled @dst (from the seeded generator); may replace it. */
     void (*entropy)(void *opaque, uint64_t icount, uint8_t *dst, size_t len);
@@ -325,6 +331,13 @@ size_t rv_machine_serial_room(const struct rv_machine *m);
  * takes them one by one as the guest reads (through hooks.serial). */
 void rv_machine_serial_input(struct rv_machine *m, const uint8_t *src,
                              size_t src_len);
+/*
+ * Queue a BREAK condition behind the buffered input (QMP
+ * chardev-send-break, telnet BREAK, the mux's Ctrl-a b). It reaches the
+ * UART through the same hook as the bytes, when its FIFO is empty, at an
+ * instruction boundary. Returns false if the buffer is full (dropped).
+ */
+bool rv_machine_serial_break(struct rv_machine *m);
 
 /* ---- run control (for the monitor; call between CPU slices) ---- */
 
