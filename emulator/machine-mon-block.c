@@ -2,7 +2,8 @@
 /*
  * emulator/machine-mon-block.c - the block commands of the rrvm monitor:
  * query-block, query-named-block-nodes, `info block [-n] [-v] [device]`,
- * eject and change (blockdev-change-medium), in QEMU 7.2's formats.
+ * eject and change (blockdev-change-medium), block_resize and commit, in
+ * QEMU 7.2's formats and messages.
  *
  * The drives are those of the command line (struct vm_mon_drive). Each is
  * a BlockBackend named by its id (or "virtio<N>") over a format node
@@ -32,6 +33,7 @@
 #define BLOCK_NAME_LEN 32
 
 struct vm_mon_block {
+    struct rv_machine *const *m;       /* borrowed: NULL before it exists */
     const struct vm_mon_drive *drives; /* borrowed */
     size_t nb_drives;
     struct mon_cmd *cmds; /* block_cmds with opaque = this */
@@ -728,6 +730,108 @@ static int cmd_change_medium(struct mon_req *req, struct err *err)
     return not_removable(req, err);
 }
 
+/* ---- block_resize, commit ---- */
+
+/* QEMU's BDRV_MAX_LENGTH: the largest image size the block layer takes. */
+#define BLOCK_MAX_LENGTH 0x7fffffffc0000000ull
+
+/* The drive whose BlockBackend is @device, else whose format node is
+ * @node (QEMU's bdrv_lookup_bs()), or NULL with QEMU's error. */
+static const struct vm_mon_drive *lookup_bs(const struct vm_mon_block *b,
+                                            const char *device,
+                                            const char *node, struct err *err)
+{
+    for (size_t i = 0; device && i < b->nb_drives; i++) {
+        if (!strcmp(b->drives[i].device, device)) {
+            return &b->drives[i];
+        }
+    }
+    for (size_t i = 0; node && i < b->nb_drives; i++) {
+        if (b->drives[i].node_name && !strcmp(b->drives[i].node_name, node)) {
+            return &b->drives[i];
+        }
+    }
+    err_set(err, -ENODEV, "Cannot find device='%s' nor node-name='%s'",
+            device ? device : "", node ? node : "");
+    return NULL;
+}
+
+/* Open drive @d's image read-write on its own (a drive no device uses). */
+static int drive_open_rw(const struct vm_mon_drive *d, unsigned flags,
+                         struct qcow2_image **out, struct err *err)
+{
+    enum qcow2_format fmt;
+    int ret;
+
+    if (!d->cfg.format) {
+        ret = qcow2_probe(d->cfg.file, &fmt, err);
+        if (ret < 0) {
+            return ret;
+        }
+    } else {
+        fmt = strcmp(d->cfg.format, "raw") ? QCOW2_FORMAT_QCOW2
+                                           : QCOW2_FORMAT_RAW;
+    }
+    return qcow2_open(d->cfg.file, fmt, flags, out, err);
+}
+
+/*
+ * QMP block_resize {device | node-name, size}, HMP `block_resize device
+ * size`: resize the image under the running guest (the top of the chain;
+ * shrinking allowed, as QEMU's blk_co_truncate), then the virtio-blk
+ * device shows the new capacity and raises its config interrupt.
+ */
+static int cmd_block_resize(struct mon_req *req, struct err *err)
+{
+    const struct vm_mon_block *b = mon_req_opaque(req);
+    const char *device = mon_req_arg_str(req, "device");
+    const char *node = mon_req_arg_str(req, "node-name");
+    struct rv_machine *m = *b->m;
+    const struct vm_mon_drive *d;
+    struct qcow2_image *img = NULL, *own = NULL;
+    int64_t size = 0;
+    int ret;
+
+    mon_req_arg_int(req, "size", &size);
+    d = lookup_bs(b, device, node, err);
+    if (!d) {
+        return -ENODEV;
+    }
+    if (size < 0) {
+        return err_set(err, -EINVAL, "Parameter 'size' expects a >0 size");
+    }
+    if (d->cfg.readonly) {
+        return err_set(err, -EACCES, "Image is read-only");
+    }
+    if ((uint64_t)size > BLOCK_MAX_LENGTH) {
+        return err_set(err, -EINVAL,
+                       "offset(%" PRId64 ") exceeds maximum(%" PRId64 ")", size,
+                       (int64_t)BLOCK_MAX_LENGTH);
+    }
+    if (m) {
+        img = rv_machine_blk_image(m, d->cfg.file);
+    }
+    if (!img) {
+        ret = drive_open_rw(d, 0, &own, err);
+        if (ret < 0) {
+            return ret;
+        }
+        img = own;
+    }
+    if (qcow2_format_of(img) == QCOW2_FORMAT_QCOW2 && size % 512) {
+        ret = err_set(err, -EINVAL, "The new size must be a multiple of 512");
+    } else {
+        ret = qcow2_resize(img, (uint64_t)size, true, QCOW2_PREALLOC_OFF, err);
+    }
+    if (ret == 0 && !own) {
+        rv_machine_blk_resized(m, d->cfg.file);
+    }
+    if (qcow2_close(own) < 0 && ret == 0) {
+        ret = err_set(err, -EIO, "Could not flush '%s'", d->cfg.file);
+    }
+    return ret;
+}
+
 /* ---- the table ---- */
 
 #define BLOCK_DEVICE_INFO                                                      \
@@ -759,11 +863,14 @@ static const struct mon_cmd block_cmds[] = {
      "change a removable medium, optional format, use -f to force the "
      "operation",
      cmd_change_medium, NULL, 0, NULL},
+    {"block_resize", "block_resize", "{*device:str,*node-name:str,size:int}",
+     NULL, "device:B,size:o", "device size", "resize a block image",
+     cmd_block_resize, NULL, 0, NULL},
 };
 
-int vm_mon_block_register(struct mon *mon, const struct vm_mon_drive *drives,
-                          size_t nb_drives, struct vm_mon_block **out,
-                          struct err *err)
+int vm_mon_block_register(struct mon *mon, struct rv_machine *const *m,
+                          const struct vm_mon_drive *drives, size_t nb_drives,
+                          struct vm_mon_block **out, struct err *err)
 {
     const size_t n = sizeof(block_cmds) / sizeof(block_cmds[0]);
     struct vm_mon_block *b = mem_calloc(1, sizeof(*b));
@@ -773,6 +880,7 @@ int vm_mon_block_register(struct mon *mon, const struct vm_mon_drive *drives,
         mem_free(b);
         return err_set(err, -ENOMEM, "out of memory");
     }
+    b->m = m;
     b->drives = drives;
     b->nb_drives = nb_drives;
     memcpy(b->cmds, block_cmds, sizeof(block_cmds));

@@ -787,8 +787,8 @@ int vm_mon_new(const struct vm_mon_config *cfg, struct vm_mon **out,
         ret = mon_cmd_register(vm->mon, vm->cmds, n, err);
     }
     if (ret == 0) {
-        ret = vm_mon_block_register(vm->mon, cfg->drives, cfg->nb_drives,
-                                    &vm->block, err);
+        ret = vm_mon_block_register(vm->mon, &vm->m, cfg->drives,
+                                    cfg->nb_drives, &vm->block, err);
     }
     if (ret < 0) {
         vm_mon_free(vm);

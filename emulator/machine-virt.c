@@ -99,8 +99,10 @@ struct blob {
 };
 
 struct disk {
-    struct qcow2_image *img;
+    struct qcow2_image *img; /* NULL between rv_machine_blk_close/_reopen */
     struct rv_blk_backend be;
+    const struct rv_drive_config *cfg; /* in m->cfg; NULL: unused */
+    unsigned slot;                     /* its virtio-mmio slot */
 };
 
 struct rv_machine {
@@ -974,6 +976,8 @@ int rv_machine_new(const struct rv_machine_config *cfg, struct rv_machine **out,
             if (ret < 0) {
                 goto fail;
             }
+            m->disk[nblk].cfg = &m->cfg.virtio[i].drive;
+            m->disk[nblk].slot = slot;
             be = &m->disk[nblk].be;
             nblk++;
             id = RV_VIRTIO_ID_BLK;
@@ -1248,6 +1252,74 @@ bool rv_machine_serial_break(struct rv_machine *m)
     m->input[(m->input_head + m->input_len) % INPUT_BUF] = INPUT_BREAK;
     m->input_len++;
     return true;
+}
+
+/* ---- block drives (the monitor's block_resize and commit) ---- */
+
+static struct disk *disk_find(struct rv_machine *m, const char *file)
+{
+    for (unsigned i = 0; i < RV_VIRTIO_SLOTS; i++) {
+        if (m->disk[i].cfg && m->disk[i].cfg->file == file) {
+            return &m->disk[i];
+        }
+    }
+    return NULL;
+}
+
+struct qcow2_image *rv_machine_blk_image(struct rv_machine *m, const char *file)
+{
+    struct disk *d = disk_find(m, file);
+
+    return d ? d->img : NULL;
+}
+
+void rv_machine_blk_resized(struct rv_machine *m, const char *file)
+{
+    struct disk *d = disk_find(m, file);
+
+    if (d && d->img) {
+        d->be.size = qcow2_size(d->img);
+        rv_dev_virtio_config_changed(&m->virtio[d->slot]);
+    }
+}
+
+int rv_machine_blk_close(struct rv_machine *m, const char *file,
+                         struct err *err)
+{
+    struct disk *d = disk_find(m, file);
+    int ret;
+
+    if (!d || !d->img) {
+        return err_set(err, -ENOENT, "%s: not open", file);
+    }
+    ret = qcow2_close(d->img);
+    d->img = NULL;
+    d->be.opaque = NULL;
+    if (ret < 0) {
+        return err_set(err, ret, "Could not flush '%s'", file);
+    }
+    return 0;
+}
+
+int rv_machine_blk_reopen(struct rv_machine *m, const char *file,
+                          struct err *err)
+{
+    struct disk *d = disk_find(m, file);
+    uint64_t old_size;
+    int ret;
+
+    if (!d || d->img) {
+        return err_set(err, -EINVAL, "%s: not closed", file);
+    }
+    old_size = d->be.size;
+    ret = disk_open(d, d->cfg, err);
+    if (ret < 0) {
+        return ret;
+    }
+    if (d->be.size != old_size) {
+        rv_dev_virtio_config_changed(&m->virtio[d->slot]);
+    }
+    return 0;
 }
 
 /* ---- run states and events ---- */

@@ -381,6 +381,10 @@ void rv_dev_virtio_init(struct rv_virtio *v, const struct rv_dev_host *host,
                         unsigned irq, uint32_t device_id,
                         const struct rv_blk_backend *blk);
 void rv_dev_virtio_reset(struct rv_virtio *v);
+/* The backend's size changed: new capacity in config space and, once the
+ * driver is up, ISR bits 0-1, a new config generation and the interrupt
+ * (QEMU's virtio_notify_config). */
+void rv_dev_virtio_config_changed(struct rv_virtio *v);
 rv_mmio_read_fn rv_dev_virtio_read;
 rv_mmio_write_fn rv_dev_virtio_write;
 void rv_dev_virtio_save(const struct rv_virtio *v, uint8_t *dst);

@@ -339,6 +339,33 @@ void rv_machine_serial_input(struct rv_machine *m, const uint8_t *src,
  */
 bool rv_machine_serial_break(struct rv_machine *m);
 
+/* ---- block drives (for the monitor; call between CPU slices) ---- */
+
+struct qcow2_image;
+/*
+ * A block drive is named by the file pointer of its rv_drive_config (the
+ * one given in cfg->virtio[].drive.file, shared by the caller's copies).
+ * Its open image (the top of its chain, a -snapshot overlay if any), or
+ * NULL if the machine did not open it. Borrowed.
+ */
+struct qcow2_image *rv_machine_blk_image(struct rv_machine *m,
+                                         const char *file);
+/* The image changed size (qcow2_resize on it): the virtio-blk device
+ * shows the new capacity and raises a configuration-change interrupt,
+ * as QEMU's virtio_blk_resize(). */
+void rv_machine_blk_resized(struct rv_machine *m, const char *file);
+/*
+ * Flush and close the drive's image chain, so its files can be opened
+ * read-write elsewhere (commit); the device must not run until
+ * rv_machine_blk_reopen(), which opens it again as configured (and
+ * reports a size change as rv_machine_blk_resized()). Return 0 or a
+ * negative errno with @err set.
+ */
+int rv_machine_blk_close(struct rv_machine *m, const char *file,
+                         struct err *err);
+int rv_machine_blk_reopen(struct rv_machine *m, const char *file,
+                          struct err *err);
+
 /* ---- run control (for the monitor; call between CPU slices) ---- */
 
 /*

@@ -11,9 +11,13 @@ import socket
 import subprocess
 import time
 
+from pathlib import Path
+
+import pexpect
 import pytest
 
-from conftest import BUILD, run
+from conftest import BUILD, TOP, needs_fw, run
+from qmpclient import Qmp
 
 QEMU = "qemu-system-riscv64"
 FW_JUMP = "/usr/lib/riscv64-linux-gnu/opensbi/generic/fw_jump.bin"
@@ -187,3 +191,148 @@ def test_node_name_errors(images, args):
         res.append((p.returncode, filter_stderr(p.stderr)))
     assert res[0][0] == 1
     assert res[1] == res[0]
+
+
+def fresh_images(d):
+    """x.qcow2 (64M), ro.qcow2, r.img (raw 1M), s.qcow2 with a snapshot,
+    ov.qcow2 over b.qcow2 (data in both), c.qcow2 without backing."""
+    d.mkdir()
+    img = ["qemu-img", "create", "-q"]
+    run(img + ["-f", "qcow2", str(d / "x.qcow2"), "64M"])
+    run(img + ["-f", "qcow2", str(d / "ro.qcow2"), "8M"])
+    run(img + ["-f", "raw", str(d / "r.img"), "1M"])
+    run(img + ["-f", "qcow2", str(d / "s.qcow2"), "8M"])
+    run(["qemu-img", "snapshot", "-c", "s1", str(d / "s.qcow2")])
+    run(img + ["-f", "qcow2", str(d / "b.qcow2"), "4M"])
+    run(["qemu-io", "-c", "write -P 0x11 0 1M", str(d / "b.qcow2")])
+    run(img + ["-f", "qcow2", "-b", "b.qcow2", "-F", "qcow2",
+               str(d / "ov.qcow2")], cwd=d)
+    run(["qemu-io", "-c", "write -P 0x22 512k 1M", str(d / "ov.qcow2")])
+    run(img + ["-f", "qcow2", str(d / "c.qcow2"), "4M"])
+    return d
+
+
+def image_state(d, name):
+    info = json.loads(run(["qemu-img", "info", "-U", "--output=json",
+                           str(d / name)]).stdout)
+    check = run(["qemu-img", "check", "-U", str(d / name)], check=False)
+    return info["virtual-size"], info.get("actual-size", 0) > 0, \
+        check.returncode
+
+
+RESIZE_DRIVES = ["-drive", "file=x.qcow2,if=virtio,node-name=nn",
+                 "-drive", "file=ro.qcow2,if=virtio,readonly=on",
+                 "-drive", "file=r.img,if=virtio,format=raw",
+                 "-drive", "file=s.qcow2,if=virtio",
+                 "-drive", "file=c.qcow2,if=none,id=spare"]
+
+RESIZE_REQUESTS = [
+    "block_resize virtio0 128M", "block_resize virtio0 32M",
+    "block_resize nosuch 1M", "block_resize virtio1 16M",
+    "block_resize virtio2 2M", "block_resize virtio2 512K",
+    "block_resize virtio3 16M", "block_resize virtio3 4M",
+    "block_resize virtio0 -1", "block_resize virtio0", "block_resize spare 8M",
+    {"execute": "block_resize", "arguments": {"device": "virtio0",
+                                              "size": 1000}},
+    {"execute": "block_resize", "arguments": {"device": "virtio2",
+                                              "size": 1000}},
+    {"execute": "block_resize", "arguments": {"device": "virtio0",
+                                              "size": -5}},
+    {"execute": "block_resize", "arguments": {"size": 1048576}},
+    {"execute": "block_resize", "arguments": {"node-name": "nn",
+                                              "size": 67108864}},
+    {"execute": "block_resize", "arguments": {"node-name": "nosuch",
+                                              "size": 1048576}},
+    {"execute": "block_resize", "arguments": {"device": "nosuch",
+                                              "node-name": "nn",
+                                              "size": 100663296}},
+    {"execute": "block_resize", "arguments": {"device": "virtio0"}},
+    {"execute": "block_resize",
+     "arguments": {"device": "virtio0", "size": 9223372036854775807}},
+    "help block_resize",
+]
+
+
+def test_block_resize(tmp_path):
+    """block_resize over HMP and QMP: replies equal QEMU's, and the images
+    end with the same sizes, consistent (qemu-img check)."""
+    dq, dr = fresh_images(tmp_path / "q"), fresh_images(tmp_path / "r")
+    q = session("qemu", dq, RESIZE_DRIVES, RESIZE_REQUESTS)
+    r = session("rrvm", dr, RESIZE_DRIVES, RESIZE_REQUESTS)
+    assert r[0] == q[0]
+    assert "Error: Image is read-only" in r[0]
+    for name in ["x.qcow2", "ro.qcow2", "r.img", "s.qcow2", "c.qcow2"]:
+        assert image_state(dr, name) == image_state(dq, name), name
+    assert image_state(dr, "x.qcow2")[0] == 96 << 20
+    assert image_state(dr, "c.qcow2")[0] == 8 << 20
+
+
+def linux_env():
+    """build/artefacts.env's kernel and root file system (or a failure)."""
+    env_file = Path(os.environ.get("RRVM_ARTEFACTS_ENV",
+                                   TOP / "build" / "artefacts.env"))
+    env = {}
+    if env_file.exists():
+        env = dict(line.split("=", 1)
+                   for line in env_file.read_text().splitlines()
+                   if "=" in line and not line.startswith("#"))
+    if not all(Path(env.get(k, "")).is_file()
+               for k in ("RRVM_KERNEL", "RRVM_ROOTFS_RAW")):
+        pytest.fail("no Linux artefacts: run scripts/artefacts.sh")
+    return env
+
+
+def linux(cwd, *drives):
+    """rrvm booting Linux to its shell from a snapshot=on root file system,
+    with @drives after it (vdb, vdc, ...) and a QMP socket."""
+    env = linux_env()
+    sock = cwd / "lx.sock"
+    p = pexpect.spawn(prog("rrvm"), [
+        "-M", "virt", "-m", "256M", "-kernel", env["RRVM_KERNEL"],
+        "-append", "console=ttyS0 root=/dev/vda ro", "-nographic",
+        "-drive", f"file={env['RRVM_ROOTFS_RAW']},format=raw,if=virtio,"
+        "snapshot=on", *drives, "-qmp", f"unix:{sock},server=on,wait=off"],
+        cwd=cwd, timeout=TIMEOUT * 3, encoding="latin-1")
+    p.expect(r"\n~ # ")
+    q = Qmp(str(sock), timeout=TIMEOUT)
+    q.cmd("qmp_capabilities")
+    return p, q
+
+
+def shell(p, line):
+    """Run @line in the guest's shell; the last line it printed (kernel
+    messages may come before it)."""
+    p.sendline(line)
+    p.expect(r"\n~ # ")
+    return p.before.replace("\r", "").split("\n")[-1]
+
+
+@needs_fw
+def test_linux_sees_block_resize(tmp_path):
+    """A running Linux guest is told of the new capacity by the
+    configuration-change interrupt and uses it (QEMU's virtio_blk_resize
+    path)."""
+    run(["qemu-img", "create", "-q", "-f", "qcow2", str(tmp_path / "x.qcow2"),
+         "64M"])
+    p, q = linux(tmp_path, "-drive", "file=x.qcow2,if=virtio")
+    try:
+        assert shell(p, "cat /sys/block/vdb/size") == "131072"
+        assert q.cmd("block_resize", device="virtio1", size=128 << 20) == \
+            {"return": {}}
+        p.expect(r"virtio_blk virtio\d: \[vdb\] new size: 262144 512-byte "
+                 r"logical blocks \(134 MB/128 MiB\)")
+        p.expect("vdb: detected capacity change from 131072 to 262144")
+        assert shell(p, "cat /sys/block/vdb/size") == "262144"
+        # The new end is usable.
+        assert shell(p, "echo tail | dd of=/dev/vdb bs=512 seek=262143 "
+                     "conv=fsync 2>/dev/null; echo $?") == "0"
+        assert q.hmp("block_resize virtio1 32M") == ""
+        p.expect(r"\[vdb\] new size: 65536 512-byte")
+        p.expect("vdb: detected capacity change from 262144 to 65536")
+        assert shell(p, "cat /sys/block/vdb/size") == "65536"
+    finally:
+        p.terminate(force=True)
+    info = json.loads(run(["qemu-img", "info", "--output=json",
+                           str(tmp_path / "x.qcow2")]).stdout)
+    assert info["virtual-size"] == 32 << 20
+    run(["qemu-img", "check", str(tmp_path / "x.qcow2")])
