@@ -26,6 +26,7 @@
 #include <sys/stat.h>
 
 #include "common/alloc.h"
+#include "common/log.h"
 #include "emulator/machine-mon.h"
 #include "monitor/mon.h"
 #include "qcow2/qcow2.h"
@@ -832,6 +833,211 @@ static int cmd_block_resize(struct mon_req *req, struct err *err)
     return ret;
 }
 
+/* Bytes moved per step of a commit. */
+#define COMMIT_BUF (1u << 20)
+
+/* Copy what @top (opened without its backing) allocates into @base, as
+ * QEMU's bdrv_commit(): data, and zeroes where @top says zero. */
+static int commit_copy(struct qcow2_image *top, struct qcow2_image *base,
+                       uint8_t *buf, struct err *err)
+{
+    uint64_t size = qcow2_size(top), off = 0;
+    int ret;
+
+    while (off < size) {
+        struct qcow2_extent e;
+        uint64_t len;
+
+        ret = qcow2_block_status(top, off, size - off, false, &e, err);
+        if (ret < 0) {
+            return ret;
+        }
+        if (e.length == 0) {
+            return err_set(err, -EIO, "block status made no progress");
+        }
+        len = e.length < size - off ? e.length : size - off;
+        if ((e.flags & QCOW2_BS_ALLOCATED) && (e.flags & QCOW2_BS_ZERO)) {
+            ret = qcow2_write_zeroes(base, off, len, QCOW2_ZERO_MAY_UNMAP, err);
+        } else if (e.flags & QCOW2_BS_ALLOCATED) {
+            for (uint64_t p = 0; p < len && ret == 0;) {
+                size_t n =
+                    len - p < COMMIT_BUF ? (size_t)(len - p) : COMMIT_BUF;
+
+                ret = qcow2_read(top, off + p, buf, n, err);
+                if (ret == 0) {
+                    ret = qcow2_write(base, off + p, buf, n, err);
+                }
+                p += n;
+            }
+        }
+        if (ret < 0) {
+            return ret;
+        }
+        off += len;
+    }
+    return 0;
+}
+
+/*
+ * Commit the image at @top_path (format @top_fmt) into its backing file
+ * @base_path (@base_fmt): each opened on its own, so no two handles share
+ * a file; the base grows to the top's size if smaller; then the top is
+ * emptied (bdrv_make_empty). Returns 0 or -errno with @err set.
+ */
+static int commit_files(const char *top_path, enum qcow2_format top_fmt,
+                        const char *base_path, enum qcow2_format base_fmt,
+                        struct err *err)
+{
+    struct qcow2_image *top = NULL, *base = NULL;
+    uint8_t *buf = mem_alloc(COMMIT_BUF);
+    int ret;
+
+    if (!buf) {
+        return err_set(err, -ENOMEM, "out of memory");
+    }
+    ret = qcow2_open(top_path, top_fmt,
+                     QCOW2_OPEN_RDONLY | QCOW2_OPEN_NO_BACKING |
+                         QCOW2_OPEN_FORCE_SHARE,
+                     &top, err);
+    if (ret == 0) {
+        ret =
+            qcow2_open(base_path, base_fmt, QCOW2_OPEN_NO_BACKING, &base, err);
+    }
+    if (ret == 0 && qcow2_size(top) > qcow2_size(base)) {
+        ret =
+            qcow2_resize(base, qcow2_size(top), false, QCOW2_PREALLOC_OFF, err);
+    }
+    if (ret == 0) {
+        ret = commit_copy(top, base, buf, err);
+    }
+    qcow2_close(top);
+    top = NULL;
+    if (qcow2_close(base) < 0 && ret == 0) {
+        ret = err_set(err, -EIO, "Could not flush '%s'", base_path);
+    }
+    if (ret == 0) {
+        ret = qcow2_open(top_path, top_fmt, QCOW2_OPEN_NO_BACKING, &top, err);
+    }
+    if (ret == 0) {
+        ret = qcow2_make_empty(top, err);
+        if (qcow2_close(top) < 0 && ret == 0) {
+            ret = err_set(err, -EIO, "Could not flush '%s'", top_path);
+        }
+    }
+    mem_free(buf);
+    return ret;
+}
+
+/*
+ * Commit drive @d's top image into its backing file, as QEMU's
+ * bdrv_commit(): -ENOTSUP without a backing file, -EPERM (after QEMU's
+ * "Block node is read-only" line) for a read-only drive. The machine's
+ * chain is closed around the commit and reopened after it, so the guest
+ * keeps running on the emptied top over the updated backing file.
+ */
+static int commit_drive(struct mon_req *req, const struct vm_mon_drive *d,
+                        struct err *err)
+{
+    const struct vm_mon_block *b = mon_req_opaque(req);
+    struct rv_machine *m = *b->m;
+    struct qcow2_image *img = m ? rv_machine_blk_image(m, d->cfg.file) : NULL;
+    struct qcow2_image *own = NULL, *backing;
+    char top_path[4096], *base_path = NULL;
+    enum qcow2_format top_fmt, base_fmt;
+    int ret;
+
+    if (!img) {
+        ret = drive_open(d, &own, err);
+        if (ret < 0) {
+            return ret;
+        }
+        img = own;
+    }
+    backing = qcow2_backing(img);
+    if (!backing) {
+        qcow2_close(own);
+        return -ENOTSUP;
+    }
+    if (d->cfg.readonly) {
+        qcow2_close(own);
+        mon_req_printf(req, "Block node is read-only\n");
+        return -EPERM;
+    }
+    top_fmt = qcow2_format_of(img);
+    base_fmt = qcow2_format_of(backing);
+    base_path = mem_strdup(qcow2_filename(backing));
+    if (own) {
+        snprintf(top_path, sizeof(top_path), "%s", d->cfg.file);
+        qcow2_close(own);
+        ret = base_path ? 0 : err_set(err, -ENOMEM, "out of memory");
+    } else {
+        ret =
+            rv_machine_blk_top_path(m, d->cfg.file, top_path, sizeof(top_path));
+        if (ret < 0 || !base_path) {
+            mem_free(base_path);
+            return err_set(err, ret < 0 ? ret : -ENOMEM, "%s: commit",
+                           d->cfg.file);
+        }
+        ret = rv_machine_blk_close(m, d->cfg.file, err);
+    }
+    if (ret == 0) {
+        ret = commit_files(top_path, top_fmt, base_path, base_fmt, err);
+    }
+    if (!own && img) {
+        struct err e2 = {0};
+
+        if (rv_machine_blk_reopen(m, d->cfg.file, &e2) < 0 && ret == 0) {
+            *err = e2;
+            ret = e2.code;
+        }
+    }
+    mem_free(base_path);
+    return ret;
+}
+
+/* HMP `commit device|all` (QEMU's hmp_commit and blk_commit_all()). */
+static int cmd_commit(struct mon_req *req, struct err *err)
+{
+    const struct vm_mon_block *b = mon_req_opaque(req);
+    const char *device = mon_req_arg_str(req, "device");
+    struct err e = {0};
+    int ret = 0;
+
+    if (!device) {
+        device = "";
+    }
+    if (!strcmp(device, "all")) {
+        for (size_t i = 0; i < b->nb_drives && ret >= 0; i++) {
+            ret = commit_drive(req, &b->drives[i], &e);
+            if (ret == -ENOTSUP) {
+                ret = 0; /* no backing file: skipped */
+            }
+        }
+    } else {
+        const struct vm_mon_drive *d = NULL;
+
+        for (size_t i = 0; i < b->nb_drives; i++) {
+            if (!strcmp(b->drives[i].device, device)) {
+                d = &b->drives[i];
+            }
+        }
+        if (!d) {
+            mon_req_printf(req, "Device '%s' not found\n", device);
+            return 0;
+        }
+        ret = commit_drive(req, d, &e);
+    }
+    if (ret < 0) {
+        mon_req_printf(req, "'commit' error for '%s': %s\n", device,
+                       strerror(-ret));
+        if (e.code && e.msg[0]) {
+            log_debug("commit %s: %s", device, e.msg);
+        }
+    }
+    (void)err;
+    return 0;
+}
+
 /* ---- the table ---- */
 
 #define BLOCK_DEVICE_INFO                                                      \
@@ -866,6 +1072,10 @@ static const struct mon_cmd block_cmds[] = {
     {"block_resize", "block_resize", "{*device:str,*node-name:str,size:int}",
      NULL, "device:B,size:o", "device size", "resize a block image",
      cmd_block_resize, NULL, 0, NULL},
+    {NULL, "commit", NULL, NULL, "device:B", "device|all",
+     "commit changes to the disk images (if -snapshot is used) or backing "
+     "files",
+     cmd_commit, NULL, MON_CMD_HMP_ONLY, NULL},
 };
 
 int vm_mon_block_register(struct mon *mon, struct rv_machine *const *m,

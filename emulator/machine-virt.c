@@ -103,6 +103,7 @@ struct disk {
     struct rv_blk_backend be;
     const struct rv_drive_config *cfg; /* in m->cfg; NULL: unused */
     unsigned slot;                     /* its virtio-mmio slot */
+    int overlay_fd; /* > 0: the unlinked -snapshot overlay; 0: none */
 };
 
 struct rv_machine {
@@ -589,7 +590,8 @@ static int disk_write_zeroes(void *opaque, uint64_t off, uint64_t len,
  */
 static int disk_open_snapshot(const struct rv_drive_config *dc,
                               enum qcow2_format fmt, unsigned flags,
-                              struct qcow2_image **out, struct err *err)
+                              struct qcow2_image **out, int *keep_fd,
+                              struct err *err)
 {
     struct qcow2_create_opts o;
     const char *dir = getenv("TMPDIR");
@@ -620,6 +622,10 @@ static int disk_open_snapshot(const struct rv_drive_config *dc,
         ret = qcow2_open(path, QCOW2_FORMAT_QCOW2,
                          (flags & ~QCOW2_OPEN_RDONLY) | QCOW2_OPEN_UNSAFE, out,
                          err);
+    }
+    /* Kept so the overlay can be opened again after unlink (commit). */
+    if (ret == 0) {
+        *keep_fd = open(path, O_RDONLY | O_CLOEXEC);
     }
     unlink(path);
 out:
@@ -656,8 +662,16 @@ static int disk_open(struct disk *d, const struct rv_drive_config *dc,
     if (dc->cache_direct) {
         flags |= QCOW2_OPEN_NOCACHE;
     }
-    if (dc->snapshot && !dc->readonly) {
-        ret = disk_open_snapshot(dc, fmt, flags, &d->img, err);
+    if (dc->snapshot && !dc->readonly && d->overlay_fd > 0) {
+        char path[64];
+
+        /* Reopen (rv_machine_blk_reopen): the same overlay. */
+        snprintf(path, sizeof(path), "/proc/self/fd/%d", d->overlay_fd);
+        ret = qcow2_open(path, QCOW2_FORMAT_QCOW2,
+                         (flags & ~QCOW2_OPEN_RDONLY) | QCOW2_OPEN_UNSAFE,
+                         &d->img, err);
+    } else if (dc->snapshot && !dc->readonly) {
+        ret = disk_open_snapshot(dc, fmt, flags, &d->img, &d->overlay_fd, err);
     } else {
         ret = qcow2_open(dc->file, fmt, flags, &d->img, err);
     }
@@ -1012,6 +1026,9 @@ void rv_machine_free(struct rv_machine *m)
     }
     for (unsigned i = 0; i < RV_VIRTIO_SLOTS; i++) {
         qcow2_close(m->disk[i].img);
+        if (m->disk[i].overlay_fd > 0) {
+            close(m->disk[i].overlay_fd);
+        }
     }
     for (unsigned i = 0; i < m->nb_blobs; i++) {
         mem_free(m->blobs[i].data);
@@ -1273,6 +1290,23 @@ struct qcow2_image *rv_machine_blk_image(struct rv_machine *m, const char *file)
     return d ? d->img : NULL;
 }
 
+int rv_machine_blk_top_path(struct rv_machine *m, const char *file, char *dst,
+                            size_t dst_cap)
+{
+    struct disk *d = disk_find(m, file);
+    int n;
+
+    if (!d || !d->img) {
+        return -ENOENT;
+    }
+    if (d->overlay_fd > 0) {
+        n = snprintf(dst, dst_cap, "/proc/self/fd/%d", d->overlay_fd);
+    } else {
+        n = snprintf(dst, dst_cap, "%s", qcow2_filename(d->img));
+    }
+    return n < 0 || (size_t)n >= dst_cap ? -ERANGE : 0;
+}
+
 void rv_machine_blk_resized(struct rv_machine *m, const char *file)
 {
     struct disk *d = disk_find(m, file);
@@ -1291,6 +1325,9 @@ int rv_machine_blk_close(struct rv_machine *m, const char *file,
 
     if (!d || !d->img) {
         return err_set(err, -ENOENT, "%s: not open", file);
+    }
+    if (d->cfg->snapshot && !d->cfg->readonly && d->overlay_fd <= 0) {
+        return err_set(err, -ENOTSUP, "%s: overlay cannot be reopened", file);
     }
     ret = qcow2_close(d->img);
     d->img = NULL;

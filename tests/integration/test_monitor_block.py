@@ -336,3 +336,93 @@ def test_linux_sees_block_resize(tmp_path):
                            str(tmp_path / "x.qcow2")]).stdout)
     assert info["virtual-size"] == 32 << 20
     run(["qemu-img", "check", str(tmp_path / "x.qcow2")])
+
+
+COMMIT_DRIVES = ["-drive", "file=c.qcow2,if=virtio",
+                 "-drive", "file=ov.qcow2,if=virtio",
+                 "-drive", "file=ro.qcow2,if=virtio,readonly=on",
+                 "-drive", "file=s.qcow2,if=virtio,snapshot=on",
+                 "-drive", "file=r.img,if=none,id=hd0,format=raw"]
+
+COMMIT_REQUESTS = ["commit virtio0", "commit nosuch", "commit virtio1",
+                   "commit virtio3", "commit", "commit virtio2",
+                   "commit all", "commit hd0", "help commit"]
+
+
+def read_ok(path, pattern, off, length):
+    out = run(["qemu-io", "-r", "-U", "-c",
+               f"read -P {pattern} {off} {length}", str(path)],
+              check=False).stdout
+    return "Pattern verification failed" not in out and "read " in out
+
+
+def test_commit(tmp_path):
+    """HMP commit: QEMU's messages (no backing file, unknown device,
+    read-only, `all`), and the data of the top committed into its backing
+    file, the top left empty, as QEMU leaves them."""
+    dirs = {}
+    for target in ("qemu", "rrvm"):
+        d = fresh_images(tmp_path / target)
+        run(["qemu-img", "create", "-q", "-f", "qcow2", str(d / "b2.qcow2"),
+             "4M"])
+        (d / "ro.qcow2").unlink()
+        run(["qemu-img", "create", "-q", "-f", "qcow2", "-b", "b2.qcow2",
+             "-F", "qcow2", str(d / "ro.qcow2")], cwd=d)
+        dirs[target] = (d, session(target, d, COMMIT_DRIVES,
+                                   COMMIT_REQUESTS))
+    (dq, q), (dr, r) = dirs["qemu"], dirs["rrvm"]
+    assert r[0] == q[0]
+    assert "'commit' error for 'virtio0': Operation not supported" in r[0]
+    for d in (dq, dr):
+        assert read_ok(d / "b.qcow2", "0x11", 0, "512k")
+        assert read_ok(d / "b.qcow2", "0x22", "512k", "1M")
+        assert read_ok(d / "ov.qcow2", "0x22", "512k", "1M")
+        m = json.loads(run(["qemu-img", "map", "--output=json",
+                            str(d / "ov.qcow2")]).stdout)
+        assert all(e["depth"] == 1 or not e["data"] for e in m), m
+        run(["qemu-img", "check", str(d / "b.qcow2")])
+        run(["qemu-img", "check", str(d / "ov.qcow2")])
+
+
+@needs_fw
+def test_linux_keeps_running_across_commit(tmp_path):
+    """Linux writes to an overlay disk and to a snapshot=on disk; commit
+    moves the data into the backing file and the image; the guest keeps
+    reading its data and writing to the emptied top."""
+    img = ["qemu-img", "create", "-q", "-f", "qcow2"]
+    run(img + [str(tmp_path / "b.qcow2"), "8M"])
+    run(img + ["-b", "b.qcow2", "-F", "qcow2", str(tmp_path / "ov.qcow2")],
+        cwd=tmp_path)
+    run(img + [str(tmp_path / "s.qcow2"), "8M"])
+    p, q = linux(tmp_path, "-drive", "file=ov.qcow2,if=virtio",
+                 "-drive", "file=s.qcow2,if=virtio,snapshot=on")
+    try:
+        for dev, text in (("vdb", "first"), ("vdc", "snap")):
+            assert shell(p, f"echo {text} | dd of=/dev/{dev} bs=512 "
+                         "seek=100 conv=fsync 2>/dev/null; echo $?") == "0"
+        assert not read_ok(tmp_path / "b.qcow2", "0x66", 51200, 5)
+        assert q.hmp("commit virtio1") == ""
+        assert q.hmp("commit virtio2") == ""
+        out = run(["qemu-io", "-r", "-U", "-c", "read -v 51200 6",
+                   str(tmp_path / "b.qcow2")]).stdout
+        assert "first." in out, out
+        out = run(["qemu-io", "-r", "-U", "-c", "read -v 51200 5",
+                   str(tmp_path / "s.qcow2")]).stdout
+        assert "snap." in out, out
+        # The guest reads through the emptied top and writes on.
+        assert shell(p, "echo 3 > /proc/sys/vm/drop_caches; dd if=/dev/vdb "
+                     "bs=512 skip=100 count=1 2>/dev/null | head -c 5; echo") == \
+            "first"
+        assert shell(p, "echo second | dd of=/dev/vdb bs=512 seek=200 "
+                     "conv=fsync 2>/dev/null; echo $?") == "0"
+    finally:
+        p.terminate(force=True)
+    out = run(["qemu-io", "-r", "-c", "read -v 102400 7",
+               str(tmp_path / "ov.qcow2")]).stdout
+    assert "second." in out, out
+    m = json.loads(run(["qemu-img", "map", "--output=json",
+                        str(tmp_path / "ov.qcow2")]).stdout)
+    assert [e["start"] for e in m if e["depth"] == 0 and e["data"]] == \
+        [65536], m
+    run(["qemu-img", "check", str(tmp_path / "b.qcow2")])
+    run(["qemu-img", "check", str(tmp_path / "ov.qcow2")])
