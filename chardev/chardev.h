@@ -21,8 +21,9 @@ struct chr_ctx; /* opaque: the registry of chardevs by id, and their loop */
 struct chr;     /* opaque: one backend */
 struct chr_fe;  /* opaque: one front-end attached to a backend */
 
-/* Output a backend holds for a connection that does not read: past it the
- * excess is dropped (Redis's hard client-output-buffer limit). */
+/* Output a backend holds for a reader that does not keep up: past it a
+ * socket drops the excess (Redis's hard client-output-buffer limit) and a
+ * local backend (stdio, file, pipe, tty, pty) waits for its reader. */
 #define CHR_OUT_MAX (256u << 10)
 /* Front-ends on one mux (QEMU's MAX_MUX). */
 #define CHR_MUX_MAX 4
@@ -147,9 +148,11 @@ int chr_fe_attach(struct chr *c, const struct chr_fe_ops *ops, void *opaque,
 /* Detach and free. Accepts NULL. */
 void chr_fe_detach(struct chr_fe *fe);
 /*
- * Queue @src_len bytes for output without blocking. Returns the number of
- * bytes accepted: all of them while connected and under CHR_OUT_MAX; the
- * excess is dropped. A backend with no peer discards (returns @src_len).
+ * Queue @src_len bytes for output. A socket never blocks: it accepts what
+ * fits under CHR_OUT_MAX and drops the excess. A local backend (stdio,
+ * file, pipe, tty, pty) waits in poll() for its reader when the buffer is
+ * full, as QEMU blocks, and loses nothing. Returns the number of bytes
+ * accepted; a backend with no peer discards (returns @src_len).
  */
 size_t chr_fe_write(struct chr_fe *fe, const void *src, size_t src_len);
 /* The front-end can take input again (after can_read returned 0). */

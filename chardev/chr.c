@@ -6,12 +6,17 @@
  *
  * DESIGN NOTES
  * 1. Every descriptor is served by the loop; nothing here blocks except
- *    chr_ctx_flush() (bounded) and a server's wait=on accept at creation.
+ *    chr_ctx_flush() (bounded), a server's wait=on accept at creation and
+ *    a local backend's full output buffer (3).
  * 2. Input is read only while the front-end can take it (can_read > 0);
  *    otherwise the fd's read interest is dropped until accept_input.
  * 3. Output is written at once when possible; the rest is kept up to
- *    CHR_OUT_MAX and written when the fd is writable; past it bytes are
- *    dropped and counted. Without a peer, output is discarded.
+ *    CHR_OUT_MAX and written when the fd is writable. Past it, a socket
+ *    drops and counts the excess (a stalled client never stops the
+ *    guest), while a local backend (stdio, file, pipe, tty, pty) waits in
+ *    poll(POLLOUT) until its reader makes room, as QEMU blocks: nothing
+ *    is lost and the guest, stopped meanwhile, sees no difference.
+ *    Without a peer, output is discarded.
  */
 #include "chardev/chardev.h"
 #include "chardev/chardev-int.h"
@@ -381,30 +386,66 @@ static void chr_fd_ready(void *opaque, int fd, unsigned events)
     }
 }
 
+/*
+ * Wait until a local backend's fd takes more output, then write. Returns
+ * -EPIPE if the reader is gone.
+ */
+static int chr_out_wait(struct chr *c)
+{
+    struct pollfd p = {c->out_fd, POLLOUT, 0};
+
+    if (poll(&p, 1, -1) < 0) {
+        return errno == EINTR ? 0 : -errno;
+    }
+    if (p.revents & (POLLERR | POLLNVAL)) {
+        return -EPIPE;
+    }
+    return chr_out_drain(c);
+}
+
 size_t chr_write_raw(struct chr *c, const void *src, size_t len)
 {
-    size_t room;
+    const uint8_t *p = src;
+    size_t done = 0, room, n;
 
     if (!c->connected || c->out_fd < 0) {
         return len;
     }
-    if (c->out_off && c->out_off + c->out_len + len > CHR_OUT_MAX) {
-        memmove(c->out, c->out + c->out_off, c->out_len);
-        c->out_off = 0;
-    }
-    room = CHR_OUT_MAX - c->out_off - c->out_len;
-    if (len > room) {
-        c->out_dropped += len - room;
-        len = room;
-    }
-    memcpy(c->out + c->out_off + c->out_len, src, len);
-    c->out_len += len;
-    if (chr_out_drain(c) < 0) {
-        chr_hangup(c);
-        return len;
+    for (;;) {
+        if (c->out_off &&
+            c->out_off + c->out_len + (len - done) > CHR_OUT_MAX) {
+            memmove(c->out, c->out + c->out_off, c->out_len);
+            c->out_off = 0;
+        }
+        room = CHR_OUT_MAX - c->out_off - c->out_len;
+        n = len - done < room ? len - done : room;
+        memcpy(c->out + c->out_off + c->out_len, p + done, n);
+        c->out_len += n;
+        done += n;
+        if (chr_out_drain(c) < 0) {
+            chr_hangup(c);
+            return len;
+        }
+        if (done == len) {
+            break;
+        }
+        if (c->out_socket) {
+            /* A network client never stops the guest: drop the excess. */
+            c->out_dropped += len - done;
+            break;
+        }
+        /* A local backend (stdio, file, pipe, tty, pty) waits for its
+         * reader, as QEMU blocks; the guest does not run meanwhile. */
+        if (chr_out_wait(c) < 0) {
+            chr_hangup(c);
+            return len;
+        }
+        if (!c->connected || c->out_fd < 0) {
+            return len;
+        }
     }
     chr_update_mask(c);
-    return len;
+    return done;
 }
 
 void chr_event_send(struct chr *c, enum chr_event ev)

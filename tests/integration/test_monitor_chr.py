@@ -189,3 +189,77 @@ def test_break_as_the_guest_sees_it(target, uartprog, tmp_path):
         {"error": {"class": "GenericError",
                    "desc": "Parameter 'id' is missing"}},
     ], target
+
+
+def test_large_output_reaches_a_slow_reader(uartprog):
+    """The guest prints about 2 MiB to stdout (a pipe) whose reader first
+    sleeps, then reads slowly: far past the 256 KiB a chardev holds, yet
+    every byte arrives, in order, because a local backend waits for its
+    reader as QEMU does."""
+    p = subprocess.Popen([prog("rrvm"), "-M", "virt", "-bios", "none",
+                          "-kernel", str(uartprog), "-nographic"],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    try:
+        p.stdin.write(b"o")
+        p.stdin.flush()
+        time.sleep(1.0)
+        out = b""
+        deadline = time.monotonic() + TIMEOUT * 4
+        while b"end\n" not in out:
+            assert time.monotonic() < deadline, out[-200:]
+            chunk = os.read(p.stdout.fileno(), 16384)
+            assert chunk, out[-200:]
+            out += chunk
+            time.sleep(0.002)
+        p.stdin.write(b"q")
+        p.stdin.flush()
+        rest, err = p.communicate(timeout=TIMEOUT)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    out += rest
+    assert p.returncode == 0, err
+    lines = out.decode().split("\n")
+    assert lines[0] == "ready"
+    assert lines[1] == "iir=04 lsr=61 rbr=6f after=60"
+    body = lines[2:2 + 40000]
+    assert body == [f"{i} the quick brown fox jumps over the lazy dog"
+                    for i in range(40000)]
+    assert lines[40002] == "end"
+    assert len(out) > 1_900_000
+
+
+def test_stalled_network_client_never_stops_the_guest(uartprog):
+    """The same 2 MiB to a tcp serial client that reads nothing: the
+    chardev drops past its bound and the guest runs on (it takes the next
+    byte and powers off)."""
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    p = subprocess.Popen([prog("rrvm"), "-M", "virt", "-bios", "none",
+                          "-kernel", str(uartprog), "-display", "none",
+                          "-monitor", "none", "-serial",
+                          f"tcp:127.0.0.1:{port},server=on,wait=on"],
+                         stdin=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + TIMEOUT
+        while True:
+            try:
+                c = socket.create_connection(("127.0.0.1", port))
+                break
+            except OSError:
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+        c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        c.sendall(b"o")
+        time.sleep(2.0)
+        c.sendall(b"q")
+        assert p.wait(timeout=TIMEOUT) == 0
+        c.close()
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
