@@ -109,8 +109,8 @@ static void conn_event(void *opaque, enum chr_event ev)
             chr_fe_write(c->fe, c->held, c->held_len);
             c->held_len = 0;
         } else if (c->reset_seen) {
-            /* QEMU's monitor_resume(): the prompt again. */
-            conn_out(c, "(qemu) ", 7);
+            /* QEMU's monitor_resume(): a fresh line and the prompt. */
+            mon_session_focus(c->s);
         }
         break;
     case CHR_EVENT_MUX_OUT:

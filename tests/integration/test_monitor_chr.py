@@ -263,3 +263,41 @@ def test_stalled_network_client_never_stops_the_guest(uartprog):
         if p.poll() is None:
             p.kill()
             p.wait()
+
+
+def focus_transcript(target, elf):
+    """What the terminal shows for each step of Ctrl-a c switching between
+    the serial console and the monitor of -nographic."""
+    p = spawn(target, elf)
+    steps = ["\x01c", "inf", "\x01c", "\x01c", "xyz\r", "\x01c", "\x01c",
+             "help commit\r"]
+    got = []
+    try:
+        p.expect_exact("ready")
+        for s in steps:
+            for ch in s:  # one byte per read, so the echo does not depend
+                p.send(ch)  # on how the pty splits the input
+                time.sleep(0.02)
+            # The step's output, until a quiet 0.3 s.
+            text = p.read_nonblocking(100000, timeout=TIMEOUT)
+            while True:
+                try:
+                    text += p.read_nonblocking(100000, timeout=0.3)
+                except pexpect.TIMEOUT:
+                    break
+            got.append(re.sub(r"QEMU \d+\.\d+\.\d+ monitor", "QEMU monitor",
+                              text))
+    finally:
+        p.terminate(force=True)
+    return got
+
+
+def test_ctrl_a_c_focus_same_as_qemu(uartprog):
+    """Back in the monitor, QEMU drops the half-typed line and shows a fresh
+    prompt; leaving it prints a newline. Byte for byte (the banner's version
+    aside)."""
+    q = focus_transcript("qemu", uartprog)
+    r = focus_transcript("rrvm", uartprog)
+    assert r == q
+    assert r[3] == "(qemu) "
+    assert "unknown command: 'xyz'" in r[4]
