@@ -1411,11 +1411,6 @@ static void machine_event(struct rv_machine *m, enum rv_event ev,
     }
 }
 
-void rv_machine_kick(struct rv_machine *m)
-{
-    rv_cpu_request_exit(m->cpu);
-}
-
 enum rv_runstate rv_machine_runstate(const struct rv_machine *m)
 {
     return m->state;

@@ -375,13 +375,6 @@ int rv_machine_blk_reopen(struct rv_machine *m, const char *file,
 
 /* ---- run control (for the monitor; call between CPU slices) ---- */
 
-/*
- * End the current CPU slice after the current instruction, so that the
- * loop serves a ready descriptor now rather than at the slice's end.
- * Invisible to the guest. Safe in a signal handler.
- */
-void rv_machine_kick(struct rv_machine *m);
-
 /* QEMU's name of @s ("prelaunch", "running", "paused", "shutdown", ...). */
 const char *rv_runstate_name(enum rv_runstate s);
 /* QEMU's name of @c ("host-qmp-quit", "guest-shutdown", ...). */
