@@ -1012,6 +1012,7 @@ int rv_machine_new(const struct rv_machine_config *cfg, struct rv_machine **out,
     }
     rv_cpu_reset(m->cpu, RV_MROM_BASE);
     rv_cpu_flush_caches(m->cpu);
+    rv_dev_clint_update(&m->clint); /* the hart's reset cleared its lines */
     *out = m;
     return 0;
 fail:

@@ -426,3 +426,13 @@ def test_linux_keeps_running_across_commit(tmp_path):
         [65536], m
     run(["qemu-img", "check", str(tmp_path / "b.qcow2")])
     run(["qemu-img", "check", str(tmp_path / "ov.qcow2")])
+
+
+def test_info_registers_at_start_same_as_qemu(tmp_path):
+    """Right after start with -S the hart's registers equal QEMU's, mip's
+    MTIP from the CLINT's power-on mtimecmp 0 included."""
+    reqs = ["info registers"]
+    q = session("qemu", tmp_path, [], reqs)
+    r = session("rrvm", tmp_path, [], reqs)
+    assert r[0] == q[0]
+    assert " mip      0000000000000080\n" in r[0]
