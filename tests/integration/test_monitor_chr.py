@@ -143,14 +143,11 @@ def spawn(target, elf, *extra):
 REPORT = re.compile(r"iir=\w\w lsr=\w\w rbr=\w\w after=\w\w")
 
 
-@pytest.mark.parametrize("target", ["rrvm", "qemu"])
-def test_break_as_the_guest_sees_it(target, uartprog, tmp_path):
-    """A BREAK from QMP, from HMP and from Ctrl-a b: the guest finds a
-    receiver line status interrupt, LSR with BI and DR, a NUL in RBR, and BI
-    cleared by the LSR read; then a plain byte. rrvm's transcript of the
-    guest must equal QEMU's, byte for byte."""
-    sock = str(tmp_path / "qmp.sock")
-    p = spawn(target, uartprog, "-serial", "mon:stdio", "-qmp",
+def break_transcript(target, elf, tmp_path):
+    """What the guest reports for a BREAK from QMP, from HMP and from
+    Ctrl-a b, then for a plain byte, and chardev-send-break's errors."""
+    sock = str(tmp_path / f"{target}.sock")
+    p = spawn(target, elf, "-serial", "mon:stdio", "-qmp",
               f"unix:{sock},server=on,wait=off")
     got = []
     try:
@@ -166,6 +163,11 @@ def test_break_as_the_guest_sees_it(target, uartprog, tmp_path):
         p.send("\x01b")
         p.expect(REPORT)
         got.append(p.after)
+        # The backend under the mux: to every front-end, the serial port's
+        # too.
+        got.append(q.cmd("chardev-send-break", id="serial0-base"))
+        p.expect(REPORT)
+        got.append(p.after)
         p.send("x")
         p.expect(REPORT)
         got.append(p.after)
@@ -178,9 +180,22 @@ def test_break_as_the_guest_sees_it(target, uartprog, tmp_path):
         p.expect(pexpect.EOF)
     finally:
         p.terminate(force=True)
+    return got
+
+
+def test_break_as_the_guest_sees_it(uartprog, tmp_path):
+    """A BREAK from QMP, from HMP and from Ctrl-a b: the guest finds a
+    receiver line status interrupt, LSR with BI and DR, a NUL in RBR, and BI
+    cleared by the LSR read; then a plain byte. rrvm's transcript of the
+    guest must equal QEMU's, byte for byte."""
+    q = break_transcript("qemu", uartprog, tmp_path)
+    got = break_transcript("rrvm", uartprog, tmp_path)
+    assert got == q
     assert got == [
         "iir=06 lsr=71 rbr=00 after=60",
         "iir=06 lsr=71 rbr=00 after=60",
+        "iir=06 lsr=71 rbr=00 after=60",
+        {"return": {}},
         "iir=06 lsr=71 rbr=00 after=60",
         "iir=04 lsr=61 rbr=78 after=60",
         {"error": {"class": "GenericError",
@@ -188,7 +203,7 @@ def test_break_as_the_guest_sees_it(target, uartprog, tmp_path):
         "Error: Chardev 'nosuch' not found\r\n",
         {"error": {"class": "GenericError",
                    "desc": "Parameter 'id' is missing"}},
-    ], target
+    ]
 
 
 def test_large_output_reaches_a_slow_reader(uartprog):
