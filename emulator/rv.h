@@ -355,8 +355,8 @@ struct qcow2_image *rv_machine_blk_image(struct rv_machine *m,
  * for a -snapshot overlay (already unlinked) a /proc/self/fd path. Returns
  * 0, -ENOENT (not open), -ERANGE (@dst_cap too small).
  */
-int rv_machine_blk_top_path(struct rv_machine *m, const char *file,
-                            char *dst, size_t dst_cap);
+int rv_machine_blk_top_path(struct rv_machine *m, const char *file, char *dst,
+                            size_t dst_cap);
 /* The image changed size (qcow2_resize on it): the virtio-blk device
  * shows the new capacity and raises a configuration-change interrupt,
  * as QEMU's virtio_blk_resize(). */
