@@ -931,14 +931,14 @@ static int commit_files(const char *top_path, enum qcow2_format top_fmt,
 /*
  * Commit drive @d's top image into its backing file, as QEMU's
  * bdrv_commit(): -ENOTSUP without a backing file, -EPERM (after QEMU's
- * "Block node is read-only" line) for a read-only drive. The machine's
+ * "Block node is read-only" line, to @req if not NULL) for a read-only
+ * drive. The machine's
  * chain is closed around the commit and reopened after it, so the guest
  * keeps running on the emptied top over the updated backing file.
  */
-static int commit_drive(struct mon_req *req, const struct vm_mon_drive *d,
-                        struct err *err)
+static int commit_drive(const struct vm_mon_block *b, struct mon_req *req,
+                        const struct vm_mon_drive *d, struct err *err)
 {
-    const struct vm_mon_block *b = mon_req_opaque(req);
     struct rv_machine *m = *b->m;
     struct qcow2_image *img = m ? rv_machine_blk_image(m, d->cfg.file) : NULL;
     struct qcow2_image *own = NULL, *backing;
@@ -960,7 +960,9 @@ static int commit_drive(struct mon_req *req, const struct vm_mon_drive *d,
     }
     if (d->cfg.readonly) {
         qcow2_close(own);
-        mon_req_printf(req, "Block node is read-only\n");
+        if (req) {
+            mon_req_printf(req, "Block node is read-only\n");
+        }
         return -EPERM;
     }
     top_fmt = qcow2_format_of(img);
@@ -987,12 +989,35 @@ static int commit_drive(struct mon_req *req, const struct vm_mon_drive *d,
         struct err e2 = {0};
 
         if (rv_machine_blk_reopen(m, d->cfg.file, &e2) < 0 && ret == 0) {
-            *err = e2;
+            if (err) {
+                *err = e2;
+            }
             ret = e2.code;
         }
     }
     mem_free(base_path);
     return ret;
+}
+
+/* QEMU's blk_commit_all(): every drive with a backing file, in order,
+ * until the first error. */
+static int commit_all(const struct vm_mon_block *b, struct mon_req *req,
+                      struct err *err)
+{
+    int ret = 0;
+
+    for (size_t i = 0; i < b->nb_drives && ret >= 0; i++) {
+        ret = commit_drive(b, req, &b->drives[i], err);
+        if (ret == -ENOTSUP) {
+            ret = 0; /* no backing file: skipped */
+        }
+    }
+    return ret;
+}
+
+int vm_mon_block_commit_all(struct vm_mon_block *b, struct err *err)
+{
+    return b ? commit_all(b, NULL, err) : 0;
 }
 
 /* HMP `commit device|all` (QEMU's hmp_commit and blk_commit_all()). */
@@ -1007,12 +1032,7 @@ static int cmd_commit(struct mon_req *req, struct err *err)
         device = "";
     }
     if (!strcmp(device, "all")) {
-        for (size_t i = 0; i < b->nb_drives && ret >= 0; i++) {
-            ret = commit_drive(req, &b->drives[i], &e);
-            if (ret == -ENOTSUP) {
-                ret = 0; /* no backing file: skipped */
-            }
-        }
+        ret = commit_all(b, req, &e);
     } else {
         const struct vm_mon_drive *d = NULL;
 
@@ -1025,7 +1045,7 @@ static int cmd_commit(struct mon_req *req, struct err *err)
             mon_req_printf(req, "Device '%s' not found\n", device);
             return 0;
         }
-        ret = commit_drive(req, d, &e);
+        ret = commit_drive(b, req, d, &e);
     }
     if (ret < 0) {
         mon_req_printf(req, "'commit' error for '%s': %s\n", device,

@@ -803,6 +803,11 @@ void vm_mon_set_machine(struct vm_mon *vm, struct rv_machine *m)
     vm->m = m;
 }
 
+int vm_mon_commit_all(struct vm_mon *vm, struct err *err)
+{
+    return vm ? vm_mon_block_commit_all(vm->block, err) : 0;
+}
+
 void vm_mon_free(struct vm_mon *vm)
 {
     if (!vm) {

@@ -64,5 +64,10 @@ int vm_mon_block_register(struct mon *mon, struct rv_machine *const *m,
                           struct vm_mon_block **out, struct err *err);
 /* Accepts NULL. Call after mon_free(): the monitor borrows the table. */
 void vm_mon_block_free(struct vm_mon_block *b);
+/* Commit every drive that has a backing file (or a -snapshot overlay), as
+ * `commit all`; the mux's Ctrl-a s. Returns 0 or the first -errno. */
+int vm_mon_block_commit_all(struct vm_mon_block *b, struct err *err);
+/* The same for the monitor's drives. */
+int vm_mon_commit_all(struct vm_mon *vm, struct err *err);
 
 #endif /* EMULATOR_MACHINE_MON_H */

@@ -193,6 +193,7 @@ static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 struct host {
     struct rv_machine *m;
+    struct vm_mon *vm; /* NULL until the monitor exists */
     struct chr_fe *serial_fe;
     const char *opt, *arg; /* the option being processed, for messages */
     bool quit_early;       /* Ctrl-a x before the machine exists */
@@ -218,6 +219,14 @@ static void host_quit(void *opaque)
     } else {
         h->quit_early = true;
     }
+}
+
+/* Ctrl-a s: QEMU's blk_commit_all(), silently. */
+static void host_commit(void *opaque)
+{
+    struct host *h = opaque;
+
+    vm_mon_commit_all(h->vm, NULL);
 }
 
 static size_t serial_can_read(void *opaque)
@@ -1904,7 +1913,7 @@ int main(int argc, char **argv)
     }
     main_loop = loop;
     {
-        struct chr_host_ops host_ops = {&h, host_quit, NULL};
+        struct chr_host_ops host_ops = {&h, host_quit, host_commit};
         struct vm_mon_config vc = {o.name, o.uuid, NULL, NULL};
 
         if (chr_ctx_new(loop, &host_ops, &chrs, &err) < 0) {
@@ -1918,6 +1927,7 @@ int main(int argc, char **argv)
             fail("monitor: %s", err.msg);
             goto out;
         }
+        h.vm = vm;
     }
     if (make_chardevs(&o, chrs, &h) < 0 ||
         make_serial(&o, chrs, &h, vm, &serial) < 0 ||

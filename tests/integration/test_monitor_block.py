@@ -7,6 +7,7 @@ node-name= with QEMU's checks. Only the automatic node names differ
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
 import time
@@ -282,16 +283,18 @@ def linux_env():
     return env
 
 
-def linux(cwd, *drives):
-    """rrvm booting Linux to its shell from a snapshot=on root file system,
-    with @drives after it (vdb, vdc, ...) and a QMP socket."""
+def linux(cwd, *drives, rootfs=None):
+    """rrvm booting Linux to its shell from a snapshot=on root file system
+    (the shared artefact unless @rootfs), with @drives after it (vdb, vdc,
+    ...) and a QMP socket."""
     env = linux_env()
+    rootfs = rootfs or env["RRVM_ROOTFS_RAW"]
     sock = cwd / "lx.sock"
     p = pexpect.spawn(prog("rrvm"), [
         "-M", "virt", "-m", "256M", "-kernel", env["RRVM_KERNEL"],
         "-append", "console=ttyS0 root=/dev/vda ro", "-nographic",
-        "-drive", f"file={env['RRVM_ROOTFS_RAW']},format=raw,if=virtio,"
-        "snapshot=on", *drives, "-qmp", f"unix:{sock},server=on,wait=off"],
+        "-drive", f"file={rootfs},format=raw,if=virtio,snapshot=on",
+        *drives, "-qmp", f"unix:{sock},server=on,wait=off"],
         cwd=cwd, timeout=TIMEOUT * 3, encoding="latin-1")
     p.expect(r"\n~ # ")
     q = Qmp(str(sock), timeout=TIMEOUT)
@@ -387,15 +390,20 @@ def test_commit(tmp_path):
 @needs_fw
 def test_linux_keeps_running_across_commit(tmp_path):
     """Linux writes to an overlay disk and to a snapshot=on disk; commit
-    moves the data into the backing file and the image; the guest keeps
-    reading its data and writing to the emptied top."""
+    (and the mux's Ctrl-a s) moves the data into the backing file and the
+    image; the guest keeps reading its data and writing to the emptied
+    top."""
     img = ["qemu-img", "create", "-q", "-f", "qcow2"]
     run(img + [str(tmp_path / "b.qcow2"), "8M"])
     run(img + ["-b", "b.qcow2", "-F", "qcow2", str(tmp_path / "ov.qcow2")],
         cwd=tmp_path)
     run(img + [str(tmp_path / "s.qcow2"), "8M"])
+    # Ctrl-a s commits the root file system's overlay too: a private copy.
+    rootfs = tmp_path / "rootfs.ext4"
+    shutil.copyfile(linux_env()["RRVM_ROOTFS_RAW"], rootfs)
     p, q = linux(tmp_path, "-drive", "file=ov.qcow2,if=virtio",
-                 "-drive", "file=s.qcow2,if=virtio,snapshot=on")
+                 "-drive", "file=s.qcow2,if=virtio,snapshot=on",
+                 "-serial", "mon:stdio", rootfs=str(rootfs))
     try:
         for dev, text in (("vdb", "first"), ("vdc", "snap")):
             assert shell(p, f"echo {text} | dd of=/dev/{dev} bs=512 "
@@ -415,6 +423,16 @@ def test_linux_keeps_running_across_commit(tmp_path):
             "first"
         assert shell(p, "echo second | dd of=/dev/vdb bs=512 seek=200 "
                      "conv=fsync 2>/dev/null; echo $?") == "0"
+        # Ctrl-a s commits every drive, the snapshot=on one too, silently.
+        assert shell(p, "echo third | dd of=/dev/vdc bs=512 seek=300 "
+                     "conv=fsync 2>/dev/null; echo $?") == "0"
+        p.send("\x01s")
+        assert shell(p, "echo 3 > /proc/sys/vm/drop_caches; dd if=/dev/vdc "
+                     "bs=512 skip=300 count=1 2>/dev/null | head -c 5; echo") \
+            == "third"
+        out = run(["qemu-io", "-r", "-U", "-c", "read -v 153600 6",
+                   str(tmp_path / "s.qcow2")]).stdout
+        assert "third." in out, out
     finally:
         p.terminate(force=True)
     out = run(["qemu-io", "-r", "-c", "read -v 102400 7",
@@ -422,8 +440,11 @@ def test_linux_keeps_running_across_commit(tmp_path):
     assert "second." in out, out
     m = json.loads(run(["qemu-img", "map", "--output=json",
                         str(tmp_path / "ov.qcow2")]).stdout)
-    assert [e["start"] for e in m if e["depth"] == 0 and e["data"]] == \
-        [65536], m
+    # Ctrl-a s committed "second" too: the top is empty again.
+    assert [e for e in m if e["depth"] == 0 and e["data"]] == [], m
+    out = run(["qemu-io", "-r", "-c", "read -v 102400 7",
+               str(tmp_path / "b.qcow2")]).stdout
+    assert "second." in out, out
     run(["qemu-img", "check", str(tmp_path / "b.qcow2")])
     run(["qemu-img", "check", str(tmp_path / "ov.qcow2")])
 
