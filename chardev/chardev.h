@@ -53,6 +53,10 @@ struct chr_host_ops {
     void *opaque;
     void (*quit)(void *opaque);   /* Ctrl-a x, after "QEMU: Terminated" */
     void (*commit)(void *opaque); /* Ctrl-a s */
+    /* Asked after a signal interrupts a wait for a local backend's reader:
+     * true (the program is quitting) drops the rest of that write instead
+     * of waiting on. NULL: always wait. */
+    bool (*interrupted)(void *opaque);
 };
 
 /*

@@ -388,14 +388,19 @@ static void chr_fd_ready(void *opaque, int fd, unsigned events)
 
 /*
  * Wait until a local backend's fd takes more output, then write. Returns
- * -EPIPE if the reader is gone.
+ * -EPIPE if the reader is gone, -EINTR if a signal asks the program to
+ * quit (chr_host_ops.interrupted).
  */
 static int chr_out_wait(struct chr *c)
 {
+    const struct chr_host_ops *h = &c->ctx->host;
     struct pollfd p = {c->out_fd, POLLOUT, 0};
 
     if (poll(&p, 1, -1) < 0) {
-        return errno == EINTR ? 0 : -errno;
+        if (errno != EINTR) {
+            return -errno;
+        }
+        return h->interrupted && h->interrupted(h->opaque) ? -EINTR : 0;
     }
     if (p.revents & (POLLERR | POLLNVAL)) {
         return -EPIPE;
@@ -407,6 +412,7 @@ size_t chr_write_raw(struct chr *c, const void *src, size_t len)
 {
     const uint8_t *p = src;
     size_t done = 0, room, n;
+    int ret;
 
     if (!c->connected || c->out_fd < 0) {
         return len;
@@ -436,7 +442,12 @@ size_t chr_write_raw(struct chr *c, const void *src, size_t len)
         }
         /* A local backend (stdio, file, pipe, tty, pty) waits for its
          * reader, as QEMU blocks; the guest does not run meanwhile. */
-        if (chr_out_wait(c) < 0) {
+        ret = chr_out_wait(c);
+        if (ret == -EINTR) {
+            c->out_dropped += len - done;
+            break;
+        }
+        if (ret < 0) {
             chr_hangup(c);
             return len;
         }

@@ -221,6 +221,13 @@ static void host_quit(void *opaque)
     }
 }
 
+/* A signal asked to quit: stop waiting for a slow output reader. */
+static bool host_interrupted(void *opaque)
+{
+    (void)opaque;
+    return quit_flag != 0;
+}
+
 /* Ctrl-a s: QEMU's blk_commit_all(), silently. */
 static void host_commit(void *opaque)
 {
@@ -1913,7 +1920,8 @@ int main(int argc, char **argv)
     }
     main_loop = loop;
     {
-        struct chr_host_ops host_ops = {&h, host_quit, host_commit};
+        struct chr_host_ops host_ops = {&h, host_quit, host_commit,
+                                        host_interrupted};
         struct vm_mon_config vc = {o.name, o.uuid, NULL, NULL};
 
         if (chr_ctx_new(loop, &host_ops, &chrs, &err) < 0) {

@@ -316,3 +316,26 @@ def test_ctrl_a_c_focus_same_as_qemu(uartprog):
     assert r == q
     assert r[3] == "(qemu) "
     assert "unknown command: 'xyz'" in r[4]
+
+
+def test_signal_ends_a_wait_for_a_stalled_reader(uartprog):
+    """Nobody reads stdout: rrvm waits, as QEMU blocks, but SIGTERM still
+    ends it with QEMU's message (the rest of the output is dropped)."""
+    import signal
+    p = subprocess.Popen([prog("rrvm"), "-M", "virt", "-bios", "none",
+                          "-kernel", str(uartprog), "-nographic"],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    try:
+        p.stdin.write(b"o")
+        p.stdin.flush()
+        time.sleep(1.0)
+        assert p.poll() is None
+        p.send_signal(signal.SIGTERM)
+        p.wait(timeout=TIMEOUT)
+        err = p.stderr.read().decode()
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert "terminating on signal 15" in err, err
