@@ -106,5 +106,8 @@ size_t chr_mux_can_read(struct chr *c);
 void chr_mux_accept_input(struct chr *c);
 size_t chr_mux_write(struct chr *c, const void *src, size_t len);
 void chr_mux_set_focus(struct chr *c, unsigned tag);
+/* Deliver @ev to the front-end with the focus only (QEMU's
+ * mux_chr_be_event). */
+void chr_mux_send_focus_event(struct chr *c, enum chr_event ev);
 
 #endif /* CHARDEV_CHARDEV_INT_H */

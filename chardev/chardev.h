@@ -21,8 +21,9 @@ struct chr_ctx; /* opaque: the registry of chardevs by id, and their loop */
 struct chr;     /* opaque: one backend */
 struct chr_fe;  /* opaque: one front-end attached to a backend */
 
-/* Output a backend holds for a connection that does not read: past it the
- * excess is dropped (Redis's hard client-output-buffer limit). */
+/* Output a backend holds for a reader that does not keep up: past it a
+ * socket drops the excess (Redis's hard client-output-buffer limit) and a
+ * local backend (stdio, file, pipe, tty, pty) waits for its reader. */
 #define CHR_OUT_MAX (256u << 10)
 /* Front-ends on one mux (QEMU's MAX_MUX). */
 #define CHR_MUX_MAX 4
@@ -52,6 +53,10 @@ struct chr_host_ops {
     void *opaque;
     void (*quit)(void *opaque);   /* Ctrl-a x, after "QEMU: Terminated" */
     void (*commit)(void *opaque); /* Ctrl-a s */
+    /* Asked after a signal interrupts a wait for a local backend's reader:
+     * true (the program is quitting) drops the rest of that write instead
+     * of waiting on. NULL: always wait. */
+    bool (*interrupted)(void *opaque);
 };
 
 /*
@@ -124,6 +129,13 @@ const char *chr_filename(const struct chr *c);
 bool chr_fe_attached(const struct chr *c);
 /* True for a mux (mux=on, mon:). */
 bool chr_is_mux(const struct chr *c);
+/*
+ * Deliver a BREAK to the front-ends of chardev @id (QMP chardev-send-break),
+ * as QEMU does: on a mux to the front-end with the focus, as Ctrl-a b; on
+ * "ID-base", the backend under mux ID, to all of them, as a telnet BREAK.
+ * Returns 0, or -ENOENT ("Chardev 'x' not found").
+ */
+int chr_send_break(struct chr_ctx *ctx, const char *id, struct err *err);
 /* Remove a chardev with no front-end. Returns 0, -EBUSY ("Chardev 'x' is
  * busy"), or -ENOENT. */
 int chr_remove(struct chr_ctx *ctx, const char *id, struct err *err);
@@ -140,9 +152,11 @@ int chr_fe_attach(struct chr *c, const struct chr_fe_ops *ops, void *opaque,
 /* Detach and free. Accepts NULL. */
 void chr_fe_detach(struct chr_fe *fe);
 /*
- * Queue @src_len bytes for output without blocking. Returns the number of
- * bytes accepted: all of them while connected and under CHR_OUT_MAX; the
- * excess is dropped. A backend with no peer discards (returns @src_len).
+ * Queue @src_len bytes for output. A socket never blocks: it accepts what
+ * fits under CHR_OUT_MAX and drops the excess. A local backend (stdio,
+ * file, pipe, tty, pty) waits in poll() for its reader when the buffer is
+ * full, as QEMU blocks, and loses nothing. Returns the number of bytes
+ * accepted; a backend with no peer discards (returns @src_len).
  */
 size_t chr_fe_write(struct chr_fe *fe, const void *src, size_t src_len);
 /* The front-end can take input again (after can_read returned 0). */

@@ -51,6 +51,11 @@ static void mux_send_event(struct chr *c, int tag, enum chr_event ev)
     }
 }
 
+void chr_mux_send_focus_event(struct chr *c, enum chr_event ev)
+{
+    mux_send_event(c, c->focus, ev);
+}
+
 void chr_mux_set_focus(struct chr *c, unsigned tag)
 {
     if (c->focus != -1) {
@@ -104,7 +109,7 @@ static bool mux_proc_byte(struct chr *c, uint8_t ch)
         }
         break;
     case 'b':
-        mux_send_event(c, c->focus, CHR_EVENT_BREAK);
+        chr_mux_send_focus_event(c, CHR_EVENT_BREAK);
         break;
     case 'c':
         mux_focus_next(c);

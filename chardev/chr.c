@@ -6,12 +6,17 @@
  *
  * DESIGN NOTES
  * 1. Every descriptor is served by the loop; nothing here blocks except
- *    chr_ctx_flush() (bounded) and a server's wait=on accept at creation.
+ *    chr_ctx_flush() (bounded), a server's wait=on accept at creation and
+ *    a local backend's full output buffer (3).
  * 2. Input is read only while the front-end can take it (can_read > 0);
  *    otherwise the fd's read interest is dropped until accept_input.
  * 3. Output is written at once when possible; the rest is kept up to
- *    CHR_OUT_MAX and written when the fd is writable; past it bytes are
- *    dropped and counted. Without a peer, output is discarded.
+ *    CHR_OUT_MAX and written when the fd is writable. Past it, a socket
+ *    drops and counts the excess (a stalled client never stops the
+ *    guest), while a local backend (stdio, file, pipe, tty, pty) waits in
+ *    poll(POLLOUT) until its reader makes room, as QEMU blocks: nothing
+ *    is lost and the guest, stopped meanwhile, sees no difference.
+ *    Without a peer, output is discarded.
  */
 #include "chardev/chardev.h"
 #include "chardev/chardev-int.h"
@@ -381,30 +386,77 @@ static void chr_fd_ready(void *opaque, int fd, unsigned events)
     }
 }
 
+/*
+ * Wait until a local backend's fd takes more output, then write. Returns
+ * -EPIPE if the reader is gone, -EINTR if a signal asks the program to
+ * quit (chr_host_ops.interrupted).
+ */
+static int chr_out_wait(struct chr *c)
+{
+    const struct chr_host_ops *h = &c->ctx->host;
+    struct pollfd p = {c->out_fd, POLLOUT, 0};
+
+    if (poll(&p, 1, -1) < 0) {
+        if (errno != EINTR) {
+            return -errno;
+        }
+        return h->interrupted && h->interrupted(h->opaque) ? -EINTR : 0;
+    }
+    if (p.revents & (POLLERR | POLLNVAL)) {
+        return -EPIPE;
+    }
+    return chr_out_drain(c);
+}
+
 size_t chr_write_raw(struct chr *c, const void *src, size_t len)
 {
-    size_t room;
+    const uint8_t *p = src;
+    size_t done = 0, room, n;
+    int ret;
 
     if (!c->connected || c->out_fd < 0) {
         return len;
     }
-    if (c->out_off && c->out_off + c->out_len + len > CHR_OUT_MAX) {
-        memmove(c->out, c->out + c->out_off, c->out_len);
-        c->out_off = 0;
-    }
-    room = CHR_OUT_MAX - c->out_off - c->out_len;
-    if (len > room) {
-        c->out_dropped += len - room;
-        len = room;
-    }
-    memcpy(c->out + c->out_off + c->out_len, src, len);
-    c->out_len += len;
-    if (chr_out_drain(c) < 0) {
-        chr_hangup(c);
-        return len;
+    for (;;) {
+        if (c->out_off &&
+            c->out_off + c->out_len + (len - done) > CHR_OUT_MAX) {
+            memmove(c->out, c->out + c->out_off, c->out_len);
+            c->out_off = 0;
+        }
+        room = CHR_OUT_MAX - c->out_off - c->out_len;
+        n = len - done < room ? len - done : room;
+        memcpy(c->out + c->out_off + c->out_len, p + done, n);
+        c->out_len += n;
+        done += n;
+        if (chr_out_drain(c) < 0) {
+            chr_hangup(c);
+            return len;
+        }
+        if (done == len) {
+            break;
+        }
+        if (c->out_socket) {
+            /* A network client never stops the guest: drop the excess. */
+            c->out_dropped += len - done;
+            break;
+        }
+        /* A local backend (stdio, file, pipe, tty, pty) waits for its
+         * reader, as QEMU blocks; the guest does not run meanwhile. */
+        ret = chr_out_wait(c);
+        if (ret == -EINTR) {
+            c->out_dropped += len - done;
+            break;
+        }
+        if (ret < 0) {
+            chr_hangup(c);
+            return len;
+        }
+        if (!c->connected || c->out_fd < 0) {
+            return len;
+        }
     }
     chr_update_mask(c);
-    return len;
+    return done;
 }
 
 void chr_event_send(struct chr *c, enum chr_event ev)
@@ -743,6 +795,35 @@ int chr_remove(struct chr_ctx *ctx, const char *id, struct err *err)
         ctx->nb_chrs--;
         chr_destroy(c);
         return 0;
+    }
+    return err_set(err, -ENOENT, "Chardev '%s' not found", id);
+}
+
+int chr_send_break(struct chr_ctx *ctx, const char *id, struct err *err)
+{
+    static const char base[] = "-base";
+    struct chr *c = chr_find(ctx, id);
+    size_t n = strlen(id);
+
+    if (c && c->mux) {
+        chr_mux_send_focus_event(c, CHR_EVENT_BREAK);
+        return 0;
+    }
+    if (c) {
+        chr_event_send(c, CHR_EVENT_BREAK);
+        return 0;
+    }
+    /* A mux and its backend are one struct chr here; QEMU names the
+     * backend "ID-base". */
+    if (n > sizeof(base) - 1 && !strcmp(id + n - (sizeof(base) - 1), base)) {
+        for (size_t i = 0; ctx && i < ctx->nb_chrs; i++) {
+            c = ctx->chrs[i];
+            if (c->mux && strlen(c->label) == n - (sizeof(base) - 1) &&
+                !strncmp(c->label, id, n - (sizeof(base) - 1))) {
+                chr_event_send(c, CHR_EVENT_BREAK);
+                return 0;
+            }
+        }
     }
     return err_set(err, -ENOENT, "Chardev '%s' not found", id);
 }

@@ -9,7 +9,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
-#include <signal.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <time.h>
@@ -39,8 +38,6 @@ struct loop {
     unsigned nb_timers; /* pending: timers_run() costs nothing at 0 */
     int64_t next_timer_id;
     int wake_fd; /* eventfd */
-    bool has_wait_mask;
-    sigset_t wait_mask; /* signals blocked while waiting */
 };
 
 uint64_t loop_now_ns(void)
@@ -162,25 +159,6 @@ void loop_wake(struct loop *l)
     (void)n;
 }
 
-int loop_block_signal(struct loop *l, int sig)
-{
-    CHECK_ARG(l);
-    if (!l->has_wait_mask) {
-        sigprocmask(SIG_BLOCK, NULL, &l->wait_mask);
-        l->has_wait_mask = true;
-    }
-    return sigaddset(&l->wait_mask, sig) < 0 ? -EINVAL : 0;
-}
-
-bool loop_ready(struct loop *l)
-{
-    int saved = errno;
-    int n = poll(l->pfds, l->nb_pfds, 0);
-
-    errno = saved;
-    return n > 0;
-}
-
 static void pfds_rebuild(struct loop *l)
 {
     unsigned n = 0;
@@ -262,18 +240,7 @@ int loop_run_once(struct loop *l, int64_t timeout_ns)
     if (l->dirty) {
         pfds_rebuild(l);
     }
-    if (l->has_wait_mask && timeout_ms != 0) {
-        struct timespec ts, *tsp = NULL;
-
-        if (timeout_ms > 0) {
-            ts.tv_sec = timeout_ms / 1000;
-            ts.tv_nsec = (long)(timeout_ms % 1000) * 1000000;
-            tsp = &ts;
-        }
-        n = ppoll(l->pfds, l->nb_pfds, tsp, &l->wait_mask);
-    } else {
-        n = poll(l->pfds, l->nb_pfds, timeout_ms);
-    }
+    n = poll(l->pfds, l->nb_pfds, timeout_ms);
     if (n < 0) {
         return errno == EINTR ? ran : -errno;
     }

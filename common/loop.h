@@ -73,19 +73,4 @@ int loop_run_once(struct loop *l, int64_t timeout_ns);
  * signal handler. */
 void loop_wake(struct loop *l);
 
-/*
- * True if a watched descriptor is ready now (one poll() with timeout 0 on
- * the interest set of the last loop_run_once()). Safe in a signal handler:
- * a program that computes between loop_run_once() calls can ask it from a
- * periodic timer and cut its work short when a descriptor needs service.
- */
-bool loop_ready(struct loop *l);
-
-/*
- * Keep signal @sig blocked while loop_run_once() waits (it is delivered
- * when the wait ends), so a periodic timer does not wake an idle loop.
- * Returns 0 or -EINVAL.
- */
-int loop_block_signal(struct loop *l, int sig);
-
 #endif /* COMMON_LOOP_H */

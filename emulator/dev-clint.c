@@ -15,16 +15,23 @@
 void rv_dev_clint_init(struct rv_clint *c, const struct rv_dev_host *host)
 {
     c->host = host;
+    /* Power-on: mtimecmp 0, as QEMU 7.2 allocates it (g_new0), so MTIP is
+     * pending from the first instruction, as `info registers` shows on
+     * QEMU (mip 0x80). */
+    c->mtimecmp = 0;
+    c->mtime_delta = 0;
     rv_dev_clint_reset(c);
 }
 
 void rv_dev_clint_reset(struct rv_clint *c)
 {
+    /* The ACLINT spec (and QEMU 7.2's reset): MSIP and mtime cleared,
+     * mtimecmp left as it is; MTIP follows. */
     c->msip = 0;
-    c->mtimecmp = UINT64_MAX;
     c->mtime_delta = 0;
+    c->mtime_delta = -(int64_t)rv_dev_clint_mtime(c);
     c->host->set_mip(c->host->opaque, RV_IRQ_MSIP, false);
-    c->host->set_mip(c->host->opaque, RV_IRQ_MTIP, false);
+    rv_dev_clint_update(c);
 }
 
 uint64_t rv_dev_clint_mtime(const struct rv_clint *c)

@@ -5,7 +5,10 @@
  * Transmission completes at once. Host input enters only through
  * host->input_byte, one byte at a time, when the receive FIFO is empty:
  * at rv_dev_uart_poll_input() (between CPU slices) and when the guest reads
- * the last byte, so the guest decides when input is consumed.
+ * the last byte, so the guest decides when input is consumed. A BREAK comes
+ * the same way and is received as QEMU's serial_receive_break(): a NUL in
+ * the FIFO with LSR BI set until the guest reads LSR, and a receiver line
+ * status interrupt if IER enables it.
  */
 #include "emulator/rv-int.h"
 
@@ -24,7 +27,9 @@ enum {
 
 #define IER_RDI    0x01
 #define IER_THRI   0x02
+#define IER_RLSI   0x04
 #define IIR_NO_INT 0x01
+#define IIR_RLSI   0x06
 #define IIR_THRI   0x02
 #define IIR_RDI    0x04
 #define IIR_CTI    0x0c
@@ -34,6 +39,7 @@ enum {
 #define LCR_DLAB   0x80
 #define MCR_LOOP   0x10
 #define LSR_DR     0x01
+#define LSR_BI     0x10
 #define LSR_THRE   0x20
 #define LSR_TEMT   0x40
 #define MSR_CTS    0x10
@@ -52,7 +58,9 @@ static uint8_t uart_iir(const struct rv_uart *u)
 {
     uint8_t iir = IIR_NO_INT;
 
-    if ((u->ier & IER_RDI) && u->rx_count) {
+    if ((u->ier & IER_RLSI) && u->lsr_bi) {
+        iir = IIR_RLSI;
+    } else if ((u->ier & IER_RDI) && u->rx_count) {
         if (!(u->fcr & FCR_ENABLE) || u->rx_count >= rx_trigger(u)) {
             iir = IIR_RDI;
         } else {
@@ -101,6 +109,7 @@ void rv_dev_uart_reset(struct rv_uart *u)
     u->dlm = 0;
     u->fcr = 0;
     u->thr_ipending = false;
+    u->lsr_bi = false;
     u->rx_head = 0;
     u->rx_count = 0;
     uart_update_irq(u);
@@ -109,11 +118,17 @@ void rv_dev_uart_reset(struct rv_uart *u)
 void rv_dev_uart_poll_input(struct rv_uart *u)
 {
     uint8_t b;
+    int got;
 
     if (u->rx_count || (u->mcr & MCR_LOOP)) {
         return;
     }
-    if (u->host->input_byte(u->host->opaque, &b) == 1) {
+    got = u->host->input_byte(u->host->opaque, &b);
+    if (got == RV_INPUT_BREAK) {
+        rx_push(u, 0);
+        u->lsr_bi = true;
+        uart_update_irq(u);
+    } else if (got == RV_INPUT_BYTE) {
         rx_push(u, b);
         uart_update_irq(u);
     }
@@ -184,7 +199,12 @@ int rv_dev_uart_read(void *dev, uint64_t off, unsigned size_log2, uint64_t *val)
         *val = u->mcr;
         break;
     case REG_LSR:
-        *val = LSR_THRE | LSR_TEMT | (u->rx_count ? LSR_DR : 0);
+        *val = LSR_THRE | LSR_TEMT | (u->rx_count ? LSR_DR : 0) |
+               (u->lsr_bi ? LSR_BI : 0);
+        if (u->lsr_bi) {
+            u->lsr_bi = false;
+            uart_update_irq(u);
+        }
         break;
     case REG_MSR:
         *val = uart_msr(u);
@@ -235,6 +255,7 @@ int rv_dev_uart_write(void *dev, uint64_t off, unsigned size_log2, uint64_t val)
         if (b & FCR_CLR_RX) {
             u->rx_head = 0;
             u->rx_count = 0;
+            u->lsr_bi = false;
         }
         break;
     case REG_LCR:
@@ -262,7 +283,8 @@ void rv_dev_uart_save(const struct rv_uart *u, uint8_t *dst)
     dst[4] = u->dll;
     dst[5] = u->dlm;
     dst[6] = u->fcr;
-    dst[7] = u->thr_ipending;
+    /* Bit 0: THRE interrupt pending; bit 1: LSR BI (docs/formats). */
+    dst[7] = (uint8_t)(u->thr_ipending | (u->lsr_bi << 1));
     wr_le32(dst + 8, u->rx_head);
     wr_le32(dst + 12, u->rx_count);
     for (unsigned i = 0; i < RV_UART_FIFO; i++) {
@@ -279,7 +301,8 @@ void rv_dev_uart_load(struct rv_uart *u, const uint8_t *src)
     u->dll = src[4];
     u->dlm = src[5];
     u->fcr = src[6] & 0xc9;
-    u->thr_ipending = src[7] != 0;
+    u->thr_ipending = (src[7] & 1) != 0;
+    u->lsr_bi = (src[7] & 2) != 0;
     u->rx_head = rd_le32(src + 8) % RV_UART_FIFO;
     u->rx_count = rd_le32(src + 12);
     if (u->rx_count > RV_UART_FIFO) {

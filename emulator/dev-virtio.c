@@ -155,6 +155,20 @@ void rv_dev_virtio_init(struct rv_virtio *v, const struct rv_dev_host *host,
     rv_dev_virtio_reset(v);
 }
 
+void rv_dev_virtio_config_changed(struct rv_virtio *v)
+{
+    if (v->device_id != RV_VIRTIO_ID_BLK || !v->blk) {
+        return;
+    }
+    wr_le64(v->config, v->blk->size / BLK_SECTOR);
+    if (!(v->status & STATUS_DRIVER_OK)) {
+        return;
+    }
+    v->isr |= 3;
+    v->config_generation++;
+    virtio_update_irq(v);
+}
+
 void rv_dev_virtio_reset(struct rv_virtio *v)
 {
     v->guest_features = 0;

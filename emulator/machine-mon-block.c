@@ -2,7 +2,8 @@
 /*
  * emulator/machine-mon-block.c - the block commands of the rrvm monitor:
  * query-block, query-named-block-nodes, `info block [-n] [-v] [device]`,
- * eject and change (blockdev-change-medium), in QEMU 7.2's formats.
+ * eject and change (blockdev-change-medium), block_resize and commit, in
+ * QEMU 7.2's formats and messages.
  *
  * The drives are those of the command line (struct vm_mon_drive). Each is
  * a BlockBackend named by its id (or "virtio<N>") over a format node
@@ -25,6 +26,7 @@
 #include <sys/stat.h>
 
 #include "common/alloc.h"
+#include "common/log.h"
 #include "emulator/machine-mon.h"
 #include "monitor/mon.h"
 #include "qcow2/qcow2.h"
@@ -32,6 +34,7 @@
 #define BLOCK_NAME_LEN 32
 
 struct vm_mon_block {
+    struct rv_machine *const *m;       /* borrowed: NULL before it exists */
     const struct vm_mon_drive *drives; /* borrowed */
     size_t nb_drives;
     struct mon_cmd *cmds; /* block_cmds with opaque = this */
@@ -728,6 +731,333 @@ static int cmd_change_medium(struct mon_req *req, struct err *err)
     return not_removable(req, err);
 }
 
+/* ---- block_resize, commit ---- */
+
+/* QEMU's BDRV_MAX_LENGTH: the largest image size the block layer takes. */
+#define BLOCK_MAX_LENGTH 0x7fffffffc0000000ull
+
+/* The drive whose BlockBackend is @device, else whose format node is
+ * @node (QEMU's bdrv_lookup_bs()), or NULL with QEMU's error. */
+static const struct vm_mon_drive *lookup_bs(const struct vm_mon_block *b,
+                                            const char *device,
+                                            const char *node, struct err *err)
+{
+    for (size_t i = 0; device && i < b->nb_drives; i++) {
+        if (!strcmp(b->drives[i].device, device)) {
+            return &b->drives[i];
+        }
+    }
+    for (size_t i = 0; node && i < b->nb_drives; i++) {
+        if (b->drives[i].node_name && !strcmp(b->drives[i].node_name, node)) {
+            return &b->drives[i];
+        }
+    }
+    err_set(err, -ENODEV, "Cannot find device='%s' nor node-name='%s'",
+            device ? device : "", node ? node : "");
+    return NULL;
+}
+
+/* Open drive @d's image read-write on its own (a drive no device uses). */
+static int drive_open_rw(const struct vm_mon_drive *d, unsigned flags,
+                         struct qcow2_image **out, struct err *err)
+{
+    enum qcow2_format fmt;
+    int ret;
+
+    if (!d->cfg.format) {
+        ret = qcow2_probe(d->cfg.file, &fmt, err);
+        if (ret < 0) {
+            return ret;
+        }
+    } else {
+        fmt = strcmp(d->cfg.format, "raw") ? QCOW2_FORMAT_QCOW2
+                                           : QCOW2_FORMAT_RAW;
+    }
+    return qcow2_open(d->cfg.file, fmt, flags, out, err);
+}
+
+/*
+ * QMP block_resize {device | node-name, size}, HMP `block_resize device
+ * size`: resize the image under the running guest (the top of the chain;
+ * shrinking allowed, as QEMU's blk_co_truncate), then the virtio-blk
+ * device shows the new capacity and raises its config interrupt.
+ */
+static int cmd_block_resize(struct mon_req *req, struct err *err)
+{
+    const struct vm_mon_block *b = mon_req_opaque(req);
+    const char *device = mon_req_arg_str(req, "device");
+    const char *node = mon_req_arg_str(req, "node-name");
+    struct rv_machine *m = *b->m;
+    const struct vm_mon_drive *d;
+    struct qcow2_image *img = NULL, *own = NULL;
+    int64_t size = 0;
+    int ret;
+
+    mon_req_arg_int(req, "size", &size);
+    d = lookup_bs(b, device, node, err);
+    if (!d) {
+        return -ENODEV;
+    }
+    if (size < 0) {
+        return err_set(err, -EINVAL, "Parameter 'size' expects a >0 size");
+    }
+    if (d->cfg.readonly) {
+        return err_set(err, -EACCES, "Image is read-only");
+    }
+    if ((uint64_t)size > BLOCK_MAX_LENGTH) {
+        return err_set(err, -EINVAL,
+                       "offset(%" PRId64 ") exceeds maximum(%" PRId64 ")", size,
+                       (int64_t)BLOCK_MAX_LENGTH);
+    }
+    if (m) {
+        img = rv_machine_blk_image(m, d->cfg.file);
+    }
+    if (!img) {
+        ret = drive_open_rw(d, 0, &own, err);
+        if (ret < 0) {
+            return ret;
+        }
+        img = own;
+    }
+    if (qcow2_format_of(img) == QCOW2_FORMAT_QCOW2 && size % 512) {
+        ret = err_set(err, -EINVAL, "The new size must be a multiple of 512");
+    } else {
+        ret = qcow2_resize(img, (uint64_t)size, true, QCOW2_PREALLOC_OFF, err);
+    }
+    if (ret == 0 && !own) {
+        rv_machine_blk_resized(m, d->cfg.file);
+    }
+    if (qcow2_close(own) < 0 && ret == 0) {
+        ret = err_set(err, -EIO, "Could not flush '%s'", d->cfg.file);
+    }
+    return ret;
+}
+
+/* Bytes moved per step of a commit. */
+#define COMMIT_BUF (1u << 20)
+
+/* Copy what @top (opened without its backing) allocates into @base, as
+ * QEMU's bdrv_commit(): data, and zeroes where @top says zero. */
+static int commit_copy(struct qcow2_image *top, struct qcow2_image *base,
+                       uint8_t *buf, struct err *err)
+{
+    uint64_t size = qcow2_size(top), off = 0;
+    int ret;
+
+    while (off < size) {
+        struct qcow2_extent e;
+        uint64_t len;
+
+        ret = qcow2_block_status(top, off, size - off, false, &e, err);
+        if (ret < 0) {
+            return ret;
+        }
+        if (e.length == 0) {
+            return err_set(err, -EIO, "block status made no progress");
+        }
+        len = e.length < size - off ? e.length : size - off;
+        if ((e.flags & QCOW2_BS_ALLOCATED) && (e.flags & QCOW2_BS_ZERO)) {
+            ret = qcow2_write_zeroes(base, off, len, QCOW2_ZERO_MAY_UNMAP, err);
+        } else if (e.flags & QCOW2_BS_ALLOCATED) {
+            for (uint64_t p = 0; p < len && ret == 0;) {
+                size_t n =
+                    len - p < COMMIT_BUF ? (size_t)(len - p) : COMMIT_BUF;
+
+                ret = qcow2_read(top, off + p, buf, n, err);
+                if (ret == 0) {
+                    ret = qcow2_write(base, off + p, buf, n, err);
+                }
+                p += n;
+            }
+        }
+        if (ret < 0) {
+            return ret;
+        }
+        off += len;
+    }
+    return 0;
+}
+
+/*
+ * Commit the image at @top_path (format @top_fmt) into its backing file
+ * @base_path (@base_fmt): each opened on its own, so no two handles share
+ * a file; the base grows to the top's size if smaller; then the top is
+ * emptied (bdrv_make_empty). Returns 0 or -errno with @err set.
+ */
+static int commit_files(const char *top_path, enum qcow2_format top_fmt,
+                        const char *base_path, enum qcow2_format base_fmt,
+                        struct err *err)
+{
+    struct qcow2_image *top = NULL, *base = NULL;
+    uint8_t *buf = mem_alloc(COMMIT_BUF);
+    int ret;
+
+    if (!buf) {
+        return err_set(err, -ENOMEM, "out of memory");
+    }
+    ret = qcow2_open(top_path, top_fmt,
+                     QCOW2_OPEN_RDONLY | QCOW2_OPEN_NO_BACKING |
+                         QCOW2_OPEN_FORCE_SHARE,
+                     &top, err);
+    if (ret == 0) {
+        ret =
+            qcow2_open(base_path, base_fmt, QCOW2_OPEN_NO_BACKING, &base, err);
+    }
+    if (ret == 0 && qcow2_size(top) > qcow2_size(base)) {
+        ret =
+            qcow2_resize(base, qcow2_size(top), false, QCOW2_PREALLOC_OFF, err);
+    }
+    if (ret == 0) {
+        ret = commit_copy(top, base, buf, err);
+    }
+    qcow2_close(top);
+    top = NULL;
+    if (qcow2_close(base) < 0 && ret == 0) {
+        ret = err_set(err, -EIO, "Could not flush '%s'", base_path);
+    }
+    if (ret == 0) {
+        ret = qcow2_open(top_path, top_fmt, QCOW2_OPEN_NO_BACKING, &top, err);
+    }
+    if (ret == 0) {
+        ret = qcow2_make_empty(top, err);
+        if (qcow2_close(top) < 0 && ret == 0) {
+            ret = err_set(err, -EIO, "Could not flush '%s'", top_path);
+        }
+    }
+    mem_free(buf);
+    return ret;
+}
+
+/*
+ * Commit drive @d's top image into its backing file, as QEMU's
+ * bdrv_commit(): -ENOTSUP without a backing file, -EPERM (after QEMU's
+ * "Block node is read-only" line, to @req if not NULL) for a read-only
+ * drive. The machine's
+ * chain is closed around the commit and reopened after it, so the guest
+ * keeps running on the emptied top over the updated backing file.
+ */
+static int commit_drive(const struct vm_mon_block *b, struct mon_req *req,
+                        const struct vm_mon_drive *d, struct err *err)
+{
+    struct rv_machine *m = *b->m;
+    struct qcow2_image *img = m ? rv_machine_blk_image(m, d->cfg.file) : NULL;
+    struct qcow2_image *own = NULL, *backing;
+    char top_path[4096], *base_path = NULL;
+    enum qcow2_format top_fmt, base_fmt;
+    int ret;
+
+    if (!img) {
+        ret = drive_open(d, &own, err);
+        if (ret < 0) {
+            return ret;
+        }
+        img = own;
+    }
+    backing = qcow2_backing(img);
+    if (!backing) {
+        qcow2_close(own);
+        return -ENOTSUP;
+    }
+    if (d->cfg.readonly) {
+        qcow2_close(own);
+        if (req) {
+            mon_req_printf(req, "Block node is read-only\n");
+        }
+        return -EPERM;
+    }
+    top_fmt = qcow2_format_of(img);
+    base_fmt = qcow2_format_of(backing);
+    base_path = mem_strdup(qcow2_filename(backing));
+    if (own) {
+        snprintf(top_path, sizeof(top_path), "%s", d->cfg.file);
+        qcow2_close(own);
+        ret = base_path ? 0 : err_set(err, -ENOMEM, "out of memory");
+    } else {
+        ret =
+            rv_machine_blk_top_path(m, d->cfg.file, top_path, sizeof(top_path));
+        if (ret < 0 || !base_path) {
+            mem_free(base_path);
+            return err_set(err, ret < 0 ? ret : -ENOMEM, "%s: commit",
+                           d->cfg.file);
+        }
+        ret = rv_machine_blk_close(m, d->cfg.file, err);
+    }
+    if (ret == 0) {
+        ret = commit_files(top_path, top_fmt, base_path, base_fmt, err);
+    }
+    if (!own && img) {
+        struct err e2 = {0};
+
+        if (rv_machine_blk_reopen(m, d->cfg.file, &e2) < 0 && ret == 0) {
+            if (err) {
+                *err = e2;
+            }
+            ret = e2.code;
+        }
+    }
+    mem_free(base_path);
+    return ret;
+}
+
+/* QEMU's blk_commit_all(): every drive with a backing file, in order,
+ * until the first error. */
+static int commit_all(const struct vm_mon_block *b, struct mon_req *req,
+                      struct err *err)
+{
+    int ret = 0;
+
+    for (size_t i = 0; i < b->nb_drives && ret >= 0; i++) {
+        ret = commit_drive(b, req, &b->drives[i], err);
+        if (ret == -ENOTSUP) {
+            ret = 0; /* no backing file: skipped */
+        }
+    }
+    return ret;
+}
+
+int vm_mon_block_commit_all(struct vm_mon_block *b, struct err *err)
+{
+    return b ? commit_all(b, NULL, err) : 0;
+}
+
+/* HMP `commit device|all` (QEMU's hmp_commit and blk_commit_all()). */
+static int cmd_commit(struct mon_req *req, struct err *err)
+{
+    const struct vm_mon_block *b = mon_req_opaque(req);
+    const char *device = mon_req_arg_str(req, "device");
+    struct err e = {0};
+    int ret = 0;
+
+    if (!device) {
+        device = "";
+    }
+    if (!strcmp(device, "all")) {
+        ret = commit_all(b, req, &e);
+    } else {
+        const struct vm_mon_drive *d = NULL;
+
+        for (size_t i = 0; i < b->nb_drives; i++) {
+            if (!strcmp(b->drives[i].device, device)) {
+                d = &b->drives[i];
+            }
+        }
+        if (!d) {
+            mon_req_printf(req, "Device '%s' not found\n", device);
+            return 0;
+        }
+        ret = commit_drive(b, req, d, &e);
+    }
+    if (ret < 0) {
+        mon_req_printf(req, "'commit' error for '%s': %s\n", device,
+                       strerror(-ret));
+        if (e.code && e.msg[0]) {
+            log_debug("commit %s: %s", device, e.msg);
+        }
+    }
+    (void)err;
+    return 0;
+}
+
 /* ---- the table ---- */
 
 #define BLOCK_DEVICE_INFO                                                      \
@@ -759,11 +1089,18 @@ static const struct mon_cmd block_cmds[] = {
      "change a removable medium, optional format, use -f to force the "
      "operation",
      cmd_change_medium, NULL, 0, NULL},
+    {"block_resize", "block_resize", "{*device:str,*node-name:str,size:int}",
+     NULL, "device:B,size:o", "device size", "resize a block image",
+     cmd_block_resize, NULL, 0, NULL},
+    {NULL, "commit", NULL, NULL, "device:B", "device|all",
+     "commit changes to the disk images (if -snapshot is used) or backing "
+     "files",
+     cmd_commit, NULL, MON_CMD_HMP_ONLY, NULL},
 };
 
-int vm_mon_block_register(struct mon *mon, const struct vm_mon_drive *drives,
-                          size_t nb_drives, struct vm_mon_block **out,
-                          struct err *err)
+int vm_mon_block_register(struct mon *mon, struct rv_machine *const *m,
+                          const struct vm_mon_drive *drives, size_t nb_drives,
+                          struct vm_mon_block **out, struct err *err)
 {
     const size_t n = sizeof(block_cmds) / sizeof(block_cmds[0]);
     struct vm_mon_block *b = mem_calloc(1, sizeof(*b));
@@ -773,6 +1110,7 @@ int vm_mon_block_register(struct mon *mon, const struct vm_mon_drive *drives,
         mem_free(b);
         return err_set(err, -ENOMEM, "out of memory");
     }
+    b->m = m;
     b->drives = drives;
     b->nb_drives = nb_drives;
     memcpy(b->cmds, block_cmds, sizeof(block_cmds));

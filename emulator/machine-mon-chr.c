@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * emulator/machine-mon-chr.c - the monitor's character-device side: sendkey
- * (keys typed into the serial port as a terminal's bytes), chardev-add and
- * chardev-remove (QMP and HMP, QEMU 7.2's messages).
+ * (keys typed into the serial port as a terminal's bytes), chardev-add,
+ * chardev-remove and chardev-send-break (QMP and HMP, QEMU 7.2's messages).
  */
 #include "emulator/machine-mon-int.h"
 
@@ -240,6 +240,22 @@ static int cmd_chardev_remove(struct mon_req *req, struct err *err)
     return chr_remove(info->chrs, id, err);
 }
 
+/* QMP/HMP chardev-send-break {id}: for the serial port's chardev the UART
+ * receives it through the machine's input hook (emulator/main.c). */
+static int cmd_chardev_send_break(struct mon_req *req, struct err *err)
+{
+    struct vm_mon_info *info = vm_mon_info_of(req);
+    const char *id = mon_req_arg_str(req, "id");
+
+    if (!id) {
+        id = "";
+    }
+    if (!info->chrs) {
+        return err_set(err, -ENOENT, "Chardev '%s' not found", id);
+    }
+    return chr_send_break(info->chrs, id, err);
+}
+
 /* Room for a -chardev option string built from chardev-add's backend. */
 #define INFO_CHR_OPTS_MAX 1024
 
@@ -471,6 +487,8 @@ static const struct mon_cmd chr_cmds[] = {
      cmd_sendkey, NULL, MON_CMD_HMP_ONLY, NULL},
     {"chardev-remove", "chardev-remove", "{id:str}", NULL, "id:s", "id",
      "remove chardev", cmd_chardev_remove, NULL, 0, NULL},
+    {"chardev-send-break", "chardev-send-break", "{id:str}", NULL, "id:s", "id",
+     "send a break on chardev", cmd_chardev_send_break, NULL, 0, NULL},
     {"chardev-add", NULL, "{id:str,backend:{type:str,data:any}}", "{*pty:str}",
      NULL, NULL, NULL, cmd_chardev_add, NULL, 0, NULL},
     {NULL, "chardev-add", NULL, NULL, "args:s", "args", "add chardev",

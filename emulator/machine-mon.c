@@ -109,8 +109,8 @@ static void conn_event(void *opaque, enum chr_event ev)
             chr_fe_write(c->fe, c->held, c->held_len);
             c->held_len = 0;
         } else if (c->reset_seen) {
-            /* QEMU's monitor_resume(): the prompt again. */
-            conn_out(c, "(qemu) ", 7);
+            /* QEMU's monitor_resume(): a fresh line and the prompt. */
+            mon_session_focus(c->s);
         }
         break;
     case CHR_EVENT_MUX_OUT:
@@ -787,8 +787,8 @@ int vm_mon_new(const struct vm_mon_config *cfg, struct vm_mon **out,
         ret = mon_cmd_register(vm->mon, vm->cmds, n, err);
     }
     if (ret == 0) {
-        ret = vm_mon_block_register(vm->mon, cfg->drives, cfg->nb_drives,
-                                    &vm->block, err);
+        ret = vm_mon_block_register(vm->mon, &vm->m, cfg->drives,
+                                    cfg->nb_drives, &vm->block, err);
     }
     if (ret < 0) {
         vm_mon_free(vm);
@@ -801,6 +801,11 @@ int vm_mon_new(const struct vm_mon_config *cfg, struct vm_mon **out,
 void vm_mon_set_machine(struct vm_mon *vm, struct rv_machine *m)
 {
     vm->m = m;
+}
+
+int vm_mon_commit_all(struct vm_mon *vm, struct err *err)
+{
+    return vm ? vm_mon_block_commit_all(vm->block, err) : 0;
 }
 
 void vm_mon_free(struct vm_mon *vm)

@@ -55,12 +55,19 @@ struct vm_mon_block; /* opaque: the block commands' table and node names */
 
 /*
  * Register the block commands into @mon for @drives (borrowed until
- * vm_mon_block_free()). Returns 0 and sets *@out, or -ENOMEM, -EINVAL.
+ * vm_mon_block_free()); @m points at the machine pointer, read at each
+ * command (NULL until the machine exists). Returns 0 and sets *@out, or
+ * -ENOMEM, -EINVAL.
  */
-int vm_mon_block_register(struct mon *mon, const struct vm_mon_drive *drives,
-                          size_t nb_drives, struct vm_mon_block **out,
-                          struct err *err);
+int vm_mon_block_register(struct mon *mon, struct rv_machine *const *m,
+                          const struct vm_mon_drive *drives, size_t nb_drives,
+                          struct vm_mon_block **out, struct err *err);
 /* Accepts NULL. Call after mon_free(): the monitor borrows the table. */
 void vm_mon_block_free(struct vm_mon_block *b);
+/* Commit every drive that has a backing file (or a -snapshot overlay), as
+ * `commit all`; the mux's Ctrl-a s. Returns 0 or the first -errno. */
+int vm_mon_block_commit_all(struct vm_mon_block *b, struct err *err);
+/* The same for the monitor's drives. */
+int vm_mon_commit_all(struct vm_mon *vm, struct err *err);
 
 #endif /* EMULATOR_MACHINE_MON_H */

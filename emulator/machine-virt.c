@@ -79,6 +79,8 @@
 #define SLICE_MIN (1u << 10)
 /* Host input buffered ahead of the guest. */
 #define INPUT_BUF 4096
+/* A BREAK condition in the input buffer (outside the byte range). */
+#define INPUT_BREAK 0x100u
 /* Serial output gathered per slice, so the host sees one write per slice
  * instead of one per byte. */
 #define OUTPUT_BUF 4096
@@ -97,8 +99,11 @@ struct blob {
 };
 
 struct disk {
-    struct qcow2_image *img;
+    struct qcow2_image *img; /* NULL between rv_machine_blk_close/_reopen */
     struct rv_blk_backend be;
+    const struct rv_drive_config *cfg; /* in m->cfg; NULL: unused */
+    unsigned slot;                     /* its virtio-mmio slot */
+    int overlay_fd; /* > 0: the unlinked -snapshot overlay; 0: none */
 };
 
 struct rv_machine {
@@ -119,9 +124,9 @@ struct rv_machine {
     uint64_t start_addr;   /* where the reset ROM jumps */
     uint64_t kernel_entry; /* fw_dynamic next_addr; 0 without -kernel */
     uint64_t fdt_addr;
-    uint64_t icount_base; /* instructions before the last CPU reset */
-    uint64_t idle_ns;     /* virtual ns skipped while idle */
-    uint8_t input[INPUT_BUF];
+    uint64_t icount_base;      /* instructions before the last CPU reset */
+    uint64_t idle_ns;          /* virtual ns skipped while idle */
+    uint16_t input[INPUT_BUF]; /* bytes, or INPUT_BREAK */
     size_t input_head, input_len;
     uint8_t output[OUTPUT_BUF];
     size_t output_len;
@@ -190,9 +195,12 @@ static int machine_input_byte(void *opaque, uint8_t *byte)
     struct rv_machine *m = opaque;
     int avail = 0;
 
+    *byte = 0;
     if (m->input_len) {
-        *byte = m->input[m->input_head];
-        avail = 1;
+        uint16_t in = m->input[m->input_head];
+
+        avail = in == INPUT_BREAK ? RV_INPUT_BREAK : RV_INPUT_BYTE;
+        *byte = (uint8_t)in;
     }
     if (m->cfg.hooks.serial) {
         int got = m->cfg.hooks.serial(m->cfg.hooks.opaque, machine_icount(m),
@@ -202,7 +210,10 @@ static int machine_input_byte(void *opaque, uint8_t *byte)
             m->input_head = (m->input_head + 1) % INPUT_BUF;
             m->input_len--;
         }
-        return got ? 1 : 0;
+        if (got == RV_INPUT_BREAK) {
+            return RV_INPUT_BREAK;
+        }
+        return got ? RV_INPUT_BYTE : 0;
     }
     if (avail) {
         m->input_head = (m->input_head + 1) % INPUT_BUF;
@@ -579,7 +590,8 @@ static int disk_write_zeroes(void *opaque, uint64_t off, uint64_t len,
  */
 static int disk_open_snapshot(const struct rv_drive_config *dc,
                               enum qcow2_format fmt, unsigned flags,
-                              struct qcow2_image **out, struct err *err)
+                              struct qcow2_image **out, int *keep_fd,
+                              struct err *err)
 {
     struct qcow2_create_opts o;
     const char *dir = getenv("TMPDIR");
@@ -610,6 +622,10 @@ static int disk_open_snapshot(const struct rv_drive_config *dc,
         ret = qcow2_open(path, QCOW2_FORMAT_QCOW2,
                          (flags & ~QCOW2_OPEN_RDONLY) | QCOW2_OPEN_UNSAFE, out,
                          err);
+    }
+    /* Kept so the overlay can be opened again after unlink (commit). */
+    if (ret == 0) {
+        *keep_fd = open(path, O_RDONLY | O_CLOEXEC);
     }
     unlink(path);
 out:
@@ -646,8 +662,16 @@ static int disk_open(struct disk *d, const struct rv_drive_config *dc,
     if (dc->cache_direct) {
         flags |= QCOW2_OPEN_NOCACHE;
     }
-    if (dc->snapshot && !dc->readonly) {
-        ret = disk_open_snapshot(dc, fmt, flags, &d->img, err);
+    if (dc->snapshot && !dc->readonly && d->overlay_fd > 0) {
+        char path[64];
+
+        /* Reopen (rv_machine_blk_reopen): the same overlay. */
+        snprintf(path, sizeof(path), "/proc/self/fd/%d", d->overlay_fd);
+        ret = qcow2_open(path, QCOW2_FORMAT_QCOW2,
+                         (flags & ~QCOW2_OPEN_RDONLY) | QCOW2_OPEN_UNSAFE,
+                         &d->img, err);
+    } else if (dc->snapshot && !dc->readonly) {
+        ret = disk_open_snapshot(dc, fmt, flags, &d->img, &d->overlay_fd, err);
     } else {
         ret = qcow2_open(dc->file, fmt, flags, &d->img, err);
     }
@@ -966,6 +990,8 @@ int rv_machine_new(const struct rv_machine_config *cfg, struct rv_machine **out,
             if (ret < 0) {
                 goto fail;
             }
+            m->disk[nblk].cfg = &m->cfg.virtio[i].drive;
+            m->disk[nblk].slot = slot;
             be = &m->disk[nblk].be;
             nblk++;
             id = RV_VIRTIO_ID_BLK;
@@ -986,6 +1012,7 @@ int rv_machine_new(const struct rv_machine_config *cfg, struct rv_machine **out,
     }
     rv_cpu_reset(m->cpu, RV_MROM_BASE);
     rv_cpu_flush_caches(m->cpu);
+    rv_dev_clint_update(&m->clint); /* the hart's reset cleared its lines */
     *out = m;
     return 0;
 fail:
@@ -1000,6 +1027,9 @@ void rv_machine_free(struct rv_machine *m)
     }
     for (unsigned i = 0; i < RV_VIRTIO_SLOTS; i++) {
         qcow2_close(m->disk[i].img);
+        if (m->disk[i].overlay_fd > 0) {
+            close(m->disk[i].overlay_fd);
+        }
     }
     for (unsigned i = 0; i < m->nb_blobs; i++) {
         mem_free(m->blobs[i].data);
@@ -1232,6 +1262,104 @@ void rv_machine_serial_input(struct rv_machine *m, const uint8_t *src,
     }
 }
 
+bool rv_machine_serial_break(struct rv_machine *m)
+{
+    if (m->input_len == INPUT_BUF) {
+        return false;
+    }
+    m->input[(m->input_head + m->input_len) % INPUT_BUF] = INPUT_BREAK;
+    m->input_len++;
+    return true;
+}
+
+/* ---- block drives (the monitor's block_resize and commit) ---- */
+
+static struct disk *disk_find(struct rv_machine *m, const char *file)
+{
+    for (unsigned i = 0; i < RV_VIRTIO_SLOTS; i++) {
+        if (m->disk[i].cfg && m->disk[i].cfg->file == file) {
+            return &m->disk[i];
+        }
+    }
+    return NULL;
+}
+
+struct qcow2_image *rv_machine_blk_image(struct rv_machine *m, const char *file)
+{
+    struct disk *d = disk_find(m, file);
+
+    return d ? d->img : NULL;
+}
+
+int rv_machine_blk_top_path(struct rv_machine *m, const char *file, char *dst,
+                            size_t dst_cap)
+{
+    struct disk *d = disk_find(m, file);
+    int n;
+
+    if (!d || !d->img) {
+        return -ENOENT;
+    }
+    if (d->overlay_fd > 0) {
+        n = snprintf(dst, dst_cap, "/proc/self/fd/%d", d->overlay_fd);
+    } else {
+        n = snprintf(dst, dst_cap, "%s", qcow2_filename(d->img));
+    }
+    return n < 0 || (size_t)n >= dst_cap ? -ERANGE : 0;
+}
+
+void rv_machine_blk_resized(struct rv_machine *m, const char *file)
+{
+    struct disk *d = disk_find(m, file);
+
+    if (d && d->img) {
+        d->be.size = qcow2_size(d->img);
+        rv_dev_virtio_config_changed(&m->virtio[d->slot]);
+    }
+}
+
+int rv_machine_blk_close(struct rv_machine *m, const char *file,
+                         struct err *err)
+{
+    struct disk *d = disk_find(m, file);
+    int ret;
+
+    if (!d || !d->img) {
+        return err_set(err, -ENOENT, "%s: not open", file);
+    }
+    if (d->cfg->snapshot && !d->cfg->readonly && d->overlay_fd <= 0) {
+        return err_set(err, -ENOTSUP, "%s: overlay cannot be reopened", file);
+    }
+    ret = qcow2_close(d->img);
+    d->img = NULL;
+    d->be.opaque = NULL;
+    if (ret < 0) {
+        return err_set(err, ret, "Could not flush '%s'", file);
+    }
+    return 0;
+}
+
+int rv_machine_blk_reopen(struct rv_machine *m, const char *file,
+                          struct err *err)
+{
+    struct disk *d = disk_find(m, file);
+    uint64_t old_size;
+    int ret;
+
+    if (!d || d->img) {
+        return err_set(err, -EINVAL, "%s: not closed", file);
+    }
+    old_size = d->be.size;
+    ret = disk_open(d, d->cfg, err);
+    if (ret < 0) {
+        return ret;
+    }
+    if (d->be.size != old_size) {
+        rv_dev_virtio_config_changed(&m->virtio[d->slot]);
+    }
+    return 0;
+}
+
 /* ---- run states and events ---- */
 
 const char *rv_runstate_name(enum rv_runstate s)
@@ -1282,11 +1410,6 @@ static void machine_event(struct rv_machine *m, enum rv_event ev,
     if (m->cfg.event_fn) {
         m->cfg.event_fn(m->cfg.event_opaque, ev, cause);
     }
-}
-
-void rv_machine_kick(struct rv_machine *m)
-{
-    rv_cpu_request_exit(m->cpu);
 }
 
 enum rv_runstate rv_machine_runstate(const struct rv_machine *m)

@@ -193,6 +193,7 @@ static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 struct host {
     struct rv_machine *m;
+    struct vm_mon *vm; /* NULL until the monitor exists */
     struct chr_fe *serial_fe;
     const char *opt, *arg; /* the option being processed, for messages */
     bool quit_early;       /* Ctrl-a x before the machine exists */
@@ -220,6 +221,21 @@ static void host_quit(void *opaque)
     }
 }
 
+/* A signal asked to quit: stop waiting for a slow output reader. */
+static bool host_interrupted(void *opaque)
+{
+    (void)opaque;
+    return quit_flag != 0;
+}
+
+/* Ctrl-a s: QEMU's blk_commit_all(), silently. */
+static void host_commit(void *opaque)
+{
+    struct host *h = opaque;
+
+    vm_mon_commit_all(h->vm, NULL);
+}
+
 static size_t serial_can_read(void *opaque)
 {
     struct host *h = opaque;
@@ -241,8 +257,19 @@ static void serial_out(void *opaque, const uint8_t *src, size_t len)
     chr_fe_write(h->serial_fe, src, len);
 }
 
+/* A BREAK (chardev-send-break, telnet, Ctrl-a b) takes the input hook's
+ * path to the UART, behind the bytes already buffered. */
+static void serial_event(void *opaque, enum chr_event ev)
+{
+    struct host *h = opaque;
+
+    if (ev == CHR_EVENT_BREAK && h->m) {
+        rv_machine_serial_break(h->m);
+    }
+}
+
 static const struct chr_fe_ops serial_ops = {serial_can_read, serial_read,
-                                             NULL};
+                                             serial_event};
 
 /* Create the chardevs of -chardev/-monitor/-qmp, in order. */
 static int make_chardevs(struct cli *o, struct chr_ctx *ctx, struct host *h)
@@ -1893,7 +1920,8 @@ int main(int argc, char **argv)
     }
     main_loop = loop;
     {
-        struct chr_host_ops host_ops = {&h, host_quit, NULL};
+        struct chr_host_ops host_ops = {&h, host_quit, host_commit,
+                                        host_interrupted};
         struct vm_mon_config vc = {o.name, o.uuid, NULL, NULL};
 
         if (chr_ctx_new(loop, &host_ops, &chrs, &err) < 0) {
@@ -1907,6 +1935,7 @@ int main(int argc, char **argv)
             fail("monitor: %s", err.msg);
             goto out;
         }
+        h.vm = vm;
     }
     if (make_chardevs(&o, chrs, &h) < 0 ||
         make_serial(&o, chrs, &h, vm, &serial) < 0 ||

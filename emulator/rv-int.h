@@ -181,7 +181,8 @@ struct rv_dev_host {
     uint64_t (*now_ns)(void *opaque);
     /* A deadline changed: end the current CPU slice early. */
     void (*kick)(void *opaque);
-    /* THE serial input hook: next host byte, 1 if one was taken, else 0. */
+    /* THE serial input hook: RV_INPUT_BYTE with the next host byte in
+     * *@byte, RV_INPUT_BREAK for a BREAK condition (*@byte 0), else 0. */
     int (*input_byte)(void *opaque, uint8_t *byte);
     /* Serial output. */
     void (*output)(void *opaque, const uint8_t *src, size_t len);
@@ -282,6 +283,7 @@ struct rv_uart {
     unsigned irq;
     uint8_t ier, lcr, mcr, scr, dll, dlm, fcr;
     bool thr_ipending;
+    bool lsr_bi; /* a BREAK arrived and LSR has not been read since */
     uint8_t rx[RV_UART_FIFO];
     unsigned rx_head, rx_count;
 };
@@ -289,7 +291,8 @@ struct rv_uart {
 void rv_dev_uart_init(struct rv_uart *u, const struct rv_dev_host *host,
                       unsigned irq);
 void rv_dev_uart_reset(struct rv_uart *u);
-/* An input point: take one host byte if the receive FIFO is empty. */
+/* An input point: take one host byte (or a BREAK: a NUL with LSR BI, as
+ * a 16550 receives it) if the receive FIFO is empty. */
 void rv_dev_uart_poll_input(struct rv_uart *u);
 rv_mmio_read_fn rv_dev_uart_read;
 rv_mmio_write_fn rv_dev_uart_write;
@@ -378,6 +381,10 @@ void rv_dev_virtio_init(struct rv_virtio *v, const struct rv_dev_host *host,
                         unsigned irq, uint32_t device_id,
                         const struct rv_blk_backend *blk);
 void rv_dev_virtio_reset(struct rv_virtio *v);
+/* The backend's size changed: new capacity in config space and, once the
+ * driver is up, ISR bits 0-1, a new config generation and the interrupt
+ * (QEMU's virtio_notify_config). */
+void rv_dev_virtio_config_changed(struct rv_virtio *v);
 rv_mmio_read_fn rv_dev_virtio_read;
 rv_mmio_write_fn rv_dev_virtio_write;
 void rv_dev_virtio_save(const struct rv_virtio *v, uint8_t *dst);

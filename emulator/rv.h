@@ -126,10 +126,16 @@ struct rv_exit_info {
  * effect. A recorder logs what they see; a replayer substitutes the logged
  * values. NULL members keep the default behaviour.
  */
+/* What the serial input hook hands the UART. */
+#define RV_INPUT_BYTE  1 /* a byte */
+#define RV_INPUT_BREAK 2 /* a BREAK condition (the byte is 0) */
+
 struct rv_input_hooks {
     void *opaque;
-    /* The UART takes a serial byte. @avail is 1 if host input had one in
-     * *@byte. Return 1 to hand *@byte to the guest, 0 for none. */
+    /* The UART takes a serial byte. @avail is RV_INPUT_BYTE if host input
+     * had one in *@byte, RV_INPUT_BREAK if it had a BREAK (*@byte 0), 0 if
+     * none. Return RV_INPUT_BYTE to hand *@byte to the guest,
+     * RV_INPUT_BREAK for a BREAK, 0 for nothing. */
     int (*serial)(void *opaque, uint64_t icount, int avail, uint8_t *byte);
     /* virtio-rng filled @dst (from the seeded generator); may replace it. */
     void (*entropy)(void *opaque, uint64_t icount, uint8_t *dst, size_t len);
@@ -325,15 +331,49 @@ size_t rv_machine_serial_room(const struct rv_machine *m);
  * takes them one by one as the guest reads (through hooks.serial). */
 void rv_machine_serial_input(struct rv_machine *m, const uint8_t *src,
                              size_t src_len);
+/*
+ * Queue a BREAK condition behind the buffered input (QMP
+ * chardev-send-break, telnet BREAK, the mux's Ctrl-a b). It reaches the
+ * UART through the same hook as the bytes, when its FIFO is empty, at an
+ * instruction boundary. Returns false if the buffer is full (dropped).
+ */
+bool rv_machine_serial_break(struct rv_machine *m);
+
+/* ---- block drives (for the monitor; call between CPU slices) ---- */
+
+struct qcow2_image;
+/*
+ * A block drive is named by the file pointer of its rv_drive_config (the
+ * one given in cfg->virtio[].drive.file, shared by the caller's copies).
+ * Its open image (the top of its chain, a -snapshot overlay if any), or
+ * NULL if the machine did not open it. Borrowed.
+ */
+struct qcow2_image *rv_machine_blk_image(struct rv_machine *m,
+                                         const char *file);
+/*
+ * A path that opens the drive's top image again into @dst: its file, or
+ * for a -snapshot overlay (already unlinked) a /proc/self/fd path. Returns
+ * 0, -ENOENT (not open), -ERANGE (@dst_cap too small).
+ */
+int rv_machine_blk_top_path(struct rv_machine *m, const char *file, char *dst,
+                            size_t dst_cap);
+/* The image changed size (qcow2_resize on it): the virtio-blk device
+ * shows the new capacity and raises a configuration-change interrupt,
+ * as QEMU's virtio_blk_resize(). */
+void rv_machine_blk_resized(struct rv_machine *m, const char *file);
+/*
+ * Flush and close the drive's image chain, so its files can be opened
+ * read-write elsewhere (commit); the device must not run until
+ * rv_machine_blk_reopen(), which opens it again as configured (and
+ * reports a size change as rv_machine_blk_resized()). Return 0 or a
+ * negative errno with @err set.
+ */
+int rv_machine_blk_close(struct rv_machine *m, const char *file,
+                         struct err *err);
+int rv_machine_blk_reopen(struct rv_machine *m, const char *file,
+                          struct err *err);
 
 /* ---- run control (for the monitor; call between CPU slices) ---- */
-
-/*
- * End the current CPU slice after the current instruction, so that the
- * loop serves a ready descriptor now rather than at the slice's end.
- * Invisible to the guest. Safe in a signal handler.
- */
-void rv_machine_kick(struct rv_machine *m);
 
 /* QEMU's name of @s ("prelaunch", "running", "paused", "shutdown", ...). */
 const char *rv_runstate_name(enum rv_runstate s);

@@ -945,6 +945,18 @@ void mon_hmp_session_open(struct mon_session *s)
     hmp_flush(s);
 }
 
+void mon_session_focus(struct mon_session *s)
+{
+    if (!s || !s->open || s->mode != MON_MODE_HMP) {
+        return;
+    }
+    /* readline_restart(): the line is dropped, the history walk kept. */
+    s->rl.cmd_len = 0;
+    s->rl.cmd_pos = 0;
+    mon_rl_show_prompt(&s->rl);
+    hmp_flush(s);
+}
+
 void mon_hmp_session_input(struct mon_session *s, const unsigned char *src,
                            size_t src_len)
 {

@@ -154,6 +154,13 @@ int mon_session_input(struct mon_session *s, const void *src, size_t src_len);
  * an empty line (HMP). The session can be opened again (chardev reconnect).
  */
 void mon_session_close(struct mon_session *s);
+/*
+ * The session's front-end got the focus of a mux again (Ctrl-a c): an HMP
+ * session drops the line being typed and shows the prompt, as QEMU's
+ * monitor_event(CHR_EVENT_MUX_IN) does (readline_restart(), then
+ * readline_show_prompt()). No-op for QMP and for a session not open.
+ */
+void mon_session_focus(struct mon_session *s);
 /* Detach from the monitor and free. Accepts NULL. */
 void mon_session_free(struct mon_session *s);
 /* The @opaque given to mon_session_new(). */

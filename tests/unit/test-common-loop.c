@@ -4,9 +4,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <signal.h>
 #include <string.h>
-#include <sys/time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -113,53 +111,11 @@ static void test_timers_and_wake(void **state)
     loop_free(l);
 }
 
-static void on_alarm(int sig)
-{
-    (void)sig;
-}
-
-static void test_ready_and_blocked_signal(void **state)
-{
-    struct loop *l;
-    struct rec r = {0};
-    struct sigaction sa;
-    struct itimerval it = {{0, 1000}, {0, 1000}};
-    struct itimerval off = {{0, 0}, {0, 0}};
-    uint64_t t0;
-    int p[2];
-
-    assert_int_equal(loop_new(&l, NULL), 0);
-    r.l = l;
-    assert_int_equal(pipe(p), 0);
-    assert_int_equal(loop_fd_set(l, p[0], LOOP_READ, on_fd, &r, NULL), 0);
-    assert_int_equal(loop_run_once(l, 0), 0);
-    assert_false(loop_ready(l));
-    assert_int_equal(write(p[1], "x", 1), 1);
-    assert_true(loop_ready(l));
-    assert_int_equal(loop_run_once(l, 0), 1);
-    assert_false(loop_ready(l));
-    /* A 1 ms timer signal blocked while waiting does not end a wait. */
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_alarm;
-    sigaction(SIGALRM, &sa, NULL);
-    assert_int_equal(loop_block_signal(l, SIGALRM), 0);
-    setitimer(ITIMER_REAL, &it, NULL);
-    t0 = loop_now_ns();
-    assert_int_equal(loop_run_once(l, 50000000), 0);
-    assert_true(loop_now_ns() - t0 >= 40000000);
-    setitimer(ITIMER_REAL, &off, NULL);
-    signal(SIGALRM, SIG_DFL);
-    close(p[0]);
-    close(p[1]);
-    loop_free(l);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fd_read_write),
         cmocka_unit_test(test_timers_and_wake),
-        cmocka_unit_test(test_ready_and_blocked_signal),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -317,10 +317,12 @@ static void test_clint_timer(void **state)
     struct rv_clint c;
 
     rv_dev_clint_init(&c, &t->host);
+    /* Power-on as QEMU 7.2: mtimecmp 0, so MTIP is pending at once. */
+    assert_int_equal(rd(rv_dev_clint_read, &c, 0x4000, 3), 0);
+    assert_true(t->mip[RV_IRQ_MTIP]);
     t->now = 12345 * 100;
     assert_int_equal(rd(rv_dev_clint_read, &c, 0xbff8, 3), 12345);
     assert_int_equal(rd(rv_dev_clint_read, &c, 0xbffc, 2), 0);
-    assert_int_equal(rv_dev_clint_deadline_ns(&c), UINT64_MAX);
     wr(rv_dev_clint_write, &c, 0x4000, 2, 20000);
     wr(rv_dev_clint_write, &c, 0x4004, 2, 0);
     assert_int_equal(rd(rv_dev_clint_read, &c, 0x4000, 3), 20000);
@@ -345,6 +347,18 @@ static void test_clint_timer(void **state)
     assert_int_equal(rd(rv_dev_clint_read, &c, 0xbff8, 3), 1000000);
     t->now += 500;
     assert_int_equal(rd(rv_dev_clint_read, &c, 0xbff8, 3), 1000005);
+    /* Reset (ACLINT spec, QEMU 7.2): mtime and MSIP cleared, mtimecmp
+     * kept, MTIP re-evaluated. */
+    wr(rv_dev_clint_write, &c, 0x4000, 3, 3);
+    wr(rv_dev_clint_write, &c, 0, 2, 1);
+    rv_dev_clint_reset(&c);
+    assert_int_equal(rd(rv_dev_clint_read, &c, 0xbff8, 3), 0);
+    assert_int_equal(rd(rv_dev_clint_read, &c, 0x4000, 3), 3);
+    assert_false(t->mip[RV_IRQ_MSIP]);
+    assert_false(t->mip[RV_IRQ_MTIP]);
+    t->now += 300;
+    rv_dev_clint_update(&c);
+    assert_true(t->mip[RV_IRQ_MTIP]);
     test_free(t);
 }
 
