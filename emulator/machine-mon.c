@@ -792,8 +792,8 @@ int vm_mon_new(const struct vm_mon_config *cfg, struct vm_mon **out,
                                     &vm->block, err);
     }
     if (ret == 0) {
-        ret = vm_mon_snap_register(vm->mon, &vm->m, cfg->drives,
-                                   cfg->nb_drives, &vm->snap, err);
+        ret = vm_mon_snap_register(vm->mon, &vm->m, cfg->drives, cfg->nb_drives,
+                                   &vm->snap, err);
     }
     if (ret < 0) {
         vm_mon_free(vm);

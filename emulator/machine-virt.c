@@ -137,7 +137,7 @@ struct rv_machine {
     bool idle_forever;     /* WFI with no deadline: wait for input */
     bool flush_pending;    /* DMA wrote RAM: flush CPU caches after the slice */
     struct rv_vmstate_cache *vmcache; /* state hash tree; NULL until used */
-    struct rv_snap *snap; /* savevm/loadvm state; NULL until used */
+    struct rv_snap *snap;             /* savevm/loadvm state; NULL until used */
     int exit_code;
 };
 

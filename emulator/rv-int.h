@@ -626,8 +626,8 @@ int rv_snap_delete(struct rv_snap *s, const char *tag,
 /* Internal snapshot on the disk of node/device @device alone, without
  * machine state (blockdev-snapshot-internal-sync); and its delete by
  * @id and/or @name (NULL: any). Return 0 or QEMU's error. */
-int rv_snap_disk_create(struct rv_snap *s, const char *device,
-                        const char *name, struct err *err);
+int rv_snap_disk_create(struct rv_snap *s, const char *device, const char *name,
+                        struct err *err);
 int rv_snap_disk_delete(struct rv_snap *s, const char *device, const char *id,
                         const char *name, struct err *err);
 /*

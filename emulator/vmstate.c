@@ -181,8 +181,7 @@ static int cache_get(const struct rv_vmstate_ctx *c,
     vc->stale = mem_alloc(((np + 63) / 64 + 1) * 8);
     vc->gstale = mem_alloc(((vc->ngroups + 63) / 64 + 1) * 8);
     vc->written = mem_alloc(((np + 63) / 64 + 1) * 8);
-    if (!vc->leaf || !vc->group || !vc->stale || !vc->gstale ||
-        !vc->written) {
+    if (!vc->leaf || !vc->group || !vc->stale || !vc->gstale || !vc->written) {
         rv_vmstate_cache_free(vc);
         return err_set(err, -ENOMEM, "vmstate: hash tree of %" PRIu64 " pages",
                        np);
