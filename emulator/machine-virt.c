@@ -1448,7 +1448,6 @@ void rv_machine_loaded(struct rv_machine *m, const struct rv_machine_loop *lp)
     m->req_reset = false;
     m->req_shutdown = false;
     m->output_len = 0;
-    machine_event(m, RV_EVENT_RESET, RV_CAUSE_SNAPSHOT_LOAD);
 }
 
 /* ---- main loop ---- */

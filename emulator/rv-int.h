@@ -553,8 +553,8 @@ struct rv_machine_loop {
 void rv_machine_loop_get(const struct rv_machine *m,
                          struct rv_machine_loop *out);
 /* After a snapshot load: restore @lp, forget idle waits, stop-at targets,
- * pending flushes and guest requests, drop unsent serial output, and send
- * QEMU's RESET event (reason snapshot-load). */
+ * pending flushes and guest requests, drop unsent serial output. No event:
+ * QEMU 7.2 sends no RESET for a snapshot load. */
 void rv_machine_loaded(struct rv_machine *m, const struct rv_machine_loop *lp);
 
 /* machine-snap.c: savevm, loadvm, delvm and info snapshots over the
