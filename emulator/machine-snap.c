@@ -65,6 +65,7 @@ struct rv_snap {
     struct qcow2_image *base_img; /* NULL: no baseline (DESIGN NOTES 2) */
     uint8_t *table;               /* the baseline's page table */
     size_t table_len;
+    char *deleted_id, *deleted_name; /* rv_snap_disk_delete()'s record */
 };
 
 /* Where each part lives in the area (DESIGN NOTES 1). */
@@ -187,6 +188,8 @@ void rv_snap_free(struct rv_snap *s)
     }
     mem_free(s->written);
     mem_free(s->table);
+    mem_free(s->deleted_id);
+    mem_free(s->deleted_name);
     mem_free(s);
 }
 
@@ -997,7 +1000,8 @@ int rv_snap_disk_create(struct rv_snap *s, const char *device, const char *name,
 }
 
 int rv_snap_disk_delete(struct rv_snap *s, const char *device, const char *id,
-                        const char *name, struct err *err)
+                        const char *name, struct rv_snap_record *out,
+                        struct err *err)
 {
     struct qcow2_snapshot_info *all;
     struct sdisk d;
@@ -1020,10 +1024,30 @@ int rv_snap_disk_delete(struct rv_snap *s, const char *device, const char *id,
             char sid[32];
 
             snprintf(sid, sizeof(sid), "%s", all[i].id);
+            memset(out, 0, sizeof(*out));
+            out->op = RV_SNAP_DELETED;
+            out->vm_state_size = all[i].vm_state_size;
+            out->date_sec = all[i].date_sec;
+            out->date_nsec = all[i].date_nsec;
+            out->vm_clock_ns = all[i].vm_clock_nsec;
+            out->icount = all[i].icount;
+            mem_free(s->deleted_id);
+            mem_free(s->deleted_name);
+            s->deleted_id = mem_strdup(all[i].id);
+            s->deleted_name = mem_strdup(all[i].name);
+            out->id = s->deleted_id;
+            out->tag = s->deleted_name;
+            out->image = qcow2_filename(d.img);
             mem_free(all);
+            if (!out->id || !out->tag) {
+                return err_set(err, -ENOMEM, "out of memory");
+            }
             ret = qcow2_snapshot_delete(d.img, sid, err);
             if (ret == 0) {
                 ret = qcow2_flush(d.img, err);
+            }
+            if (ret == 0) {
+                snap_done(s, out);
             }
             return ret;
         }
@@ -1032,7 +1056,7 @@ int rv_snap_disk_delete(struct rv_snap *s, const char *device, const char *id,
     return err_set(err, -ENOENT,
                    "Snapshot with id '%s' and name '%s' does not exist on "
                    "device '%s'",
-                   id ? id : "(null)", name ? name : "(null)", device);
+                   id ? id : "null", name ? name : "null", device);
 }
 
 /* ---- info snapshots ---- */

@@ -1404,6 +1404,11 @@ struct qcow2_image *rv_machine_disk(struct rv_machine *m, unsigned idx,
     return NULL;
 }
 
+struct loop *rv_machine_loop(struct rv_machine *m)
+{
+    return m->cfg.loop;
+}
+
 uint64_t rv_machine_vclock_ns(struct rv_machine *m)
 {
     return machine_now_ns(m);

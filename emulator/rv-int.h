@@ -534,6 +534,8 @@ struct rv_snap;
  * in *@cfg (borrowed). */
 struct qcow2_image *rv_machine_disk(struct rv_machine *m, unsigned idx,
                                     const struct rv_drive_config **cfg);
+/* The loop the machine runs in (borrowed; NULL: a private one). */
+struct loop *rv_machine_loop(struct rv_machine *m);
 /* QEMU_CLOCK_VIRTUAL: virtual ns since power-on. */
 uint64_t rv_machine_vclock_ns(struct rv_machine *m);
 /* The machine's snapshot context slot (freed with the machine). */
@@ -625,11 +627,13 @@ int rv_snap_delete(struct rv_snap *s, const char *tag,
                    const char *const *devices, struct err *err);
 /* Internal snapshot on the disk of node/device @device alone, without
  * machine state (blockdev-snapshot-internal-sync); and its delete by
- * @id and/or @name (NULL: any). Return 0 or QEMU's error. */
+ * @id and/or @name (NULL: any), which describes the deleted snapshot in
+ * *@out (strings NULL). Return 0 or QEMU's error. */
 int rv_snap_disk_create(struct rv_snap *s, const char *device, const char *name,
                         struct err *err);
 int rv_snap_disk_delete(struct rv_snap *s, const char *device, const char *id,
-                        const char *name, struct err *err);
+                        const char *name, struct rv_snap_record *out,
+                        struct err *err);
 /*
  * `info snapshots` as QEMU 7.2 prints it, into a new string *@out
  * (mem_alloc'd; the caller frees it). Returns 0 or -ENOMEM.
