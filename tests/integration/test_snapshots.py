@@ -552,3 +552,44 @@ def test_snapshot_jobs_match_qemu(rrvm, tmp_path):
     a = qmp_transcript(rrvm, tmp_path, "r")
     b = qmp_transcript(QEMU, tmp_path, "q")
     assert a == b
+
+
+# ---- the Linux guest ----
+
+def test_linux_file_written_after_savevm_is_gone_after_loadvm(rrvm, rrvm_img,
+                                                              tmp_path):
+    from test_linux import Guest, load_env, rrvm_argv
+    art = load_env()
+    disk = tmp_path / "root.qcow2"
+    run([rrvm_img, "convert", "-f", "raw", "-O", "qcow2",
+         art["RRVM_ROOTFS_RAW"], str(disk)])
+    sock = str(tmp_path / "l.sock")
+    g = Guest(rrvm_argv(rrvm, art, disk, extra=[
+        "-qmp", f"unix:{sock},server=on,wait=off"]), tmp_path / "console")
+    try:
+        g.boot()
+        q = Qmp(sock, timeout=60)
+        q.cmd("qmp_capabilities")
+        g.ok("echo before > /root/snap.txt; sync")
+        q.cmd("stop")
+        saved = statehash(q)
+        assert q.hmp("savevm clean") == ""
+        q.cmd("cont")
+        g.ok("echo after > /root/snap.txt; echo new > /root/new.txt; sync")
+        assert "after" in g.ok("cat /root/snap.txt")
+        q.cmd("stop")
+        assert q.hmp("loadvm clean") == ""
+        assert statehash(q) == saved
+        q.cmd("cont")
+        # In the guest, and on the disk (the page cache dropped).
+        assert g.ok("cat /root/snap.txt").strip() == "before"
+        g.ok("sync; echo 3 > /proc/sys/vm/drop_caches")
+        assert g.ok("cat /root/snap.txt").strip() == "before"
+        out, rc = g.sh("ls /root/new.txt")
+        assert rc != 0, out
+        q.close()
+        assert g.poweroff() == 0
+    finally:
+        g.close()
+    r = run(["qemu-img", "check", str(disk)], check=False)
+    assert r.returncode == 0 and "No errors were found" in r.stdout, r.stdout
