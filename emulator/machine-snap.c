@@ -223,11 +223,12 @@ static bool in_list(const struct sdisk *d, const char *const *devices)
 
 /*
  * The disks a command acts on, and QEMU's bdrv_all_can_snapshot(): a
- * writable disk that is not qcow2 fails the command. Read-only disks are
- * left out. Returns the count, or -ENOTSUP / -ENOENT with the message.
+ * writable disk that is not qcow2 fails the command (with @skip_raw, as
+ * `info snapshots` lists, it is left out). Read-only disks are left out.
+ * Returns the count, or -ENOTSUP / -ENOENT with the message.
  */
-static int disks_get(struct rv_snap *s, const char *const *devices,
-                     struct sdisk *out, struct err *err)
+static int disks_collect(struct rv_snap *s, const char *const *devices,
+                         bool skip_raw, struct sdisk *out, struct err *err)
 {
     const struct rv_drive_config *dc;
     struct qcow2_image *img;
@@ -255,7 +256,7 @@ static int disks_get(struct rv_snap *s, const char *const *devices,
                           !dc->readonly,
                           qcow2_format_of(img) == QCOW2_FORMAT_QCOW2};
 
-        if (!in_list(&d, devices) || !d.writable) {
+        if (!in_list(&d, devices) || !d.writable || (skip_raw && !d.qcow2)) {
             continue;
         }
         if (!d.qcow2) {
@@ -267,6 +268,12 @@ static int disks_get(struct rv_snap *s, const char *const *devices,
         out[n++] = d;
     }
     return n;
+}
+
+static int disks_get(struct rv_snap *s, const char *const *devices,
+                     struct sdisk *out, struct err *err)
+{
+    return disks_collect(s, devices, false, out, err);
 }
 
 /* QEMU's bdrv_all_find_vmstate_bs(). */
@@ -1168,7 +1175,7 @@ int rv_snap_info(struct rv_snap *s, char **out, struct err *err)
     struct qcow2_snapshot_info *all[RV_VIRTIO_SLOTS] = {NULL};
     int nall[RV_VIRTIO_SLOTS] = {0};
     struct sbuf b = {NULL, 0, 0, 0};
-    bool any = false;
+    bool any = false, raw_writable;
     int n, vm, total = 0, ret = 0;
 
     *out = NULL;
@@ -1178,9 +1185,11 @@ int rv_snap_info(struct rv_snap *s, char **out, struct err *err)
     }
     b.cap = 256;
     b.p[0] = 0;
-    n = disks_get(s, NULL, d, err);
+    /* QEMU lists what it can; with a writable raw disk no snapshot is on
+     * all disks (its bdrv_all_has_snapshot() fails), so all are partial. */
+    raw_writable = disks_get(s, NULL, d, NULL) < 0;
+    n = disks_collect(s, NULL, true, d, NULL);
     if (n < 0) {
-        /* QEMU lists what it can; a raw writable disk only fails savevm. */
         n = 0;
     }
     vm = vmstate_disk(d, n, NULL, NULL);
@@ -1203,7 +1212,7 @@ int rv_snap_info(struct rv_snap *s, char **out, struct err *err)
     }
     sb_printf(&b, "List of snapshots present on all disks:\n");
     for (int k = 0; k < nall[vm]; k++) {
-        bool everywhere = true;
+        bool everywhere = !raw_writable;
 
         for (int i = 0; i < n; i++) {
             everywhere &= has_tag(all[i], nall[i], all[vm][k].name);
@@ -1222,7 +1231,8 @@ int rv_snap_info(struct rv_snap *s, char **out, struct err *err)
         bool header = false;
 
         for (int k = 0; k < nall[i]; k++) {
-            bool everywhere = has_tag(all[vm], nall[vm], all[i][k].name);
+            bool everywhere =
+                !raw_writable && has_tag(all[vm], nall[vm], all[i][k].name);
 
             for (int j = 0; j < n && everywhere; j++) {
                 everywhere &= has_tag(all[j], nall[j], all[i][k].name);

@@ -134,6 +134,9 @@ SCENARIOS = [
     ([("qcow2", ""), ("qcow2-disk-only", "")],
      ["savevm a", "info snapshots", "savevm b", "loadvm a", "delvm disk1",
       "info snapshots"]),
+    ([("qcow2-disk-only", ""), ("raw", "")],
+     ["info snapshots", "savevm x", "loadvm disk1", "delvm disk1",
+      "info snapshots"]),
 ]
 
 
