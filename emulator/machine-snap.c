@@ -469,8 +469,10 @@ int rv_snap_save(struct rv_snap *s, const char *tag, bool overwrite,
     if (n < 0) {
         return n;
     }
-    if (tag && strlen(tag) > RV_SNAP_TAG_MAX) {
-        return err_set(err, -EINVAL, "Snapshot name '%s' is too long", tag);
+    /* QEMU keeps the first 255 bytes of a longer name (sn->name[256]). */
+    if (tag) {
+        snprintf(name, sizeof(name), "%s", tag);
+        tag = name;
     }
     if (tag && !*tag) {
         return err_set(err, -EINVAL, "Snapshot name must not be empty");
@@ -505,9 +507,7 @@ int rv_snap_save(struct rv_snap *s, const char *tag, bool overwrite,
     }
     was_running = rv_machine_vm_stop(s->m, RV_RUN_SAVE_VM);
     clock_gettime(CLOCK_REALTIME, &now);
-    if (tag) {
-        snprintf(name, sizeof(name), "%s", tag);
-    } else {
+    if (!tag) {
         time_t t = now.tv_sec;
 
         localtime_r(&t, &tm);

@@ -572,7 +572,7 @@ struct rv_snap_drive {
 };
 /* Largest vmstate blob: the sections today take about 60 KiB. */
 #define RV_SNAP_BLOB_MAX (1u << 20)
-/* Tags longer than this are refused (QEMU keeps 256 bytes). */
+/* savevm cuts longer tags to this many bytes (QEMU's sn->name[256]). */
 #define RV_SNAP_TAG_MAX 255
 
 /* One finished snapshot operation, as the catalog will record it. */
