@@ -573,18 +573,24 @@ int rv_snap_save(struct rv_snap *s, const char *tag, bool overwrite,
     }
     s->base_img = d[vm].img;
     memset(s->written, 0, (size_t)((s->npages + 63) / 64) * 8);
-    if (find_tag(d[vm].img, name, &sn, id, sizeof(id))) {
+    /* One record per disk; only the vmstate disk's has the state. */
+    for (int i = 0; i < n; i++) {
+        if (!find_tag(d[i].img, name, &sn, id, sizeof(id))) {
+            continue;
+        }
         memset(&rec, 0, sizeof(rec));
         rec.op = RV_SNAP_SAVED;
-        rec.image = qcow2_filename(d[vm].img);
+        rec.image = qcow2_filename(d[i].img);
         rec.id = id;
         rec.tag = name;
-        rec.vm_state_size = vm_size;
+        rec.vm_state_size = i == vm ? vm_size : 0;
         rec.date_sec = p.date_sec;
         rec.date_nsec = p.date_nsec;
         rec.vm_clock_ns = p.vm_clock_nsec;
         rec.icount = p.icount;
-        memcpy(rec.state_hash, hash, sizeof(hash));
+        if (i == vm) {
+            memcpy(rec.state_hash, hash, sizeof(hash));
+        }
         snap_done(s, &rec);
     }
 out:
@@ -1002,6 +1008,20 @@ int rv_snap_disk_create(struct rv_snap *s, const char *device, const char *name,
     ret = qcow2_snapshot_create(d.img, &p, err);
     if (ret == 0) {
         ret = qcow2_flush(d.img, err);
+    }
+    if (ret == 0 && find_tag(d.img, name, &sn, id, sizeof(id))) {
+        struct rv_snap_record rec;
+
+        memset(&rec, 0, sizeof(rec));
+        rec.op = RV_SNAP_SAVED;
+        rec.image = qcow2_filename(d.img);
+        rec.id = id;
+        rec.tag = name;
+        rec.date_sec = p.date_sec;
+        rec.date_nsec = p.date_nsec;
+        rec.vm_clock_ns = p.vm_clock_nsec;
+        rec.icount = p.icount;
+        snap_done(s, &rec);
     }
     return ret;
 }

@@ -590,7 +590,8 @@ struct rv_snap_record {
     uint32_t date_sec, date_nsec;
     uint64_t vm_clock_ns;
     uint64_t icount;
-    uint8_t state_hash[RV_STATE_HASH_LEN]; /* zero when unknown (delete) */
+    /* zero when unknown: a delete, a disk without the vmstate */
+    uint8_t state_hash[RV_STATE_HASH_LEN];
 };
 
 /*
