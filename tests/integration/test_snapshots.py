@@ -596,3 +596,24 @@ def test_linux_file_written_after_savevm_is_gone_after_loadvm(rrvm, rrvm_img,
         g.close()
     r = run(["qemu-img", "check", str(disk)], check=False)
     assert r.returncode == 0 and "No errors were found" in r.stdout, r.stdout
+
+
+@needs_fw
+def test_snapshot_on_overlay_saves_and_loads(rrvm, tmp_path):
+    """-drive snapshot=on: the snapshots go to the temporary overlay (as in
+    QEMU), which cannot be opened a second time: the load checks the
+    vmstate after the disks revert instead. The image stays untouched."""
+    disk = qcow2(tmp_path, "d.qcow2")
+    before = open(disk, "rb").read()
+    p, q = start(rrvm, uboot_args("-drive",
+                                  f"file={disk},if=virtio,snapshot=on"),
+                 str(tmp_path / "s"))
+    run_to(q, 3_000_000)
+    saved = statehash(q)
+    assert q.hmp("savevm x") == ""
+    run_to(q, 4_000_000)
+    assert q.hmp("loadvm x") == ""
+    assert statehash(q) == saved
+    assert "--        x " in q.hmp("info snapshots")
+    finish(p, q)
+    assert open(disk, "rb").read() == before
