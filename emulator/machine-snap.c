@@ -899,9 +899,9 @@ int rv_snap_load(struct rv_snap *s, const char *tag, const char *vmstate,
     }
     return 0;
 failed:
-    /* The disks may have switched: stay in restore-vm (DESIGN NOTES 4). */
+    /* The disks may have switched: a running machine stays in restore-vm
+     * (DESIGN NOTES 4), a stopped one where it was, as QEMU's. */
     loaded_fini(&ld);
-    rv_machine_set_runstate(s->m, RV_RUN_RESTORE_VM);
     return ret;
 }
 
