@@ -52,8 +52,8 @@
 /* Incompatible feature bits this build reads (none defined). */
 #define AREA_INCOMPAT_KNOWN  0u
 #define AREA_FLAG_VSLICE_NEW 1u
-/* Bytes of one RAM read or write at load time beyond a unit. */
-#define LOAD_CHUNK (1u << 20)
+/* Longest run of units written at once (16 MiB at 64 KiB clusters). */
+#define RUN_MAX_UNITS 256u
 
 struct rv_snap {
     struct rv_machine *m;
@@ -369,7 +369,7 @@ static int area_write(struct rv_snap *s, struct qcow2_image *img,
     uint8_t hdr[AREA_HDR_LEN];
     uint8_t *tab;
     bool base;
-    uint64_t ppu, nunits;
+    uint64_t ppu, nunits, run0, run1;
     int ret = 0;
 
     layout_of(img, s->npages, &l);
@@ -387,18 +387,18 @@ static int area_write(struct rv_snap *s, struct qcow2_image *img,
     }
     ppu = l.unit / PAGE;
     nunits = (s->npages + ppu - 1) / ppu;
-    for (uint64_t u = 0; u < nunits && ret == 0; u++) {
+    /* Consecutive units to write go out as one run: the image allocates
+     * their clusters together (fewer ordered metadata updates). */
+    run0 = run1 = 0;
+    for (uint64_t u = 0; u <= nunits && ret == 0; u++) {
         uint64_t p0 = u * ppu;
         uint64_t p1 = p0 + ppu < s->npages ? p0 + ppu : s->npages;
-        bool touched = !base, nonzero = false;
+        bool touched = !base && u < nunits, nonzero = false;
 
-        for (uint64_t p = p0; p < p1 && !touched; p++) {
+        for (uint64_t p = p0; u < nunits && p < p1 && !touched; p++) {
             touched = s->written[p / 64] & (1ull << (p % 64));
         }
-        if (!touched) {
-            continue;
-        }
-        for (uint64_t p = p0; p < p1; p++) {
+        for (uint64_t p = p0; touched && p < p1; p++) {
             const uint8_t *pg = ram->host + p * PAGE;
 
             if (base && !(s->written[p / 64] & (1ull << (p % 64)))) {
@@ -412,10 +412,23 @@ static int area_write(struct rv_snap *s, struct qcow2_image *img,
                 nonzero = true;
             }
         }
+        if (nonzero && (run1 == run0 || run1 == u) &&
+            u - run0 < RUN_MAX_UNITS) {
+            run0 = run1 == run0 ? u : run0;
+            run1 = u + 1;
+            continue;
+        }
+        if (run1 > run0) {
+            uint64_t q0 = run0 * ppu;
+            uint64_t q1 = run1 * ppu < s->npages ? run1 * ppu : s->npages;
+
+            ret = qcow2_vmstate_write(img, l.ram_off + q0 * PAGE,
+                                      ram->host + q0 * PAGE,
+                                      (size_t)((q1 - q0) * PAGE), err);
+        }
+        run0 = run1 = nonzero ? u : 0;
         if (nonzero) {
-            ret = qcow2_vmstate_write(img, l.ram_off + p0 * PAGE,
-                                      ram->host + p0 * PAGE,
-                                      (size_t)((p1 - p0) * PAGE), err);
+            run1 = u + 1;
         }
     }
     for (uint64_t off = 0; off < l.table_len && ret == 0; off += l.unit) {
