@@ -110,6 +110,19 @@ static void tab_set(uint8_t *tab, const struct layout *l, uint64_t p,
     wr_le32(tab + l->bitmap_len + p * 4, nonzero ? crc : 0);
 }
 
+/* Whether unit @u (pages [u ppu, (u + 1) ppu) below @npages) holds a
+ * non-zero page. */
+static bool unit_nonzero(const uint8_t *tab, uint64_t u, uint64_t ppu,
+                         uint64_t npages)
+{
+    for (uint64_t p = u * ppu; p < (u + 1) * ppu && p < npages; p++) {
+        if (tab_nonzero(tab, p)) {
+            return true;
+        }
+    }
+    return false;
+}
+
 static bool page_zero(const uint8_t *p)
 {
     uint64_t acc = 0;
@@ -728,17 +741,20 @@ static int area_read(struct rv_snap *s, struct qcow2_image *img,
     }
     ppu = ld->l.unit / PAGE;
     nunits = (s->npages + ppu - 1) / ppu;
-    for (uint64_t u = 0; u < nunits; u++) {
-        uint64_t p0 = u * ppu;
-        uint64_t p1 = p0 + ppu < s->npages ? p0 + ppu : s->npages;
-        bool any = false;
+    /* Runs of units holding non-zero pages, each read at once. */
+    for (uint64_t u = 0; u < nunits;) {
+        uint64_t u1 = u, p0, p1;
 
-        for (uint64_t p = p0; p < p1; p++) {
-            any |= tab_nonzero(ld->tab, p);
+        while (u1 < nunits && u1 - u < RUN_MAX_UNITS &&
+               unit_nonzero(ld->tab, u1, ppu, s->npages)) {
+            u1++;
         }
-        if (!any) {
+        if (u1 == u) {
+            u++;
             continue;
         }
+        p0 = u * ppu;
+        p1 = u1 * ppu < s->npages ? u1 * ppu : s->npages;
         ret = qcow2_vmstate_read(img, ld->l.ram_off + p0 * PAGE,
                                  ld->ram + p0 * PAGE,
                                  (size_t)((p1 - p0) * PAGE), err);
@@ -756,6 +772,7 @@ static int area_read(struct rv_snap *s, struct qcow2_image *img,
                 goto fail;
             }
         }
+        u = u1;
     }
     return 0;
 fail:
