@@ -294,6 +294,68 @@ static int opt_member(char *dst, size_t cap, size_t *len,
     return -EINVAL;
 }
 
+/* The members of each backend's data that rrvm builds, as QEMU 7.2's
+ * schema declares them (qapi/char.json, qapi/sockets.json), so that a
+ * missing, unexpected or wrong-typed member gets QEMU's message. */
+#define CHR_COMMON "*logfile:str,*logappend:bool"
+static const struct {
+    const char *type;
+    const char *data;
+} backend_data[] = {
+    {"file", "{" CHR_COMMON ",*in:str,out:str,*append:bool}"},
+    {"serial", "{" CHR_COMMON ",device:str}"},
+    {"parallel", "{" CHR_COMMON ",device:str}"},
+    {"pipe", "{" CHR_COMMON ",device:str}"},
+    {"socket", "{" CHR_COMMON ",addr:{type:enum(inet|unix|vsock|fd),data:any},"
+               "*tls-creds:str,*tls-authz:str,*server:bool,*wait:bool,"
+               "*nodelay:bool,*telnet:bool,*tn3270:bool,*websocket:bool,"
+               "*reconnect:int}"},
+    {"null", "{" CHR_COMMON "}"},
+    {"pty", "{" CHR_COMMON "}"},
+    {"stdio", "{" CHR_COMMON ",*signal:bool}"},
+    {"vc", "{" CHR_COMMON ",*width:int,*height:int,*cols:int,*rows:int}"},
+};
+static const struct {
+    const char *type;
+    const char *data;
+} socket_addr_data[] = {
+    {"unix", "{path:str,*abstract:bool,*tight:bool}"},
+    {"inet", "{host:str,port:str,*numeric:bool,*to:int,*ipv4:bool,"
+             "*ipv6:bool,*keep-alive:bool,*mptcp:bool}"},
+};
+
+static int backend_data_check(const char *type, const struct mon_json *data,
+                              struct err *err)
+{
+    const struct mon_json *addr;
+    const char *at;
+    size_t i;
+    int ret;
+
+    for (i = 0; i < ARRAY_LEN(backend_data); i++) {
+        if (!strcmp(backend_data[i].type, type)) {
+            break;
+        }
+    }
+    if (i == ARRAY_LEN(backend_data)) {
+        return 0; /* refused later as rrvm has no such backend */
+    }
+    ret = mon_json_check(backend_data[i].data, data, "backend.data", err);
+    if (ret < 0 || strcmp(type, "socket")) {
+        return ret;
+    }
+    addr = mon_json_object_get(data, "addr");
+    at = mon_json_str_get(mon_json_object_get(addr, "type"));
+    for (i = 0; i < ARRAY_LEN(socket_addr_data); i++) {
+        if (!strcmp(socket_addr_data[i].type, at)) {
+            return mon_json_check(socket_addr_data[i].data,
+                                  mon_json_object_get(addr, "data"),
+                                  "backend.data.addr.data", err);
+        }
+    }
+    return 0;
+}
+
 /*
  * The -chardev option string of QMP's ChardevBackend @backend for @id:
  * {"type": "file", "data": {"out": P, "append": B}} is "file,id=ID,path=P,
@@ -326,6 +388,10 @@ static int backend_opts(const struct mon_json *backend, const char *id,
     if (k == ARRAY_LEN(kinds)) {
         return err_set(err, -EINVAL,
                        "Parameter 'type' does not accept value '%s'", type);
+    }
+    ret = backend_data_check(type, data, err);
+    if (ret < 0) {
+        return ret;
     }
     ret = snprintf(dst, cap, "%s", type) >= (int)cap ? -ERANGE : 0;
     len = strlen(dst);

@@ -1051,7 +1051,8 @@ static int cmd_log(struct mon_req *req, struct err *err)
     if (!m) {
         return -EAGAIN;
     }
-    if (strcmp(items, "none") && log_parse(items, &mask) < 0) {
+    /* no items: `help log` (MON_CMD_HELP_RUNS) */
+    if (!items || (strcmp(items, "none") && log_parse(items, &mask) < 0)) {
         mon_req_printf(req, "Log items (comma separated):\n");
         mon_req_printf(req, "%-15s %s\n", "none", "remove all logs");
         for (size_t i = 0; i < ARRAY_LEN(log_items); i++) {
@@ -1151,8 +1152,8 @@ static const struct mon_cmd info_cmds[] = {
      "address",
      cmd_gpa2hpa, NULL, MON_CMD_HMP_ONLY, NULL},
     {NULL, "log", NULL, NULL, "items:s", "item1[,...]",
-     "activate logging of the specified items", cmd_log, NULL, MON_CMD_HMP_ONLY,
-     NULL},
+     "activate logging of the specified items", cmd_log, NULL,
+     MON_CMD_HMP_ONLY | MON_CMD_HELP_RUNS, NULL},
     {NULL, "logfile", NULL, NULL, "filename:F", "filename",
      "output logs to 'filename'", cmd_logfile, NULL, MON_CMD_HMP_ONLY, NULL},
     {"system_wakeup", "system_wakeup", NULL, NULL, NULL, NULL,
