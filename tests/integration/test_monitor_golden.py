@@ -1,0 +1,524 @@
+"""Golden monitor sessions: every HMP and QMP command of the monitor issue,
+run as a scripted session of several lines (error forms included) on rrvm
+and on a live qemu-system-riscv64 7.2 started the same way (-S, the same
+firmware, rrvm's CPU profile on QEMU), and compared byte for byte after
+filtering only what must differ. Where rrvm differs on purpose
+(docs/monitor.md, "Differences from QEMU 7.2") the golden is rrvm's own, in
+tests/data/monitor-golden/NAME.txt; regenerate them with
+RRVM_UPDATE_GOLDEN=1 (a missing golden is a failure, never a skip).
+
+Where each command is compared (the audit of the monitor issue's list):
+
+  test_monitor_hmp.py     info cpus/mem/usb/usbhost/vnc/numa/balloon/network,
+                          p/print, cpu, gva2gpa, sum, memsave/pmemsave (files),
+                          system_wakeup, boot_set, singlestep, sendkey errors;
+                          rrvm's own: registers in expressions, info pci,
+                          sendkey
+  test_monitor_machine.py info status/name/uuid/kvm, x/xp (each format and
+                          size once), info registers (but mip)
+  test_monitor_dev.py     gpa2hva, gpa2hpa, log, logfile; rrvm's own: info
+                          mtree [-f], qtree, roms, pic, irq
+  test_monitor_block.py   info block, query-block, eject, change
+  test_monitor_clients.py chardev-add/-remove (QMP), qmp_capabilities, error
+                          replies through third-party clients
+  this file               what the others lack: help/? [cmd], info (the
+                          list), info version/history/chardev/registers -a,
+                          x/xp error forms and addresses outside RAM, p/cpu/
+                          sum/memsave/gva2gpa/log error forms, stop, c/cont,
+                          system_reset/_powerdown/_wakeup with info status,
+                          singlestep in info status, q/quit, and QMP
+                          query-version/-commands/-qmp-schema/-status/-name/
+                          -uuid/-kvm/-target/-cpus-fast/-block/-chardev,
+                          stop, cont, system_*, quit, human-monitor-command,
+                          memsave/pmemsave, chardev-add/-remove and the error
+                          cases (unknown command, missing, extra and
+                          wrong-typed arguments).
+
+Each machine pair runs one session (a group of commands), never one line.
+"""
+import difflib
+import json
+import os
+import re
+import socket
+import subprocess
+import time
+
+import pytest
+
+from conftest import BUILD, TOP, needs_fw, needs_qemu
+from qmpclient import Qmp
+
+FW = "/usr/lib/riscv64-linux-gnu/opensbi/generic/fw_jump.bin"
+QEMU = "qemu-system-riscv64"
+# rrvm's CPU profile on QEMU, so both machines are in the same state.
+QEMU_CPU = ("rv64,h=false,sstc=false,zba=false,zbb=false,zbc=false,"
+            "zbs=false,priv_spec=v1.11.0,pmu-num=0,Zihintpause=false")
+GOLDEN = TOP / "tests" / "data" / "monitor-golden"
+UPDATE = os.environ.get("RRVM_UPDATE_GOLDEN") == "1"
+TIMEOUT = 20 * float(os.environ.get("TIMEOUT_MULT", "1"))
+
+
+def argv(kind, cwd, hmp):
+    prog = QEMU if kind == "qemu" else str(BUILD / "emulator" / "rrvm")
+    args = [prog, "-M", "virt", "-nodefaults", "-nic", "none", "-display",
+            "none", "-S", "-cpu", QEMU_CPU, "-bios", FW,
+            "-qmp", f"unix:{cwd}/qmp.sock,server=on,wait=off"]
+    if hmp:
+        args += ["-monitor", f"unix:{cwd}/hmp.sock,server=on,wait=off"]
+    return args
+
+
+class Machine:
+    """One emulator with a QMP and an HMP socket, run in its own directory
+    (the files memsave and logfile write land there)."""
+
+    def __init__(self, kind, tmp_path, hmp):
+        self.kind = kind
+        self.cwd = tmp_path / kind
+        self.cwd.mkdir()
+        self.p = subprocess.Popen(argv(kind, self.cwd, hmp), cwd=self.cwd,
+                                  stdin=subprocess.DEVNULL,
+                                  stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.PIPE)
+        self.q = Qmp(str(self.cwd / "qmp.sock"), timeout=TIMEOUT)
+        self.q.cmd("qmp_capabilities")
+        self.hmp = None
+
+    def qmp(self, msg):
+        """Send @msg (a JSON text); return the events it raised, in order,
+        then its reply. QEMU and rrvm both emit a command's events before
+        its reply, from the thread that runs it."""
+        self.q.f.write(msg.encode() + b"\n")
+        self.q.f.flush()
+        out = []
+        while True:
+            r = self.q._recv()
+            if "event" in r:
+                out.append("<- event " + r["event"] +
+                           ("" if "data" not in r else
+                            " " + json.dumps(r["data"])))
+                continue
+            out.append("<- " + json.dumps(r))
+            return out
+
+    def hmp_line(self, line):
+        """One line on the HMP socket: the bytes until the next prompt,
+        with the readline echo (a terminal's view)."""
+        if self.hmp is None:
+            self.hmp = socket.socket(socket.AF_UNIX)
+            self.hmp.settimeout(TIMEOUT)
+            self.hmp.connect(str(self.cwd / "hmp.sock"))
+            self.hmp_read()  # the banner and first prompt
+        self.hmp.sendall(line.encode() + b"\r")
+        return self.hmp_read()
+
+    def hmp_read(self):
+        data = b""
+        while not data.endswith(b"(qemu) "):
+            chunk = self.hmp.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        return data.decode(errors="replace")
+
+    def close(self):
+        try:
+            if self.p.poll() is None:
+                self.q.cmd("quit")
+            self.q.close()
+        except (EOFError, OSError):
+            pass  # a session that ended with quit
+        if self.hmp:
+            self.hmp.close()
+        self.p.wait(TIMEOUT)
+        err = self.p.stderr.read().decode(errors="replace")
+        self.p.stderr.close()
+        # A sanitizer report makes the exit status non-zero.
+        assert self.p.returncode == 0, err
+        return err
+
+
+def run_session(m, steps):
+    """@steps: an HMP line (through human-monitor-command), "hmp> LINE" (on
+    the HMP socket, echo included), or a QMP message as a dict or JSON
+    text. Returns the transcript."""
+    out = []
+    for step in steps:
+        if isinstance(step, dict):
+            step = json.dumps(step)
+        if step.startswith("{"):
+            out.append("-> " + step)
+            out += m.qmp(step)
+        elif step.startswith("hmp> "):
+            out.append(f"[hmp socket] {step[5:]!r}")
+            out.append(repr(m.hmp_line(step[5:])))
+        else:
+            r = m.q.cmd("human-monitor-command", **{"command-line": step})
+            out.append(f"(qemu) {step}")
+            text = r["return"].replace("\r\n", "\n").rstrip("\n")
+            if step == "info chardev":
+                # QEMU lists the chardevs in its hash table's order.
+                text = "\n".join(sorted(text.split("\n")))
+            out.append(text)
+    return "\n".join(out) + "\n"
+
+
+def normalise(text, m):
+    """Filter only what must differ between the two machines."""
+    # Versions: QEMU's package string and micro version are the distro's.
+    text = re.sub(r'"qemu": \{"micro": \d+, "minor": \d+, "major": \d+\}, '
+                  r'"package": "[^"]*"', '"qemu": VERSION', text)
+    text = re.sub(r"(\(qemu\) info version\n)[^\n]*", r"\1VERSION", text)
+    # Thread ids: the host's.
+    text = re.sub(r"thread_id=\d+", "thread_id=N", text)
+    text = re.sub(r'"thread-id": \d+', '"thread-id": N', text)
+    # Host paths: each machine runs in its own directory.
+    text = text.replace(str(m.cwd), "DIR")
+    # Host virtual addresses (gpa2hva).
+    text = re.sub(r" is 0x[0-9a-f]+\n", " is HOST\n", text)
+    return text
+
+
+# ---- sessions compared with QEMU ----
+
+# HMP inspection and its error forms (the state never changes).
+HMP_INSPECT = [
+    "info version", "info name", "info uuid", "info kvm", "info status",
+    "info registers 1", "info registers x", "help info registers",
+    "info history", "info chardev",
+    # x/xp: every format and size, addresses outside RAM, errors.
+    "x /4xb 0x1000", "x /2xh 0x1000", "x /2xw 0x1000", "x /2xg 0x1000",
+    "x /3db 0x1000", "x /3uh 0x1000", "x /3ow 0x1000", "x /4cb 0x1000",
+    "x /3cw 0x1000", "x /5cg 0x1000", "x /4dg 0x1000", "x /4ug 0x1000",
+    "x /4og 0x1000", "x /2i 0x1000", "x /2ig 0x1000", "x 0x1000",
+    "x /0x 0x1000", "x /2s 0x1000", "x /2q 0x1000", "x /-1x 0x1000",
+    "x /4x 0x0", "x /4x 0x90000000", "x /2x 0x87fffffc",
+    "xp /4x 0x90000000", "xp /4x 0x0", "xp /4x 0xfffc",
+    "xp /2xg 0x87fffff8", "xp /8i 0x80000000", "xp /40x 0x1000",
+    "xp", "x", "x /2x", "xp /2x 0x1000 junk", "xp /2x nosuch",
+    # print
+    "p", "p 1 2", "p/s 1", "p 1/0", "p 1%0", "p (1", "p 'a'",
+    "p 0x10000000000000000", "p/i 1", "p/xb -1", "p/xh -1", "p/dw -1",
+    "p/ug -1", "print 7*6",
+    # cpu, sum, memsave, gva2gpa, gpa2hva/hpa
+    "cpu", "cpu -1", "cpu 99999999999", "cpu x", "cpu 0", "cpu 1",
+    "sum", "sum 0x1000", "sum 0x1000 -1", "sum 0x90000000 16",
+    "sum 0x1000 0x20",
+    "memsave", "memsave 0x1000 16", "memsave 0x90000000 16 m1.bin",
+    "pmemsave 0x90000000 16 m2.bin", "memsave 0x1000 0 m3.bin",
+    "pmemsave 0x1000 0 m4.bin", "memsave 0x1000 64 m5.bin",
+    "pmemsave 0x80000000 64 m6.bin",
+    "gva2gpa", "gva2gpa 0x90000000", "gva2gpa x", "gva2gpa 0x1000",
+    "gpa2hva", "gpa2hva 0x80000000", "gpa2hpa 0x90000000",
+    # log, logfile
+    "log", "logfile", "logfile l.txt", "log in_asm", "log none",
+    # the boards's other commands
+    "boot_set", "boot_set d", "boot_set once=c", "sendkey", "sendkey a x",
+    "system_wakeup", "info usb", "info numa",
+    # help of one command (the whole list differs: rrvm's own golden)
+    "help x", "help xp", "help p", "help print", "help cpu", "help memsave",
+    "help pmemsave", "help sum", "help logfile", "help stop", "help c",
+    "help cont", "help system_reset", "help system_powerdown",
+    "help system_wakeup", "help singlestep", "help sendkey", "help boot_set",
+    "help q", "help quit", "help gva2gpa", "help gpa2hva", "help gpa2hpa",
+    "help nosuch", "help info nosuch", "help info version", "help help",
+    "? x", "? info status", "info nosuch", "nosuch",
+]
+SAVED = ["m5.bin", "m6.bin"]
+
+# Run states through HMP, then the same through QMP with their events.
+RUNSTATE = [
+    "info status", "stop", "info status", "c", "info status", "stop",
+    "info status", "cont", "cont", "info status", "system_reset",
+    "info status", "system_powerdown", "info status", "stop",
+    "system_reset", "info status", "system_wakeup",
+    "singlestep on", "info status", "singlestep off", "info status",
+    "singlestep bar", "singlestep", "info status",
+    {"execute": "query-status"}, "singlestep off",
+    {"execute": "query-status"},
+    {"execute": "stop"}, {"execute": "query-status"},
+    {"execute": "cont"}, {"execute": "query-status"}, {"execute": "cont"},
+    {"execute": "stop"}, {"execute": "stop"}, {"execute": "query-status"},
+    {"execute": "system_reset"}, {"execute": "query-status"},
+    {"execute": "system_powerdown"}, {"execute": "system_wakeup"},
+    {"execute": "cont"}, {"execute": "system_reset"},
+    {"execute": "query-status"}, {"execute": "system_powerdown"},
+    {"execute": "stop", "arguments": {"a": 1}},
+    {"execute": "cont", "arguments": {"a": 1}},
+    {"execute": "system_reset", "arguments": {"a": 1}},
+    {"execute": "stop"},
+]
+
+# QMP queries and their error cases.
+QMP_QUERIES = [
+    {"execute": "query-version"}, {"execute": "query-status"},
+    {"execute": "query-name"}, {"execute": "query-uuid"},
+    {"execute": "query-kvm"}, {"execute": "query-target"},
+    {"execute": "query-cpus-fast"}, {"execute": "query-chardev"},
+    {"execute": "query-block"},
+    {"execute": "nosuch"},
+    {"execute": "query-status", "arguments": {"x": 1}},
+    {"execute": "query-name", "id": "abc"},
+    {"execute": "query-name", "id": [1, {"a": None}]},
+    '{"execute": 3}', '{"arguments": {}}', '{"execute": "query-kvm", "x": 1}',
+    '[]', '{"execute": "query-kvm", "arguments": []}',
+    {"execute": "qmp_capabilities"},
+    {"execute": "qmp_capabilities", "arguments": {"enable": []}},
+    {"execute": "qmp_capabilities", "arguments": {"enable": ["foo"]}},
+    {"execute": "qmp_capabilities", "arguments": {"x": 1}},
+    {"execute": "memsave", "arguments": {"val": 4096}},
+    {"execute": "memsave",
+     "arguments": {"val": "a", "size": 1, "filename": "x"}},
+    {"execute": "memsave",
+     "arguments": {"val": 4096, "size": 16, "filename": 3}},
+    {"execute": "memsave", "arguments": {"val": 4096, "size": 16,
+                                         "filename": "a", "cpu-index": 5}},
+    {"execute": "memsave", "arguments": {"val": 4096, "size": 16,
+                                         "filename": "a", "cpu-index": -1}},
+    {"execute": "memsave", "arguments": {"val": 4096, "size": 16,
+                                         "filename": "a", "cpu-index": "x"}},
+    {"execute": "memsave", "arguments": {"val": 0x90000000, "size": 16,
+                                         "filename": "a"}},
+    {"execute": "memsave", "arguments": {"val": 4096, "size": 48,
+                                         "filename": "q1.bin"}},
+    {"execute": "pmemsave", "arguments": {"val": 4096, "size": 16}},
+    {"execute": "pmemsave", "arguments": {"val": -1, "size": 16,
+                                          "filename": "p"}},
+    {"execute": "pmemsave", "arguments": {"val": 4096, "size": 16,
+                                          "filename": "", "x": 1}},
+    {"execute": "pmemsave", "arguments": {"val": 0x80000000, "size": 64,
+                                          "filename": "q2.bin"}},
+    {"execute": "human-monitor-command"},
+    {"execute": "human-monitor-command", "arguments": {"command-line": 1}},
+    {"execute": "human-monitor-command",
+     "arguments": {"command-line": "info status", "cpu-index": 0}},
+    {"execute": "human-monitor-command",
+     "arguments": {"command-line": ""}},
+    {"execute": "human-monitor-command",
+     "arguments": {"command-line": "bogus"}},
+    {"execute": "human-monitor-command",
+     "arguments": {"command-line": "info cpus", "x": 1}},
+]
+QMP_SAVED = ["q1.bin", "q2.bin"]
+
+# chardev-add/-remove: the schema's checks of the backend.
+CHARDEV = [
+    {"execute": "chardev-add", "arguments": {"id": "x"}},
+    {"execute": "chardev-add",
+     "arguments": {"id": "x", "backend": {"type": "null"}}},
+    {"execute": "chardev-add",
+     "arguments": {"id": 1, "backend": {"type": "null", "data": {}}}},
+    {"execute": "chardev-add",
+     "arguments": {"id": "x", "backend": {"type": "nosuch", "data": {}}}},
+    {"execute": "chardev-add",
+     "arguments": {"id": "x", "backend": {"type": "file", "data": {}}}},
+    {"execute": "chardev-add", "arguments": {
+        "id": "x", "backend": {"type": "file", "data": {"out": 1}}}},
+    {"execute": "chardev-add", "arguments": {
+        "id": "x", "backend": {"type": "file",
+                               "data": {"out": "f.txt", "y": 1}}}},
+    {"execute": "chardev-add", "arguments": {
+        "id": "x", "backend": {"type": "null", "data": {"y": 1}}}},
+    {"execute": "chardev-add", "arguments": {
+        "id": "x", "backend": {"type": "socket", "data": {}}}},
+    {"execute": "chardev-add", "arguments": {
+        "id": "x", "backend": {"type": "socket", "data": {
+            "addr": {"type": "bogus", "data": {}}}}}},
+    {"execute": "chardev-add", "arguments": {
+        "id": "x", "backend": {"type": "socket", "data": {
+            "addr": {"type": "unix", "data": {}}}}}},
+    {"execute": "chardev-add", "arguments": {
+        "id": "f0", "backend": {"type": "file",
+                                "data": {"out": "f0.txt"}}}},
+    {"execute": "chardev-add", "arguments": {
+        "id": "n0", "backend": {"type": "null", "data": {}}}},
+    "info chardev",
+    {"execute": "chardev-remove", "arguments": {}},
+    {"execute": "chardev-remove", "arguments": {"id": "nosuch"}},
+    {"execute": "chardev-remove", "arguments": {"id": 5}},
+    {"execute": "chardev-remove", "arguments": {"id": "f0"}},
+    {"execute": "chardev-remove", "arguments": {"id": "f0"}},
+    "chardev-add null,id=h0", "chardev-remove h0", "chardev-remove h0",
+    "chardev-add", "chardev-remove",
+]
+
+# The HMP socket: echo, history, and quit ending the session.
+HMP_SOCKET = [
+    "hmp> info status", "hmp> p 1", "hmp> info history", "hmp> bogus",
+    "hmp> info history", "hmp> q",
+]
+
+SAME_AS_QEMU = {
+    "hmp-inspect": (HMP_INSPECT, SAVED),
+    "runstate": (RUNSTATE, []),
+    "qmp-queries": (QMP_QUERIES, QMP_SAVED),
+    "chardev": (CHARDEV, []),
+    "hmp-socket": (HMP_SOCKET, []),
+    "qmp-quit": ([{"execute": "quit"}], []),
+    "hmp-quit": (["quit"], []),
+}
+
+
+def assert_same(got, want):
+    """A unified diff (want: QEMU or the golden) when they differ."""
+    if got != want:
+        diff = difflib.unified_diff(want.splitlines(True),
+                                    got.splitlines(True), "want", "got")
+        pytest.fail("".join(diff), pytrace=False)
+
+
+def session(kind, tmp_path, steps):
+    hmp = any(isinstance(s, str) and s.startswith("hmp> ") for s in steps)
+    m = Machine(kind, tmp_path, hmp)
+    try:
+        text = run_session(m, steps)
+    finally:
+        err = m.close()
+    return normalise(text, m), m, err
+
+
+@needs_fw
+@needs_qemu
+@pytest.mark.parametrize("name", SAME_AS_QEMU)
+def test_same_as_qemu(name, tmp_path):
+    steps, saved = SAME_AS_QEMU[name]
+    want, qm, _ = session("qemu", tmp_path, steps)
+    got, rm, _ = session("rrvm", tmp_path, steps)
+    assert_same(got, want)
+    for f in saved:
+        assert (rm.cwd / f).read_bytes() == (qm.cwd / f).read_bytes(), f
+
+
+# ---- rrvm's own goldens, where rrvm differs on purpose ----
+
+RRVM_OWN = {
+    # The command lists: rrvm has fewer commands (and info statehash);
+    # info mtree takes -f only; info registers takes -a only; the log items
+    # are rrvm's (docs/monitor.md, Differences).
+    "help-lists": ["help", "?", "info", "help info", "help info registers",
+                   "help info mtree", "help log", "log nosuch",
+                   "log in_asm,out_asm", "info mtree -d"],
+    # mip before the first instruction (QEMU resets mtimecmp to 0); device
+    # registers are not read by x/xp; no PCIe host bridge.
+    "registers-devices": ["info registers -a", "info registers 0",
+                          "x /4xb 0x10000000",
+                          "xp /2x 0x10000000", "xp /2x 0x2000000",
+                          "sum 0x10000000 8", "info pci"],
+}
+
+
+@needs_fw
+@pytest.mark.parametrize("name", RRVM_OWN)
+def test_rrvm_golden(name, tmp_path):
+    got, _, _ = session("rrvm", tmp_path, RRVM_OWN[name])
+    golden = GOLDEN / f"{name}.txt"
+    if UPDATE:
+        golden.parent.mkdir(exist_ok=True)
+        golden.write_text(got)
+    assert golden.exists(), f"{golden} missing: run with RRVM_UPDATE_GOLDEN=1"
+    assert_same(got, golden.read_text())
+
+
+# ---- query-commands and query-qmp-schema: a subset of QEMU's ----
+
+def schema_of(kind, tmp_path):
+    m = Machine(kind, tmp_path, False)
+    try:
+        cmds = m.q.cmd("query-commands")["return"]
+        schema = m.q.cmd("query-qmp-schema")["return"]
+    finally:
+        m.close()
+    return sorted(c["name"] for c in cmds), {e["name"]: e for e in schema}
+
+
+def resolve(types, name, depth=0):
+    """A type of query-qmp-schema with its masked names replaced by their
+    definitions (QEMU numbers them differently from rrvm)."""
+    t = types[name]
+    if depth > 8:
+        return "..."
+    mt = t["meta-type"]
+    if mt == "builtin":
+        return t["json-type"]
+    if mt == "enum":
+        return ("enum", tuple(sorted(t["values"])))
+    if mt == "array":
+        return ("array", resolve(types, t["element-type"], depth + 1))
+    if mt == "object":
+        members = {mb["name"]: (resolve(types, mb["type"], depth + 1),
+                                "default" in mb)
+                   for mb in t["members"]}
+        for v in t.get("variants", []):
+            members.setdefault("#variants", []).append(
+                (v["case"], resolve(types, v["type"], depth + 1)))
+        return ("object", members)
+    return (mt, name)
+
+
+def fits(ours, theirs, where):
+    """Where rrvm's resolved type @ours is not one QEMU's @theirs accepts
+    or returns: a list of places. rrvm's "any" stands for a union it checks
+    in the handler (chardev-add's backend data)."""
+    if ours == "value" or ours == theirs:
+        return []
+    if isinstance(ours, tuple) and isinstance(theirs, tuple):
+        if ours[0] == "enum" == theirs[0]:
+            extra = set(ours[1]) - set(theirs[1])
+            return [f"{where}: enum values {sorted(extra)}"] if extra else []
+        if ours[0] == "array" == theirs[0]:
+            return fits(ours[1], theirs[1], where + "[]")
+        if ours[0] == "object" == theirs[0]:
+            bad = []
+            for k, (t, opt) in ours[1].items():
+                if k == "#variants":
+                    continue
+                if k not in theirs[1]:
+                    # a member of every variant of QEMU's union
+                    variants = [v for _, (_, v) in
+                                theirs[1].get("#variants", [])]
+                    if not (variants and t == "value" and
+                            all(k in v for v in variants)):
+                        bad.append(f"{where}.{k}: not in QEMU")
+                    continue
+                bad += fits(t, theirs[1][k][0], f"{where}.{k}")
+                if opt != theirs[1][k][1]:
+                    bad.append(f"{where}.{k}: optional {opt}")
+            return bad
+    if ours == "string" and isinstance(theirs, tuple) and \
+            theirs[0] == "enum":
+        return []
+    return [f"{where}: {ours} vs {theirs}"]
+
+
+@needs_fw
+@needs_qemu
+def test_query_commands_and_schema_fit_qemu(tmp_path):
+    """rrvm lists only what it implements (docs/monitor.md): every command
+    but its __org.rrvm_ extensions is one of QEMU's, the issue's commands
+    are all there, and each command's arguments and return value are a
+    subset of QEMU's, type for type."""
+    qnames, qschema = schema_of("qemu", tmp_path)
+    rnames, rschema = schema_of("rrvm", tmp_path)
+    ours = [n for n in rnames if not n.startswith("__org.rrvm_")]
+    assert set(ours) <= set(qnames), set(ours) - set(qnames)
+    required = {
+        "qmp_capabilities", "query-version", "query-commands",
+        "query-qmp-schema", "query-status", "query-name", "query-uuid",
+        "query-kvm", "query-target", "query-cpus-fast", "query-block",
+        "query-chardev", "stop", "cont", "system_reset", "system_powerdown",
+        "system_wakeup", "quit", "human-monitor-command", "memsave",
+        "pmemsave", "chardev-add", "chardev-remove"}
+    assert required <= set(rnames), required - set(rnames)
+    # Every schema entry rrvm publishes resolves (no dangling name), and
+    # each command is in query-commands.
+    rcmds = {n for n, e in rschema.items() if e["meta-type"] == "command"}
+    assert rcmds == set(rnames)
+    bad = []
+    for name in ours:
+        r, q = rschema[name], qschema[name]
+        bad += fits(resolve(rschema, r["arg-type"]),
+                    resolve(qschema, q["arg-type"]), name + " args")
+        bad += fits(resolve(rschema, r["ret-type"]),
+                    resolve(qschema, q["ret-type"]), name + " return")
+    assert bad == [], bad
