@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "common/alloc.h"
+#include "emulator/rv-int.h"
 
 /* memsave/pmemsave copy through a buffer of QEMU's size. */
 #define INFO_SAVE_CHUNK 1024
@@ -925,62 +926,6 @@ static int cmd_gpa2hpa(struct mon_req *req, struct err *err)
 
 /* ---- log, logfile ---- */
 
-struct log_item {
-    const char *name;
-    unsigned mask;
-    const char *help;
-};
-
-/* The -d items rrvm implements, in QEMU's order and words. */
-static const struct log_item log_items[] = {
-    {"in_asm", RV_LOG_IN_ASM, "show target assembly code for each compiled TB"},
-    {"int", RV_LOG_INT, "show interrupts/exceptions in short format"},
-    {"exec", RV_LOG_EXEC, "show trace before each executed TB (lots of logs)"},
-    {"cpu", RV_LOG_CPU,
-     "show CPU registers before entering a TB (lots of logs)"},
-    {"fpu", RV_LOG_FPU, "include FPU registers in the 'cpu' logging"},
-    {"unimp", RV_LOG_UNIMP, "log unimplemented functionality"},
-    {"guest_errors", RV_LOG_GUEST_ERRORS,
-     "log when the guest OS does something invalid (eg accessing a\n"
-     "non-existent register)"},
-    {"nochain", 0,
-     "do not chain compiled TBs so that \"exec\" and \"cpu\" show\n"
-     "complete traces"},
-};
-
-/* Parse "a,b,c" (QEMU's qemu_str_to_log_mask; "all" is every item).
- * Returns 0 and *@mask, or -EINVAL for an unknown or empty item. */
-static int log_parse(const char *items, unsigned *mask)
-{
-    const char *p = items;
-
-    *mask = 0;
-    while (true) {
-        size_t len = strcspn(p, ",");
-        bool found = len == 3 && !strncmp(p, "all", 3);
-
-        for (size_t i = 0; !found && i < ARRAY_LEN(log_items); i++) {
-            found = strlen(log_items[i].name) == len &&
-                    !strncmp(p, log_items[i].name, len);
-            if (found) {
-                *mask |= log_items[i].mask;
-            }
-        }
-        if (!found) {
-            return -EINVAL;
-        }
-        if (len == 3 && !strncmp(p, "all", 3)) {
-            for (size_t i = 0; i < ARRAY_LEN(log_items); i++) {
-                *mask |= log_items[i].mask;
-            }
-        }
-        if (!p[len]) {
-            return 0;
-        }
-        p += len + 1;
-    }
-}
-
 /* The monitor's log file receiver. */
 static void log_to_file(void *opaque, const char *msg)
 {
@@ -1052,12 +997,15 @@ static int cmd_log(struct mon_req *req, struct err *err)
         return -EAGAIN;
     }
     /* no items: `help log` (MON_CMD_HELP_RUNS) */
-    if (!items || (strcmp(items, "none") && log_parse(items, &mask) < 0)) {
+    if (!items ||
+        (strcmp(items, "none") && rv_log_parse(items, &mask, NULL, NULL) < 0)) {
+        size_t n;
+        const struct rv_log_item *it = rv_log_items(&n);
+
         mon_req_printf(req, "Log items (comma separated):\n");
         mon_req_printf(req, "%-15s %s\n", "none", "remove all logs");
-        for (size_t i = 0; i < ARRAY_LEN(log_items); i++) {
-            mon_req_printf(req, "%-15s %s\n", log_items[i].name,
-                           log_items[i].help);
+        for (size_t i = 0; i < n; i++) {
+            mon_req_printf(req, "%-15s %s\n", it[i].name, it[i].help);
         }
         return 0;
     }

@@ -97,6 +97,23 @@ void rv_cpu_code_written(struct rv_cpu *cpu, uint64_t gpa, uint64_t len);
 void rv_cpu_flush_tlb(struct rv_cpu *cpu);
 /* Receives trace text: one or more lines without the final newline. */
 typedef void rv_trace_fn(void *opaque, const char *text);
+/* A -d item (rv-trace.c): QEMU 7.2's name and help text, its RV_LOG_* bits
+ * (0 for an item accepted and ignored: nochain). */
+struct rv_log_item {
+    const char *name;
+    unsigned mask;
+    const char *help; /* may span lines */
+};
+/* The -d items rrvm implements, in QEMU's order (of -d help and HMP `log`);
+ * "all" and "none" are not in it. Sets *@n. */
+const struct rv_log_item *rv_log_items(size_t *n);
+/*
+ * Parse "a,b,c" as QEMU's qemu_str_to_log_mask() ("all" is every item).
+ * Returns 0 and *@mask, or -EINVAL for an unknown or empty item, whose
+ * start and length are then in *@bad and *@bad_len (either may be NULL).
+ */
+int rv_log_parse(const char *items, unsigned *mask, const char **bad,
+                 size_t *bad_len);
 /*
  * CPU tracing in QEMU 7.2's -d formats: @mask holds RV_LOG_IN_ASM, _INT,
  * _EXEC, _CPU, _FPU (other bits are ignored); 0 turns tracing off. With
