@@ -7,6 +7,7 @@
  */
 #include "emulator/machine-mon.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -605,9 +606,14 @@ static void disas(struct mon_req *req, struct rv_machine *m, uint64_t addr,
         uint64_t raw;
 
         if (rv_machine_mem_read(m, addr, virt, b, 2) < 0) {
-            mon_req_printf(req, "0x%016" PRIx64 ": Cannot access memory\n",
-                           addr);
-            return;
+            /* QEMU's perror_memory(); print_insn_riscv() then returns EIO,
+             * which QEMU's loop takes for a length: it steps by 5 */
+            mon_req_printf(req,
+                           "0x%016" PRIx64 ":  Address 0x%" PRIx64
+                           " is out of bounds.\n\n",
+                           addr, addr);
+            addr += EIO;
+            continue;
         }
         if ((b[0] & 3) != 3) {
             avail = 2;

@@ -197,10 +197,16 @@ HMP_INSPECT = [
     "xp /4x 0x90000000", "xp /4x 0x0", "xp /4x 0xfffc",
     "xp /2xg 0x87fffff8", "xp /8i 0x80000000", "xp /40x 0x1000",
     "xp", "x", "x /2x", "xp /2x 0x1000 junk", "xp /2x nosuch",
+    "x /4i 0x87fffffc", "xp /5i 0x87fffffa", "x /3i 0x0", "x /2i 0xfff",
+    "xp /3i 0xffe", "x /2xg 0x87fffffc", "xp /3xw 0x87fffff8",
+    "x /4c 0x1028", "xp /2x 0xffffffffffffffff",
+    "x /2x 0xfffffffffffffffc",
     # print
     "p", "p 1 2", "p/s 1", "p 1/0", "p 1%0", "p (1", "p 'a'",
     "p 0x10000000000000000", "p/i 1", "p/xb -1", "p/xh -1", "p/dw -1",
-    "p/ug -1", "print 7*6",
+    "p/ug -1", "print 7*6", "p/x 1 << 3", "p 10 / 3", "p 10 % 3",
+    "p -5 / 2", "p ~0", "p 1 | 6", "p 1 ^ 3", "p 5 & 3", "p 077", "p 0b101",
+    'p "x"', "p $",
     # cpu, sum, memsave, gva2gpa, gpa2hva/hpa
     "cpu", "cpu -1", "cpu 99999999999", "cpu x", "cpu 0", "cpu 1",
     "sum", "sum 0x1000", "sum 0x1000 -1", "sum 0x90000000 16",
@@ -210,7 +216,18 @@ HMP_INSPECT = [
     "pmemsave 0x1000 0 m4.bin", "memsave 0x1000 64 m5.bin",
     "pmemsave 0x80000000 64 m6.bin",
     "gva2gpa", "gva2gpa 0x90000000", "gva2gpa x", "gva2gpa 0x1000",
-    "gpa2hva", "gpa2hva 0x80000000", "gpa2hpa 0x90000000",
+    "gpa2hva", "gpa2hva 0x80000000", "gpa2hpa 0x90000000", "gpa2hpa",
+    "gpa2hpa x", "gpa2hva 1 2", "memsave 0x1000 99999999999 big.bin",
+    "pmemsave 0x1000 -1 big2.bin", "pmemsave 0x87fffff0 32 edge.bin",
+    "memsave 0x87fffff0 32 edge2.bin", "sum 0x87fffff0 32", "sum 0x1000 0",
+    # eject/change without a drive (test_monitor_block has drives)
+    "eject", "eject nosuch", "eject -f nosuch", "change", "change nosuch",
+    "change nosuch x.img",
+    # extra arguments
+    "cpu 0 1", "info registers 0 1", "info kvm extra", "info status extra",
+    "stop extra", "system_reset 1", "q 1", "boot_set a b",
+    "singlestep on off", "sendkey a 10 20", "logfile a b",
+    "log in_asm none", "info version x", "help x y",
     # log, logfile
     "log", "logfile", "logfile l.txt", "log in_asm", "log none",
     # the boards's other commands
@@ -402,7 +419,7 @@ RRVM_OWN = {
     # mip before the first instruction (QEMU resets mtimecmp to 0); device
     # registers are not read by x/xp; no PCIe host bridge.
     "registers-devices": ["info registers -a", "info registers 0",
-                          "x /4xb 0x10000000",
+                          "x /4xb 0x10000000", "xp /2i 0x10000000",
                           "xp /2x 0x10000000", "xp /2x 0x2000000",
                           "sum 0x10000000 8", "info pci"],
 }
