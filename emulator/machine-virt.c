@@ -467,12 +467,8 @@ static const struct virt_dev virt_devs[] = {
      {.node = "rtc", .step = 5, FDT_COMPAT("google,goldfish-rtc"), .size = RV_RTC_SIZE}},
 };
 
-/* Room for the /soc nodes of virt_devs[] (13: 8 virtio-mmio and 5 more). */
-#define VIRT_FDT_NODES_MAX 32
-
-/* The device-tree nodes under /soc, in QEMU's order (struct rv_fdt_node).
- * Returns how many were written, at most @cap. */
-static size_t virt_fdt_nodes(struct rv_fdt_node *dst, size_t cap)
+/* QEMU adds each node before those added earlier (struct rv_fdt_node). */
+size_t rv_machine_fdt_nodes(struct rv_fdt_node *dst, size_t cap)
 {
     const size_t nb_rows = sizeof(virt_devs) / sizeof(virt_devs[0]);
     unsigned step = 0;
@@ -759,7 +755,7 @@ static int machine_boot_setup(struct rv_machine *m, struct err *err)
 {
     const struct rv_machine_config *c = &m->cfg;
     struct rv_fdt_params fp = {0};
-    struct rv_fdt_node nodes[VIRT_FDT_NODES_MAX];
+    struct rv_fdt_node nodes[RV_FDT_NODES_MAX];
     uint64_t entry, end, fw_end = RV_RAM_BASE, kstart, istart, iend;
     uint8_t *dtb = NULL;
     size_t dtb_len = 0;
@@ -820,7 +816,7 @@ static int machine_boot_setup(struct rv_machine *m, struct err *err)
     fp.mmu_type = c->mmu_type;
     fp.bootargs = c->append;
     fp.devs = nodes;
-    fp.nb_devs = virt_fdt_nodes(nodes, VIRT_FDT_NODES_MAX);
+    fp.nb_devs = rv_machine_fdt_nodes(nodes, RV_FDT_NODES_MAX);
     dtb = mem_alloc(RV_FDT_MAX_SIZE);
     if (!dtb) {
         return err_set(err, -ENOMEM, "device tree: out of memory");

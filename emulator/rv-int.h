@@ -455,6 +455,11 @@ int rv_fdt_build(const struct rv_fdt_params *p, uint8_t *dst, size_t dst_cap,
  * @dst_cap. Returns the new size or a negative errno. */
 int rv_fdt_fixup_chosen(uint8_t *dtb, size_t dst_cap,
                         const struct rv_fdt_params *p, struct err *err);
+/* (machine-virt.c) Room for the board's /soc nodes. */
+#define RV_FDT_NODES_MAX 32
+/* (machine-virt.c) The board's /soc nodes, from its device table, in
+ * QEMU's order, into @dst. Returns how many, at most @cap. */
+size_t rv_machine_fdt_nodes(struct rv_fdt_node *dst, size_t cap);
 
 /* loader.c: files into guest RAM. */
 struct rv_ram {
