@@ -314,6 +314,17 @@ static const struct {
     {"pty", "{" CHR_COMMON "}"},
     {"stdio", "{" CHR_COMMON ",*signal:bool}"},
     {"vc", "{" CHR_COMMON ",*width:int,*height:int,*cols:int,*rows:int}"},
+    /* backends rrvm lacks: their data is checked, then they are refused */
+    {"udp", "{" CHR_COMMON ",remote:{type:enum(inet|unix|vsock|fd),data:any},"
+            "*local:{type:enum(inet|unix|vsock|fd),data:any}}"},
+    {"ringbuf", "{" CHR_COMMON ",*size:int}"},
+    {"memory", "{" CHR_COMMON ",*size:int}"},
+    {"mux", "{" CHR_COMMON ",chardev:str}"},
+    {"msmouse", "{" CHR_COMMON "}"},
+    {"wctablet", "{" CHR_COMMON "}"},
+    {"braille", "{" CHR_COMMON "}"},
+    {"testdev", "{" CHR_COMMON "}"},
+    {"console", "{" CHR_COMMON "}"},
 };
 static const struct {
     const char *type;
@@ -396,7 +407,13 @@ static int backend_opts(const struct mon_json *backend, const char *id,
     ret = snprintf(dst, cap, "%s", type) >= (int)cap ? -ERANGE : 0;
     len = strlen(dst);
     ret = ret ? ret : opt_add(dst, cap, &len, "id", id);
+    /* members rrvm does not implement are passed on, so that the chardev
+     * layer refuses them rather than they be ignored */
+    ret = ret ? ret : opt_member(dst, cap, &len, data, "logfile", "logfile");
+    ret =
+        ret ? ret : opt_member(dst, cap, &len, data, "logappend", "logappend");
     if (!strcmp(type, "file")) {
+        ret = ret ? ret : opt_member(dst, cap, &len, data, "in", "input-path");
         ret = ret ? ret : opt_member(dst, cap, &len, data, "out", "path");
         ret = ret ? ret : opt_member(dst, cap, &len, data, "append", "append");
     } else if (!strcmp(type, "pipe") || !strcmp(type, "serial")) {
@@ -425,6 +442,13 @@ static int backend_opts(const struct mon_json *backend, const char *id,
             ret ? ret : opt_member(dst, cap, &len, data, "nodelay", "nodelay");
         ret = ret ? ret
                   : opt_member(dst, cap, &len, data, "reconnect", "reconnect");
+        ret = ret ? ret
+                  : opt_member(dst, cap, &len, data, "tls-creds", "tls-creds");
+        ret = ret ? ret
+                  : opt_member(dst, cap, &len, data, "tls-authz", "tls-authz");
+        ret = ret ? ret : opt_member(dst, cap, &len, data, "tn3270", "tn3270");
+        ret = ret ? ret
+                  : opt_member(dst, cap, &len, data, "websocket", "websocket");
     } else if (strcmp(type, "null") && strcmp(type, "stdio") &&
                strcmp(type, "pty") && strcmp(type, "vc")) {
         return err_set(err, -ENOTSUP, "'%s' is not a valid char driver name",

@@ -345,6 +345,39 @@ CHARDEV = [
     {"execute": "chardev-add", "arguments": {
         "id": "x", "backend": {"type": "socket", "data": {
             "addr": {"type": "unix", "data": {}}}}}},
+    # backends rrvm lacks: QEMU's schema checks come first
+    {"execute": "chardev-add", "arguments": {
+        "id": "x", "backend": {"type": "udp", "data": {}}}},
+    {"execute": "chardev-add", "arguments": {
+        "id": "x", "backend": {"type": "ringbuf", "data": {"size": "x"}}}},
+    {"execute": "chardev-add", "arguments": {
+        "id": "x", "backend": {"type": "mux", "data": {}}}},
+    {"execute": "chardev-add", "arguments": {
+        "id": "x", "backend": {"type": "memory", "data": {"q": 1}}}},
+    {"execute": "chardev-add", "arguments": {
+        "id": "x", "backend": {"type": "msmouse",
+                               "data": {"logappend": 1}}}},
+    {"execute": "chardev-add", "arguments": {
+        "id": "x", "backend": {"type": "vc", "data": {"width": "a"}}}},
+    {"execute": "chardev-add", "arguments": {
+        "id": "x", "backend": {"type": "stdio", "data": {"signal": 1}}}},
+    {"execute": "chardev-add", "arguments": {
+        "id": "x", "backend": {"type": "socket", "data": {
+            "addr": {"type": "inet", "data": {"host": "127.0.0.1"}}}}}},
+    {"execute": "chardev-add", "arguments": {
+        "id": "x", "backend": {"type": "socket", "data": {
+            "addr": {"type": "unix", "data": {"path": 5}}}}}},
+    {"execute": "chardev-add", "arguments": {
+        "id": "x", "backend": {"type": "pipe", "data": {}}}},
+    {"execute": "chardev-add", "arguments": {
+        "id": "p2", "backend": {"type": "file",
+                                "data": {"out": "nodir/o.txt"}}}},
+    {"execute": "chardev-add", "arguments": {
+        "id": "p3", "backend": {"type": "pipe",
+                                "data": {"device": "nopipe"}}}},
+    {"execute": "chardev-add", "arguments": {
+        "id": "p4", "backend": {"type": "serial",
+                                "data": {"device": "/nonexistent"}}}},
     {"execute": "chardev-add", "arguments": {
         "id": "f0", "backend": {"type": "file",
                                 "data": {"out": "f0.txt"}}}},
@@ -418,6 +451,28 @@ RRVM_OWN = {
                    "log in_asm,out_asm", "info mtree -d"],
     # mip before the first instruction (QEMU resets mtimecmp to 0); device
     # registers are not read by x/xp; no PCIe host bridge.
+    # chardev-add: backends and members rrvm lacks are refused (after
+    # QEMU's schema checks, compared above); QMP ids must be identifiers.
+    "chardev-own": [
+        {"execute": "chardev-add", "arguments": {
+            "id": "p", "backend": {"type": "file", "data": {
+                "out": "o.txt", "in": "i.txt"}}}},
+        {"execute": "chardev-add", "arguments": {
+            "id": "p", "backend": {"type": "socket", "data": {
+                "addr": {"type": "unix", "data": {"path": "s.sock"}},
+                "tls-creds": "x"}}}},
+        {"execute": "chardev-add", "arguments": {
+            "id": "p", "backend": {"type": "socket", "data": {
+                "addr": {"type": "unix", "data": {"path": "s.sock"}},
+                "websocket": True}}}},
+        {"execute": "chardev-add", "arguments": {
+            "id": "p", "backend": {"type": "ringbuf", "data": {}}}},
+        {"execute": "chardev-add", "arguments": {
+            "id": "", "backend": {"type": "null", "data": {}}}},
+        {"execute": "chardev-add", "arguments": {
+            "id": "1bad", "backend": {"type": "null", "data": {}}}},
+        {"execute": "chardev-remove", "arguments": {"id": ""}},
+    ],
     "registers-devices": ["info registers -a", "info registers 0",
                           "x /4xb 0x10000000", "xp /2i 0x10000000",
                           "xp /2x 0x10000000", "xp /2x 0x2000000",
