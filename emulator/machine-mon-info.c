@@ -21,6 +21,8 @@
 
 /* memsave/pmemsave copy through a buffer of QEMU's size. */
 #define INFO_SAVE_CHUNK 1024
+/* pmemsave's largest size: RV64's 56-bit physical address space. */
+#define INFO_PMEMSAVE_MAX (1ull << 56)
 /* Longest register name in the dump ("mscratch", "x10/a0", "f27/fs11"). */
 #define INFO_REG_NAME_MAX 16
 
@@ -388,6 +390,14 @@ static int mem_save(struct mon_req *req, bool virt, struct err *err)
     if (virt && mon_req_arg_int(req, "cpu-index", &cpu) && cpu != 0) {
         return err_set(err, -EINVAL,
                        "Parameter 'cpu-index' expects a CPU number");
+    }
+    /* QEMU 7.2 crashes on a negative size, and writes a pmemsave of any
+     * size (unassigned memory reads 0): refuse both before opening */
+    if (size < 0 || (!virt && (uint64_t)size > INFO_PMEMSAVE_MAX)) {
+        return err_set(err, -EINVAL,
+                       "Invalid addr 0x%016" PRIx64 "/size %" PRId64
+                       " specified",
+                       addr, size);
     }
     orig_addr = addr;
     orig_size = size;

@@ -320,6 +320,23 @@ QMP_QUERIES = [
     {"execute": "human-monitor-command",
      "arguments": {"command-line": ""}},
     {"execute": "human-monitor-command",
+     "arguments": {"command-line": "info cpus", "cpu-index": 3}},
+    {"execute": "human-monitor-command",
+     "arguments": {"command-line": "info registers", "cpu-index": 1}},
+    {"execute": "human-monitor-command",
+     "arguments": {"command-line": "info cpus", "cpu-index": -1}},
+    {"execute": "human-monitor-command",
+     "arguments": {"command-line": "x /1x 0x1000", "cpu-index": 0}},
+    {"execute": "memsave", "arguments": {"val": 4096, "size": 0,
+                                         "filename": "z"}},
+    {"execute": "pmemsave", "arguments": {"val": 4096, "size": 0,
+                                          "filename": "z2"}},
+    {"execute": "memsave", "arguments": {"val": 18446744073709551615,
+                                         "size": 1, "filename": "z3"}},
+    {"execute": "query-name", "arguments": None},
+    {"execute": "system_wakeup", "id": {"x": [1]}},
+    {"execute": "query-uuid", "id": None},
+    {"execute": "human-monitor-command",
      "arguments": {"command-line": "bogus"}},
     {"execute": "human-monitor-command",
      "arguments": {"command-line": "info cpus", "x": 1}},
@@ -495,6 +512,20 @@ RRVM_OWN = {
             "id": "1bad", "backend": {"type": "null", "data": {}}}},
         {"execute": "chardev-remove", "arguments": {"id": ""}},
     ],
+    # A negative size (QEMU 7.2 crashes) and a pmemsave larger than the
+    # 56-bit physical address space (QEMU writes it for ever): refused.
+    "save-limits": [
+        {"execute": "memsave", "arguments": {"val": 4096, "size": -1,
+                                             "filename": "a"}},
+        {"execute": "pmemsave", "arguments": {"val": 4096, "size": -1,
+                                              "filename": "b"}},
+        {"execute": "pmemsave", "arguments": {
+            "val": 0, "size": 9223372036854775807, "filename": "c"}},
+        {"execute": "pmemsave", "arguments": {
+            "val": 0, "size": (1 << 56) + 1, "filename": "d"}},
+        {"execute": "pmemsave", "arguments": {
+            "val": -4096, "size": 16, "filename": "e"}},
+    ],
     "registers-devices": ["info registers -a", "info registers 0",
                           "x /4xb 0x10000000", "xp /2i 0x10000000",
                           "xp /2x 0x10000000", "xp /2x 0x2000000",
@@ -505,7 +536,11 @@ RRVM_OWN = {
 @needs_fw
 @pytest.mark.parametrize("name", RRVM_OWN)
 def test_rrvm_golden(name, tmp_path):
-    got, _, _ = session("rrvm", tmp_path, RRVM_OWN[name])
+    got, m, _ = session("rrvm", tmp_path, RRVM_OWN[name])
+    if name == "save-limits":
+        # refused before the file is opened: nothing written
+        assert not any((m.cwd / f).exists() for f in "abcd")
+        assert (m.cwd / "e").read_bytes() == bytes(16)
     golden = GOLDEN / f"{name}.txt"
     if UPDATE:
         golden.parent.mkdir(exist_ok=True)
