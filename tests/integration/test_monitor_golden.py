@@ -42,7 +42,6 @@ import os
 import re
 import socket
 import subprocess
-import time
 
 import pytest
 
@@ -182,8 +181,9 @@ def normalise(text, m):
     text = re.sub(r'"thread-id": \d+', '"thread-id": N', text)
     # Host paths: each machine runs in its own directory.
     text = text.replace(str(m.cwd), "DIR")
-    # Host virtual addresses (gpa2hva).
-    text = re.sub(r" is 0x[0-9a-f]+\n", " is HOST\n", text)
+    # Host addresses (gpa2hva, gpa2hpa).
+    text = re.sub(r"^(Host (?:virtual|physical) address for .*) is "
+                  r"0x[0-9a-f]+$", r"\1 is HOST", text, flags=re.M)
     return text
 
 
