@@ -409,6 +409,8 @@ static void reset_virtio(void *dev)
 
 #define VIRT_DEV(field) offsetof(struct rv_machine, field)
 
+/* One device per entry, laid out by hand. */
+/* clang-format off */
 static const struct virt_dev virt_devs[] = {
     {"riscv.aclint.swi", "riscv.aclint.swi",
      "gpio-out \"\" 1\nhartid-base = 0 (0x0)\nnum-harts = 1 (0x1)\n"
@@ -466,6 +468,7 @@ static const struct virt_dev virt_devs[] = {
      rv_dev_rtc_write, reset_rtc,
      {.node = "rtc", .step = 5, FDT_COMPAT("google,goldfish-rtc"), .size = RV_RTC_SIZE}},
 };
+/* clang-format on */
 
 /* QEMU adds each node before those added earlier (struct rv_fdt_node). */
 size_t rv_machine_fdt_nodes(struct rv_fdt_node *dst, size_t cap)
