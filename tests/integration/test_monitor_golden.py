@@ -21,7 +21,9 @@ Where each command is compared (the audit of the monitor issue's list):
   test_monitor_block.py   info block, query-block, eject, change
   test_monitor_clients.py chardev-add/-remove (QMP), qmp_capabilities, error
                           replies through third-party clients
-  this file               what the others lack: help/? [cmd], info (the
+  this file               an S-mode guest under Sv39 (info mem, gva2gpa,
+                          x/xp, memsave, sum through its page tables), and
+                          what the others lack: help/? [cmd], info (the
                           list), info version/history/chardev/registers -a,
                           x/xp error forms and addresses outside RAM, p/cpu/
                           sum/memsave/gva2gpa/log error forms, stop, c/cont,
@@ -42,6 +44,7 @@ import os
 import re
 import socket
 import subprocess
+import time
 
 import pytest
 
@@ -60,8 +63,9 @@ TIMEOUT = 20 * float(os.environ.get("TIMEOUT_MULT", "1"))
 
 def argv(kind, cwd, hmp, extra):
     prog = QEMU if kind == "qemu" else str(BUILD / "emulator" / "rrvm")
+    bios = [] if "-bios" in extra else ["-bios", FW]
     args = [prog, "-M", "virt", "-nodefaults", "-nic", "none", "-display",
-            "none", "-S", "-cpu", QEMU_CPU, "-bios", FW, *extra,
+            "none", "-S", "-cpu", QEMU_CPU, *bios, *extra,
             "-qmp", f"unix:{cwd}/qmp.sock,server=on,wait=off"]
     if hmp:
         args += ["-monitor", f"unix:{cwd}/hmp.sock,server=on,wait=off"]
@@ -145,6 +149,14 @@ def run_session(m, steps):
     text. Returns the transcript."""
     out = []
     for step in steps:
+        if isinstance(step, tuple):
+            # ("until", LINE, TEXT): repeat the HMP LINE until its answer
+            # holds TEXT (the guest reached a state); not in the transcript
+            deadline = time.monotonic() + TIMEOUT
+            while step[2] not in m.q.hmp(step[1]):
+                assert time.monotonic() < deadline, step
+                time.sleep(0.01)
+            continue
         if isinstance(step, dict):
             step = json.dumps(step)
         if step.startswith("{"):
@@ -436,7 +448,50 @@ CONFIGURED = [
     "xp /2x 0x90000000", "gpa2hva 0x8ffff000", "gpa2hva 0x90000000",
 ]
 
+# An S-mode guest under Sv39, parked in a loop, as the -bios (both load it
+# at 0x80000000). Assembled (riscv64-unknown-elf-as, ld -Ttext=0x80000000,
+# objcopy -O binary -j .text) from:
+#   li t1,-1; csrw pmpaddr0,t1; li t1,0x1f; csrw pmpcfg0,t1
+#   root 0x80010000: [2] 1G 0x80000000 rwx-ad; [0] -> L1 0x80011000
+#   L1: [0] -> L0 0x80012000; [1] 2M 0x200000->0x80200000 rw-ad
+#   L0: [1] 0x1000->0x80000000 r-x-a; [2] 0x2000->0x80001000 rw-ad;
+#       [3] 0x3000->0x80003000 rw-u-ad; [4] 0x4000->0x80004000 r-a;
+#       [5] 0x5000->0x80005000 rw-gad   (A and D preset: QEMU's debug walk
+#       would set them, rrvm's never does)
+#   sd 0x1122334455667788 at 0x80003000
+#   satp = Sv39 | 0x80010; sfence.vma; mstatus.MPP = S; mepc = s_mode; mret
+#   s_mode: j s_mode                                  (at 0x80000114)
+SV39_GUEST = bytes.fromhex(
+    "1303f0ff7310033b1303f0017310033ab78200009b8212009392020137030020"
+    "1b03f30c23b86200374300201b03134023b06200b70308009b8313019393c300"
+    "375300201b03138023b06300370308201b03730c23b46300370e04001b0e9e00"
+    "131ede00370300201b03b30423346e00370300201b03734c23386e0037130020"
+    "1b0373cd233c6e00371300201b03330423306e02371300201b03734e23346e02"
+    "b70e08009b8e3e00939ece00379344001b03d38c1313e300130353451313c300"
+    "130373661313c3001303837823b06e001b03f0ff1313c3021303130013133301"
+    "130303017310031873000012372300001b03038073300330371300001b030380"
+    "73200330170300001303030173101334730020306f000000")
+SV39 = [
+    "c", ("until", "info registers", " pc       0000000080000114"), "stop",
+    "info status", "info mem",
+    "gva2gpa 0x1000", "gva2gpa 0x2abc", "gva2gpa 0x3000", "gva2gpa 0x4000",
+    "gva2gpa 0x5000", "gva2gpa 0x6000", "gva2gpa 0x200000",
+    "gva2gpa 0x3fffff", "gva2gpa 0x400000", "gva2gpa 0x80000114",
+    "gva2gpa 0x7fffffffff", "gva2gpa 0xffffffffffffffff",
+    "x /4i 0x1000", "x /2xg 0x2000", "x /2xg 0x3000", "xp /2xg 0x80003000",
+    "x /2xg 0x4000", "x /2x 0x5ff8", "x /2x 0x200000", "x /2x 0x6000",
+    "x /1i 0x80000114", "memsave 0x1000 64 v1.bin", "memsave 0x3000 16 v2.bin",
+    "memsave 0x5ff0 32 v3.bin", "memsave 0x1ff0 32 v4.bin",
+    {"execute": "memsave", "arguments": {"val": 0x3000, "size": 8,
+                                         "filename": "v5.bin"}},
+    {"execute": "memsave", "arguments": {"val": 0x6000, "size": 8,
+                                         "filename": "v6.bin"}},
+    "sum 0x80003000 8",
+]
+SV39_SAVED = ["v1.bin", "v2.bin", "v3.bin", "v4.bin", "v5.bin"]
+
 SAME_AS_QEMU = {
+    "sv39": (SV39, SV39_SAVED, ["-bios", "GUEST"]),
     "configured": (CONFIGURED, [], CONFIGURED_ARGS),
     "hmp-inspect": (HMP_INSPECT, SAVED),
     "runstate": (RUNSTATE, []),
@@ -472,6 +527,10 @@ def session(kind, tmp_path, steps, extra=()):
 def test_same_as_qemu(name, tmp_path):
     steps, saved, *extra = SAME_AS_QEMU[name]
     extra = extra[0] if extra else []
+    if "GUEST" in extra:
+        guest = tmp_path / "guest.bin"
+        guest.write_bytes(SV39_GUEST)
+        extra = [str(guest) if a == "GUEST" else a for a in extra]
     want, qm, _ = session("qemu", tmp_path, steps, extra)
     got, rm, _ = session("rrvm", tmp_path, steps, extra)
     assert_same(got, want)
