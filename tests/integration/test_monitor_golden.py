@@ -549,8 +549,9 @@ RRVM_OWN = {
     # The command lists: rrvm has fewer commands (and info statehash);
     # info mtree takes -f only; the log items are rrvm's (docs/monitor.md,
     # Differences).
-    "help-lists": ["help", "?", "info", "help info", "help info mtree", "help log", "log nosuch",
-                   "log in_asm,out_asm", "info mtree -d"],
+    "help-lists": ["help", "?", "info", "help info", "help info mtree",
+                   "help log", "log nosuch", "log in_asm,out_asm",
+                   "info mtree -d"],
     # chardev-add: backends and members rrvm lacks are refused (after
     # QEMU's schema checks, compared above); QMP ids must be identifiers.
     "chardev-own": [
