@@ -479,8 +479,8 @@ SV39_GUEST = bytes.fromhex(
 SV39 = [
     "c", ("until", "info registers", " pc       0000000080000114"), "stop",
     "info status", "info mem", "info registers", "info registers -a",
-    "info registers 0", "gva2gpa 0x1000", "gva2gpa 0x2abc", "gva2gpa 0x3000", "gva2gpa 0x4000",
-    "gva2gpa 0x5000", "gva2gpa 0x6000", "gva2gpa 0x200000",
+    "info registers 0", "gva2gpa 0x1000", "gva2gpa 0x2abc",
+    "gva2gpa 0x3000", "gva2gpa 0x4000", "gva2gpa 0x5000", "gva2gpa 0x6000", "gva2gpa 0x200000",
     "gva2gpa 0x3fffff", "gva2gpa 0x400000", "gva2gpa 0x80000114",
     "gva2gpa 0x7fffffffff", "gva2gpa 0xffffffffffffffff",
     "x /4i 0x1000", "x /2xg 0x2000", "x /2xg 0x3000", "xp /2xg 0x80003000",
