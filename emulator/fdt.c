@@ -3,18 +3,15 @@
  * emulator/fdt.c - the device tree of QEMU 7.2's virt machine for one hart,
  * node for node and property for property in QEMU's order, minus what we
  * do not model (pmu, fw-cfg, flash, platform-bus, pci) and minus the random
- * /chosen/rng-seed, so the blob depends only on the configuration.
+ * /chosen/rng-seed, so the blob depends only on the configuration. The
+ * /soc device nodes come from the board's device table (machine-virt.c,
+ * struct rv_fdt_dev); the rest of the tree is written here.
  */
 #include "emulator/rv-int.h"
 
 #include <libfdt.h>
 #include <stdio.h>
 #include <string.h>
-
-#define PH_CPU0  1
-#define PH_INTC0 2
-#define PH_PLIC  3
-#define PH_TEST  4
 
 /* Accumulates the first libfdt error so the builder reads straight. */
 struct fdtw {
@@ -114,7 +111,7 @@ static void build_syscon(struct fdtw *w, const char *name, const char *compat,
     begin(w, name);
     prop_u32(w, "value", value);
     prop_u32(w, "offset", 0);
-    prop_u32(w, "regmap", PH_TEST);
+    prop_u32(w, "regmap", RV_FDT_PH_TEST);
     prop_str(w, "compatible", compat);
     end(w);
 }
@@ -126,7 +123,7 @@ static void build_cpus(struct fdtw *w, const struct rv_fdt_params *p)
     prop_u32(w, "#size-cells", 0);
     prop_u32(w, "timebase-frequency", RV_TIMEBASE_HZ);
     begin(w, "cpu@0");
-    prop_u32(w, "phandle", PH_CPU0);
+    prop_u32(w, "phandle", RV_FDT_PH_CPU0);
     prop_str(w, "device_type", "cpu");
     prop_u32(w, "reg", 0);
     prop_str(w, "status", "okay");
@@ -137,96 +134,78 @@ static void build_cpus(struct fdtw *w, const struct rv_fdt_params *p)
     prop_u32(w, "#interrupt-cells", 1);
     prop(w, "interrupt-controller", NULL, 0);
     prop_str(w, "compatible", "riscv,cpu-intc");
-    prop_u32(w, "phandle", PH_INTC0);
+    prop_u32(w, "phandle", RV_FDT_PH_INTC0);
     end(w);
     end(w);
     begin(w, "cpu-map");
     begin(w, "cluster0");
     begin(w, "core0");
-    prop_u32(w, "cpu", PH_CPU0);
+    prop_u32(w, "cpu", RV_FDT_PH_CPU0);
     end(w);
     end(w);
     end(w);
     end(w);
 }
 
-static void build_soc(struct fdtw *w)
+/* interrupts-extended = <&intc0 bit ...> */
+static void prop_hart_irqs(struct fdtw *w, const struct rv_fdt_dev *d)
 {
-    static const char compat_test[] = "sifive,test1\0sifive,test0\0syscon";
-    static const char compat_plic[] = "sifive,plic-1.0.0\0riscv,plic0";
-    static const char compat_clint[] = "sifive,clint0\0riscv,clint0";
-    uint32_t cells[4];
+    uint32_t cells[2 * RV_FDT_HART_IRQS_MAX];
+
+    for (unsigned i = 0; i < d->nb_hart_irqs; i++) {
+        cells[2 * i] = RV_FDT_PH_INTC0;
+        cells[2 * i + 1] = d->hart_irqs[i];
+    }
+    prop_cells(w, "interrupts-extended", cells, 2 * d->nb_hart_irqs);
+}
+
+/* One device's node, in the property order struct rv_fdt_dev states. */
+static void build_dev(struct fdtw *w, const struct rv_fdt_node *n)
+{
+    const struct rv_fdt_dev *d = n->dev;
     char name[64];
 
+    node_name(name, sizeof(name), d->node, n->base);
+    begin(w, name);
+    if (d->phandle) {
+        prop_u32(w, "phandle", d->phandle);
+    }
+    if (d->ndev) {
+        prop_u32(w, "riscv,ndev", d->ndev);
+        prop_reg(w, n->base, d->size);
+        prop_hart_irqs(w, d);
+        prop(w, "interrupt-controller", NULL, 0);
+        prop(w, "compatible", d->compat, (int)d->compat_len);
+        prop_u32(w, "#address-cells", 0);
+        prop_u32(w, "#interrupt-cells", 1);
+        end(w);
+        return;
+    }
+    if (n->irq) {
+        prop_u32(w, "interrupts", n->irq);
+        prop_u32(w, "interrupt-parent", RV_FDT_PH_PLIC);
+    }
+    if (d->clock) {
+        prop_u32(w, "clock-frequency", d->clock);
+    }
+    if (d->nb_hart_irqs) {
+        prop_hart_irqs(w, d);
+    }
+    prop_reg(w, n->base, d->size);
+    prop(w, "compatible", d->compat, (int)d->compat_len);
+    end(w);
+}
+
+static void build_soc(struct fdtw *w, const struct rv_fdt_params *p)
+{
     begin(w, "soc");
     prop_u32(w, "#address-cells", 2);
     prop_u32(w, "#size-cells", 2);
     prop_str(w, "compatible", "simple-bus");
     prop(w, "ranges", NULL, 0);
-
-    node_name(name, sizeof(name), "rtc", RV_RTC_BASE);
-    begin(w, name);
-    prop_u32(w, "interrupts", RV_RTC_IRQ);
-    prop_u32(w, "interrupt-parent", PH_PLIC);
-    prop_reg(w, RV_RTC_BASE, RV_RTC_SIZE);
-    prop_str(w, "compatible", "google,goldfish-rtc");
-    end(w);
-
-    node_name(name, sizeof(name), "serial", RV_UART_BASE);
-    begin(w, name);
-    prop_u32(w, "interrupts", RV_UART_IRQ);
-    prop_u32(w, "interrupt-parent", PH_PLIC);
-    prop_u32(w, "clock-frequency", RV_UART_CLOCK);
-    prop_reg(w, RV_UART_BASE, RV_UART_SIZE);
-    prop_str(w, "compatible", "ns16550a");
-    end(w);
-
-    node_name(name, sizeof(name), "test", RV_TEST_BASE);
-    begin(w, name);
-    prop_u32(w, "phandle", PH_TEST);
-    prop_reg(w, RV_TEST_BASE, RV_TEST_SIZE);
-    prop(w, "compatible", compat_test, sizeof(compat_test));
-    end(w);
-
-    for (unsigned i = RV_VIRTIO_SLOTS; i-- > 0;) {
-        uint64_t base = RV_VIRTIO_BASE + i * RV_VIRTIO_SIZE;
-
-        node_name(name, sizeof(name), "virtio_mmio", base);
-        begin(w, name);
-        prop_u32(w, "interrupts", RV_VIRTIO_IRQ + i);
-        prop_u32(w, "interrupt-parent", PH_PLIC);
-        prop_reg(w, base, RV_VIRTIO_SIZE);
-        prop_str(w, "compatible", "virtio,mmio");
-        end(w);
+    for (size_t i = 0; i < p->nb_devs; i++) {
+        build_dev(w, &p->devs[i]);
     }
-
-    node_name(name, sizeof(name), "plic", RV_PLIC_BASE);
-    begin(w, name);
-    prop_u32(w, "phandle", PH_PLIC);
-    prop_u32(w, "riscv,ndev", RV_PLIC_SOURCES - 1);
-    prop_reg(w, RV_PLIC_BASE, RV_PLIC_SIZE);
-    cells[0] = PH_INTC0;
-    cells[1] = RV_IRQ_MEIP;
-    cells[2] = PH_INTC0;
-    cells[3] = RV_IRQ_SEIP;
-    prop_cells(w, "interrupts-extended", cells, 4);
-    prop(w, "interrupt-controller", NULL, 0);
-    prop(w, "compatible", compat_plic, sizeof(compat_plic));
-    prop_u32(w, "#address-cells", 0);
-    prop_u32(w, "#interrupt-cells", 1);
-    end(w);
-
-    node_name(name, sizeof(name), "clint", RV_CLINT_BASE);
-    begin(w, name);
-    cells[0] = PH_INTC0;
-    cells[1] = RV_IRQ_MSIP;
-    cells[2] = PH_INTC0;
-    cells[3] = RV_IRQ_MTIP;
-    prop_cells(w, "interrupts-extended", cells, 4);
-    prop_reg(w, RV_CLINT_BASE, RV_CLINT_SIZE);
-    prop(w, "compatible", compat_clint, sizeof(compat_clint));
-    end(w);
-
     end(w);
 }
 
@@ -236,7 +215,7 @@ int rv_fdt_build(const struct rv_fdt_params *p, uint8_t *dst, size_t dst_cap,
     struct fdtw w = {dst, 0};
     char name[64];
 
-    CHECK_ARG(p && dst && p->isa && p->mmu_type);
+    CHECK_ARG(p && dst && p->isa && p->mmu_type && (p->devs || !p->nb_devs));
     if (dst_cap > RV_FDT_MAX_SIZE) {
         dst_cap = RV_FDT_MAX_SIZE;
     }
@@ -258,7 +237,7 @@ int rv_fdt_build(const struct rv_fdt_params *p, uint8_t *dst, size_t dst_cap,
     prop_reg(&w, RV_RAM_BASE, p->ram_size);
     end(&w);
     build_cpus(&w, p);
-    build_soc(&w);
+    build_soc(&w, p);
     end(&w);
     if (!w.err) {
         w.err = fdt_finish(dst);

@@ -310,6 +310,79 @@ static int opt_member(char *dst, size_t cap, size_t *len,
     return -EINVAL;
 }
 
+/* The members of each backend's data that rrvm builds, as QEMU 7.2's
+ * schema declares them (qapi/char.json, qapi/sockets.json), so that a
+ * missing, unexpected or wrong-typed member gets QEMU's message. */
+#define CHR_COMMON "*logfile:str,*logappend:bool"
+static const struct {
+    const char *type;
+    const char *data;
+} backend_data[] = {
+    {"file", "{" CHR_COMMON ",*in:str,out:str,*append:bool}"},
+    {"serial", "{" CHR_COMMON ",device:str}"},
+    {"parallel", "{" CHR_COMMON ",device:str}"},
+    {"pipe", "{" CHR_COMMON ",device:str}"},
+    {"socket", "{" CHR_COMMON ",addr:{type:enum(inet|unix|vsock|fd),data:any},"
+               "*tls-creds:str,*tls-authz:str,*server:bool,*wait:bool,"
+               "*nodelay:bool,*telnet:bool,*tn3270:bool,*websocket:bool,"
+               "*reconnect:int}"},
+    {"null", "{" CHR_COMMON "}"},
+    {"pty", "{" CHR_COMMON "}"},
+    {"stdio", "{" CHR_COMMON ",*signal:bool}"},
+    {"vc", "{" CHR_COMMON ",*width:int,*height:int,*cols:int,*rows:int}"},
+    /* backends rrvm lacks: their data is checked, then they are refused */
+    {"udp", "{" CHR_COMMON ",remote:{type:enum(inet|unix|vsock|fd),data:any},"
+            "*local:{type:enum(inet|unix|vsock|fd),data:any}}"},
+    {"ringbuf", "{" CHR_COMMON ",*size:int}"},
+    {"memory", "{" CHR_COMMON ",*size:int}"},
+    {"mux", "{" CHR_COMMON ",chardev:str}"},
+    {"msmouse", "{" CHR_COMMON "}"},
+    {"wctablet", "{" CHR_COMMON "}"},
+    {"braille", "{" CHR_COMMON "}"},
+    {"testdev", "{" CHR_COMMON "}"},
+    {"console", "{" CHR_COMMON "}"},
+};
+static const struct {
+    const char *type;
+    const char *data;
+} socket_addr_data[] = {
+    {"unix", "{path:str,*abstract:bool,*tight:bool}"},
+    {"inet", "{host:str,port:str,*numeric:bool,*to:int,*ipv4:bool,"
+             "*ipv6:bool,*keep-alive:bool,*mptcp:bool}"},
+};
+
+static int backend_data_check(const char *type, const struct mon_json *data,
+                              struct err *err)
+{
+    const struct mon_json *addr;
+    const char *at;
+    size_t i;
+    int ret;
+
+    for (i = 0; i < ARRAY_LEN(backend_data); i++) {
+        if (!strcmp(backend_data[i].type, type)) {
+            break;
+        }
+    }
+    if (i == ARRAY_LEN(backend_data)) {
+        return 0; /* refused later as rrvm has no such backend */
+    }
+    ret = mon_json_check(backend_data[i].data, data, "backend.data", err);
+    if (ret < 0 || strcmp(type, "socket")) {
+        return ret;
+    }
+    addr = mon_json_object_get(data, "addr");
+    at = mon_json_str_get(mon_json_object_get(addr, "type"));
+    for (i = 0; i < ARRAY_LEN(socket_addr_data); i++) {
+        if (!strcmp(socket_addr_data[i].type, at)) {
+            return mon_json_check(socket_addr_data[i].data,
+                                  mon_json_object_get(addr, "data"),
+                                  "backend.data.addr.data", err);
+        }
+    }
+    return 0;
+}
+
 /*
  * The -chardev option string of QMP's ChardevBackend @backend for @id:
  * {"type": "file", "data": {"out": P, "append": B}} is "file,id=ID,path=P,
@@ -343,10 +416,20 @@ static int backend_opts(const struct mon_json *backend, const char *id,
         return err_set(err, -EINVAL,
                        "Parameter 'type' does not accept value '%s'", type);
     }
+    ret = backend_data_check(type, data, err);
+    if (ret < 0) {
+        return ret;
+    }
     ret = snprintf(dst, cap, "%s", type) >= (int)cap ? -ERANGE : 0;
     len = strlen(dst);
     ret = ret ? ret : opt_add(dst, cap, &len, "id", id);
+    /* members rrvm does not implement are passed on, so that the chardev
+     * layer refuses them rather than they be ignored */
+    ret = ret ? ret : opt_member(dst, cap, &len, data, "logfile", "logfile");
+    ret =
+        ret ? ret : opt_member(dst, cap, &len, data, "logappend", "logappend");
     if (!strcmp(type, "file")) {
+        ret = ret ? ret : opt_member(dst, cap, &len, data, "in", "input-path");
         ret = ret ? ret : opt_member(dst, cap, &len, data, "out", "path");
         ret = ret ? ret : opt_member(dst, cap, &len, data, "append", "append");
     } else if (!strcmp(type, "pipe") || !strcmp(type, "serial")) {
@@ -375,6 +458,13 @@ static int backend_opts(const struct mon_json *backend, const char *id,
             ret ? ret : opt_member(dst, cap, &len, data, "nodelay", "nodelay");
         ret = ret ? ret
                   : opt_member(dst, cap, &len, data, "reconnect", "reconnect");
+        ret = ret ? ret
+                  : opt_member(dst, cap, &len, data, "tls-creds", "tls-creds");
+        ret = ret ? ret
+                  : opt_member(dst, cap, &len, data, "tls-authz", "tls-authz");
+        ret = ret ? ret : opt_member(dst, cap, &len, data, "tn3270", "tn3270");
+        ret = ret ? ret
+                  : opt_member(dst, cap, &len, data, "websocket", "websocket");
     } else if (strcmp(type, "null") && strcmp(type, "stdio") &&
                strcmp(type, "pty") && strcmp(type, "vc")) {
         return err_set(err, -ENOTSUP, "'%s' is not a valid char driver name",

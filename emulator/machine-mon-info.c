@@ -17,9 +17,12 @@
 #include <unistd.h>
 
 #include "common/alloc.h"
+#include "emulator/rv-int.h"
 
 /* memsave/pmemsave copy through a buffer of QEMU's size. */
 #define INFO_SAVE_CHUNK 1024
+/* pmemsave's largest size: RV64's 56-bit physical address space. */
+#define INFO_PMEMSAVE_MAX (1ull << 56)
 /* Longest register name in the dump ("mscratch", "x10/a0", "f27/fs11"). */
 #define INFO_REG_NAME_MAX 16
 
@@ -387,6 +390,14 @@ static int mem_save(struct mon_req *req, bool virt, struct err *err)
     if (virt && mon_req_arg_int(req, "cpu-index", &cpu) && cpu != 0) {
         return err_set(err, -EINVAL,
                        "Parameter 'cpu-index' expects a CPU number");
+    }
+    /* QEMU 7.2 crashes on a negative size, and writes a pmemsave of any
+     * size (unassigned memory reads 0): refuse both before opening */
+    if (size < 0 || (!virt && (uint64_t)size > INFO_PMEMSAVE_MAX)) {
+        return err_set(err, -EINVAL,
+                       "Invalid addr 0x%016" PRIx64 "/size %" PRId64
+                       " specified",
+                       addr, size);
     }
     orig_addr = addr;
     orig_size = size;
@@ -925,62 +936,6 @@ static int cmd_gpa2hpa(struct mon_req *req, struct err *err)
 
 /* ---- log, logfile ---- */
 
-struct log_item {
-    const char *name;
-    unsigned mask;
-    const char *help;
-};
-
-/* The -d items rrvm implements, in QEMU's order and words. */
-static const struct log_item log_items[] = {
-    {"in_asm", RV_LOG_IN_ASM, "show target assembly code for each compiled TB"},
-    {"int", RV_LOG_INT, "show interrupts/exceptions in short format"},
-    {"exec", RV_LOG_EXEC, "show trace before each executed TB (lots of logs)"},
-    {"cpu", RV_LOG_CPU,
-     "show CPU registers before entering a TB (lots of logs)"},
-    {"fpu", RV_LOG_FPU, "include FPU registers in the 'cpu' logging"},
-    {"unimp", RV_LOG_UNIMP, "log unimplemented functionality"},
-    {"guest_errors", RV_LOG_GUEST_ERRORS,
-     "log when the guest OS does something invalid (eg accessing a\n"
-     "non-existent register)"},
-    {"nochain", 0,
-     "do not chain compiled TBs so that \"exec\" and \"cpu\" show\n"
-     "complete traces"},
-};
-
-/* Parse "a,b,c" (QEMU's qemu_str_to_log_mask; "all" is every item).
- * Returns 0 and *@mask, or -EINVAL for an unknown or empty item. */
-static int log_parse(const char *items, unsigned *mask)
-{
-    const char *p = items;
-
-    *mask = 0;
-    while (true) {
-        size_t len = strcspn(p, ",");
-        bool found = len == 3 && !strncmp(p, "all", 3);
-
-        for (size_t i = 0; !found && i < ARRAY_LEN(log_items); i++) {
-            found = strlen(log_items[i].name) == len &&
-                    !strncmp(p, log_items[i].name, len);
-            if (found) {
-                *mask |= log_items[i].mask;
-            }
-        }
-        if (!found) {
-            return -EINVAL;
-        }
-        if (len == 3 && !strncmp(p, "all", 3)) {
-            for (size_t i = 0; i < ARRAY_LEN(log_items); i++) {
-                *mask |= log_items[i].mask;
-            }
-        }
-        if (!p[len]) {
-            return 0;
-        }
-        p += len + 1;
-    }
-}
-
 /* The monitor's log file receiver. */
 static void log_to_file(void *opaque, const char *msg)
 {
@@ -1051,12 +1006,16 @@ static int cmd_log(struct mon_req *req, struct err *err)
     if (!m) {
         return -EAGAIN;
     }
-    if (strcmp(items, "none") && log_parse(items, &mask) < 0) {
+    /* no items: `help log` (MON_CMD_HELP_RUNS) */
+    if (!items ||
+        (strcmp(items, "none") && rv_log_parse(items, &mask, NULL, NULL) < 0)) {
+        size_t n;
+        const struct rv_log_item *it = rv_log_items(&n);
+
         mon_req_printf(req, "Log items (comma separated):\n");
         mon_req_printf(req, "%-15s %s\n", "none", "remove all logs");
-        for (size_t i = 0; i < ARRAY_LEN(log_items); i++) {
-            mon_req_printf(req, "%-15s %s\n", log_items[i].name,
-                           log_items[i].help);
+        for (size_t i = 0; i < n; i++) {
+            mon_req_printf(req, "%-15s %s\n", it[i].name, it[i].help);
         }
         return 0;
     }
@@ -1151,8 +1110,8 @@ static const struct mon_cmd info_cmds[] = {
      "address",
      cmd_gpa2hpa, NULL, MON_CMD_HMP_ONLY, NULL},
     {NULL, "log", NULL, NULL, "items:s", "item1[,...]",
-     "activate logging of the specified items", cmd_log, NULL, MON_CMD_HMP_ONLY,
-     NULL},
+     "activate logging of the specified items", cmd_log, NULL,
+     MON_CMD_HMP_ONLY | MON_CMD_HELP_RUNS, NULL},
     {NULL, "logfile", NULL, NULL, "filename:F", "filename",
      "output logs to 'filename'", cmd_logfile, NULL, MON_CMD_HMP_ONLY, NULL},
     {"system_wakeup", "system_wakeup", NULL, NULL, NULL, NULL,

@@ -7,6 +7,7 @@
  */
 #include "emulator/machine-mon.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -233,7 +234,8 @@ static int cmd_query_status(struct mon_req *req, struct err *err)
     }
     st = rv_machine_runstate(vm->m);
     if (obj_set(o, "status", mon_json_str_new(rv_runstate_name(st))) < 0 ||
-        obj_set(o, "singlestep", mon_json_bool_new(false)) < 0 ||
+        obj_set(o, "singlestep",
+                mon_json_bool_new(vm_mon_info_singlestep(vm->info))) < 0 ||
         obj_set(o, "running", mon_json_bool_new(rv_machine_is_running(vm->m))) <
             0) {
         mon_json_free(o);
@@ -246,10 +248,12 @@ static int cmd_query_status(struct mon_req *req, struct err *err)
 static void fmt_status(struct mon_req *req, const struct mon_json *ret)
 {
     const char *st = mon_json_str_get(mon_json_object_get(ret, "status"));
-    bool running = false;
+    bool running = false, step = false;
 
     mon_json_bool_get(mon_json_object_get(ret, "running"), &running);
-    mon_req_printf(req, "VM status: %s", running ? "running" : "paused");
+    mon_json_bool_get(mon_json_object_get(ret, "singlestep"), &step);
+    mon_req_printf(req, "VM status: %s%s", running ? "running" : "paused",
+                   step ? " (single step mode)" : "");
     if (!running && st && strcmp(st, "paused")) {
         mon_req_printf(req, " (%s)", st);
     }
@@ -273,6 +277,10 @@ static int cmd_cont(struct mon_req *req, struct err *err)
 
     if (!vm->m) {
         return no_machine(err);
+    }
+    /* QEMU's vm_prepare_start(): running and no stop pending, no events */
+    if (rv_machine_is_running(vm->m)) {
+        return 0;
     }
     return rv_machine_cont(vm->m, err);
 }
@@ -535,14 +543,23 @@ static int cmd_stop_at(struct mon_req *req, struct err *err)
     return rv_machine_stop_at(vm->m, (uint64_t)ic, err);
 }
 
-/* HMP `info registers [-a]`. */
+/* HMP `info registers [-a|vcpu]` (QEMU's hmp_info_registers). */
 static int cmd_info_registers(struct mon_req *req, struct err *err)
 {
     struct vm_mon *vm = req_vm(req);
     char buf[RV_MACHINE_DUMP_MAX];
+    bool all = false;
+    int64_t vcpu = -1;
 
     if (!vm->m) {
         return no_machine(err);
+    }
+    mon_req_arg_bool(req, "cpustate_all", &all);
+    mon_req_arg_int(req, "vcpu", &vcpu);
+    /* the board has one hart, CPU#0 */
+    if (!all && vcpu > 0) {
+        mon_req_printf(req, "CPU#%" PRId64 " not available\n", vcpu);
+        return 0;
     }
     /* QEMU 7.2 heads the one hart's dump with its index, -a or not. */
     rv_machine_dump_registers(vm->m, buf, sizeof(buf));
@@ -590,9 +607,14 @@ static void disas(struct mon_req *req, struct rv_machine *m, uint64_t addr,
         uint64_t raw;
 
         if (rv_machine_mem_read(m, addr, virt, b, 2) < 0) {
-            mon_req_printf(req, "0x%016" PRIx64 ": Cannot access memory\n",
-                           addr);
-            return;
+            /* QEMU's perror_memory(); print_insn_riscv() then returns EIO,
+             * which QEMU's loop takes for a length: it steps by 5 */
+            mon_req_printf(req,
+                           "0x%016" PRIx64 ":  Address 0x%" PRIx64
+                           " is out of bounds.\n\n",
+                           addr, addr);
+            addr += EIO;
+            continue;
         }
         if ((b[0] & 3) != 3) {
             avail = 2;
@@ -725,7 +747,7 @@ static const struct mon_cmd machine_cmds[] = {
     {"query-target", NULL, NULL, "{arch:str}", NULL, NULL, NULL,
      cmd_query_target, NULL, 0, NULL},
     {"query-cpus-fast", NULL, NULL,
-     "[{thread-id:int,props:{*core-id:int},"
+     "[{thread-id:int,*props:{*core-id:int},"
      "qom-path:str,cpu-index:int,target:str}]",
      NULL, NULL, NULL, cmd_query_cpus_fast, NULL, 0, NULL},
     {"query-chardev", "info chardev", NULL,
@@ -735,9 +757,11 @@ static const struct mon_cmd machine_cmds[] = {
      "{icount:int,statehash:str}", NULL, NULL,
      "show the instruction count and the SHA-256 of the machine state",
      cmd_statehash, fmt_statehash, 0, NULL},
-    {NULL, "info registers", NULL, NULL, "cpustate_all:-a", "[-a]",
-     "show the cpu registers (-a: all CPUs)", cmd_info_registers, NULL,
-     MON_CMD_HMP_ONLY, NULL},
+    {NULL, "info registers", NULL, NULL, "cpustate_all:-a,vcpu:i?", "[-a|vcpu]",
+     "show the cpu registers (-a: show register info for all cpus; vcpu: "
+     "specific vCPU to query; show the current CPU's registers if no "
+     "argument is specified)",
+     cmd_info_registers, NULL, MON_CMD_HMP_ONLY, NULL},
     {NULL, "x", NULL, NULL, "fmt:/,addr:l", "/fmt addr",
      "virtual memory dump starting at 'addr'", cmd_x, NULL, MON_CMD_HMP_ONLY,
      NULL},

@@ -388,7 +388,11 @@ struct virt_dev {
     rv_mmio_read_fn *read;
     rv_mmio_write_fn *write;
     void (*reset)(void *dev); /* NULL: no reset state */
+    struct rv_fdt_dev fdt;    /* its /soc node (fdt.c); node NULL: none */
 };
+
+/* A compatible string list with its length. */
+#define FDT_COMPAT(list) .compat = list, .compat_len = sizeof(list)
 
 static void reset_clint(void *dev)
 {
@@ -417,12 +421,18 @@ static void reset_virtio(void *dev)
 
 #define VIRT_DEV(field) offsetof(struct rv_machine, field)
 
+/* One device per entry, laid out by hand. */
+/* clang-format off */
 static const struct virt_dev virt_devs[] = {
     {"riscv.aclint.swi", "riscv.aclint.swi",
      "gpio-out \"\" 1\nhartid-base = 0 (0x0)\nnum-harts = 1 (0x1)\n"
      "sswi = 0 (0x0)\n",
      false, RV_CLINT_BASE, 0x4000, 0x4000, 0, 1, 0, VIRT_DEV(clint), 0,
-     rv_dev_clint_read, rv_dev_clint_write, reset_clint},
+     rv_dev_clint_read, rv_dev_clint_write, reset_clint,
+     /* one node for both ACLINT windows, as QEMU's riscv,clint0 */
+     {.node = "clint", .step = 0, FDT_COMPAT("sifive,clint0\0riscv,clint0"),
+      .size = RV_CLINT_SIZE, .nb_hart_irqs = 2,
+      .hart_irqs = {RV_IRQ_MSIP, RV_IRQ_MTIP}}},
     {"riscv.aclint.mtimer", "riscv.aclint.mtimer",
      "gpio-out \"\" 1\nhartid-base = 0 (0x0)\nnum-harts = 1 (0x1)\n"
      "timecmp-base = 0 (0x0)\ntime-base = 32760 (0x7ff8)\n"
@@ -439,26 +449,62 @@ static const struct virt_dev virt_devs[] = {
      "context-stride = 4096 (0x1000)\n"
      "aperture-size = 6291456 (0x600000)\n",
      false, RV_PLIC_BASE, RV_PLIC_SIZE, RV_PLIC_SIZE, 0, 1, 0, VIRT_DEV(plic),
-     0, rv_dev_plic_read, rv_dev_plic_write, reset_plic},
+     0, rv_dev_plic_read, rv_dev_plic_write, reset_plic,
+     {.node = "plic", .step = 1, FDT_COMPAT("sifive,plic-1.0.0\0riscv,plic0"),
+      .size = RV_PLIC_SIZE, .phandle = RV_FDT_PH_PLIC,
+      .ndev = RV_PLIC_SOURCES - 1, .nb_hart_irqs = 2,
+      .hart_irqs = {RV_IRQ_MEIP, RV_IRQ_SEIP}}},
     {"riscv.sifive.test", "riscv.sifive.test", "", false, RV_TEST_BASE,
      RV_TEST_SIZE, RV_TEST_SIZE, 0, 1, 0, VIRT_DEV(test), 0, rv_dev_test_read,
-     rv_dev_test_write, NULL},
+     rv_dev_test_write, NULL,
+     {.node = "test", .step = 3, FDT_COMPAT("sifive,test1\0sifive,test0\0syscon"),
+      .size = RV_TEST_SIZE, .phandle = RV_FDT_PH_TEST}},
     {"virtio-mmio", "virtio-mmio",
      "gpio-out \"sysbus-irq\" 1\nformat_transport_address = true\n"
      "force-legacy = true\nioeventfd = false\n",
      false, RV_VIRTIO_BASE, RV_VIRTIO_SIZE, 0x200, 0, RV_VIRTIO_SLOTS, 1,
      VIRT_DEV(virtio), sizeof(struct rv_virtio), rv_dev_virtio_read,
-     rv_dev_virtio_write, reset_virtio},
+     rv_dev_virtio_write, reset_virtio,
+     {.node = "virtio_mmio", .step = 2, FDT_COMPAT("virtio,mmio"),
+      .size = RV_VIRTIO_SIZE}},
     {"serial", "serial-mm",
      "gpio-out \"sysbus-irq\" 1\nregshift = 0 (0x0)\n"
      "endianness = 2 (0x2)\n",
      true, RV_UART_BASE, RV_UART_SIZE, 8, 0, 1, 10, VIRT_DEV(uart), 0,
-     rv_dev_uart_read, rv_dev_uart_write, reset_uart},
+     rv_dev_uart_read, rv_dev_uart_write, reset_uart,
+     {.node = "serial", .step = 4, FDT_COMPAT("ns16550a"), .size = RV_UART_SIZE,
+      .clock = RV_UART_CLOCK}},
     {"goldfish_rtc", "goldfish_rtc",
      "gpio-out \"sysbus-irq\" 1\nbig-endian = false\n", false, RV_RTC_BASE,
      RV_RTC_SIZE, 0x24, 0, 1, 11, VIRT_DEV(rtc), 0, rv_dev_rtc_read,
-     rv_dev_rtc_write, reset_rtc},
+     rv_dev_rtc_write, reset_rtc,
+     {.node = "rtc", .step = 5, FDT_COMPAT("google,goldfish-rtc"), .size = RV_RTC_SIZE}},
 };
+/* clang-format on */
+
+/* QEMU adds each node before those added earlier (struct rv_fdt_node). */
+size_t rv_machine_fdt_nodes(struct rv_fdt_node *dst, size_t cap)
+{
+    const size_t nb_rows = sizeof(virt_devs) / sizeof(virt_devs[0]);
+    unsigned step = 0;
+    size_t n = 0;
+
+    for (size_t k = 0; k < nb_rows; k++) {
+        step = virt_devs[k].fdt.step > step ? virt_devs[k].fdt.step : step;
+    }
+    for (step++; step-- > 0;) {
+        for (size_t k = nb_rows; k-- > 0;) {
+            const struct virt_dev *v = &virt_devs[k];
+
+            for (unsigned i = v->count;
+                 v->fdt.node && v->fdt.step == step && i-- > 0 && n < cap;) {
+                dst[n++] = (struct rv_fdt_node){&v->fdt, v->base + i * v->size,
+                                                v->irq ? v->irq + i : 0};
+            }
+        }
+    }
+    return n;
+}
 
 static void *virt_dev_state(struct rv_machine *m, const struct virt_dev *d,
                             unsigned i)
@@ -737,6 +783,7 @@ static int machine_boot_setup(struct rv_machine *m, struct err *err)
 {
     const struct rv_machine_config *c = &m->cfg;
     struct rv_fdt_params fp = {0};
+    struct rv_fdt_node nodes[RV_FDT_NODES_MAX];
     uint64_t entry, end, fw_end = RV_RAM_BASE, kstart, istart, iend;
     uint8_t *dtb = NULL;
     size_t dtb_len = 0;
@@ -796,6 +843,8 @@ static int machine_boot_setup(struct rv_machine *m, struct err *err)
     fp.isa = c->isa;
     fp.mmu_type = c->mmu_type;
     fp.bootargs = c->append;
+    fp.devs = nodes;
+    fp.nb_devs = rv_machine_fdt_nodes(nodes, RV_FDT_NODES_MAX);
     dtb = mem_alloc(RV_FDT_MAX_SIZE);
     if (!dtb) {
         return err_set(err, -ENOMEM, "device tree: out of memory");

@@ -23,6 +23,7 @@
 #include "common/loop.h"
 #include "common/opts.h"
 #include "emulator/machine-mon.h"
+#include "emulator/rv-int.h"
 #include "emulator/rv.h"
 #include "emulator/rv-int.h"
 
@@ -1102,59 +1103,34 @@ static int opt_rtc(struct cli *o, const char *arg)
     return 0;
 }
 
-/* The -d items we implement, with QEMU 7.2's descriptions. */
-static const struct {
-    const char *name;
-    unsigned mask;
-    const char *help;
-} log_items[] = {
-    {"in_asm", RV_LOG_IN_ASM, "show target assembly code for each compiled TB"},
-    {"int", RV_LOG_INT, "show interrupts/exceptions in short format"},
-    {"exec", RV_LOG_EXEC, "show trace before each executed TB (lots of logs)"},
-    {"cpu", RV_LOG_CPU,
-     "show CPU registers before entering a TB (lots of logs)"},
-    {"fpu", RV_LOG_FPU, "include FPU registers in the 'cpu' logging"},
-    {"unimp", RV_LOG_UNIMP, "log unimplemented functionality"},
-    {"guest_errors", RV_LOG_GUEST_ERRORS,
-     "log when the guest OS does something invalid (eg accessing a\n"
-     "non-existent register)"},
-    {"nochain", 0,
-     "do not chain compiled TBs so that \"exec\" and \"cpu\" show\n"
-     "complete traces (always so in rrvm)"},
-};
-
+/* -d help: the items (emulator/rv-trace.c), as QEMU's -d help. */
 static void log_usage(void)
 {
+    size_t n;
+    const struct rv_log_item *it = rv_log_items(&n);
+
     printf("Log items (comma separated):\n");
-    for (size_t i = 0; i < sizeof(log_items) / sizeof(log_items[0]); i++) {
-        printf("%-15s %s\n", log_items[i].name, log_items[i].help);
+    for (size_t i = 0; i < n; i++) {
+        printf("%-15s %s\n", it[i].name, it[i].help);
     }
 }
 
 static int opt_debug(struct cli *o, const char *arg)
 {
-    char buf[256], *tok, *save = NULL;
+    const char *bad = "";
+    size_t bad_len = 0;
+    unsigned mask;
 
     if (!strcmp(arg, "help")) {
         log_usage();
         exit(0);
     }
-    snprintf(buf, sizeof(buf), "%s", arg);
-    for (tok = strtok_r(buf, ",", &save); tok;
-         tok = strtok_r(NULL, ",", &save)) {
-        size_t i, n = sizeof(log_items) / sizeof(log_items[0]);
-
-        for (i = 0; i < n; i++) {
-            if (!strcmp(tok, log_items[i].name)) {
-                o->mc.log_mask |= log_items[i].mask;
-                break;
-            }
-        }
-        if (i == n) {
-            log_usage();
-            return fail("-d %s: unknown log item (-d help lists them)", tok);
-        }
+    if (rv_log_parse(arg, &mask, &bad, &bad_len) < 0) {
+        log_usage();
+        return fail("-d %.*s: unknown log item (-d help lists them)",
+                    (int)bad_len, bad);
     }
+    o->mc.log_mask |= mask;
     return 0;
 }
 

@@ -97,6 +97,23 @@ void rv_cpu_code_written(struct rv_cpu *cpu, uint64_t gpa, uint64_t len);
 void rv_cpu_flush_tlb(struct rv_cpu *cpu);
 /* Receives trace text: one or more lines without the final newline. */
 typedef void rv_trace_fn(void *opaque, const char *text);
+/* A -d item (rv-trace.c): QEMU 7.2's name and help text, its RV_LOG_* bits
+ * (0 for an item accepted and ignored: nochain). */
+struct rv_log_item {
+    const char *name;
+    unsigned mask;
+    const char *help; /* may span lines */
+};
+/* The -d items rrvm implements, in QEMU's order (of -d help and HMP `log`);
+ * "all" and "none" are not in it. Sets *@n. */
+const struct rv_log_item *rv_log_items(size_t *n);
+/*
+ * Parse "a,b,c" as QEMU's qemu_str_to_log_mask() ("all" is every item).
+ * Returns 0 and *@mask, or -EINVAL for an unknown or empty item, whose
+ * start and length are then in *@bad and *@bad_len (either may be NULL).
+ */
+int rv_log_parse(const char *items, unsigned *mask, const char **bad,
+                 size_t *bad_len);
 /*
  * CPU tracing in QEMU 7.2's -d formats: @mask holds RV_LOG_IN_ASM, _INT,
  * _EXEC, _CPU, _FPU (other bits are ignored); 0 turns tracing off. With
@@ -393,12 +410,50 @@ void rv_dev_virtio_load(struct rv_virtio *v, const uint8_t *src);
 /* fdt.c: the device tree QEMU 7.2 builds for virt, minus host-dependent
  * and unused nodes. */
 #define RV_FDT_MAX_SIZE (64u << 10)
+/* The phandles of QEMU 7.2's virt tree for one hart. */
+#define RV_FDT_PH_CPU0  1
+#define RV_FDT_PH_INTC0 2
+#define RV_FDT_PH_PLIC  3
+#define RV_FDT_PH_TEST  4
+/* Interrupts a device node sends to the hart's interrupt controller. */
+#define RV_FDT_HART_IRQS_MAX 2
+/*
+ * What a device's /soc node needs beyond its address and PLIC source: a
+ * row of the board's device table (machine-virt.c) holds one. Properties
+ * are written in QEMU's order: phandle, riscv,ndev, interrupts and
+ * interrupt-parent (when the device has a PLIC source), clock-frequency,
+ * interrupts-extended, reg, compatible; with @ndev (the PLIC's layout):
+ * phandle, riscv,ndev, reg, interrupts-extended, interrupt-controller,
+ * compatible, #address-cells, #interrupt-cells.
+ */
+struct rv_fdt_dev {
+    const char *node;      /* node name before "@<base>"; NULL: no node */
+    unsigned step;         /* when QEMU's create_fdt() adds it (below) */
+    const char *compat;    /* the compatible string list, NULs inside */
+    size_t compat_len;     /* its bytes, the last NUL included */
+    uint64_t size;         /* reg's size */
+    uint32_t phandle;      /* RV_FDT_PH_*; 0: none */
+    uint32_t ndev;         /* riscv,ndev of an interrupt controller; 0 */
+    uint32_t clock;        /* clock-frequency; 0: none */
+    unsigned nb_hart_irqs; /* interrupts-extended: <intc mip-bit> each */
+    uint32_t hart_irqs[RV_FDT_HART_IRQS_MAX];
+};
+/* One device node: its description, address and PLIC source (0: none).
+ * QEMU adds each node before those added earlier, so /soc lists them by
+ * decreasing step, and the instances of a row backwards. */
+struct rv_fdt_node {
+    const struct rv_fdt_dev *dev;
+    uint64_t base;
+    unsigned irq;
+};
 struct rv_fdt_params {
     uint64_t ram_size;
     const char *isa;
     const char *mmu_type;
     const char *bootargs;              /* NULL if none */
     uint64_t initrd_start, initrd_end; /* both 0 if none */
+    const struct rv_fdt_node *devs;    /* the /soc nodes, in order */
+    size_t nb_devs;
 };
 /* Write the DTB into @dst. Returns its size, or -ENOSPC/-EINVAL. */
 int rv_fdt_build(const struct rv_fdt_params *p, uint8_t *dst, size_t dst_cap,
@@ -407,6 +462,11 @@ int rv_fdt_build(const struct rv_fdt_params *p, uint8_t *dst, size_t dst_cap,
  * @dst_cap. Returns the new size or a negative errno. */
 int rv_fdt_fixup_chosen(uint8_t *dtb, size_t dst_cap,
                         const struct rv_fdt_params *p, struct err *err);
+/* (machine-virt.c) Room for the board's /soc nodes. */
+#define RV_FDT_NODES_MAX 32
+/* (machine-virt.c) The board's /soc nodes, from its device table, in
+ * QEMU's order, into @dst. Returns how many, at most @cap. */
+size_t rv_machine_fdt_nodes(struct rv_fdt_node *dst, size_t cap);
 
 /* loader.c: files into guest RAM. */
 struct rv_ram {

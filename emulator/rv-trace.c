@@ -29,9 +29,11 @@
  *     (privilege, VILL, mstatus.FS, XL=2); cflags is QEMU's value for a
  *     block under -icount (0xff020000).
  */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "common/alloc.h"
 #include "emulator/rv-disas.h"
@@ -166,6 +168,66 @@ static void trace_printf(struct rv_trace *t, const char *fmt, ...)
         size_t room = RV_TRACE_BUF - t->len - 1;
 
         t->len += (size_t)n < room ? (size_t)n : room;
+    }
+}
+
+/* ---- the -d items ---- */
+
+/* In QEMU 7.2's order and words (util/log.c: qemu_log_items). */
+static const struct rv_log_item log_items[] = {
+    {"in_asm", RV_LOG_IN_ASM, "show target assembly code for each compiled TB"},
+    {"int", RV_LOG_INT, "show interrupts/exceptions in short format"},
+    {"exec", RV_LOG_EXEC, "show trace before each executed TB (lots of logs)"},
+    {"cpu", RV_LOG_CPU,
+     "show CPU registers before entering a TB (lots of logs)"},
+    {"fpu", RV_LOG_FPU, "include FPU registers in the 'cpu' logging"},
+    {"unimp", RV_LOG_UNIMP, "log unimplemented functionality"},
+    {"guest_errors", RV_LOG_GUEST_ERRORS,
+     "log when the guest OS does something invalid (eg accessing a\n"
+     "non-existent register)"},
+    /* rrvm never chains blocks: accepted, nothing to change */
+    {"nochain", 0,
+     "do not chain compiled TBs so that \"exec\" and \"cpu\" show\n"
+     "complete traces"},
+};
+
+const struct rv_log_item *rv_log_items(size_t *n)
+{
+    *n = sizeof(log_items) / sizeof(log_items[0]);
+    return log_items;
+}
+
+int rv_log_parse(const char *items, unsigned *mask, const char **bad,
+                 size_t *bad_len)
+{
+    const size_t n = sizeof(log_items) / sizeof(log_items[0]);
+    const char *p = items;
+
+    *mask = 0;
+    while (true) {
+        size_t len = strcspn(p, ",");
+        bool all = len == 3 && !strncmp(p, "all", 3), found = all;
+
+        for (size_t i = 0; i < n; i++) {
+            if (all || (strlen(log_items[i].name) == len &&
+                        !strncmp(p, log_items[i].name, len))) {
+                *mask |= log_items[i].mask;
+                found = true;
+            }
+        }
+        if (!found) {
+            if (bad) {
+                *bad = p;
+            }
+            if (bad_len) {
+                *bad_len = len;
+            }
+            return -EINVAL;
+        }
+        if (!p[len]) {
+            return 0;
+        }
+        p += len + 1;
     }
 }
 

@@ -690,7 +690,24 @@ static void help_one(const struct mon_cmd_ent *e, struct mon_buf *out)
                    e->cmd->help ? e->cmd->help : "");
 }
 
-static void hmp_help(struct mon *mon, const char *arg, struct mon_buf *out)
+/* `help NAME` of a MON_CMD_HELP_RUNS entry: its handler, no arguments. */
+static void help_run(struct mon *mon, struct mon_session *s,
+                     const struct mon_cmd_ent *e, struct mon_buf *out)
+{
+    struct mon_req req = {0};
+    struct err err = {0};
+
+    req.session = s;
+    req.hmp = true;
+    req.hmp_out = out;
+    if (mon_cmd_run(mon, &req, e, NULL, &err) < 0) {
+        mon_buf_printf(out, "%s\n", err.msg);
+    }
+    mon_json_free(req.ret);
+}
+
+static void hmp_help(struct mon *mon, struct mon_session *s, const char *arg,
+                     struct mon_buf *out)
 {
     const struct mon_cmd_ent *e;
     const char *p = arg, *w1, *w2;
@@ -732,6 +749,10 @@ static void hmp_help(struct mon *mon, const char *arg, struct mon_buf *out)
             return;
         }
     }
+    if (e->cmd->flags & MON_CMD_HELP_RUNS) {
+        help_run(mon, s, e, out);
+        return;
+    }
     help_one(e, out);
 }
 
@@ -767,7 +788,7 @@ void mon_hmp_run_line(struct mon *mon, struct mon_session *s, const char *line,
         return;
     }
     if (!strcmp(e->hmp_first, "help")) {
-        hmp_help(mon, p, out);
+        hmp_help(mon, s, p, out);
         return;
     }
     if (!strcmp(e->hmp_first, "info")) {

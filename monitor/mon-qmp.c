@@ -192,12 +192,6 @@ static void qmp_dispatch(struct mon_session *s, const struct mon_json *msg)
                    "'qmp_capabilities'");
         return;
     }
-    if (s->negotiated && ent && (ent->cmd->flags & MON_CMD_CAPABILITIES)) {
-        send_error(s, id, MON_ERR_COMMAND_NOT_FOUND,
-                   "Capabilities negotiation is already complete, command "
-                   "ignored");
-        return;
-    }
     if (!ent) {
         snprintf(desc, sizeof(desc), "The command %.200s has not been found",
                  name);
@@ -205,6 +199,13 @@ static void qmp_dispatch(struct mon_session *s, const struct mon_json *msg)
         return;
     }
     ret = mon_type_check_args(ent->args, args, &err);
+    /* QEMU checks the arguments before it refuses a second negotiation */
+    if (ret == 0 && s->negotiated && (ent->cmd->flags & MON_CMD_CAPABILITIES)) {
+        send_error(s, id, MON_ERR_COMMAND_NOT_FOUND,
+                   "Capabilities negotiation is already complete, command "
+                   "ignored");
+        return;
+    }
     if (ret == 0) {
         req.session = s;
         ret = mon_cmd_run(s->mon, &req, ent, args, &err);

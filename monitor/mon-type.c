@@ -295,6 +295,19 @@ static const char *expect_name(const struct mon_type *t)
 static int check_value(const struct mon_type *t, const struct mon_json *v,
                        const char *path, struct err *err);
 
+/* The last member name of @path ("a.b[0].c" gives "c"), "null" if @path
+ * ends in an array index. */
+static const char *enum_member_name(const char *path)
+{
+    size_t len = strlen(path);
+    const char *dot = strrchr(path, '.');
+
+    if (len && path[len - 1] == ']') {
+        return "null";
+    }
+    return dot ? dot + 1 : path;
+}
+
 static int check_object(const struct mon_type *t, const struct mon_json *obj,
                         const char *prefix, struct err *err)
 {
@@ -372,9 +385,11 @@ static int check_value(const struct mon_type *t, const struct mon_json *v,
                     return 0;
                 }
             }
+            /* QEMU's input_type_enum() names the member alone, and an
+             * array element (which has no name) "null" */
             return err_set(err, -EINVAL,
-                           "Parameter '%s' does not accept value '%s'", path,
-                           v->u.s);
+                           "Parameter '%s' does not accept value '%s'",
+                           enum_member_name(path), v->u.s);
         }
         break;
     case MON_T_ARRAY:
@@ -410,6 +425,28 @@ int mon_type_check_args(const struct mon_type *t, const struct mon_json *args,
     static const struct mon_type none = {.kind = MON_T_OBJECT};
 
     return check_object(t ? t : &none, args, "", err);
+}
+
+int mon_json_check(const char *type, const struct mon_json *val,
+                   const char *path, struct err *err)
+{
+    struct mon_type *t = NULL;
+    char prefix[200];
+    int ret;
+
+    CHECK_ARG(type && val && path);
+    ret = mon_type_parse(type, &t, err);
+    if (ret < 0) {
+        return ret;
+    }
+    if (t->kind == MON_T_OBJECT && mon_json_type(val) == MON_JSON_OBJECT) {
+        snprintf(prefix, sizeof(prefix), "%s%s", path, *path ? "." : "");
+        ret = check_object(t, val, prefix, err);
+    } else {
+        ret = check_value(t, val, path, err);
+    }
+    mon_type_free(t);
+    return ret;
 }
 
 static void mon_type_clear_names(struct mon_type *t)

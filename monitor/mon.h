@@ -89,6 +89,9 @@ typedef int mon_cmd_fn(struct mon_req *req, struct err *err);
 typedef void mon_hmp_fmt_fn(struct mon_req *req, const struct mon_json *ret);
 
 #define MON_CMD_HMP_ONLY (1u << 0) /* not in QMP; use human-monitor-command */
+/* `help NAME` runs the handler without arguments instead of printing the
+ * help line (QEMU's `help log` lists the log items). */
+#define MON_CMD_HELP_RUNS (1u << 1)
 
 /*
  * One command table entry. A command is implemented once; the entry feeds
@@ -240,6 +243,15 @@ int mon_json_object_set_take(struct mon_json *obj, const char *key,
  */
 int mon_json_parse(const char *src, size_t src_len, struct mon_json **out,
                    struct err *err);
+/*
+ * Check @val against the type expression @type (the notation of struct
+ * mon_cmd), naming members from @path ("backend.data" gives "Parameter
+ * 'backend.data.out' is missing"), with the messages of QMP's argument
+ * checks: for what a handler checks itself, such as a union's variant.
+ * Returns 0, or -EINVAL (@err set; also for a bad @type), -ENOMEM.
+ */
+int mon_json_check(const char *type, const struct mon_json *val,
+                   const char *path, struct err *err);
 /* Deep copy; NULL on allocation failure. */
 struct mon_json *mon_json_copy(const struct mon_json *v);
 /* Accepts NULL. */

@@ -20,13 +20,20 @@
 
 static uint8_t dtb[RV_FDT_MAX_SIZE];
 
+/* The board's tree: its /soc nodes come from the device table. */
 static int build(const char *bootargs, uint64_t is, uint64_t ie)
 {
+    struct rv_fdt_node nodes[RV_FDT_NODES_MAX];
     struct rv_fdt_params p = {256ull << 20, "rv64imafdc_zicsr_zifencei",
                               "riscv,sv48", bootargs,
                               is,           ie};
     struct err err;
-    int n = rv_fdt_build(&p, dtb, sizeof(dtb), &err);
+    int n;
+
+    p.devs = nodes;
+    p.nb_devs = rv_machine_fdt_nodes(nodes, RV_FDT_NODES_MAX);
+    assert_true(p.nb_devs > 0 && p.nb_devs < RV_FDT_NODES_MAX);
+    n = rv_fdt_build(&p, dtb, sizeof(dtb), &err);
 
     assert_true(n > 0);
     assert_int_equal(fdt_check_header(dtb), 0);

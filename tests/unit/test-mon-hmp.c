@@ -61,7 +61,23 @@ static int cmd_nop(struct mon_req *req, struct err *err)
     return 0;
 }
 
+/* `help dlog` runs it without arguments (MON_CMD_HELP_RUNS), as QEMU's
+ * `help log` lists the log items. */
+static int cmd_log(struct mon_req *req, struct err *err)
+{
+    if (!mon_req_arg_str(req, "items")) {
+        mon_req_printf(req, "Log items (comma separated):\n");
+    }
+    return 0;
+}
+
 static const struct mon_cmd cmds[] = {
+    {.hmp_name = "dlog",
+     .hmp_args = "items:s",
+     .hmp_params = "item1[,...]",
+     .help = "activate logging of the specified items",
+     .fn = cmd_log,
+     .flags = MON_CMD_HMP_ONLY | MON_CMD_HELP_RUNS},
     {.hmp_name = "print|p",
      .hmp_args = "fmt:/,val:l",
      .hmp_params = "/fmt expr",
@@ -448,6 +464,14 @@ static void test_help(void **state)
                         "'addr'\n");
     assert_string_equal(run(f, "? c"), "cont|c  -- resume emulation\n");
     assert_string_equal(run(f, "help nosuch"), "unknown command: 'nosuch'\n");
+    /* MON_CMD_HELP_RUNS: the handler, not the help line (QEMU's help log) */
+    assert_string_equal(run(f, "help dlog"), "Log items (comma separated):\n");
+    h = run(f, "help");
+    assert_non_null(strstr(h, "dlog item1[,...] -- activate logging of the "
+                              "specified items\n"));
+    assert_string_equal(run(f, "dlog"), "dlog: string expected\n"
+                                        "Try \"help dlog\" for more "
+                                        "information\n");
     assert_string_equal(run(f, "help info registers"),
                         "info registers [-a|vcpu] -- show the cpu registers\n");
     assert_string_equal(run(f, "info"), run(f, "help info"));

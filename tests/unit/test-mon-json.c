@@ -219,12 +219,55 @@ static void test_type_check(void **state)
     mon_type_free(t);
 }
 
+/* mon_json_check(): the same checks for what a handler checks itself,
+ * named from a path; enums named as QEMU's input_type_enum() does. */
+static void test_json_check(void **state)
+{
+    static const char type[] = "{a:int,*l:[enum(x|y)],*o:{k:enum(p|q)}}";
+    static const char *const rows[][2] = {
+        {"{\"a\":1,\"l\":[\"x\"],\"o\":{\"k\":\"q\"}}", NULL},
+        {"{}", "Parameter 'backend.data.a' is missing"},
+        {"{\"a\":true}",
+         "Invalid parameter type for 'backend.data.a', expected: integer"},
+        {"{\"a\":1,\"l\":[\"x\",\"z\"]}",
+         "Parameter 'null' does not accept value 'z'"},
+        {"{\"a\":1,\"o\":{\"k\":\"r\"}}",
+         "Parameter 'k' does not accept value 'r'"},
+        {"{\"a\":1,\"o\":{\"k\":\"p\",\"j\":1}}",
+         "Parameter 'backend.data.o.j' is unexpected"},
+        {"[]", "Invalid parameter type for 'backend.data', expected: object"},
+    };
+    struct mon_json *v = NULL;
+    struct err err = {0};
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        assert_int_equal(
+            mon_json_parse(rows[i][0], strlen(rows[i][0]), &v, NULL), 0);
+        err_clear(&err);
+        if (rows[i][1]) {
+            assert_int_equal(mon_json_check(type, v, "backend.data", &err),
+                             -EINVAL);
+            assert_string_equal(err.msg, rows[i][1]);
+        } else {
+            assert_int_equal(mon_json_check(type, v, "backend.data", &err), 0);
+        }
+        mon_json_free(v);
+    }
+    assert_int_equal(mon_json_parse("\"s\"", 3, &v, NULL), 0);
+    assert_int_equal(mon_json_check("int", v, "n", &err), -EINVAL);
+    assert_string_equal(err.msg,
+                        "Invalid parameter type for 'n', expected: integer");
+    assert_int_equal(mon_json_check("{a:", v, "n", &err), -EINVAL);
+    mon_json_free(v);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse_print), cmocka_unit_test(test_parse_errors),
         cmocka_unit_test(test_builders),    cmocka_unit_test(test_types),
-        cmocka_unit_test(test_type_check),
+        cmocka_unit_test(test_type_check),  cmocka_unit_test(test_json_check),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -91,6 +91,15 @@ static void test_negotiation(void **state)
          "{\"error\": {\"class\": \"CommandNotFound\", \"desc\": "
          "\"Capabilities negotiation is already complete, command "
          "ignored\"}}\r\n");
+    /* QEMU checks the arguments first; an enum in an array is 'null' */
+    xchg(f,
+         "{\"execute\":\"qmp_capabilities\",\"arguments\":{\"enable\":"
+         "[\"foo\"]}}",
+         "{\"error\": {\"class\": \"GenericError\", \"desc\": \"Parameter "
+         "'null' does not accept value 'foo'\"}}\r\n");
+    xchg(f, "{\"execute\":\"qmp_capabilities\",\"arguments\":{\"x\":1}}",
+         "{\"error\": {\"class\": \"GenericError\", \"desc\": \"Parameter "
+         "'x' is unexpected\"}}\r\n");
     /* close and reopen: negotiation again */
     mon_session_close(f->s);
     mon_session_open(f->s);
