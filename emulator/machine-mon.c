@@ -47,6 +47,7 @@ struct vm_mon {
     struct mon_cmd *cmds; /* machine_cmds with opaque = this */
     struct vm_mon_info *info;
     struct vm_mon_block *block; /* machine-mon-block.c */
+    struct vm_mon_snap *snap;   /* machine-mon-snap.c */
 };
 
 /* ---- sessions on chardevs ---- */
@@ -790,6 +791,10 @@ int vm_mon_new(const struct vm_mon_config *cfg, struct vm_mon **out,
         ret = vm_mon_block_register(vm->mon, &vm->m, cfg->drives,
                                     cfg->nb_drives, &vm->block, err);
     }
+    if (ret == 0) {
+        ret = vm_mon_snap_register(vm->mon, &vm->m, cfg->drives, cfg->nb_drives,
+                                   &vm->snap, err);
+    }
     if (ret < 0) {
         vm_mon_free(vm);
         return ret;
@@ -824,6 +829,7 @@ void vm_mon_free(struct vm_mon *vm)
     mon_free(vm->mon);
     vm_mon_info_free(vm->info);
     vm_mon_block_free(vm->block);
+    vm_mon_snap_free(vm->snap);
     mem_free(vm->cmds);
     mem_free(vm->name);
     mem_free(vm);

@@ -70,4 +70,20 @@ int vm_mon_block_commit_all(struct vm_mon_block *b, struct err *err);
 /* The same for the monitor's drives. */
 int vm_mon_commit_all(struct vm_mon *vm, struct err *err);
 
+/* ---- machine-mon-snap.c: savevm, loadvm, delvm, info snapshots ---- */
+
+struct vm_mon_snap; /* opaque: the snapshot commands' table */
+
+/*
+ * Register the snapshot commands into @mon. @m points at the machine
+ * pointer (NULL until the machine exists); @drives names the disks
+ * (borrowed until vm_mon_snap_free()). Returns 0 and sets *@out, or
+ * -ENOMEM, -EINVAL.
+ */
+int vm_mon_snap_register(struct mon *mon, struct rv_machine *const *m,
+                         const struct vm_mon_drive *drives, size_t nb_drives,
+                         struct vm_mon_snap **out, struct err *err);
+/* Accepts NULL. Call after mon_free(). */
+void vm_mon_snap_free(struct vm_mon_snap *ms);
+
 #endif /* EMULATOR_MACHINE_MON_H */

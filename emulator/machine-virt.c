@@ -142,6 +142,7 @@ struct rv_machine {
     bool idle_forever;     /* WFI with no deadline: wait for input */
     bool flush_pending;    /* DMA wrote RAM: flush CPU caches after the slice */
     struct rv_vmstate_cache *vmcache; /* state hash tree; NULL until used */
+    struct rv_snap *snap;             /* savevm/loadvm state; NULL until used */
     int exit_code;
 };
 
@@ -1025,6 +1026,7 @@ void rv_machine_free(struct rv_machine *m)
     if (!m) {
         return;
     }
+    rv_snap_free(m->snap);
     for (unsigned i = 0; i < RV_VIRTIO_SLOTS; i++) {
         qcow2_close(m->disk[i].img);
         if (m->disk[i].overlay_fd > 0) {
@@ -1503,6 +1505,77 @@ int rv_machine_stop_at(struct rv_machine *m, uint64_t icount, struct err *err)
 uint64_t rv_machine_stop_at_target(const struct rv_machine *m)
 {
     return m->stop_at;
+}
+
+/* ---- snapshot hooks (machine-snap.c) ---- */
+
+struct qcow2_image *rv_machine_disk(struct rv_machine *m, unsigned idx,
+                                    const struct rv_drive_config **cfg)
+{
+    unsigned n = 0;
+
+    for (unsigned i = 0; i < m->cfg.nb_virtio; i++) {
+        if (m->cfg.virtio[i].kind != RV_VIRTIO_BLK) {
+            continue;
+        }
+        if (n == idx) {
+            *cfg = &m->cfg.virtio[i].drive;
+            return m->disk[n].img;
+        }
+        n++;
+    }
+    return NULL;
+}
+
+struct loop *rv_machine_loop(struct rv_machine *m)
+{
+    return m->cfg.loop;
+}
+
+uint64_t rv_machine_vclock_ns(struct rv_machine *m)
+{
+    return machine_now_ns(m);
+}
+
+struct rv_snap **rv_machine_snap_slot(struct rv_machine *m)
+{
+    return &m->snap;
+}
+
+bool rv_machine_vm_stop(struct rv_machine *m, enum rv_runstate state)
+{
+    if (m->state != RV_RUN_RUNNING) {
+        return false;
+    }
+    m->state = state;
+    m->idle_end = 0;
+    machine_event(m, RV_EVENT_STOP, RV_CAUSE_NONE);
+    return true;
+}
+
+void rv_machine_set_runstate(struct rv_machine *m, enum rv_runstate state)
+{
+    m->state = state;
+}
+
+void rv_machine_loop_get(const struct rv_machine *m,
+                         struct rv_machine_loop *out)
+{
+    out->vslice_end = m->vslice_end;
+    out->vslice_new = m->vslice_new;
+}
+
+void rv_machine_loaded(struct rv_machine *m, const struct rv_machine_loop *lp)
+{
+    m->vslice_end = lp->vslice_end;
+    m->vslice_new = lp->vslice_new;
+    m->idle_end = 0;
+    m->idle_forever = false;
+    m->flush_pending = false;
+    m->stop_at = UINT64_MAX;
+    m->req_reset = false;
+    m->req_shutdown = false;
+    m->output_len = 0;
 }
 
 /* ---- main loop ---- */

@@ -24,6 +24,7 @@
 #include "common/opts.h"
 #include "emulator/machine-mon.h"
 #include "emulator/rv.h"
+#include "emulator/rv-int.h"
 
 #define PROG         "rrvm"
 #define RRVM_VERSION "0.1.0"
@@ -89,6 +90,7 @@ struct cli {
     bool statehash;
     bool bios_set;
     const char *pidfile;
+    const char *loadvm; /* -loadvm TAG; NULL if none */
     const char *logfile;
     struct opts *owned[MAX_OWNED]; /* parsed option lists */
     struct {
@@ -462,6 +464,7 @@ static void usage(void)
            "unix:P[,server=on]\n"
            "-display none  -nic none  -net none  -nodefaults\n"
            "-no-reboot  -no-shutdown  -name N  -uuid U  -pidfile F\n"
+           "-loadvm TAG              start from snapshot TAG of the disks\n"
            "-icount shift=N|auto[,sleep=on|off]  2^N ns per instruction\n"
            "-rtc base=utc|DATE[,clock=vm]\n"
            "-d ITEM,...  -D LOGFILE  log in_asm,int,exec,cpu,fpu,unimp,\n"
@@ -1757,6 +1760,8 @@ static int parse_args(struct cli *o, int argc, char **argv)
             if (opt_readconfig(o, arg) < 0) {
                 return -1;
             }
+        } else if (!strcmp(name, "loadvm")) {
+            o->loadvm = arg;
         } else if (arg) {
             return fail("-%s: option not supported", name);
         } else {
@@ -1816,6 +1821,28 @@ static int wire_devices(struct cli *o)
                     o->drives[i].id ? o->drives[i].id : o->drives[i].cfg.file);
         }
     }
+    return 0;
+}
+
+/* -loadvm: before the machine starts, so without STOP/RESUME events. */
+static int start_loadvm(struct cli *o, struct rv_machine *m)
+{
+    struct rv_snap_drive drives[MAX_DRIVES];
+    enum rv_runstate state = rv_machine_runstate(m);
+    struct rv_snap *s;
+    struct err err = {0, ""};
+
+    for (unsigned i = 0; i < o->nb_drives; i++) {
+        drives[i].device = o->mon_drives[i].device;
+        drives[i].node_name = o->mon_drives[i].node_name;
+        drives[i].file = o->mon_drives[i].cfg.file;
+    }
+    rv_machine_set_runstate(m, RV_RUN_PRELAUNCH);
+    if (rv_snap_get(m, drives, o->nb_drives, &s, &err) < 0 ||
+        rv_snap_load(s, o->loadvm, NULL, NULL, &err) < 0) {
+        return fail("%s", err.msg);
+    }
+    rv_machine_set_runstate(m, state);
     return 0;
 }
 
@@ -1953,6 +1980,9 @@ int main(int argc, char **argv)
     }
     h.m = m;
     vm_mon_set_machine(vm, m);
+    if (o.loadvm && start_loadvm(&o, m) < 0) {
+        goto out;
+    }
     if (serial &&
         chr_fe_attach(serial, &serial_ops, &h, &h.serial_fe, &err) < 0) {
         fail("-serial %s: %s", chr_label(serial), err.msg);

@@ -508,6 +508,14 @@ int rv_vmstate_load(const struct rv_vmstate_ctx *c, const uint8_t *src,
  * the pages written since the previous hash. Returns 0 or -ENOMEM. */
 int rv_vmstate_hash(const struct rv_vmstate_ctx *c, uint8_t *dst,
                     struct err *err);
+/*
+ * Pages written since the previous take (all of them before the first):
+ * ORs them into bitmap @dst (bit i: RAM page i; may be NULL to discard)
+ * and clears them. It shares the CPU's dirty marks with the hash tree, so
+ * taking never makes a hash miss a page. Returns 0 or -ENOMEM.
+ */
+int rv_vmstate_written_take(const struct rv_vmstate_ctx *c, uint64_t *dst,
+                            struct err *err);
 /* The root of the RAM hash tree alone (32 bytes). */
 int rv_vmstate_ram_root(const struct rv_vmstate_ctx *c, uint8_t *dst,
                         struct err *err);
@@ -526,5 +534,118 @@ int rv_machine_vmstate_check(struct rv_machine *m, const uint8_t *src,
                              size_t src_len, struct err *err);
 /* Guest RAM of the machine (borrowed). */
 const struct rv_ram *rv_machine_ram(const struct rv_machine *m);
+
+/* machine-virt.c: what savevm/loadvm need of the machine. */
+struct rv_snap;
+/* Disk @idx in device order (NULL past the last) and its -drive options
+ * in *@cfg (borrowed). */
+struct qcow2_image *rv_machine_disk(struct rv_machine *m, unsigned idx,
+                                    const struct rv_drive_config **cfg);
+/* The loop the machine runs in (borrowed; NULL: a private one). */
+struct loop *rv_machine_loop(struct rv_machine *m);
+/* QEMU_CLOCK_VIRTUAL: virtual ns since power-on. */
+uint64_t rv_machine_vclock_ns(struct rv_machine *m);
+/* The machine's snapshot context slot (freed with the machine). */
+struct rv_snap **rv_machine_snap_slot(struct rv_machine *m);
+/* QEMU's vm_stop(@state): running -> @state with STOP; returns whether it
+ * was running (nothing happens otherwise). */
+bool rv_machine_vm_stop(struct rv_machine *m, enum rv_runstate state);
+/* Set the run state without an event (a failed loadvm stays restore-vm). */
+void rv_machine_set_runstate(struct rv_machine *m, enum rv_runstate state);
+/* Where the main loop stands in the current guest slice: saved with a
+ * snapshot so that a loaded run takes input and updates timers at the same
+ * instruction counts as the saved run would have. */
+struct rv_machine_loop {
+    uint64_t vslice_end; /* icount where the guest slice ends */
+    bool vslice_new;     /* the next run starts a guest slice */
+};
+void rv_machine_loop_get(const struct rv_machine *m,
+                         struct rv_machine_loop *out);
+/* After a snapshot load: restore @lp, forget idle waits, stop-at targets,
+ * pending flushes and guest requests, drop unsent serial output. No event:
+ * QEMU 7.2 sends no RESET for a snapshot load. */
+void rv_machine_loaded(struct rv_machine *m, const struct rv_machine_loop *lp);
+
+/* machine-snap.c: savevm, loadvm, delvm and info snapshots over the
+ * machine's qcow2 disks (QEMU 7.2's rules and messages; docs/snapshots.md,
+ * vmstate area layout in docs/formats/vmstate.md). */
+
+/* How the monitor names a disk: matched to a machine disk by its file
+ * pointer (the -drive's rv_drive_config.file). */
+struct rv_snap_drive {
+    const char *device;    /* BlockBackend name: "virtio0" or id= */
+    const char *node_name; /* node-name=, or NULL */
+    const char *file;      /* borrowed: the same pointer as the drive's */
+};
+/* Largest vmstate blob: the sections today take about 60 KiB. */
+#define RV_SNAP_BLOB_MAX (1u << 20)
+/* savevm cuts longer tags to this many bytes (QEMU's sn->name[256]). */
+#define RV_SNAP_TAG_MAX 255
+
+/* One finished snapshot operation, as the catalog will record it. */
+enum rv_snap_op {
+    RV_SNAP_SAVED,
+    RV_SNAP_LOADED,
+    RV_SNAP_DELETED,
+};
+struct rv_snap_record {
+    enum rv_snap_op op;
+    const char *image; /* path of the disk holding the vmstate */
+    const char *id;    /* qcow2 snapshot id */
+    const char *tag;
+    uint64_t vm_state_size; /* bytes */
+    uint32_t date_sec, date_nsec;
+    uint64_t vm_clock_ns;
+    uint64_t icount;
+    /* zero when unknown: a delete, a disk without the vmstate */
+    uint8_t state_hash[RV_STATE_HASH_LEN];
+};
+
+/*
+ * The machine's snapshot context, created at first use with @drives (the
+ * monitor's names; NULL: "virtio<N>" in device order). Returns 0 and
+ * *@out (owned by the machine), or -ENOMEM.
+ */
+int rv_snap_get(struct rv_machine *m, const struct rv_snap_drive *drives,
+                size_t nb_drives, struct rv_snap **out, struct err *err);
+/* Accepts NULL. Called by rv_machine_free(). */
+void rv_snap_free(struct rv_snap *s);
+/*
+ * savevm: every writable qcow2 disk (or those of @devices, node or device
+ * names, NULL-terminated; NULL: all) gets snapshot @tag (NULL: QEMU's
+ * vm-YYYYMMDDhhmmss), replacing one of the same name when @overwrite; the
+ * machine state goes to @vmstate (node or device name; NULL: the first
+ * such disk). Stops and resumes the machine (save-vm, STOP/RESUME) and
+ * returns once the images are flushed. Returns 0, or a negative errno
+ * with QEMU's message in @err.
+ */
+int rv_snap_save(struct rv_snap *s, const char *tag, bool overwrite,
+                 const char *vmstate, const char *const *devices,
+                 struct err *err);
+/*
+ * loadvm: revert the disks to @tag and restore the machine. The snapshot
+ * is read and checked before anything changes; a refusal leaves the
+ * machine as it was. A failure after the disks switched leaves it in
+ * restore-vm. A running machine runs again afterwards (RESUME).
+ */
+int rv_snap_load(struct rv_snap *s, const char *tag, const char *vmstate,
+                 const char *const *devices, struct err *err);
+/* delvm: delete @tag on every disk that has it (nothing if none). */
+int rv_snap_delete(struct rv_snap *s, const char *tag,
+                   const char *const *devices, struct err *err);
+/* Internal snapshot on the disk of node/device @device alone, without
+ * machine state (blockdev-snapshot-internal-sync); and its delete by
+ * @id and/or @name (NULL: any), which describes the deleted snapshot in
+ * *@out (strings NULL). Return 0 or QEMU's error. */
+int rv_snap_disk_create(struct rv_snap *s, const char *device, const char *name,
+                        struct err *err);
+int rv_snap_disk_delete(struct rv_snap *s, const char *device, const char *id,
+                        const char *name, struct rv_snap_record *out,
+                        struct err *err);
+/*
+ * `info snapshots` as QEMU 7.2 prints it, into a new string *@out
+ * (mem_alloc'd; the caller frees it). Returns 0 or -ENOMEM.
+ */
+int rv_snap_info(struct rv_snap *s, char **out, struct err *err);
 
 #endif /* EMULATOR_RV_INT_H */

@@ -140,6 +140,7 @@ struct rv_vmstate_cache {
     uint8_t (*group)[32]; /* ngroups digests */
     uint64_t *stale;      /* pages to digest again, one bit each */
     uint64_t *gstale;     /* groups to digest again */
+    uint64_t *written;    /* pages written since the last snapshot take */
     bool images_done;
     uint8_t images[32]; /* digest of the boot images */
     uint8_t zero[32];   /* digest of a zero page */
@@ -154,6 +155,7 @@ void rv_vmstate_cache_free(struct rv_vmstate_cache *vc)
     mem_free(vc->group);
     mem_free(vc->stale);
     mem_free(vc->gstale);
+    mem_free(vc->written);
     mem_free(vc);
 }
 
@@ -178,13 +180,15 @@ static int cache_get(const struct rv_vmstate_ctx *c,
     vc->group = mem_alloc(vc->ngroups ? vc->ngroups * 32 : 1);
     vc->stale = mem_alloc(((np + 63) / 64 + 1) * 8);
     vc->gstale = mem_alloc(((vc->ngroups + 63) / 64 + 1) * 8);
-    if (!vc->leaf || !vc->group || !vc->stale || !vc->gstale) {
+    vc->written = mem_alloc(((np + 63) / 64 + 1) * 8);
+    if (!vc->leaf || !vc->group || !vc->stale || !vc->gstale || !vc->written) {
         rv_vmstate_cache_free(vc);
         return err_set(err, -ENOMEM, "vmstate: hash tree of %" PRIu64 " pages",
                        np);
     }
     memset(vc->stale, 0xff, ((np + 63) / 64 + 1) * 8);
     memset(vc->gstale, 0xff, ((vc->ngroups + 63) / 64 + 1) * 8);
+    memset(vc->written, 0xff, ((np + 63) / 64 + 1) * 8);
     hash_sha256(zpage, sizeof(zpage), vc->zero);
     *c->cache = vc;
     *out = vc;
@@ -207,6 +211,62 @@ static bool page_is_zero(const uint8_t *p)
     return true;
 }
 
+/*
+ * Move the CPU's dirty marks into both consumers: the hash tree's stale
+ * bitmap and the snapshot writer's written bitmap. The CPU bitmap is
+ * cleared by each take, so every consumer must take through here.
+ */
+static int dirty_collect(const struct rv_vmstate_ctx *c,
+                         struct rv_vmstate_cache *vc, struct err *err)
+{
+    uint64_t words = (vc->npages + 63) / 64;
+    uint64_t *marks;
+    int ret;
+
+    if (!c->cpu || !vc->npages) {
+        return 0;
+    }
+    marks = mem_calloc(words, 8);
+    if (!marks) {
+        return err_set(err, -ENOMEM, "vmstate: dirty bitmap");
+    }
+    ret = rv_cpu_dirty_take(c->cpu, c->ram->base, vc->npages, marks);
+    if (ret < 0) {
+        mem_free(marks);
+        return err_set(err, ret, "vmstate: RAM is not a CPU region");
+    }
+    for (uint64_t w = 0; w < words; w++) {
+        vc->stale[w] |= marks[w];
+        vc->written[w] |= marks[w];
+    }
+    mem_free(marks);
+    return 0;
+}
+
+int rv_vmstate_written_take(const struct rv_vmstate_ctx *c, uint64_t *dst,
+                            struct err *err)
+{
+    struct rv_vmstate_cache *vc;
+    uint64_t words;
+    int ret = cache_get(c, &vc, err);
+
+    if (ret < 0) {
+        return ret;
+    }
+    ret = dirty_collect(c, vc, err);
+    if (ret < 0) {
+        return ret;
+    }
+    words = (vc->npages + 63) / 64;
+    for (uint64_t w = 0; w < words; w++) {
+        if (dst) {
+            dst[w] |= vc->written[w];
+        }
+        vc->written[w] = 0;
+    }
+    return 0;
+}
+
 /* Bring the tree up to date and write its root into @dst. */
 static int ram_root(const struct rv_vmstate_ctx *c, uint8_t *dst,
                     struct err *err)
@@ -219,11 +279,9 @@ static int ram_root(const struct rv_vmstate_ctx *c, uint8_t *dst,
     if (ret < 0) {
         return ret;
     }
-    if (c->cpu && vc->npages) {
-        ret = rv_cpu_dirty_take(c->cpu, c->ram->base, vc->npages, vc->stale);
-        if (ret < 0) {
-            return err_set(err, ret, "vmstate: RAM is not a CPU region");
-        }
+    ret = dirty_collect(c, vc, err);
+    if (ret < 0) {
+        return ret;
     }
     for (uint64_t p = 0; p < vc->npages; p++) {
         const uint8_t *page;

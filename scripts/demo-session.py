@@ -4,7 +4,8 @@
 boot Linux in rrvm on a pseudo-terminal, use the shell, switch to the
 monitor with Ctrl-a c as a QEMU user would (info status, info registers,
 stop, the state hash twice while stopped, cont), ask the QMP socket the
-same through rrvm-qmp-shell, and power off. The console goes to stdout
+same through rrvm-qmp-shell, then write a file, savevm, change it, info
+snapshots, loadvm and find the file back, and power off. The console goes to stdout
 (without carriage returns); the exit status says whether every step gave
 what it should.
 
@@ -90,6 +91,29 @@ def main():
     print("\n== Ctrl-a c: back to the guest", flush=True)
     c.shell("")
     c.shell("cat /root/note.txt")
+
+    print("\n== snapshots: savevm, change the file, loadvm, the file is back",
+          flush=True)
+    c.shell("echo 'as saved' > /root/snap.txt && sync && cat /root/snap.txt")
+    c.p.send("\x01c")
+    c.expect(MON)
+    c.monitor("savevm demo")
+    c.p.send("\x01c")
+    c.shell("")
+    if "changed" not in c.shell("echo 'changed after savevm' > /root/snap.txt "
+                                "&& cat /root/snap.txt"):
+        sys.exit("demo: the file was not changed")
+    c.p.send("\x01c")
+    c.expect(MON)
+    if " demo " not in c.monitor("info snapshots"):
+        sys.exit("demo: info snapshots does not list 'demo'")
+    out = c.monitor("loadvm demo")
+    if "Error" in out:
+        sys.exit(f"demo: loadvm failed: {out}")
+    c.p.send("\x01c")
+    c.shell("")
+    if "as saved" not in c.shell("cat /root/snap.txt"):
+        sys.exit("demo: the file is not back after loadvm")
     c.p.send("poweroff\r")
     c.expect(pexpect.EOF)
     c.p.close()

@@ -8,8 +8,9 @@
 # Usage: scripts/demo.sh [--check | --img]
 #   (none)   boot interactively: a root shell; `poweroff`, or Ctrl-a x, quits.
 #   --check  type a short session instead (the shell, the monitor through
-#            Ctrl-a c, QMP, poweroff; scripts/demo-session.py) and exit with
-#            its status; also the default when stdin is not a terminal.
+#            Ctrl-a c, QMP, savevm/loadvm of a changed file, poweroff;
+#            scripts/demo-session.py) and exit with its status; also the
+#            default when stdin is not a terminal.
 #   --img    only the rrvm-img part, no guest.
 # The root disk, build/demo/root.qcow2, is made once and kept between runs:
 # what you write in the guest stays. Delete it to start again.
@@ -130,7 +131,8 @@ if [ $mode = boot ]; then
     say "booting Linux in rrvm: a root shell; 'poweroff' or Ctrl-a x quits"
     cat >&2 <<EOT
    Ctrl-a c switches to the monitor and back: try 'info status',
-   'info registers', 'stop', 'info statehash', 'cont', 'x /4i \$pc', 'help'.
+   'info registers', 'stop', 'info statehash', 'cont', 'x /4i \$pc', 'help',
+   'savevm NAME', 'info snapshots', 'loadvm NAME', 'delvm NAME'.
    QMP listens on $qmp:
    $top/monitor/rrvm-qmp-shell $qmp
 EOT
@@ -153,5 +155,6 @@ if [ $status -ne 0 ]; then
     exit $status
 fi
 echo "demo: OK: Linux booted in rrvm; the monitor paused it, its state hash" \
-    "held still, QMP agreed, and it powered off" >&2
+    "held still, QMP agreed, loadvm brought a changed file back, and it" \
+    "powered off" >&2
 exit 0

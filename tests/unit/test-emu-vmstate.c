@@ -501,6 +501,68 @@ static void test_refusals(void **state)
 
 /* ---- the golden blob ---- */
 
+static unsigned bits_set(const uint64_t *w, size_t words)
+{
+    unsigned n = 0;
+
+    for (size_t i = 0; i < words; i++) {
+        n += (unsigned)__builtin_popcountll(w[i]);
+    }
+    return n;
+}
+
+/*
+ * The snapshot writer's dirty pages (rv_vmstate_written_take) and the hash
+ * tree share the CPU's marks: a page written between two takes is in the
+ * second however many hashes ran in between, and a take never hides a
+ * page from the next hash.
+ */
+static void test_written_take_shares_marks(void **state)
+{
+    char *prog = write_echo();
+    struct probe p = {.input = "hi q"};
+    struct rv_machine *m = machine_new(prog, NULL, 64ull << 20, &p);
+    struct rv_vmstate_ctx c;
+    struct rv_exit_info ex;
+    struct err err;
+    size_t words = (size_t)((64ull << 20) / 4096 / 64);
+    uint64_t *w = calloc(words, 8);
+    uint8_t h1[RV_STATE_HASH_LEN], h2[RV_STATE_HASH_LEN];
+    uint8_t *ram;
+
+    assert_non_null(w);
+    assert_int_equal(rv_machine_run(m, &ex, &err), 0);
+    rv_machine_vmstate_ctx(m, &c);
+    /* The first take: every page (nothing was saved yet). */
+    assert_int_equal(rv_vmstate_written_take(&c, w, &err), 0);
+    assert_int_equal(bits_set(w, words), words * 64);
+    memset(w, 0, words * 8);
+    assert_int_equal(rv_machine_state_hash(m, h1), 0);
+    assert_int_equal(rv_vmstate_written_take(&c, w, &err), 0);
+    assert_true(bits_set(w, words) < 64);
+    memset(w, 0, words * 8);
+    /* A host write to page 100, then a hash, then a take: both see it. */
+    ram = c.ram->host;
+    ram[100 * 4096 + 7] ^= 0x5a;
+    rv_cpu_ram_written(c.cpu, c.ram->base + 100 * 4096 + 7, 1);
+    assert_int_equal(rv_machine_state_hash(m, h2), 0);
+    assert_memory_not_equal(h1, h2, sizeof(h1));
+    assert_int_equal(rv_vmstate_written_take(&c, w, &err), 0);
+    assert_true(w[100 / 64] & (1ull << (100 % 64)));
+    /* And the other way round: the take did not hide it from the hash. */
+    ram[100 * 4096 + 7] ^= 0x5a;
+    rv_cpu_ram_written(c.cpu, c.ram->base + 100 * 4096 + 7, 1);
+    memset(w, 0, words * 8);
+    assert_int_equal(rv_vmstate_written_take(&c, w, &err), 0);
+    assert_true(w[100 / 64] & (1ull << (100 % 64)));
+    assert_int_equal(rv_machine_state_hash(m, h2), 0);
+    assert_memory_equal(h1, h2, sizeof(h1));
+    free(w);
+    rv_machine_free(m);
+    unlink(prog);
+    free(prog);
+}
+
 static uint8_t *read_all(const char *path, size_t *len)
 {
     FILE *f = fopen(path, "rb");
@@ -574,6 +636,7 @@ int main(void)
         cmocka_unit_test_setup(test_linux_save_every_few_slices, extras_setup),
         cmocka_unit_test_setup(test_refusals, extras_setup),
         cmocka_unit_test_setup(test_golden, extras_setup),
+        cmocka_unit_test_setup(test_written_take_shares_marks, extras_setup),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
