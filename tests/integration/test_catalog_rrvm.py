@@ -1,0 +1,248 @@
+"""rrvm keeps the snapshot catalog current (docs/snapshots.md, "The
+catalog"): savevm, delvm and loadvm recorded with state hash, icount and
+parent; images reconciled when rrvm opens them (snapshots qemu-img made or
+deleted between runs); a broken catalog costs one warning on stderr and
+never a snapshot or a monitor reply; two rrvm processes share one catalog;
+the __org.rrvm_ catalog commands; rrvm-img snapshot-diff."""
+import json
+import os
+import subprocess
+
+import pytest
+
+import test_snapshots as ts
+from conftest import binary, needs_fw, run
+from test_snapshots import FW, finish, qcow2, run_to, start, statehash
+
+WARNING = "rrvm: warning: snapshot catalog"
+
+
+@pytest.fixture(autouse=True)
+def _reap():
+    yield
+    while ts._PROCS:
+        p = ts._PROCS.pop()
+        if p.poll() is None:
+            p.kill()
+            p.wait(10)
+
+
+@pytest.fixture
+def rrvm_img():
+    return binary("imgtool/rrvm-img")
+
+
+@pytest.fixture
+def catalog(tmp_path, monkeypatch):
+    """A private catalog for the test's rrvm and rrvm-img processes."""
+    path = tmp_path / "catalog.sqlite"
+    monkeypatch.setenv("RRVM_CATALOG", str(path))
+    return path
+
+
+def uboot(disk, *extra):
+    return ["-m", "64M", "-bios", FW, "-kernel", ts.UBOOT_S, "-nodefaults",
+            "-serial", "null", "-S", "-icount", "shift=3,sleep=off",
+            "-drive", f"file={disk},if=virtio", *extra]
+
+
+def hmp(q, line):
+    r = q.cmd("human-monitor-command", **{"command-line": line})
+    assert "return" in r, r
+    return r["return"]
+
+
+def listing(rrvm_img):
+    p = run([rrvm_img, "catalog", "list", "--output=json"])
+    return json.loads(p.stdout)
+
+
+def by_tag(rows):
+    return {r["name"]: r for r in rows}
+
+
+def quit_and_stderr(p, q):
+    finish(p, q)
+    return p.stderr.read().decode()
+
+
+# ---- rrvm records savevm, delvm and loadvm ----
+
+@needs_fw
+def test_savevm_delvm_loadvm_are_recorded(rrvm, rrvm_img, tmp_path, catalog):
+    disk = qcow2(tmp_path, "d.qcow2")
+    p, q = start(rrvm, uboot(disk), str(tmp_path / "q.sock"))
+    run_to(q, 1_000_000)
+    h_a = statehash(q)
+    assert hmp(q, "savevm a") == ""
+    run_to(q, 2_000_000)
+    assert hmp(q, "savevm b") == ""
+    assert hmp(q, "loadvm a") == ""
+    run_to(q, 3_000_000)
+    h_c = statehash(q)
+    assert hmp(q, "savevm c") == ""
+    assert hmp(q, "delvm b") == ""
+    err = quit_and_stderr(p, q)
+    assert WARNING not in err
+
+    rows = by_tag(listing(rrvm_img))
+    assert sorted(rows) == ["a", "c"]
+    a, c = rows["a"], rows["c"]
+    assert a["image"] == disk
+    assert a["state-hash"] == h_a["statehash"]
+    assert a["icount"] == h_a["icount"] == 1_000_000
+    assert c["state-hash"] == h_c["statehash"]
+    assert c["icount"] == 3_000_000
+    # c was saved after loading a: a is its parent; a has none.
+    assert c["parent-row"] == a["row"]
+    assert "parent-row" not in a
+    assert len(a["config-fingerprint"]) == 64
+    assert a["config-fingerprint"] == c["config-fingerprint"]
+
+
+@needs_fw
+def test_images_are_reconciled_when_rrvm_opens_them(rrvm, tmp_path, catalog):
+    disk = qcow2(tmp_path, "d.qcow2")
+    sock = str(tmp_path / "q.sock")
+    p, q = start(rrvm, uboot(disk), sock)
+    run_to(q, 500_000)
+    hmp(q, "savevm kept")
+    hmp(q, "savevm dropped")
+    finish(p, q)
+    # Between runs qemu-img makes one snapshot and deletes another.
+    run(["qemu-img", "snapshot", "-c", "by-qemu-img", disk])
+    run(["qemu-img", "snapshot", "-d", "dropped", disk])
+    p, q = start(rrvm, uboot(disk), sock)
+    rows = by_tag(q.cmd("__org.rrvm_query-catalog")["return"])
+    assert sorted(rows) == ["by-qemu-img", "kept"]
+    assert rows["by-qemu-img"]["vm-state-size"] == 0
+    assert "state-hash" in rows["kept"]
+    assert WARNING not in quit_and_stderr(p, q)
+
+
+@needs_fw
+@pytest.mark.parametrize("kind", ["corrupt", "unopenable"])
+def test_broken_catalog_warns_once_and_savevm_succeeds(rrvm, tmp_path,
+                                                       monkeypatch, kind):
+    if kind == "corrupt":
+        cat = tmp_path / "catalog.sqlite"
+        cat.write_bytes(b"this is not a sqlite database\n" * 200)
+    else:
+        cat = tmp_path / "a-directory"
+        cat.mkdir()
+    before = cat.read_bytes() if kind == "corrupt" else None
+    monkeypatch.setenv("RRVM_CATALOG", str(cat))
+    disk = qcow2(tmp_path, "d.qcow2")
+    p, q = start(rrvm, uboot(disk), str(tmp_path / "q.sock"))
+    run_to(q, 500_000)
+    assert hmp(q, "savevm one") == ""
+    r = q.cmd("snapshot-save", **{"job-id": "j", "tag": "two",
+                                  "vmstate": "virtio0",
+                                  "devices": ["virtio0"]})
+    assert r == {"return": {}}
+    q.wait_event("JOB_STATUS_CHANGE")
+    assert hmp(q, "delvm one") == ""
+    assert hmp(q, "loadvm two") == ""
+    err = quit_and_stderr(p, q)
+    assert err.count(WARNING) == 1, err
+    assert len(err.strip().split("\n")) == 1, err
+    out = run(["qemu-img", "snapshot", "-l", disk]).stdout
+    assert " two " in out and " one " not in out
+    run(["qemu-img", "check", disk])
+    if before is not None:
+        assert cat.read_bytes() == before
+
+
+@needs_fw
+def test_two_rrvm_processes_share_one_catalog(rrvm, rrvm_img, tmp_path,
+                                              catalog):
+    disks = [qcow2(tmp_path, f"d{i}.qcow2") for i in range(2)]
+    vms = [start(rrvm, uboot(d), str(tmp_path / f"q{i}.sock"))
+           for i, d in enumerate(disks)]
+    for _, q in vms:
+        run_to(q, 300_000)
+    for n in range(5):
+        for i, (_, q) in enumerate(vms):
+            assert hmp(q, f"savevm s{i}-{n}") == ""
+    for p, q in vms:
+        assert WARNING not in quit_and_stderr(p, q)
+    rows = listing(rrvm_img)
+    for i, d in enumerate(disks):
+        mine = [r for r in rows if r["image"] == d]
+        assert sorted(r["name"] for r in mine) == [f"s{i}-{n}"
+                                                   for n in range(5)]
+        assert all("state-hash" in r for r in mine)
+        # Each process chains its own saves.
+        chain = sorted(mine, key=lambda r: r["name"])
+        for prev, cur in zip(chain, chain[1:]):
+            assert cur["parent-row"] == prev["row"]
+
+
+# ---- the QMP and HMP catalog commands ----
+
+@needs_fw
+def test_catalog_commands(rrvm, rrvm_img, tmp_path, catalog):
+    disk = qcow2(tmp_path, "d.qcow2")
+    p, q = start(rrvm, uboot(disk), str(tmp_path / "q.sock"))
+    run_to(q, 400_000)
+    hmp(q, "savevm early")
+    run_to(q, 900_000)
+    hmp(q, "savevm late")
+    names = {c["name"] for c in q.cmd("query-commands")["return"]}
+    for c in ("__org.rrvm_query-catalog", "__org.rrvm_catalog-mark",
+              "__org.rrvm_catalog-label", "__org.rrvm_catalog-annotate"):
+        assert c in names
+    schema = json.dumps(q.cmd("query-qmp-schema")["return"])
+    assert "__org.rrvm_catalog-label" in schema
+    help_text = hmp(q, "help")
+    assert "info catalog" in hmp(q, "help info")
+    assert "catalog_mark" in help_text and "catalog_label" in help_text
+
+    assert q.cmd("__org.rrvm_catalog-mark", snapshot="early",
+                 mark="good") == {"return": {}}
+    assert q.cmd("__org.rrvm_catalog-mark", image=disk, snapshot="late",
+                 mark="bad") == {"return": {}}
+    assert q.cmd("__org.rrvm_catalog-label", snapshot="late",
+                 label="crash") == {"return": {}}
+    assert q.cmd("__org.rrvm_catalog-label", snapshot="late",
+                 label="tmp") == {"return": {}}
+    assert q.cmd("__org.rrvm_catalog-label", snapshot="late", label="tmp",
+                 remove=True) == {"return": {}}
+    assert q.cmd("__org.rrvm_catalog-annotate", snapshot="early",
+                 note="before the bug") == {"return": {}}
+    assert hmp(q, "catalog_label early boot") == ""
+    assert hmp(q, "catalog_annotate late oops at 0x80200000") == ""
+
+    def query(**f):
+        return [r["name"] for r in
+                q.cmd("__org.rrvm_query-catalog", **f)["return"]]
+
+    assert query() == ["early", "late"]
+    assert query(mark="bad") == ["late"]
+    assert query(mark="good") == ["early"]
+    assert query(label="crash") == ["late"]
+    assert query(tag="ea*") == ["early"]
+    assert query(**{"icount-min": 500_000}) == ["late"]
+    assert query(**{"icount-max": 500_000}) == ["early"]
+    assert query(image=disk) == ["early", "late"]
+    assert query(image=str(tmp_path / "other.qcow2")) == []
+
+    r = q.cmd("__org.rrvm_catalog-mark", snapshot="nope", mark="good")
+    assert r["error"]["class"] == "GenericError"
+    r = q.cmd("__org.rrvm_catalog-mark", snapshot="early", mark="meh")
+    assert "good, bad or none" in r["error"]["desc"]
+
+    text = hmp(q, "info catalog")
+    assert f"Image: {disk}" in text
+    lines = text.split("\r\n") if "\r\n" in text else text.split("\n")
+    early = next(line for line in lines if " early " in line)
+    assert "good" in early and "boot" in early
+    assert "note: oops at 0x80200000" in text
+    assert WARNING not in quit_and_stderr(p, q)
+
+    rows = by_tag(listing(rrvm_img))
+    assert rows["early"]["mark"] == "good"
+    assert rows["early"]["note"] == "before the bug"
+    assert rows["early"]["labels"] == ["boot"]
+    assert rows["late"]["labels"] == ["crash"]
+    assert rows["late"]["note"] == "oops at 0x80200000"
