@@ -246,3 +246,112 @@ def test_catalog_commands(rrvm, rrvm_img, tmp_path, catalog):
     assert rows["early"]["labels"] == ["boot"]
     assert rows["late"]["labels"] == ["crash"]
     assert rows["late"]["note"] == "oops at 0x80200000"
+
+
+# ---- rrvm-img snapshot-diff ----
+
+def diff(rrvm_img, disk, a, b, check=True):
+    return run([rrvm_img, "snapshot-diff", "--output=json", disk, a, b],
+               check=check)
+
+
+@pytest.fixture
+def two_snapshots(rrvm, tmp_path, catalog):
+    """U-Boot at its prompt saved as 'before'; then it writes one word of
+    RAM page 0x82345000 and sector 0x180 of the disk (cluster 0x30000)
+    and is saved as 'after'. Returns (disk, icounts by tag)."""
+    disk = qcow2(tmp_path, "d.qcow2")
+    g, q = ts.uboot_console(rrvm, disk, str(tmp_path / "s"))
+    ts.typed(g, "virtio scan")
+    q.cmd("stop")
+    before = statehash(q)["icount"]
+    assert q.hmp("savevm before") == ""
+    q.cmd("cont")
+    ts.typed(g, "mw.l 0x82345000 0xdeadbeef 1")
+    out = ts.typed(g, "virtio write 0x82345000 0x180 1")
+    assert "1 blocks written: OK" in out
+    q.cmd("stop")
+    after = statehash(q)["icount"]
+    assert q.hmp("savevm after") == ""
+    q.cmd("quit")
+    g.expect(ts.pexpect.EOF)
+    return disk, {"before": before, "after": after}
+
+
+@needs_fw
+def test_snapshot_diff_reports_registers_devices_pages_clusters(
+        rrvm_img, two_snapshots):
+    disk, icounts = two_snapshots
+    d = json.loads(diff(rrvm_img, disk, "before", "after").stdout)
+    assert d["a"] == {"id": "1", "name": "before",
+                      "icount": icounts["before"]}
+    assert d["b"]["name"] == "after"
+    regs = {r["name"]: (r["a"], r["b"]) for r in d["registers"]}
+    assert regs["icount"] == (icounts["before"], icounts["after"])
+    assert "x0" not in regs
+    # -drive if=virtio takes the last slot, as QEMU's virt board.
+    assert "cpu" in d["devices"] and "virtio7" in d["devices"]
+    assert "config" not in d["devices"]
+    assert d["page-size"] == 4096
+    assert 0x82345000 in d["ram-pages"]
+    assert 0x83f00000 not in d["ram-pages"]
+    assert d["cluster-size"] == 65536
+    assert d["disk-clusters"] == [0x30000]
+    # By ids, the same answer; the human form names the same things.
+    assert json.loads(diff(rrvm_img, disk, "1", "2").stdout) == d
+    human = run([rrvm_img, "snapshot-diff", disk, "before", "after"]).stdout
+    lines = human.split("\n")
+    assert lines[0] == f"Snapshots 'before' (ID 1) and 'after' (ID 2) of {disk}"
+    assert any(line.split()[:1] == ["icount"] for line in lines)
+    assert "0x82345000" in next(x for x in lines if x.startswith("RAM pages"))
+    assert "Disk clusters (64 KiB): 0x30000" in lines
+
+
+@needs_fw
+def test_snapshot_diff_of_a_snapshot_with_itself_is_empty(rrvm_img,
+                                                          two_snapshots):
+    disk, _ = two_snapshots
+    d = json.loads(diff(rrvm_img, disk, "after", "after").stdout)
+    assert (d["registers"], d["devices"], d["ram-pages"],
+            d["disk-clusters"]) == ([], [], [], [])
+    human = run([rrvm_img, "snapshot-diff", disk, "2", "after"]).stdout
+    assert human.split("\n")[1:] == ["Registers:", "  none", "Devices: none",
+                                     "RAM pages (4 KiB): none",
+                                     "Disk clusters (64 KiB): none", ""]
+
+
+@needs_fw
+def test_snapshot_diff_errors(rrvm, rrvm_img, tmp_path, two_snapshots):
+    disk, _ = two_snapshots
+    before = open(disk, "rb").read()
+    p = diff(rrvm_img, disk, "before", "nope", check=False)
+    assert (p.returncode, p.stdout) == (1, "")
+    assert p.stderr == (f"rrvm-img: Snapshot 'nope' does not exist in "
+                        f"'{disk}'\n")
+    run(["qemu-img", "snapshot", "-c", "disk-only", disk])
+    before = open(disk, "rb").read()
+    p = diff(rrvm_img, disk, "disk-only", "after", check=False)
+    assert (p.returncode, p.stdout) == (1, "")
+    assert p.stderr == ("rrvm-img: Snapshot 'disk-only' is disk-only: it has "
+                        "no machine state to compare\n")
+    p = run([rrvm_img, "snapshot-diff", disk, "after"], check=False)
+    assert p.returncode == 1 and p.stderr.count("\n") == 2
+    assert open(disk, "rb").read() == before
+
+
+@needs_fw
+@ts.needs_qemu
+def test_snapshot_diff_refuses_a_qemu_vmstate(rrvm_img, tmp_path):
+    disk = qcow2(tmp_path, "d.qcow2")
+    p, q = start(ts.QEMU, ["-cpu", ts.QEMU_CPU, "-nic", "none", "-display",
+                           "none", *ts.uboot_args("-drive",
+                                                  f"file={disk},if=virtio")],
+                 str(tmp_path / "q"))
+    assert q.hmp("savevm s") == ""
+    assert q.hmp("savevm t") == ""
+    finish(p, q)
+    p = diff(rrvm_img, disk, "s", "t", check=False)
+    assert (p.returncode, p.stdout) == (1, "")
+    assert p.stderr == ("rrvm-img: Snapshot 's' holds a vmstate rrvm did not "
+                        "write (made by QEMU?): cannot compare its machine "
+                        "state\n")
