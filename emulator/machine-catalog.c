@@ -434,8 +434,10 @@ static void fmt_catalog(struct mon_req *req, const struct mon_json *ret)
         } else {
             mon_req_printf(req, "%-14s ", "-");
         }
-        mon_req_printf(req, "%-16.16s %-4s", hash ? hash : "-",
-                       mark ? mark : "");
+        mon_req_printf(req, "%-16.16s", hash ? hash : "-");
+        if (mark || mon_json_len(labels)) {
+            mon_req_printf(req, " %-4s", mark ? mark : "");
+        }
         for (size_t k = 0; k < mon_json_len(labels); k++) {
             mon_req_printf(req, "%s%s", k ? "," : " ",
                            mon_json_str_get(mon_json_array_get(labels, k)));
