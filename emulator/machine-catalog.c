@@ -531,6 +531,181 @@ static int cmd_catalog_annotate(struct mon_req *req, struct err *err)
                         mon_req_arg_str(req, "note"), err);
 }
 
+/* The machine's qcow2 disk whose file is @path, or NULL. */
+static struct qcow2_image *machine_disk_named(struct rv_machine *m,
+                                              const char *path)
+{
+    const struct rv_drive_config *dc;
+    struct qcow2_image *img;
+
+    for (unsigned i = 0; m && (img = rv_machine_disk(m, i, &dc)); i++) {
+        if (!strcmp(qcow2_filename(img), path)) {
+            return img;
+        }
+    }
+    return NULL;
+}
+
+static struct mon_json *diff_json(const char *image, const struct cat_diff *d)
+{
+    struct mon_json *o = mon_json_object_new();
+    struct mon_json *regs = mon_json_array_new();
+    struct mon_json *devices = mon_json_array_new();
+    struct mon_json *pages = mon_json_array_new();
+    struct mon_json *clusters = mon_json_array_new();
+    const struct cat_diff_snap *sides[2] = {&d->a, &d->b};
+    int ret = o && regs && devices && pages && clusters ? 0 : -ENOMEM;
+
+    for (size_t i = 0; ret == 0 && i < d->nb_regs; i++) {
+        struct mon_json *r = mon_json_object_new();
+
+        ret = r ? 0 : -ENOMEM;
+        ret |= json_set(r, "name", mon_json_str_new(d->regs[i].name));
+        ret |= json_set(r, "a", mon_json_uint_new(d->regs[i].a));
+        ret |= json_set(r, "b", mon_json_uint_new(d->regs[i].b));
+        ret |= r ? mon_json_array_append_take(regs, r) : 0;
+    }
+    for (size_t i = 0; ret == 0 && i < d->nb_devices; i++) {
+        struct mon_json *v = mon_json_str_new(d->devices[i]);
+
+        ret = v ? mon_json_array_append_take(devices, v) : -ENOMEM;
+    }
+    for (size_t i = 0; ret == 0 && i < d->nb_pages; i++) {
+        struct mon_json *v = mon_json_uint_new(d->pages[i]);
+
+        ret = v ? mon_json_array_append_take(pages, v) : -ENOMEM;
+    }
+    for (size_t i = 0; ret == 0 && i < d->nb_clusters; i++) {
+        struct mon_json *v = mon_json_uint_new(d->clusters[i]);
+
+        ret = v ? mon_json_array_append_take(clusters, v) : -ENOMEM;
+    }
+    if (ret == 0) {
+        ret |= json_set(o, "image", mon_json_str_new(image));
+        for (int k = 0; k < 2; k++) {
+            struct mon_json *s = mon_json_object_new();
+
+            if (!s) {
+                ret = -ENOMEM;
+                break;
+            }
+            ret |= json_set(s, "id", mon_json_str_new(sides[k]->id));
+            ret |= json_set(s, "name", mon_json_str_new(sides[k]->name));
+            if (sides[k]->icount != UINT64_MAX) {
+                ret |=
+                    json_set(s, "icount", mon_json_uint_new(sides[k]->icount));
+            }
+            ret |= mon_json_object_set_take(o, k ? "b" : "a", s);
+        }
+        ret |= mon_json_object_set_take(o, "registers", regs);
+        ret |= mon_json_object_set_take(o, "devices", devices);
+        ret |= json_set(o, "page-size", mon_json_uint_new(d->page_size));
+        ret |= mon_json_object_set_take(o, "ram-pages", pages);
+        ret |= json_set(o, "cluster-size", mon_json_uint_new(d->cluster_size));
+        ret |= mon_json_object_set_take(o, "disk-clusters", clusters);
+        if (ret == 0) {
+            return o;
+        }
+        mon_json_free(o);
+        return NULL;
+    }
+    mon_json_free(regs);
+    mon_json_free(devices);
+    mon_json_free(pages);
+    mon_json_free(clusters);
+    mon_json_free(o);
+    return NULL;
+}
+
+/* __org.rrvm_snapshot-diff: rrvm-img snapshot-diff's JSON, on a disk of
+ * this machine, through two read-only handles of its file. */
+static int cmd_snapshot_diff(struct mon_req *req, struct err *err)
+{
+    struct vm_catalog *c = req_catalog(req);
+    const char *image = cmd_image(req, err);
+    struct qcow2_image *mine, *ia = NULL, *ib = NULL;
+    const unsigned flags = QCOW2_OPEN_RDONLY | QCOW2_OPEN_FORCE_SHARE;
+    struct cat_diff d;
+    struct mon_json *o;
+    int ret;
+
+    if (!image) {
+        return err->code;
+    }
+    memset(&d, 0, sizeof(d));
+    mine = machine_disk_named(c->m, image);
+    if (!mine) {
+        return err_set(err, -ENOENT, "'%s' is not a disk of this machine",
+                       image);
+    }
+    ret = qcow2_flush(mine, err);
+    if (ret == 0) {
+        ret = qcow2_open(image, QCOW2_FORMAT_QCOW2, flags, &ia, err);
+    }
+    if (ret == 0) {
+        ret = qcow2_open(image, QCOW2_FORMAT_QCOW2, flags, &ib, err);
+    }
+    if (ret == 0) {
+        ret = cat_snapshot_diff(ia, ib, mon_req_arg_str(req, "a"),
+                                mon_req_arg_str(req, "b"), &d, err);
+    }
+    qcow2_close(ia);
+    qcow2_close(ib);
+    if (ret < 0) {
+        return ret;
+    }
+    o = diff_json(image, &d);
+    cat_diff_fini(&d);
+    if (!o) {
+        return err_set(err, -ENOMEM, "out of memory");
+    }
+    mon_req_return_take(req, o);
+    return 0;
+}
+
+/* HMP snapshot_diff: rrvm-img snapshot-diff's human form. */
+static void fmt_snapshot_diff(struct mon_req *req, const struct mon_json *ret)
+{
+    static const char *const lists[] = {"devices", "ram-pages",
+                                        "disk-clusters"};
+    static const char *const titles[] = {
+        "Devices:", "RAM pages:", "Disk clusters:"};
+    const struct mon_json *regs = mon_json_object_get(ret, "registers");
+
+    mon_req_printf(req, "Registers:\n");
+    for (size_t i = 0; i < mon_json_len(regs); i++) {
+        const struct mon_json *r = mon_json_array_get(regs, i);
+        int64_t a = 0, b = 0;
+
+        mon_json_int_get(mon_json_object_get(r, "a"), &a);
+        mon_json_int_get(mon_json_object_get(r, "b"), &b);
+        mon_req_printf(req, "  %-12s 0x%016" PRIx64 " -> 0x%016" PRIx64 "\n",
+                       mon_json_str_get(mon_json_object_get(r, "name")),
+                       (uint64_t)a, (uint64_t)b);
+    }
+    if (!mon_json_len(regs)) {
+        mon_req_printf(req, "  none\n");
+    }
+    for (int k = 0; k < 3; k++) {
+        const struct mon_json *l = mon_json_object_get(ret, lists[k]);
+
+        mon_req_printf(req, "%s", titles[k]);
+        for (size_t i = 0; i < mon_json_len(l); i++) {
+            const struct mon_json *v = mon_json_array_get(l, i);
+            int64_t n = 0;
+
+            if (k == 0) {
+                mon_req_printf(req, "%s%s", i ? ", " : " ",
+                               mon_json_str_get(v));
+            } else {
+                mon_json_int_get(v, &n);
+                mon_req_printf(req, " 0x%" PRIx64, (uint64_t)n);
+            }
+        }
+        mon_req_printf(req, "%s\n", mon_json_len(l) ? "" : " none");
+    }
+}
+
 #define CAT_SNAPSHOT_JSON                                                      \
     "{image:str,image-missing:bool,id:str,name:str,vm-state-size:int,"         \
     "date-sec:int,date-nsec:int,vm-clock-sec:int,vm-clock-nsec:int,"           \
@@ -538,6 +713,14 @@ static int cmd_catalog_annotate(struct mon_req *req, struct err *err)
     "*config-fingerprint:str,*mark:str,*note:str,labels:[str]}"
 
 static const struct mon_cmd catalog_cmds[] = {
+    {"__org.rrvm_snapshot-diff", "snapshot_diff", "{*image:str,a:str,b:str}",
+     "{image:str,a:{id:str,name:str,*icount:int},"
+     "b:{id:str,name:str,*icount:int},"
+     "registers:[{name:str,a:int,b:int}],devices:[str],page-size:int,"
+     "ram-pages:[int],cluster-size:int,disk-clusters:[int]}",
+     "a:s,b:s", "a b",
+     "show what differs between two snapshots (rrvm-img snapshot-diff)",
+     cmd_snapshot_diff, fmt_snapshot_diff, 0, NULL},
     {"__org.rrvm_query-catalog", "info catalog",
      "{*image:str,*tag:str,*label:str,*mark:str,*icount-min:int,"
      "*icount-max:int,*date-min:int,*date-max:int}",

@@ -355,3 +355,26 @@ def test_snapshot_diff_refuses_a_qemu_vmstate(rrvm_img, tmp_path):
     assert p.stderr == ("rrvm-img: Snapshot 's' holds a vmstate rrvm did not "
                         "write (made by QEMU?): cannot compare its machine "
                         "state\n")
+
+
+@needs_fw
+def test_qmp_snapshot_diff_equals_rrvm_img(rrvm, rrvm_img, tmp_path,
+                                           two_snapshots):
+    disk, _ = two_snapshots
+    want = json.loads(diff(rrvm_img, disk, "before", "after").stdout)
+    p, q = start(rrvm, uboot(disk), str(tmp_path / "q2.sock"))
+    got = q.cmd("__org.rrvm_snapshot-diff", a="before", b="after")
+    assert got == {"return": want}
+    same = q.cmd("__org.rrvm_snapshot-diff", image=disk, a="2", b="after")
+    assert (same["return"]["registers"], same["return"]["devices"],
+            same["return"]["ram-pages"],
+            same["return"]["disk-clusters"]) == ([], [], [], [])
+    r = q.cmd("__org.rrvm_snapshot-diff", a="before", b="nope")
+    assert r["error"]["desc"] == f"Snapshot 'nope' does not exist in '{disk}'"
+    human = run([rrvm_img, "snapshot-diff", "-U", disk, "before",
+                 "after"]).stdout
+    # HMP prints rrvm-img's human form without its title line.
+    assert hmp(q, "snapshot_diff before after").replace("\r\n", "\n") == \
+        human.split("\n", 1)[1].replace("RAM pages (4 KiB):", "RAM pages:") \
+        .replace("Disk clusters (64 KiB):", "Disk clusters:")
+    assert WARNING not in quit_and_stderr(p, q)
