@@ -17,6 +17,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "catalog/catalog.h"
 #include "common/alloc.h"
@@ -531,15 +532,22 @@ static int cmd_catalog_annotate(struct mon_req *req, struct err *err)
                         mon_req_arg_str(req, "note"), err);
 }
 
-/* The machine's qcow2 disk whose file is @path, or NULL. */
+/* The machine's qcow2 disk whose file is @path (the same file, however
+ * named), or NULL. */
 static struct qcow2_image *machine_disk_named(struct rv_machine *m,
                                               const char *path)
 {
     const struct rv_drive_config *dc;
     struct qcow2_image *img;
+    struct stat want, st;
 
+    if (stat(path, &want) < 0) {
+        return NULL;
+    }
     for (unsigned i = 0; m && (img = rv_machine_disk(m, i, &dc)); i++) {
-        if (!strcmp(qcow2_filename(img), path)) {
+        if (qcow2_format_of(img) == QCOW2_FORMAT_QCOW2 &&
+            stat(qcow2_filename(img), &st) == 0 && st.st_dev == want.st_dev &&
+            st.st_ino == want.st_ino) {
             return img;
         }
     }
