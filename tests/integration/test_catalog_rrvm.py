@@ -379,3 +379,27 @@ def test_qmp_snapshot_diff_equals_rrvm_img(rrvm, rrvm_img, tmp_path,
         human.split("\n", 1)[1].replace("RAM pages (4 KiB):", "RAM pages:") \
         .replace("Disk clusters (64 KiB):", "Disk clusters:")
     assert WARNING not in quit_and_stderr(p, q)
+
+
+@needs_fw
+def test_snapshot_missed_by_the_catalog_appears_at_the_next_start(
+        rrvm, tmp_path, monkeypatch):
+    """A savevm whose catalog write failed (as after a crash between the
+    image write and the catalog write) is in the catalog once rrvm opens
+    the image again."""
+    disk = qcow2(tmp_path, "d.qcow2")
+    cat = tmp_path / "catalog.sqlite"
+    cat.mkdir()
+    monkeypatch.setenv("RRVM_CATALOG", str(cat))
+    sock = str(tmp_path / "q.sock")
+    p, q = start(rrvm, uboot(disk), sock)
+    run_to(q, 200_000)
+    assert hmp(q, "savevm missed") == ""
+    assert quit_and_stderr(p, q).count(WARNING) == 1
+    cat.rmdir()
+    p, q = start(rrvm, uboot(disk), sock)
+    rows = q.cmd("__org.rrvm_query-catalog")["return"]
+    assert [(r["name"], r["icount"], r["image"]) for r in rows] == \
+        [("missed", 200_000, disk)]
+    assert "state-hash" not in rows[0]
+    assert WARNING not in quit_and_stderr(p, q)
