@@ -6,6 +6,7 @@ never a snapshot or a monitor reply; two rrvm processes share one catalog;
 the __org.rrvm_ catalog commands; rrvm-img snapshot-diff."""
 import json
 import os
+import sqlite3
 
 import pytest
 
@@ -403,3 +404,27 @@ def test_snapshot_missed_by_the_catalog_appears_at_the_next_start(
         [("missed", 200_000, disk)]
     assert "state-hash" not in rows[0]
     assert WARNING not in quit_and_stderr(p, q)
+
+
+@needs_fw
+def test_locked_catalog_costs_one_warning_then_recovers(rrvm, rrvm_img,
+                                                        tmp_path, catalog):
+    disk = qcow2(tmp_path, "d.qcow2")
+    p, q = start(rrvm, uboot(disk), str(tmp_path / "q.sock"))
+    run_to(q, 300_000)
+    # Another process holds the write lock past the busy timeout (5 s).
+    db = sqlite3.connect(str(catalog), timeout=0, isolation_level=None)
+    db.execute("BEGIN EXCLUSIVE")
+    assert hmp(q, "savevm while-locked") == ""
+    db.execute("ROLLBACK")
+    db.close()
+    run_to(q, 600_000)
+    h = statehash(q)
+    assert hmp(q, "savevm after-unlock") == ""
+    err = quit_and_stderr(p, q)
+    assert err.count(WARNING) == 1, err
+    assert "locked" in err or "busy" in err, err
+    rows = by_tag(listing(rrvm_img))
+    assert sorted(rows) == ["after-unlock", "while-locked"]
+    assert rows["after-unlock"]["state-hash"] == h["statehash"]
+    assert "state-hash" not in rows["while-locked"]
