@@ -184,4 +184,55 @@ int cat_forget_image(struct cat *cat, const char *path, struct err *err);
  */
 int cat_check(struct cat *cat, struct err *err);
 
+/* ---- snapshot-diff (cat-diff.c) ----
+ *
+ * What differs between two snapshots rrvm saved, read from the documented
+ * formats only (docs/formats/vmstate.md): the vmstate area header, the
+ * page table, the RRVS blob's sections and the cpu section's hart words.
+ * No emulator code is involved.
+ */
+
+/* One CPU register (hart word) that differs. */
+struct cat_diff_reg {
+    char name[16]; /* "x10", "pc", "mstatus", "pmpaddr3", ... */
+    uint64_t a, b;
+};
+
+/* One side of the comparison. */
+struct cat_diff_snap {
+    char id[32];
+    char name[256];
+    uint64_t icount; /* UINT64_MAX: not recorded */
+};
+
+struct cat_diff {
+    struct cat_diff_snap a, b;
+    struct cat_diff_reg *regs; /* in hart word order */
+    size_t nb_regs;
+    char (*devices)[16]; /* vmstate section names ("cpu", "virtio7") */
+    size_t nb_devices;
+    uint64_t page_size; /* bytes */
+    uint64_t *pages;    /* guest physical addresses, increasing */
+    size_t nb_pages;
+    uint64_t cluster_size; /* bytes */
+    uint64_t *clusters;    /* guest disk offsets, increasing */
+    size_t nb_clusters;
+};
+
+/*
+ * Compare snapshots @a and @b (each an id, then a tag) of one image, open
+ * twice read-only as @img_a and @img_b (the function makes each read
+ * through its snapshot, qcow2_snapshot_load_tmp(), so use fresh handles
+ * and close them afterwards). On success *@out owns the lists; free them
+ * with cat_diff_fini(). Returns 0, or -ENOENT (no such snapshot), -EINVAL
+ * (a disk-only snapshot, or different RAM sizes), -ENOTSUP (a vmstate rrvm
+ * did not write, or a newer one), -EBADMSG (corrupt), -ENOMEM, -EIO, each
+ * with a one-line message.
+ */
+int cat_snapshot_diff(struct qcow2_image *img_a, struct qcow2_image *img_b,
+                      const char *a, const char *b, struct cat_diff *out,
+                      struct err *err);
+/* Accepts a zeroed struct. */
+void cat_diff_fini(struct cat_diff *d);
+
 #endif /* CATALOG_CATALOG_H */

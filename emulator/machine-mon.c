@@ -775,6 +775,11 @@ static const struct mon_cmd machine_cmds[] = {
 
 /* ---- lifecycle ---- */
 
+struct mon *vm_mon_monitor(struct vm_mon *vm)
+{
+    return vm->mon;
+}
+
 int vm_mon_new(const struct vm_mon_config *cfg, struct vm_mon **out,
                struct err *err)
 {

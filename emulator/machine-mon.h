@@ -15,6 +15,7 @@
 #include "emulator/rv.h"
 
 struct vm_mon; /* opaque: the monitor and its sessions */
+struct mon;
 
 /* One -drive, as the block commands show it (machine-mon-block.c). */
 struct vm_mon_drive {
@@ -39,6 +40,8 @@ int vm_mon_new(const struct vm_mon_config *cfg, struct vm_mon **out,
                struct err *err);
 /* Frees the sessions and the monitor. Accepts NULL. */
 void vm_mon_free(struct vm_mon *vm);
+/* The monitor, to register more commands into (borrowed). */
+struct mon *vm_mon_monitor(struct vm_mon *vm);
 /* The machine the commands act on (borrowed; NULL before it exists). */
 void vm_mon_set_machine(struct vm_mon *vm, struct rv_machine *m);
 /* A monitor session (HMP when !@qmp) on @c. Returns 0, or -EBUSY

@@ -66,6 +66,8 @@ struct rv_snap {
     uint8_t *table;               /* the baseline's page table */
     size_t table_len;
     char *deleted_id, *deleted_name; /* rv_snap_disk_delete()'s record */
+    rv_snap_done_fn *done_fn;        /* NULL: nobody listens (the catalog) */
+    void *done_opaque;
 };
 
 /* Where each part lives in the area (DESIGN NOTES 1). */
@@ -142,8 +144,15 @@ static bool page_zero(const uint8_t *p)
 /* The one place where an operation completes (DESIGN NOTES 6). */
 static void snap_done(struct rv_snap *s, const struct rv_snap_record *r)
 {
-    (void)s;
-    (void)r;
+    if (s->done_fn) {
+        s->done_fn(s->done_opaque, r);
+    }
+}
+
+void rv_snap_set_done_hook(struct rv_snap *s, rv_snap_done_fn *fn, void *opaque)
+{
+    s->done_fn = fn;
+    s->done_opaque = opaque;
 }
 
 /* ---- the context ---- */

@@ -22,6 +22,7 @@
 #include "common/log.h"
 #include "common/loop.h"
 #include "common/opts.h"
+#include "emulator/machine-catalog.h"
 #include "emulator/machine-mon.h"
 #include "emulator/rv-int.h"
 #include "emulator/rv.h"
@@ -91,7 +92,8 @@ struct cli {
     bool statehash;
     bool bios_set;
     const char *pidfile;
-    const char *loadvm; /* -loadvm TAG; NULL if none */
+    const char *loadvm;  /* -loadvm TAG; NULL if none */
+    const char *catalog; /* -catalog FILE; NULL: RRVM_CATALOG or default */
     const char *logfile;
     struct opts *owned[MAX_OWNED]; /* parsed option lists */
     struct {
@@ -476,6 +478,8 @@ static void usage(void)
            "                         [rtc] sections, as QEMU reads them\n"
            "rrvm-specific:\n"
            "-rng-seed N              seed of the virtio-rng generator\n"
+           "-catalog FILE            snapshot catalog (default: $RRVM_CATALOG\n"
+           "                         or $XDG_DATA_HOME/rrvm/catalog.sqlite)\n"
            "-statehash               print icount and state hash at exit\n"
            "-version  -h\n");
 }
@@ -1535,7 +1539,8 @@ static const char *const with_arg[] = {
     "accel",    "boot",     "vga",        "k",          "L",
     "object",   "netdev",   "fsdev",      "virtfs",     "incremental",
     "loadvm",   "gdb",      "trace",      "plugin",     "overcommit",
-    "numa",     "parallel", "qmp-pretty", "readconfig", NULL};
+    "numa",     "parallel", "qmp-pretty", "readconfig", "catalog",
+    NULL};
 
 static bool takes_arg(const char *name)
 {
@@ -1738,6 +1743,8 @@ static int parse_args(struct cli *o, int argc, char **argv)
             }
         } else if (!strcmp(name, "loadvm")) {
             o->loadvm = arg;
+        } else if (!strcmp(name, "catalog")) {
+            o->catalog = arg;
         } else if (arg) {
             return fail("-%s: option not supported", name);
         } else {
@@ -1800,6 +1807,24 @@ static int wire_devices(struct cli *o)
     return 0;
 }
 
+/* The catalog follows the disks' snapshots (machine-catalog.c). */
+static int start_catalog(struct cli *o, struct rv_machine *m,
+                         struct vm_catalog *cat)
+{
+    struct rv_snap_drive drives[MAX_DRIVES];
+    struct err err = {0, ""};
+
+    for (unsigned i = 0; i < o->nb_drives; i++) {
+        drives[i].device = o->mon_drives[i].device;
+        drives[i].node_name = o->mon_drives[i].node_name;
+        drives[i].file = o->mon_drives[i].cfg.file;
+    }
+    if (vm_catalog_attach(cat, m, drives, o->nb_drives, &err) < 0) {
+        return fail("%s", err.msg);
+    }
+    return 0;
+}
+
 /* -loadvm: before the machine starts, so without STOP/RESUME events. */
 static int start_loadvm(struct cli *o, struct rv_machine *m)
 {
@@ -1846,6 +1871,7 @@ int main(int argc, char **argv)
     struct chr_ctx *chrs = NULL;
     struct chr *serial = NULL;
     struct vm_mon *vm = NULL;
+    struct vm_catalog *catalog = NULL;
     struct sigaction sa;
     uint8_t hash[RV_STATE_HASH_LEN];
     char hex[2 * RV_STATE_HASH_LEN + 1];
@@ -1934,7 +1960,9 @@ int main(int argc, char **argv)
         vc.chrs = chrs;
         vc.drives = o.mon_drives;
         vc.nb_drives = o.nb_drives;
-        if (vm_mon_new(&vc, &vm, &err) < 0) {
+        if (vm_mon_new(&vc, &vm, &err) < 0 ||
+            vm_catalog_new(o.catalog, &catalog, &err) < 0 ||
+            vm_catalog_register(catalog, vm_mon_monitor(vm), &err) < 0) {
             fail("monitor: %s", err.msg);
             goto out;
         }
@@ -1956,6 +1984,9 @@ int main(int argc, char **argv)
     }
     h.m = m;
     vm_mon_set_machine(vm, m);
+    if (start_catalog(&o, m, catalog) < 0) {
+        goto out;
+    }
     if (o.loadvm && start_loadvm(&o, m) < 0) {
         goto out;
     }
@@ -2027,6 +2058,7 @@ out:
     vm_mon_free(vm);
     chr_ctx_free(chrs);
     rv_machine_free(m);
+    vm_catalog_free(catalog);
     main_loop = NULL;
     loop_free(loop);
     if (pid_written) {

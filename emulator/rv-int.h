@@ -670,6 +670,12 @@ int rv_snap_get(struct rv_machine *m, const struct rv_snap_drive *drives,
                 size_t nb_drives, struct rv_snap **out, struct err *err);
 /* Accepts NULL. Called by rv_machine_free(). */
 void rv_snap_free(struct rv_snap *s);
+/* Called with every finished save, load or delete (the catalog); the
+ * record and its strings are valid during the call only. */
+typedef void rv_snap_done_fn(void *opaque, const struct rv_snap_record *r);
+/* Set (or clear with NULL) the one completion hook. */
+void rv_snap_set_done_hook(struct rv_snap *s, rv_snap_done_fn *fn,
+                           void *opaque);
 /*
  * savevm: every writable qcow2 disk (or those of @devices, node or device
  * names, NULL-terminated; NULL: all) gets snapshot @tag (NULL: QEMU's

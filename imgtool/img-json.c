@@ -110,6 +110,14 @@ void img_json_set_uint(struct img_json *o, const char *key, uint64_t v)
     img_json_set(o, key, j);
 }
 
+struct img_json *img_json_uint(uint64_t v)
+{
+    struct img_json *j = img_json_new(IMG_JSON_UINT);
+
+    j->u = v;
+    return j;
+}
+
 void img_json_set_bool(struct img_json *o, const char *key, bool v)
 {
     struct img_json *j = img_json_new(IMG_JSON_BOOL);

@@ -167,6 +167,8 @@ struct img_json *img_json_object(void);
 struct img_json *img_json_array(void);
 /* A string value, for arrays. */
 struct img_json *img_json_str(const char *v);
+/* An unsigned number, for arrays. */
+struct img_json *img_json_uint(uint64_t v);
 void img_json_set_int(struct img_json *o, const char *key, int64_t v);
 void img_json_set_uint(struct img_json *o, const char *key, uint64_t v);
 void img_json_set_str(struct img_json *o, const char *key, const char *v);
@@ -204,6 +206,7 @@ int img_cmd_rebase(int argc, char **argv);
 int img_cmd_amend(int argc, char **argv);
 int img_cmd_bench(int argc, char **argv);
 int img_cmd_catalog(int argc, char **argv);
+int img_cmd_snapshot_diff(int argc, char **argv);
 
 /* cmd-create.c: -o handling, also used by convert, measure and amend. */
 /*

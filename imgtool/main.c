@@ -16,13 +16,21 @@ struct img_command {
 };
 
 static const struct img_command img_commands[] = {
-    {"amend", img_cmd_amend},     {"bench", img_cmd_bench},
-    {"catalog", img_cmd_catalog}, {"check", img_cmd_check},
-    {"commit", img_cmd_commit},   {"compare", img_cmd_compare},
-    {"convert", img_cmd_convert}, {"create", img_cmd_create},
-    {"info", img_cmd_info},       {"map", img_cmd_map},
-    {"measure", img_cmd_measure}, {"snapshot", img_cmd_snapshot},
-    {"rebase", img_cmd_rebase},   {"resize", img_cmd_resize},
+    {"amend", img_cmd_amend},
+    {"bench", img_cmd_bench},
+    {"catalog", img_cmd_catalog},
+    {"check", img_cmd_check},
+    {"commit", img_cmd_commit},
+    {"compare", img_cmd_compare},
+    {"convert", img_cmd_convert},
+    {"create", img_cmd_create},
+    {"info", img_cmd_info},
+    {"map", img_cmd_map},
+    {"measure", img_cmd_measure},
+    {"snapshot", img_cmd_snapshot},
+    {"rebase", img_cmd_rebase},
+    {"resize", img_cmd_resize},
+    {"snapshot-diff", img_cmd_snapshot_diff},
 };
 
 static const char img_help_text[] =
@@ -59,6 +67,7 @@ static const char img_help_text[] =
     " [-f fmt] filename]\n"
     "  snapshot [-U] [-q] [-l | -a snapshot | -c snapshot | -d snapshot]"
     " filename\n"
+    "  snapshot-diff [-U] [--output=ofmt] filename snapshot_a snapshot_b\n"
     "  rebase [-U] [-q] [-f fmt] [-t cache] [-T src_cache] [-p] [-u]"
     " -b backing_file [-F backing_fmt] filename\n"
     "  resize [-f fmt] [--preallocation=prealloc] [-q] [--shrink] filename"

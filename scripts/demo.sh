@@ -18,6 +18,8 @@
 # RRVM_DEMO_DIR (where root.qcow2 lives, default build/demo),
 # RRVM_ARTEFACTS_ENV (use these artefacts instead of running
 # scripts/artefacts.sh), RRVM_DEMO_TIMEOUT (seconds, --check only; 600).
+# The snapshot catalog of the demo is build/demo/catalog.sqlite (RRVM_CATALOG
+# is set to it), so the demo never writes your own catalog.
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 mode=boot
@@ -96,6 +98,8 @@ done
 ddir=${RRVM_DEMO_DIR:-$top/build/demo}
 disk=$ddir/root.qcow2
 mkdir -p "$ddir"
+RRVM_CATALOG=$ddir/catalog.sqlite
+export RRVM_CATALOG
 if [ ! -f "$disk" ]; then
     say "root disk $disk, made by rrvm-img from the cached ext4 image"
     (
@@ -133,11 +137,16 @@ if [ $mode = boot ]; then
    Ctrl-a c switches to the monitor and back: try 'info status',
    'info registers', 'stop', 'info statehash', 'cont', 'x /4i \$pc', 'help',
    'savevm NAME', 'info snapshots', 'loadvm NAME', 'delvm NAME'.
+   'info catalog' lists the snapshot catalog ($RRVM_CATALOG).
    QMP listens on $qmp:
    $top/monitor/rrvm-qmp-shell $qmp
 EOT
     printf '%s\n' "$*" >&2
-    exec "$@"
+    status=0
+    "$@" || status=$?
+    say "the snapshot catalog: rrvm-img catalog list ($RRVM_CATALOG)"
+    "$img" catalog list >&2 || true
+    exit $status
 fi
 
 # --check: a typed session on a pseudo-terminal (scripts/demo-session.py):
@@ -154,7 +163,17 @@ if [ $status -ne 0 ]; then
     echo "demo: the session failed (status $status)" >&2
     exit $status
 fi
+say "the snapshot catalog: rrvm-img catalog list ($RRVM_CATALOG)"
+listing=$("$img" catalog list)
+printf '%s\n' "$listing"
+case $listing in
+*" demo "*) ;;
+*)
+    echo "demo: the catalog does not list the snapshot 'demo'" >&2
+    exit 1
+    ;;
+esac
 echo "demo: OK: Linux booted in rrvm; the monitor paused it, its state hash" \
-    "held still, QMP agreed, loadvm brought a changed file back, and it" \
-    "powered off" >&2
+    "held still, QMP agreed, loadvm brought a changed file back, the" \
+    "catalog lists the snapshot, and it powered off" >&2
 exit 0
