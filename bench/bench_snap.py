@@ -196,6 +196,9 @@ def main():
         if not shutil.which(tool):
             sys.exit(f"bench: {tool} not found")
     d = Path(tempfile.mkdtemp(prefix="rrvm-bench-snap-", dir="/var/tmp"))
+    # rrvm records each savevm in the snapshot catalog: keep the scratch
+    # images out of the user's (the sqlite commit is part of the timing).
+    os.environ["RRVM_CATALOG"] = str(d / "catalog.sqlite")
     rows = {}  # row -> engine -> value
     for mem in (int(m) for m in args.mem.split(",")):
         for engine in engines:
