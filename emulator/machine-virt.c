@@ -1376,6 +1376,9 @@ const char *rv_runstate_name(enum rv_runstate s)
         [RV_RUN_SAVE_VM] = "save-vm",
         [RV_RUN_RESTORE_VM] = "restore-vm",
         [RV_RUN_DEBUG] = "debug",
+        [RV_RUN_INMIGRATE] = "inmigrate",
+        [RV_RUN_FINISH_MIGRATE] = "finish-migrate",
+        [RV_RUN_POSTMIGRATE] = "postmigrate",
     };
 
     return (unsigned)s < sizeof(names) / sizeof(names[0]) ? names[s] : "?";

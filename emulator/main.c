@@ -90,7 +90,8 @@ struct cli {
     bool statehash;
     bool bios_set;
     const char *pidfile;
-    const char *loadvm; /* -loadvm TAG; NULL if none */
+    const char *loadvm;   /* -loadvm TAG; NULL if none */
+    const char *incoming; /* -incoming URI or "defer"; NULL if none */
     const char *logfile;
     struct opts *owned[MAX_OWNED]; /* parsed option lists */
     struct {
@@ -465,6 +466,9 @@ static void usage(void)
            "-display none  -nic none  -net none  -nodefaults\n"
            "-no-reboot  -no-shutdown  -name N  -uuid U  -pidfile F\n"
            "-loadvm TAG              start from snapshot TAG of the disks\n"
+           "-incoming URI            wait for a migration stream:\n"
+           "                         exec:CMD, tcp:HOST:PORT, unix:PATH,\n"
+           "                         file:PATH, or defer\n"
            "-icount shift=N|auto[,sleep=on|off]  2^N ns per instruction\n"
            "-rtc base=utc|DATE[,clock=vm]\n"
            "-d ITEM,...  -D LOGFILE  log in_asm,int,exec,cpu,fpu,unimp,\n"
@@ -1559,7 +1563,8 @@ static const char *const with_arg[] = {
     "accel",    "boot",     "vga",        "k",          "L",
     "object",   "netdev",   "fsdev",      "virtfs",     "incremental",
     "loadvm",   "gdb",      "trace",      "plugin",     "overcommit",
-    "numa",     "parallel", "qmp-pretty", "readconfig", NULL};
+    "numa",     "parallel", "qmp-pretty", "readconfig", "incoming",
+    NULL};
 
 static bool takes_arg(const char *name)
 {
@@ -1762,6 +1767,8 @@ static int parse_args(struct cli *o, int argc, char **argv)
             }
         } else if (!strcmp(name, "loadvm")) {
             o->loadvm = arg;
+        } else if (!strcmp(name, "incoming")) {
+            o->incoming = arg;
         } else if (arg) {
             return fail("-%s: option not supported", name);
         } else {
@@ -1983,6 +1990,11 @@ int main(int argc, char **argv)
     if (o.loadvm && start_loadvm(&o, m) < 0) {
         goto out;
     }
+    if (o.incoming && vm_mon_migrate_incoming(vm_mon_migration(vm), o.incoming,
+                                              !o.mc.start_paused, &err) < 0) {
+        fail("-incoming %s: %s", o.incoming, err.msg);
+        goto out;
+    }
     if (serial &&
         chr_fe_attach(serial, &serial_ops, &h, &h.serial_fe, &err) < 0) {
         fail("-serial %s: %s", chr_label(serial), err.msg);
@@ -2019,7 +2031,7 @@ int main(int argc, char **argv)
         if (quit_flag) {
             report_signal();
         }
-        rc = 0;
+        rc = vm_mon_migrate_failed(vm_mon_migration(vm)) ? 1 : 0;
         break;
     case RV_EXIT_RESET:
         rc = 0;

@@ -81,6 +81,9 @@ enum rv_runstate {
     RV_RUN_SAVE_VM,        /* reserved for savevm */
     RV_RUN_RESTORE_VM,     /* reserved for loadvm */
     RV_RUN_DEBUG,          /* reserved for the gdb stub */
+    RV_RUN_INMIGRATE,      /* -incoming: waiting for the migration stream */
+    RV_RUN_FINISH_MIGRATE, /* stopped while the stream is sent */
+    RV_RUN_POSTMIGRATE,    /* the stream was sent; cont runs again */
 };
 
 /* Why the machine shut down or reset: QEMU's ShutdownCause. */
