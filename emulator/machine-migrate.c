@@ -1000,6 +1000,7 @@ static void in_accept(void *opaque, int fd, unsigned events)
         g->unix_path[0] = 0;
     }
     g->fd = c;
+    set_status(g, RV_MIG_SETUP);
     in_connected(g);
 }
 
@@ -1016,7 +1017,7 @@ int rv_mig_incoming(struct rv_mig *g, const char *uri, bool autostart,
 {
     int ret;
 
-    if (g->status != RV_MIG_NONE) {
+    if (g->status != RV_MIG_NONE || g->listen_fd >= 0) {
         return err_set(err, -EBUSY,
                        "The incoming migration has already been started");
     }
@@ -1026,7 +1027,10 @@ int rv_mig_incoming(struct rv_mig *g, const char *uri, bool autostart,
     if (ret < 0) {
         return ret;
     }
-    set_status(g, RV_MIG_SETUP);
+    /* QEMU 7.2 stays in status none until a listener accepts. */
+    if (g->listen_fd < 0) {
+        set_status(g, RV_MIG_SETUP);
+    }
     if (g->listen_fd >= 0) {
         ret = loop_fd_set(g->loop, g->listen_fd, LOOP_READ, in_accept, g, err);
     } else {
@@ -1051,6 +1055,7 @@ void rv_mig_info(const struct rv_mig *g, struct rv_mig_info *out)
     memset(out, 0, sizeof(*out));
     out->status = g->status;
     out->incoming = g->incoming;
+    out->listening = g->listen_fd >= 0;
     out->setup_ms = g->t_active ? (g->t_active - g->t_start) / 1000000 : 0;
     out->total_ms = total_ns / 1000000;
     out->downtime_ms =

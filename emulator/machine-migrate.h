@@ -33,6 +33,7 @@ const char *rv_mig_status_name(enum rv_mig_status s);
 struct rv_mig_info {
     enum rv_mig_status status;
     bool incoming;
+    bool listening;       /* incoming tcp:/unix: waiting for the source */
     uint64_t setup_ms;    /* start to active */
     uint64_t total_ms;    /* start to now, or to the end */
     uint64_t downtime_ms; /* stopped while sending (outgoing, completed) */

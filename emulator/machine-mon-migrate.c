@@ -52,9 +52,11 @@ struct vm_mon_migrate {
     struct mon_cmd *cmds; /* mig_cmds with opaque = this */
     struct rv_mig *g;     /* NULL until first used */
     bool caps[NB_CAPS];
-    bool incoming_defer;  /* -incoming defer: migrate-incoming allowed */
-    bool autostart;       /* no -S */
-    bool incoming_failed; /* the process should exit non-zero */
+    bool incoming_defer;   /* -incoming defer: migrate-incoming allowed */
+    bool incoming_started; /* migrate-incoming succeeded once */
+    bool autostart;        /* no -S */
+    bool incoming_failed;  /* the process should exit non-zero */
+    char listen_uri[256];  /* incoming tcp:/unix: URI; "" if none */
 };
 
 static void notify(void *opaque, enum rv_mig_status status, unsigned pass)
@@ -143,15 +145,56 @@ static int cmd_migrate_incoming(struct mon_req *req, struct err *err)
     if (!g) {
         return -EAGAIN;
     }
+    /* QEMU 7.2's qmp_migrate_incoming() checks in this order. */
+    if (mm->incoming_started) {
+        return err_set(err, -EBUSY,
+                       "The incoming migration has already been started");
+    }
     if (!mm->incoming_defer) {
         return err_set(err, -EINVAL,
                        "'-incoming' was not specified on the command line");
     }
+    snprintf(mm->listen_uri, sizeof(mm->listen_uri), "%s",
+             mon_req_arg_str(req, "uri"));
     ret = rv_mig_incoming(g, mon_req_arg_str(req, "uri"), mm->autostart, err);
     if (ret == 0) {
         mm->incoming_defer = false;
+        mm->incoming_started = true;
     }
     return ret;
+}
+
+/* QEMU's SocketAddress list of a listening -incoming @uri. */
+static struct mon_json *socket_address(const char *uri)
+{
+    struct mon_json *arr = mon_json_array_new();
+    struct mon_json *o = mon_json_object_new();
+
+    if (!arr || !o) {
+        mon_json_free(arr);
+        mon_json_free(o);
+        return NULL;
+    }
+    if (!strncmp(uri, "unix:", 5)) {
+        mon_json_object_set_take(o, "path", mon_json_str_new(uri + 5));
+        mon_json_object_set_take(o, "type", mon_json_str_new("unix"));
+    } else {
+        const char *hp = uri + 4, *colon = strrchr(hp, ':');
+        char host[256];
+        size_t hl = colon ? (size_t)(colon - hp) : 0;
+        bool v6 = hl >= 2 && hp[0] == '[';
+
+        snprintf(host, sizeof(host), "%.*s", v6 ? (int)hl - 2 : (int)hl,
+                 v6 ? hp + 1 : hp);
+        mon_json_object_set_take(o, "port",
+                                 mon_json_str_new(colon ? colon + 1 : ""));
+        mon_json_object_set_take(o, v6 ? "ipv6" : "ipv4",
+                                 mon_json_bool_new(true));
+        mon_json_object_set_take(o, "host", mon_json_str_new(host));
+        mon_json_object_set_take(o, "type", mon_json_str_new("inet"));
+    }
+    mon_json_array_append_take(arr, o);
+    return arr;
 }
 
 static int cmd_query_migrate(struct mon_req *req, struct err *err)
@@ -165,6 +208,10 @@ static int cmd_query_migrate(struct mon_req *req, struct err *err)
         return err_set(err, -ENOMEM, "out of memory");
     }
     if (!mm->g || (rv_mig_info(mm->g, &i), i.status == RV_MIG_NONE)) {
+        if (mm->g && i.listening) {
+            mon_json_object_set_take(r, "socket-address",
+                                     socket_address(mm->listen_uri));
+        }
         mon_req_return_take(req, r);
         return 0;
     }
@@ -389,8 +436,10 @@ static int cmd_hmp_set_cap(struct mon_req *req, struct err *err)
         return ret;
     }
     if (k < 0) {
-        return err_set(err, -EINVAL, "invalid parameter value: %s",
+        /* QEMU's hmp_handle_error(): printed, not failed. */
+        mon_req_printf(req, "Error: invalid parameter value: %s\n",
                        name ? name : "");
+        return 0;
     }
     mon_req_arg_bool(req, "state", &on);
     mm->caps[k] = on;
@@ -455,7 +504,7 @@ static const struct mon_cmd mig_cmds[] = {
      cmd_migrate_incoming, NULL, 0, NULL},
     {"query-migrate", "info migrate", NULL,
      "{*status:str,*setup-time:int,*downtime:int,*total-time:int,"
-     "*ram:any,*error-desc:str}",
+     "*ram:any,*error-desc:str,*socket-address:any}",
      NULL, NULL, "show migration status", cmd_query_migrate, fmt_migrate, 0,
      NULL},
     {"migrate-set-capabilities", NULL,
@@ -526,6 +575,7 @@ int vm_mon_migrate_incoming(struct vm_mon_migrate *mm, const char *uri,
     if (!g) {
         return -EAGAIN;
     }
+    snprintf(mm->listen_uri, sizeof(mm->listen_uri), "%s", uri);
     return rv_mig_incoming(g, uri, autostart, err);
 }
 
