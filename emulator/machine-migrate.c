@@ -1046,6 +1046,11 @@ int rv_mig_incoming(struct rv_mig *g, const char *uri, bool autostart,
     return ret;
 }
 
+void rv_mig_set_autostart(struct rv_mig *g, bool autostart)
+{
+    g->autostart = autostart;
+}
+
 void rv_mig_info(const struct rv_mig *g, struct rv_mig_info *out)
 {
     uint64_t now = g->t_end ? g->t_end : loop_now_ns();

@@ -83,5 +83,7 @@ int rv_mig_incoming(struct rv_mig *g, const char *uri, bool autostart,
  * it was running). No-op otherwise. */
 void rv_mig_cancel(struct rv_mig *g);
 void rv_mig_info(const struct rv_mig *g, struct rv_mig_info *out);
+/* `cont` in inmigrate: start after the stream whatever -S said. */
+void rv_mig_set_autostart(struct rv_mig *g, bool autostart);
 
 #endif /* EMULATOR_MACHINE_MIGRATE_H */

@@ -583,3 +583,24 @@ bool vm_mon_migrate_failed(const struct vm_mon_migrate *mm)
 {
     return mm && mm->incoming_failed;
 }
+
+int vm_mon_migrate_cont(struct vm_mon_migrate *mm, struct err *err)
+{
+    enum rv_runstate rs;
+
+    if (!mm || !*mm->m) {
+        return 0;
+    }
+    rs = rv_machine_runstate(*mm->m);
+    if (rs == RV_RUN_INMIGRATE) {
+        mm->autostart = true;
+        if (mm->g) {
+            rv_mig_set_autostart(mm->g, true);
+        }
+        return 1;
+    }
+    if (rs == RV_RUN_FINISH_MIGRATE) {
+        return err_set(err, -EBUSY, "There's a migration process in progress");
+    }
+    return 0;
+}

@@ -271,9 +271,14 @@ static int cmd_stop(struct mon_req *req, struct err *err)
 static int cmd_cont(struct mon_req *req, struct err *err)
 {
     struct vm_mon *vm = req_vm(req);
+    int ret;
 
     if (!vm->m) {
         return no_machine(err);
+    }
+    ret = vm_mon_migrate_cont(vm->mig, err);
+    if (ret != 0) {
+        return ret < 0 ? ret : 0;
     }
     return rv_machine_cont(vm->m, err);
 }

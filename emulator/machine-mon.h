@@ -109,6 +109,13 @@ int vm_mon_migrate_incoming(struct vm_mon_migrate *mm, const char *uri,
                             bool autostart, struct err *err);
 /* Whether an incoming migration failed (the exit status is then 1). */
 bool vm_mon_migrate_failed(const struct vm_mon_migrate *mm);
+/*
+ * `cont` during a migration, as QEMU 7.2's qmp_cont(): in inmigrate it
+ * only makes the machine start after the stream (returns 1); while a
+ * source sends its stream it refuses (-EBUSY with @err). Returns 0 when no
+ * migration is concerned: cont as usual.
+ */
+int vm_mon_migrate_cont(struct vm_mon_migrate *mm, struct err *err);
 /* The monitor's migration commands (NULL before vm_mon_new()). */
 struct vm_mon_migrate *vm_mon_migration(struct vm_mon *vm);
 

@@ -345,6 +345,8 @@ def test_migrate_cancel_resumes_the_source(rrvm, tmp_path):
         assert time.time() < end
         time.sleep(0.05)
     assert status(q) == "finish-migrate"
+    assert q.cmd("cont")["error"]["desc"] == \
+        "There's a migration process in progress"
     # The monitor answers while the stream is stalled.
     assert q.cmd("query-migrate")["return"]["ram"]["remaining"] > 0
     assert q.cmd("migrate", uri="exec:true")["error"]["desc"] == \
@@ -433,13 +435,17 @@ def test_incoming_states_match_qemu(rrvm, tmp_path):
         wait_migration(q)
         finish(p, q)
         out = []
-        for extra in ([], ["-S"]):
+        for extra, cont in (([], False), (["-S"], False), (["-S"], True)):
             p, q = start(binary, ["-m", "64M", "-bios", FW, "-nodefaults",
                                   "-incoming", "defer", *extra],
                          str(tmp_path / name))
             out.append(q.cmd("query-status"))
             out.append(q.cmd("query-migrate"))
             events_on(q)
+            if cont:
+                # 7.2's qmp_cont() in inmigrate: start after the stream.
+                out.append(q.cmd("cont"))
+                out.append(q.cmd("query-status"))
             out.append(q.cmd("migrate-incoming", uri=f"exec:cat {f}"))
             out.append(wait_migration(q))
             out.append(q.cmd("query-status"))
