@@ -42,7 +42,6 @@
 #include "common/hash.h"
 #include "common/loop.h"
 #include "emulator/rv-int.h"
-#include "qcow2/qcow2.h"
 
 #define PAGE                4096u
 #define MIG_MAGIC           0x474d5252u /* "RRMG" */
@@ -104,6 +103,7 @@ struct rv_mig {
     size_t buf_len, buf_off;
     uint64_t next_page;
     bool end_queued;
+    bool failed; /* out_fill() could not inactivate the disks */
     uint8_t hash[RV_STATE_HASH_LEN];
     /* incoming */
     enum rd_stage stage;
@@ -433,6 +433,7 @@ static bool page_zero(const uint8_t *p)
 static void out_finish(struct rv_mig *g, enum rv_mig_status s)
 {
     bool kill_it = s != RV_MIG_COMPLETED;
+    struct err e = {0, ""};
 
     chan_close(g, kill_it);
     bufs_free(g);
@@ -444,6 +445,9 @@ static void out_finish(struct rv_mig *g, enum rv_mig_status s)
     }
     if (s == RV_MIG_CANCELLED) {
         set_status(g, RV_MIG_CANCELLING);
+    }
+    if (rv_machine_blk_set_inactive(g->m, false, &e) < 0 && !g->error[0]) {
+        snprintf(g->error, sizeof(g->error), "%s", e.msg);
     }
     if (rv_machine_runstate(g->m) == RV_RUN_FINISH_MIGRATE) {
         if (g->was_running) {
@@ -462,23 +466,6 @@ static void out_fail(struct rv_mig *g, const char *fmt, const char *why)
     out_finish(g, RV_MIG_FAILED);
 }
 
-/* Flush every disk, as QEMU's bdrv_inactivate_all() does before the
- * destination takes over. */
-static int disks_flush(struct rv_mig *g, struct err *err)
-{
-    const struct rv_drive_config *cfg;
-    struct qcow2_image *img;
-
-    for (unsigned i = 0; (img = rv_machine_disk(g->m, i, &cfg)) != NULL; i++) {
-        int ret = qcow2_flush(img, err);
-
-        if (ret < 0) {
-            return ret;
-        }
-    }
-    return 0;
-}
-
 /* Fill the buffer with the next record (DESIGN NOTES 1). Returns false
  * when everything, the end record included, was queued. */
 static bool out_fill(struct rv_mig *g)
@@ -486,6 +473,7 @@ static bool out_fill(struct rv_mig *g)
     const struct rv_ram *ram = rv_machine_ram(g->m);
     uint64_t npages = ram->size / PAGE, first, n = 0;
     uint8_t *p = g->buf;
+    struct err e = {0, ""};
 
     while (g->next_page < npages &&
            page_zero(ram->host + g->next_page * PAGE)) {
@@ -510,6 +498,12 @@ static bool out_fill(struct rv_mig *g)
         return true;
     }
     if (g->end_queued) {
+        return false;
+    }
+    /* The destination may take the disks once it has the end record. */
+    if (rv_machine_blk_set_inactive(g->m, true, &e) < 0) {
+        snprintf(g->error, sizeof(g->error), "%s", e.msg);
+        g->failed = true;
         return false;
     }
     wr_le32(p, REC_END);
@@ -545,18 +539,13 @@ static void out_reap(void *opaque)
     out_finish(g, RV_MIG_COMPLETED);
 }
 
-/* Everything was written: close, wait for an exec: command, complete. */
+/* Everything was written (the disks are inactive): close, wait for an
+ * exec: command, complete. */
 static void out_done(struct rv_mig *g)
 {
-    struct err e = {0, ""};
-
     loop_fd_del(g->loop, g->fd);
     close(g->fd);
     g->fd = -1;
-    if (disks_flush(g, &e) < 0) {
-        out_fail(g, "%s", e.msg);
-        return;
-    }
     if (g->child > 0) {
         out_reap(g);
         return;
@@ -579,7 +568,11 @@ static void out_writable(void *opaque, int fd, unsigned events)
             }
             g->buf_len = 0;
             if (!out_fill(g)) {
-                out_done(g);
+                if (g->failed) {
+                    out_finish(g, RV_MIG_FAILED);
+                } else {
+                    out_done(g);
+                }
                 return;
             }
         }
@@ -649,6 +642,7 @@ static void out_begin(struct rv_mig *g)
     g->crc = 0;
     g->next_page = 0;
     g->end_queued = false;
+    g->failed = false;
     loop_fd_set(g->loop, g->fd, LOOP_WRITE, out_writable, g, NULL);
 }
 
@@ -874,6 +868,11 @@ static void in_complete(struct rv_mig *g)
     }
     if (rd_le64(g->rec + 8) != g->pages_read) {
         in_fail(g, "the migration stream is corrupt (page count)");
+        return;
+    }
+    /* The source released its disks before it sent the end record. */
+    if (rv_machine_blk_set_inactive(g->m, false, &e) < 0) {
+        in_fail(g, "%s", e.msg);
         return;
     }
     if (rv_machine_vmstate_load(g->m, g->blob, g->blob_len, &e) < 0) {

@@ -602,5 +602,9 @@ int vm_mon_migrate_cont(struct vm_mon_migrate *mm, struct err *err)
     if (rs == RV_RUN_FINISH_MIGRATE) {
         return err_set(err, -EBUSY, "There's a migration process in progress");
     }
+    /* QEMU's bdrv_activate_all() before a source runs again. */
+    if (rs == RV_RUN_POSTMIGRATE) {
+        return rv_machine_blk_set_inactive(*mm->m, false, err);
+    }
     return 0;
 }

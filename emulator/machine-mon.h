@@ -112,8 +112,9 @@ bool vm_mon_migrate_failed(const struct vm_mon_migrate *mm);
 /*
  * `cont` during a migration, as QEMU 7.2's qmp_cont(): in inmigrate it
  * only makes the machine start after the stream (returns 1); while a
- * source sends its stream it refuses (-EBUSY with @err). Returns 0 when no
- * migration is concerned: cont as usual.
+ * source sends its stream it refuses (-EBUSY with @err); a source in
+ * postmigrate takes its disks back first (QEMU's bdrv_activate_all(); an
+ * error if the destination holds them). Returns 0 when cont may go on.
  */
 int vm_mon_migrate_cont(struct vm_mon_migrate *mm, struct err *err);
 /* The monitor's migration commands (NULL before vm_mon_new()). */

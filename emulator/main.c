@@ -1981,6 +1981,7 @@ int main(int argc, char **argv)
     o.mc.serial_opaque = &h;
     o.mc.event_fn = vm_mon_event;
     o.mc.event_opaque = vm;
+    o.mc.incoming = o.incoming != NULL;
     if (rv_machine_new(&o.mc, &m, &err) < 0) {
         fail("%s", err.msg);
         goto out;

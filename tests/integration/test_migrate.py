@@ -225,6 +225,38 @@ def test_running_source_starts_the_destination_unless_S(rrvm, tmp_path):
         finish(p2, q2)
 
 
+@needs_fw
+def test_disks_are_shared_as_qemu_does(rrvm, tmp_path):
+    """The destination opens a disk the running source holds (without the
+    lock, QEMU's inactive image), takes it when the stream completes; the
+    source released it and cannot run again while the destination holds
+    it."""
+    disk = tmp_path / "d.qcow2"
+    subprocess.run(["qemu-img", "create", "-f", "qcow2", str(disk), "16M"],
+                   check=True, capture_output=True)
+    drive = ["-drive", f"file={disk},if=virtio"]
+    p, q = start(rrvm, uboot_args(*drive), str(tmp_path / "src"))
+    addr = f"unix:{tmp_path / 'mig.sock'}"
+    p2, q2 = start(rrvm, uboot_args(*drive, "-incoming", addr),
+                   str(tmp_path / "dst"))
+    # The image is locked by the source alone.
+    r = subprocess.run(["qemu-img", "info", str(disk)], capture_output=True,
+                       text=True)
+    assert r.returncode != 0 and "lock" in r.stderr
+    assert q.cmd("migrate", uri=addr) == {"return": {}}
+    assert wait_migration(q)["status"] == "completed"
+    assert wait_migration(q2) == {"status": "completed"}
+    assert status(q2) == "running"
+    r = q.cmd("cont")
+    assert "error" in r and "lock" in r["error"]["desc"], r
+    assert status(q) == "postmigrate"
+    finish(p2, q2)
+    # Once the destination is gone, the source takes the disk back.
+    assert q.cmd("cont") == {"return": {}}
+    assert status(q) == "running"
+    finish(p, q)
+
+
 # ---- U-Boot's console ----
 
 def uboot_console(rrvm, sock, *extra):
