@@ -58,6 +58,8 @@
 /* Pages per PAGES record: 1 MiB, one write buffer. */
 #define MIG_RUN_PAGES 256u
 #define MIG_BUF_CAP   (REC_HDR_LEN + MIG_RUN_PAGES * PAGE)
+/* Writes per loop turn: at most 64 MiB before the loop serves others. */
+#define MIG_WRITES_PER_CALL 64
 /* How often a finished exec: command is looked for. */
 #define MIG_REAP_NS 5000000ull
 
@@ -558,7 +560,9 @@ static void out_writable(void *opaque, int fd, unsigned events)
     struct rv_mig *g = opaque;
 
     (void)events;
-    for (;;) {
+    /* Bounded per call (a file is always writable) so the monitor and
+     * timers get their turn. */
+    for (int i = 0; i < MIG_WRITES_PER_CALL; i++) {
         ssize_t n;
 
         if (g->buf_off == g->buf_len) {
