@@ -363,15 +363,29 @@ static int chan_open(struct rv_mig *g, const char *uri, bool outgoing,
                    "Parameter 'uri' expects a valid migration protocol");
 }
 
+/* Wait for the exec: command, as QEMU's qio_channel_command_abort():
+ * a command still running (or at once when @kill_it) gets SIGTERM, then
+ * SIGKILL after about 100 ms, so a command never hangs the loop. */
 static void reap_child(struct rv_mig *g, bool kill_it)
 {
-    if (g->child > 0) {
-        if (kill_it) {
-            kill(g->child, SIGTERM);
-        }
-        waitpid(g->child, NULL, 0);
-        g->child = 0;
+    const struct timespec tick = {0, 10000000};
+
+    if (g->child <= 0) {
+        return;
     }
+    if (kill_it || waitpid(g->child, NULL, WNOHANG) == 0) {
+        kill(g->child, SIGTERM);
+        for (int i = 0; i < 10; i++) {
+            if (waitpid(g->child, NULL, WNOHANG) != 0) {
+                g->child = 0;
+                return;
+            }
+            nanosleep(&tick, NULL);
+        }
+        kill(g->child, SIGKILL);
+        waitpid(g->child, NULL, 0);
+    }
+    g->child = 0;
 }
 
 /* Close every descriptor; a running exec: command is killed. */

@@ -158,6 +158,25 @@ def test_file_roundtrip_keeps_the_state_hash(rrvm, tmp_path, scheme):
     finish(p, q)
 
 
+@needs_fw
+def test_incoming_command_that_lingers_does_not_hang(rrvm, tmp_path):
+    """An exec: command still running after the stream is ended (as
+    QEMU's qio_channel_command_abort()), not waited for."""
+    f = tmp_path / "stream"
+    p, q, saved = source_at(rrvm, tmp_path)
+    q.cmd("migrate", uri=f"file:{f}")
+    assert wait_migration(q)["status"] == "completed"
+    finish(p, q)
+    t0 = time.time()
+    p2, q2 = start(rrvm, uboot_args("-S", "-incoming",
+                                    f"exec:cat {f}; sleep 60"),
+                   str(tmp_path / "dst"))
+    assert wait_migration(q2, timeout=20) == {"status": "completed"}
+    assert time.time() - t0 < 20
+    assert statehash(q2) == saved
+    finish(p2, q2)
+
+
 # ---- to a second rrvm over sockets ----
 
 @needs_fw
