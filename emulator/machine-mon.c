@@ -49,6 +49,7 @@ struct vm_mon {
     struct vm_mon_info *info;
     struct vm_mon_block *block; /* machine-mon-block.c */
     struct vm_mon_snap *snap;   /* machine-mon-snap.c */
+    struct vm_mon_migrate *mig; /* machine-mon-migrate.c */
 };
 
 /* ---- sessions on chardevs ---- */
@@ -274,9 +275,14 @@ static int cmd_stop(struct mon_req *req, struct err *err)
 static int cmd_cont(struct mon_req *req, struct err *err)
 {
     struct vm_mon *vm = req_vm(req);
+    int ret;
 
     if (!vm->m) {
         return no_machine(err);
+    }
+    ret = vm_mon_migrate_cont(vm->mig, err);
+    if (ret != 0) {
+        return ret < 0 ? ret : 0;
     }
     /* QEMU's vm_prepare_start(): running and no stop pending, no events */
     if (rv_machine_is_running(vm->m)) {
@@ -824,6 +830,9 @@ int vm_mon_new(const struct vm_mon_config *cfg, struct vm_mon **out,
         ret = vm_mon_snap_register(vm->mon, &vm->m, cfg->drives, cfg->nb_drives,
                                    &vm->snap, err);
     }
+    if (ret == 0) {
+        ret = vm_mon_migrate_register(vm->mon, &vm->m, &vm->mig, err);
+    }
     if (ret < 0) {
         vm_mon_free(vm);
         return ret;
@@ -835,6 +844,11 @@ int vm_mon_new(const struct vm_mon_config *cfg, struct vm_mon **out,
 void vm_mon_set_machine(struct vm_mon *vm, struct rv_machine *m)
 {
     vm->m = m;
+}
+
+struct vm_mon_migrate *vm_mon_migration(struct vm_mon *vm)
+{
+    return vm ? vm->mig : NULL;
 }
 
 int vm_mon_commit_all(struct vm_mon *vm, struct err *err)
@@ -859,6 +873,7 @@ void vm_mon_free(struct vm_mon *vm)
     vm_mon_info_free(vm->info);
     vm_mon_block_free(vm->block);
     vm_mon_snap_free(vm->snap);
+    vm_mon_migrate_free(vm->mig);
     mem_free(vm->cmds);
     mem_free(vm->name);
     mem_free(vm);

@@ -89,4 +89,38 @@ int vm_mon_snap_register(struct mon *mon, struct rv_machine *const *m,
 /* Accepts NULL. Call after mon_free(). */
 void vm_mon_snap_free(struct vm_mon_snap *ms);
 
+/* ---- machine-mon-migrate.c: migrate, -incoming, query-migrate ---- */
+
+struct vm_mon_migrate; /* opaque: the migration commands and capabilities */
+
+/*
+ * Register the migration commands into @mon; @m points at the machine
+ * pointer (NULL until the machine exists). Returns 0 and sets *@out, or
+ * -ENOMEM, -EINVAL.
+ */
+int vm_mon_migrate_register(struct mon *mon, struct rv_machine *const *m,
+                            struct vm_mon_migrate **out, struct err *err);
+/* Accepts NULL. Call after mon_free(). */
+void vm_mon_migrate_free(struct vm_mon_migrate *mm);
+/*
+ * -incoming @uri ("defer": wait for migrate-incoming): the machine enters
+ * inmigrate; it runs after the stream if @autostart (no -S). A failed load
+ * quits the machine (vm_mon_migrate_failed()). Returns 0, or -errno with
+ * QEMU's message.
+ */
+int vm_mon_migrate_incoming(struct vm_mon_migrate *mm, const char *uri,
+                            bool autostart, struct err *err);
+/* Whether an incoming migration failed (the exit status is then 1). */
+bool vm_mon_migrate_failed(const struct vm_mon_migrate *mm);
+/*
+ * `cont` during a migration, as QEMU 7.2's qmp_cont(): in inmigrate it
+ * only makes the machine start after the stream (returns 1); while a
+ * source sends its stream it refuses (-EBUSY with @err); a source in
+ * postmigrate takes its disks back first (QEMU's bdrv_activate_all(); an
+ * error if the destination holds them). Returns 0 when cont may go on.
+ */
+int vm_mon_migrate_cont(struct vm_mon_migrate *mm, struct err *err);
+/* The monitor's migration commands (NULL before vm_mon_new()). */
+struct vm_mon_migrate *vm_mon_migration(struct vm_mon *vm);
+
 #endif /* EMULATOR_MACHINE_MON_H */

@@ -104,6 +104,8 @@ struct disk {
     const struct rv_drive_config *cfg; /* in m->cfg; NULL: unused */
     unsigned slot;                     /* its virtio-mmio slot */
     int overlay_fd; /* > 0: the unlinked -snapshot overlay; 0: none */
+    bool inactive;  /* open read-only without a lock (QEMU's inactive
+                       image during a migration) */
 };
 
 struct rv_machine {
@@ -709,6 +711,9 @@ static int disk_open(struct disk *d, const struct rv_drive_config *dc,
     if (dc->cache_direct) {
         flags |= QCOW2_OPEN_NOCACHE;
     }
+    if (d->inactive) {
+        flags |= QCOW2_OPEN_RDONLY | QCOW2_OPEN_FORCE_SHARE;
+    }
     if (dc->snapshot && !dc->readonly && d->overlay_fd > 0) {
         char path[64];
 
@@ -1036,6 +1041,8 @@ int rv_machine_new(const struct rv_machine_config *cfg, struct rv_machine **out,
         const struct rv_blk_backend *be = NULL;
 
         if (vc && vc->kind == RV_VIRTIO_BLK && !cfg->dumpdtb) {
+            m->disk[nblk].inactive =
+                cfg->incoming && !vc->drive.readonly && !vc->drive.snapshot;
             ret = disk_open(&m->disk[nblk], &vc->drive, err);
             if (ret < 0) {
                 goto fail;
@@ -1411,6 +1418,32 @@ int rv_machine_blk_reopen(struct rv_machine *m, const char *file,
     return 0;
 }
 
+int rv_machine_blk_set_inactive(struct rv_machine *m, bool inactive,
+                                struct err *err)
+{
+    for (unsigned i = 0; i < RV_VIRTIO_SLOTS; i++) {
+        struct disk *d = &m->disk[i];
+        int ret;
+
+        if (!d->cfg || !d->img || d->cfg->readonly || d->cfg->snapshot ||
+            d->inactive == inactive) {
+            continue;
+        }
+        ret = qcow2_close(d->img);
+        d->img = NULL;
+        d->be.opaque = NULL;
+        if (ret < 0) {
+            return err_set(err, ret, "Could not flush '%s'", d->cfg->file);
+        }
+        d->inactive = inactive;
+        ret = disk_open(d, d->cfg, err);
+        if (ret < 0) {
+            return ret;
+        }
+    }
+    return 0;
+}
+
 /* ---- run states and events ---- */
 
 const char *rv_runstate_name(enum rv_runstate s)
@@ -1425,6 +1458,9 @@ const char *rv_runstate_name(enum rv_runstate s)
         [RV_RUN_SAVE_VM] = "save-vm",
         [RV_RUN_RESTORE_VM] = "restore-vm",
         [RV_RUN_DEBUG] = "debug",
+        [RV_RUN_INMIGRATE] = "inmigrate",
+        [RV_RUN_FINISH_MIGRATE] = "finish-migrate",
+        [RV_RUN_POSTMIGRATE] = "postmigrate",
     };
 
     return (unsigned)s < sizeof(names) / sizeof(names[0]) ? names[s] : "?";

@@ -92,8 +92,9 @@ struct cli {
     bool statehash;
     bool bios_set;
     const char *pidfile;
-    const char *loadvm;  /* -loadvm TAG; NULL if none */
-    const char *catalog; /* -catalog FILE; NULL: RRVM_CATALOG or default */
+    const char *loadvm;   /* -loadvm TAG; NULL if none */
+    const char *catalog;  /* -catalog FILE; NULL: RRVM_CATALOG or default */
+    const char *incoming; /* -incoming URI or "defer"; NULL if none */
     const char *logfile;
     struct opts *owned[MAX_OWNED]; /* parsed option lists */
     struct {
@@ -468,6 +469,9 @@ static void usage(void)
            "-display none  -nic none  -net none  -nodefaults\n"
            "-no-reboot  -no-shutdown  -name N  -uuid U  -pidfile F\n"
            "-loadvm TAG              start from snapshot TAG of the disks\n"
+           "-incoming URI            wait for a migration stream:\n"
+           "                         exec:CMD, tcp:HOST:PORT, unix:PATH,\n"
+           "                         file:PATH, or defer\n"
            "-icount shift=N|auto[,sleep=on|off]  2^N ns per instruction\n"
            "-rtc base=utc|DATE[,clock=vm]\n"
            "-d ITEM,...  -D LOGFILE  log in_asm,int,exec,cpu,fpu,unimp,\n"
@@ -1540,7 +1544,7 @@ static const char *const with_arg[] = {
     "object",   "netdev",   "fsdev",      "virtfs",     "incremental",
     "loadvm",   "gdb",      "trace",      "plugin",     "overcommit",
     "numa",     "parallel", "qmp-pretty", "readconfig", "catalog",
-    NULL};
+    "incoming", NULL};
 
 static bool takes_arg(const char *name)
 {
@@ -1745,6 +1749,8 @@ static int parse_args(struct cli *o, int argc, char **argv)
             o->loadvm = arg;
         } else if (!strcmp(name, "catalog")) {
             o->catalog = arg;
+        } else if (!strcmp(name, "incoming")) {
+            o->incoming = arg;
         } else if (arg) {
             return fail("-%s: option not supported", name);
         } else {
@@ -1978,6 +1984,7 @@ int main(int argc, char **argv)
     o.mc.serial_opaque = &h;
     o.mc.event_fn = vm_mon_event;
     o.mc.event_opaque = vm;
+    o.mc.incoming = o.incoming != NULL;
     if (rv_machine_new(&o.mc, &m, &err) < 0) {
         fail("%s", err.msg);
         goto out;
@@ -1988,6 +1995,11 @@ int main(int argc, char **argv)
         goto out;
     }
     if (o.loadvm && start_loadvm(&o, m) < 0) {
+        goto out;
+    }
+    if (o.incoming && vm_mon_migrate_incoming(vm_mon_migration(vm), o.incoming,
+                                              !o.mc.start_paused, &err) < 0) {
+        fail("-incoming %s: %s", o.incoming, err.msg);
         goto out;
     }
     if (serial &&
@@ -2026,7 +2038,7 @@ int main(int argc, char **argv)
         if (quit_flag) {
             report_signal();
         }
-        rc = 0;
+        rc = vm_mon_migrate_failed(vm_mon_migration(vm)) ? 1 : 0;
         break;
     case RV_EXIT_RESET:
         rc = 0;

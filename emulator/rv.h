@@ -81,6 +81,9 @@ enum rv_runstate {
     RV_RUN_SAVE_VM,        /* reserved for savevm */
     RV_RUN_RESTORE_VM,     /* reserved for loadvm */
     RV_RUN_DEBUG,          /* reserved for the gdb stub */
+    RV_RUN_INMIGRATE,      /* -incoming: waiting for the migration stream */
+    RV_RUN_FINISH_MIGRATE, /* stopped while the stream is sent */
+    RV_RUN_POSTMIGRATE,    /* the stream was sent; cont runs again */
 };
 
 /* Why the machine shut down or reset: QEMU's ShutdownCause. */
@@ -188,7 +191,10 @@ struct rv_machine_config {
     /* Checked between slices; nonzero quits with RV_CAUSE_HOST_SIGNAL
      * (set it from a signal handler, then loop_wake()). NULL if unused. */
     volatile int *quit_flag;
-    bool start_paused;           /* -S: begin in prelaunch */
+    bool start_paused; /* -S: begin in prelaunch */
+    /* -incoming: writable disks open read-only without a lock until
+     * rv_machine_blk_set_inactive(m, false) (QEMU's inactive images). */
+    bool incoming;
     struct rv_input_hooks hooks; /* all NULL: plain run */
 };
 
@@ -372,6 +378,15 @@ int rv_machine_blk_close(struct rv_machine *m, const char *file,
                          struct err *err);
 int rv_machine_blk_reopen(struct rv_machine *m, const char *file,
                           struct err *err);
+/*
+ * Migration: reopen every writable disk (not snapshot=on) read-only
+ * without a lock (@inactive, after a flush), so that another process may
+ * take it, or again as configured. Disks already so are left alone.
+ * Returns 0 or a negative errno with @err set (-EBUSY: locked elsewhere);
+ * a disk that failed to reopen is closed.
+ */
+int rv_machine_blk_set_inactive(struct rv_machine *m, bool inactive,
+                                struct err *err);
 
 /* ---- run control (for the monitor; call between CPU slices) ---- */
 
