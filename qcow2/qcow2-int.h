@@ -387,6 +387,9 @@ void qcow2_compressed_desc(const struct qcow2_image *img, uint64_t entry,
  * and the VM-state area past it); unlike qcow2_read/write there is no check
  * against img->size. Writes grow the L1 as needed. Returns 0 or -errno.
  */
+/* The plain data run at guest offset @off (qcow2_vmstate_map()). */
+int qcow2_guest_map(struct qcow2_image *img, uint64_t off, uint64_t max_len,
+                    uint64_t *host, uint64_t *len, struct err *err);
 int qcow2_guest_read(struct qcow2_image *img, uint64_t off, void *dst,
                      size_t len, struct err *err);
 int qcow2_guest_write(struct qcow2_image *img, uint64_t off, const void *src,

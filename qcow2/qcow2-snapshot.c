@@ -1476,3 +1476,19 @@ int qcow2_vmstate_write(struct qcow2_image *img, uint64_t off, const void *src,
     }
     return qcow2_guest_write(img, goff, src, len, err);
 }
+
+int qcow2_vmstate_map(struct qcow2_image *img, uint64_t off, uint64_t max_len,
+                      uint64_t *host, uint64_t *len, struct err *err)
+{
+    uint64_t goff = 0;
+    int ret;
+
+    CHECK_ARG(img && host && len);
+    *host = 0;
+    *len = 0;
+    ret = snap_vmstate_range(img, off, (size_t)max_len, &goff, err);
+    if (ret < 0) {
+        return ret;
+    }
+    return qcow2_guest_map(img, goff, max_len, host, len, err);
+}
