@@ -155,6 +155,14 @@ struct qcow2_image {
     bool locked;                /* OFD lock bytes applied */
     bool autoclear_done;        /* unknown autoclear bits cleared on disk */
     uint64_t header_ext_bytes;  /* serialised header + extensions size */
+    /* Frees held back while defer_frees > 0 (VM-state writes), as
+     * {offset, length} pairs: qcow2_frees_settle() applies them once the
+     * L2 tables that dropped the clusters are on disk, so a batch of
+     * copy-on-write updates costs one ordered flush, not two per write. A
+     * crash before that leaks the clusters (refcount invariant 4). */
+    uint64_t *deferred_free;
+    size_t nb_deferred_free, deferred_free_cap; /* pairs */
+    unsigned defer_frees;
     uint64_t freed_min;         /* lowest cluster freed since the last L2
                                    write-back; UINT64_MAX if none */
     uint8_t *hdr_extra;         /* owned; header bytes [112, header_length) */
@@ -287,6 +295,9 @@ int64_t qcow2_cluster_alloc(struct qcow2_image *img, uint64_t nb_clusters,
 int64_t qcow2_bytes_alloc(struct qcow2_image *img, uint64_t size,
                           struct err *err);
 /* Decrement the refcount of clusters in the range (freeing at 0). */
+/* Write back the L2 tables, then apply the deferred frees (see
+ * deferred_free). Returns 0 or -errno. */
+int qcow2_frees_settle(struct qcow2_image *img, struct err *err);
 int qcow2_cluster_free(struct qcow2_image *img, uint64_t offset,
                        uint64_t length, struct err *err);
 /*

@@ -1259,7 +1259,10 @@ int qcow2_metadata_flush(struct qcow2_image *img, struct err *err)
     if (img->format != QCOW2_FORMAT_QCOW2 || img->read_only) {
         return 0;
     }
-    ret = qcow2_cache_flush(img->l2_cache, err);
+    ret = qcow2_frees_settle(img, err);
+    if (ret == 0) {
+        ret = qcow2_cache_flush(img->l2_cache, err);
+    }
     if (ret == 0) {
         ret = qcow2_cache_flush(img->refcount_cache, err);
     }
@@ -1409,6 +1412,7 @@ static void image_free(struct qcow2_image *img)
         return;
     }
     qcow2_snapshots_free(img);
+    mem_free(img->deferred_free);
     qcow2_cache_free(img->l2_cache);
     qcow2_cache_free(img->refcount_cache);
     qcow2_cluster_fini(img);
