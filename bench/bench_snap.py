@@ -9,8 +9,11 @@ engines answer savevm only once the snapshot is flushed):
   idle      savevm at the prompt; a second savevm right after it; loadvm
   busy      after U-Boot's `mw.l` wrote most of RAM (768 MiB of 1 GiB,
             192 MiB of 256 MiB): savevm, a second savevm right after,
-            loadvm
-and the image's growth (allocated bytes, as `du`) per snapshot. Then
+            loadvm; then loadvm of the idle snapshot and of the busy one
+            again (RAM differs from each in the touched part)
+and the image's growth (allocated bytes, as `du`) per snapshot; the
+`mw.l` row is the guest's own time to touch that memory (the engines'
+CPU speed, not a snapshot cost). Then
 `info snapshots` on an image holding SNAPS snapshots (one real savevm,
 the rest disk-only ones made by qemu-img). It prints milliseconds (median
 of RUNS) per engine and QEMU/rrvm ratios (above 1.00: rrvm is faster or
@@ -141,12 +144,17 @@ def one_run(engine, rrvm, mem, d, tag):
         a2 = allocated(disk)
         r["idle loadvm"], _ = q.hmp("loadvm idle1")
         touch = (768 if mem >= 1024 else mem * 3 // 4) << 20
+        t = time.perf_counter()
         uboot(s, f"mw.l {WRITE_AT:#x} 0x5a5aa5a5 {touch // 4:#x}")
+        r["mw.l (guest touch)"] = time.perf_counter() - t
         r["busy savevm"], _ = q.hmp("savevm busy1")
         a3 = allocated(disk)
         r["busy savevm again"], _ = q.hmp("savevm busy2")
         a4 = allocated(disk)
         r["busy loadvm"], _ = q.hmp("loadvm busy1")
+        # Back and forth: RAM differs from the snapshot in the touched part.
+        r["idle loadvm after busy"], _ = q.hmp("loadvm idle1")
+        r["busy loadvm after idle"], _ = q.hmp("loadvm busy1")
         r["growth idle savevm (MiB)"] = (a1 - a0) / 2**20
         r["growth idle savevm again (MiB)"] = (a2 - a1) / 2**20
         r["growth busy savevm (MiB)"] = (a3 - a2) / 2**20

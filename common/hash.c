@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
-/* common/hash.c - CRC32C (table driven) and SHA-256 via OpenSSL EVP. */
+/* common/hash.c - CRC32C (SSE4.2 or table driven) and SHA-256 via OpenSSL EVP.
+ */
 #include "common/hash.h"
 
 #include <errno.h>
+#include <string.h>
 #include <openssl/evp.h>
 
 #include "common/alloc.h"
@@ -67,16 +69,51 @@ static const uint32_t crc32c_table[256] = {
     0xad7d5351u,
 };
 
-uint32_t hash_crc32c(uint32_t crc, const void *src, size_t src_len)
+static uint32_t crc32c_sw(uint32_t crc, const uint8_t *p, size_t len)
 {
-    const uint8_t *p = src;
-
-    crc = ~crc;
-    while (src_len--) {
+    while (len--) {
         crc = crc32c_table[(crc ^ *p++) & 0xff] ^ (crc >> 8);
     }
-    return ~crc;
+    return crc;
 }
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+/* SSE4.2's crc32 instruction computes the same CRC32C, 8 bytes a step:
+ * savevm and loadvm check every RAM page with it (GB/s, not 0.4 GB/s). */
+__attribute__((target("sse4.2"))) static uint32_t
+crc32c_hw(uint32_t crc, const uint8_t *p, size_t len)
+{
+    uint64_t c = crc;
+
+    while (len && ((uintptr_t)p & 7)) {
+        c = __builtin_ia32_crc32qi((uint32_t)c, *p++);
+        len--;
+    }
+    for (; len >= 8; len -= 8, p += 8) {
+        uint64_t w;
+
+        memcpy(&w, p, 8);
+        c = __builtin_ia32_crc32di(c, w);
+    }
+    while (len--) {
+        c = __builtin_ia32_crc32qi((uint32_t)c, *p++);
+    }
+    return (uint32_t)c;
+}
+
+uint32_t hash_crc32c(uint32_t crc, const void *src, size_t src_len)
+{
+    if (__builtin_cpu_supports("sse4.2")) {
+        return ~crc32c_hw(~crc, src, src_len);
+    }
+    return ~crc32c_sw(~crc, src, src_len);
+}
+#else
+uint32_t hash_crc32c(uint32_t crc, const void *src, size_t src_len)
+{
+    return ~crc32c_sw(~crc, src, src_len);
+}
+#endif
 
 int hash_sha256_new(struct hash_sha256 **out)
 {

@@ -30,6 +30,15 @@
  *    the state, RAM is copied out, and the run state goes back.
  * 6. snap_done() is the one place where a save, load or delete completes
  *    (the catalog hooks in there).
+ * 7. A load puts into RAM only the pages not proven equal already. Page p
+ *    is equal when, with a baseline on this image: p was not written since
+ *    (s->written, after taking the CPU's marks), its entry in the
+ *    snapshot's table equals the baseline's, and it is zero in both or
+ *    its unit sits in the same file cluster in the snapshot and in the
+ *    active area (which holds the baseline's non-zero pages by 2, and a
+ *    shared cluster is never rewritten in place). Only changed pages are
+ *    marked for the hash tree and the code cache, so the next hash re-reads
+ *    only them.
  */
 #include "emulator/rv-int.h"
 
@@ -110,19 +119,6 @@ static void tab_set(uint8_t *tab, const struct layout *l, uint64_t p,
         tab[p / 8] &= (uint8_t) ~(1u << (p % 8));
     }
     wr_le32(tab + l->bitmap_len + p * 4, nonzero ? crc : 0);
-}
-
-/* Whether unit @u (pages [u ppu, (u + 1) ppu) below @npages) holds a
- * non-zero page. */
-static bool unit_nonzero(const uint8_t *tab, uint64_t u, uint64_t ppu,
-                         uint64_t npages)
-{
-    for (uint64_t p = u * ppu; p < (u + 1) * ppu && p < npages; p++) {
-        if (tab_nonzero(tab, p)) {
-            return true;
-        }
-    }
-    return false;
 }
 
 static bool page_zero(const uint8_t *p)
@@ -649,22 +645,119 @@ struct loaded {
     uint8_t *tab;
     uint8_t *ram; /* mmap'd, npages * PAGE; zero pages untouched */
     size_t ram_len;
+    uint64_t *need; /* pages to put into RAM (DESIGN NOTES 7) */
 };
 
 static void loaded_fini(struct loaded *ld)
 {
     mem_free(ld->blob);
     mem_free(ld->tab);
+    mem_free(ld->need);
     if (ld->ram) {
         munmap(ld->ram, ld->ram_len);
     }
     memset(ld, 0, sizeof(*ld));
 }
 
+static bool bit_get(const uint64_t *bm, uint64_t p)
+{
+    return bm[p / 64] & (1ull << (p % 64));
+}
+
+/* File offset of area byte @off of @img, through the cached run *@c
+ * ({area offset, file offset, length}); 0 if not a plain data cluster. */
+static int area_host(struct qcow2_image *img, uint64_t off, uint64_t end,
+                     uint64_t c[3], uint64_t *host, struct err *err)
+{
+    int ret;
+
+    if (off < c[0] || off >= c[0] + c[2]) {
+        c[0] = off;
+        ret = qcow2_vmstate_map(img, off, end - off, &c[1], &c[2], err);
+        if (ret < 0) {
+            return ret;
+        }
+        if (!c[1]) {
+            c[2] = 1; /* not mapped: ask again at the next offset */
+        }
+    }
+    *host = c[1] ? c[1] + (off - c[0]) : 0;
+    return 0;
+}
+
+/*
+ * Mark in ld->need the pages a load must put into RAM: all but those
+ * proven equal already (DESIGN NOTES 7). @active is the image holding the
+ * baseline, @snap the snapshot's read-only handle on the same file.
+ */
+static int need_compute(struct rv_snap *s, struct qcow2_image *active,
+                        struct qcow2_image *snap, struct loaded *ld,
+                        struct err *err)
+{
+    const struct layout *l = &ld->l;
+    uint64_t ppu = l->unit / PAGE, nunits = (s->npages + ppu - 1) / ppu;
+    uint64_t ca[3] = {0, 0, 0}, cs[3] = {0, 0, 0};
+    bool base = active && s->base_img == active && s->table &&
+                s->table_len == l->table_len;
+    int ret;
+
+    for (uint64_t p = 0; p < s->npages; p++) {
+        ld->need[p / 64] |= 1ull << (p % 64);
+    }
+    if (!base) {
+        return 0;
+    }
+    for (uint64_t u = 0; u < nunits; u++) {
+        uint64_t p0 = u * ppu, p1 = p0 + ppu < s->npages ? p0 + ppu : s->npages;
+        uint64_t off = l->ram_off + p0 * PAGE, ha = 0, hs = 0;
+        bool mapped = false;
+
+        for (uint64_t p = p0; p < p1; p++) {
+            bool nz = tab_nonzero(ld->tab, p);
+
+            if (bit_get(s->written, p) || nz != tab_nonzero(s->table, p) ||
+                memcmp(ld->tab + l->bitmap_len + p * 4,
+                       s->table + l->bitmap_len + p * 4, 4)) {
+                continue;
+            }
+            if (nz && !mapped) {
+                ret = area_host(active, off, l->end, ca, &ha, err);
+                if (ret == 0) {
+                    ret = area_host(snap, off, l->end, cs, &hs, err);
+                }
+                if (ret < 0) {
+                    return ret;
+                }
+                mapped = true;
+            }
+            if (nz && (!ha || ha != hs)) {
+                continue;
+            }
+            ld->need[p / 64] &= ~(1ull << (p % 64));
+        }
+    }
+    return 0;
+}
+
+/* Whether unit @u holds a page that is non-zero and needed. */
+static bool unit_wanted(const struct loaded *ld, uint64_t u, uint64_t ppu,
+                        uint64_t npages)
+{
+    for (uint64_t p = u * ppu; p < (u + 1) * ppu && p < npages; p++) {
+        if (tab_nonzero(ld->tab, p) && bit_get(ld->need, p)) {
+            return true;
+        }
+    }
+    return false;
+}
+
 /* Read the area of the snapshot @img reads through, of @vm_size bytes,
- * and check it against the machine. Returns 0 or -errno with @err. */
+ * and check it against the machine; with @active (the baseline's image,
+ * the same file), only the pages not proven equal. Returns 0 or -errno
+ * with @err. */
 static int area_read(struct rv_snap *s, struct qcow2_image *img,
-                     uint64_t vm_size, struct loaded *ld, struct err *err)
+                     struct qcow2_image *active, uint64_t vm_size,
+                     struct loaded *ld, struct err *err)
 {
     struct rv_machine *m = s->m;
     uint8_t h[AREA_HDR_LEN];
@@ -721,13 +814,14 @@ static int area_read(struct rv_snap *s, struct qcow2_image *img,
     ld->blob_len = (size_t)rd_le64(h + 40);
     ld->blob = mem_alloc(ld->blob_len ? ld->blob_len : 1);
     ld->tab = mem_alloc(ld->l.table_len ? ld->l.table_len : 1);
+    ld->need = mem_calloc((size_t)((s->npages + 63) / 64 + 1), 8);
     ld->ram_len = (size_t)ram_size;
     ld->ram = mmap(NULL, ld->ram_len, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (ld->ram == MAP_FAILED) {
         ld->ram = NULL;
     }
-    if (!ld->blob || !ld->tab || !ld->ram) {
+    if (!ld->blob || !ld->tab || !ld->need || !ld->ram) {
         ret = err_set(err, -ENOMEM, "out of memory");
         goto fail;
     }
@@ -745,6 +839,9 @@ static int area_read(struct rv_snap *s, struct qcow2_image *img,
                       "the VM state page table is corrupt "
                       "(checksum)");
     }
+    if (ret == 0) {
+        ret = need_compute(s, active, img, ld, err);
+    }
     if (ret < 0) {
         goto fail;
     }
@@ -755,7 +852,7 @@ static int area_read(struct rv_snap *s, struct qcow2_image *img,
         uint64_t u1 = u, p0, p1;
 
         while (u1 < nunits && u1 - u < RUN_MAX_UNITS &&
-               unit_nonzero(ld->tab, u1, ppu, s->npages)) {
+               unit_wanted(ld, u1, ppu, s->npages)) {
             u1++;
         }
         if (u1 == u) {
@@ -771,7 +868,7 @@ static int area_read(struct rv_snap *s, struct qcow2_image *img,
             goto fail;
         }
         for (uint64_t p = p0; p < p1; p++) {
-            if (tab_nonzero(ld->tab, p) &&
+            if (tab_nonzero(ld->tab, p) && bit_get(ld->need, p) &&
                 hash_crc32c(0, ld->ram + p * PAGE, PAGE) !=
                     rd_le32(ld->tab + ld->l.bitmap_len + p * 4)) {
                 ret = err_set(err, -EBADMSG,
@@ -813,30 +910,44 @@ static int area_read_aside(struct rv_snap *s, struct qcow2_image *img,
     }
     ret = qcow2_snapshot_load_tmp(ro, id, err);
     if (ret == 0) {
-        ret = area_read(s, ro, vm_size, ld, err);
+        ret = area_read(s, ro, img, vm_size, ld, err);
     }
     qcow2_close(ro);
     return ret;
 }
 
-/* Put a checked area into the machine (RAM, then the blob). */
+/* Put a checked area into the machine (the needed RAM pages, marking
+ * those that change, then the blob). */
 static int area_apply(struct rv_snap *s, struct loaded *ld, struct err *err)
 {
     const struct rv_ram *ram = rv_machine_ram(s->m);
     struct rv_vmstate_ctx ctx;
+    uint64_t run0 = 0, run1 = 0;
     int ret;
 
+    rv_machine_vmstate_ctx(s->m, &ctx);
+    ctx.ram_marked_by_caller = true;
     for (uint64_t p = 0; p < s->npages; p++) {
         uint8_t *dst = ram->host + p * PAGE;
 
+        if (!bit_get(ld->need, p)) {
+            continue;
+        }
         if (tab_nonzero(ld->tab, p)) {
             memcpy(dst, ld->ram + p * PAGE, PAGE);
         } else if (!page_zero(dst)) {
             memset(dst, 0, PAGE);
+        } else {
+            continue;
         }
+        if (run1 != p) {
+            rv_vmstate_ram_changed(&ctx, run0, run1 - run0);
+            run0 = p;
+        }
+        run1 = p + 1;
     }
-    rv_machine_vmstate_ctx(s->m, &ctx);
-    ret = rv_machine_vmstate_load(s->m, ld->blob, ld->blob_len, err);
+    rv_vmstate_ram_changed(&ctx, run0, run1 - run0);
+    ret = rv_vmstate_load(&ctx, ld->blob, ld->blob_len, err);
     if (ret < 0) {
         return ret;
     }
@@ -878,6 +989,16 @@ int rv_snap_load(struct rv_snap *s, const char *tag, const char *vmstate,
                        "This is a disk-only snapshot. Revert to it  offline "
                        "using qemu-img");
     }
+    /* Pages written since the baseline, up to now (DESIGN NOTES 7). */
+    {
+        struct rv_vmstate_ctx ctx;
+
+        rv_machine_vmstate_ctx(s->m, &ctx);
+        ret = rv_vmstate_written_take(&ctx, s->written, err);
+        if (ret < 0) {
+            return ret;
+        }
+    }
     ret = area_read_aside(s, d[vm].img, id, sn.vm_state_size, &ld, err);
     checked = ret == 0;
     if (ret < 0 && ret != -ENOSYS) {
@@ -902,7 +1023,7 @@ int rv_snap_load(struct rv_snap *s, const char *tag, const char *vmstate,
     }
     if (!checked) {
         find_tag(d[vm].img, tag, &sn, id, sizeof(id));
-        ret = area_read(s, d[vm].img, sn.vm_state_size, &ld, err);
+        ret = area_read(s, d[vm].img, NULL, sn.vm_state_size, &ld, err);
         if (ret < 0) {
             err_prefix(err, "Snapshot '%s' cannot be loaded", tag);
             goto failed;

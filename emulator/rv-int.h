@@ -524,6 +524,10 @@ struct rv_vmstate_ctx {
     struct rv_devices dev;
     const struct rv_ram *ram;        /* NULL: no RAM */
     struct rv_vmstate_cache **cache; /* not NULL; *cache may be */
+    /* rv_vmstate_load() leaves RAM's marks to the caller, who changed only
+     * some pages and marks them with rv_vmstate_ram_changed(); false: it
+     * marks all of RAM changed. */
+    bool ram_marked_by_caller;
     /* The configuration fingerprint (CONFIG section). */
     unsigned icount_shift;
     const char *isa, *mmu_type;
@@ -576,6 +580,11 @@ int rv_vmstate_hash(const struct rv_vmstate_ctx *c, uint8_t *dst,
  */
 int rv_vmstate_written_take(const struct rv_vmstate_ctx *c, uint64_t *dst,
                             struct err *err);
+/* RAM pages [@page, @page + @n) were changed behind the CPU (a loadvm's
+ * copy): the hash tree re-reads them and code decoded from them is
+ * dropped. */
+void rv_vmstate_ram_changed(const struct rv_vmstate_ctx *c, uint64_t page,
+                            uint64_t n);
 /* The root of the RAM hash tree alone (32 bytes). */
 int rv_vmstate_ram_root(const struct rv_vmstate_ctx *c, uint8_t *dst,
                         struct err *err);

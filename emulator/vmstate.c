@@ -856,11 +856,19 @@ int rv_vmstate_load(const struct rv_vmstate_ctx *c, const uint8_t *src,
             rv_cpu_tlb_load(c->cpu, ps.pay[3], ps.len[3]) < 0) {
             return err_set(err, -EIO, "vmstate: CPU state changed under us");
         }
-        if (c->ram) {
+        if (c->ram && !c->ram_marked_by_caller) {
             rv_cpu_ram_written(c->cpu, c->ram->base, c->ram->size);
         }
     }
     return 0;
+}
+
+void rv_vmstate_ram_changed(const struct rv_vmstate_ctx *c, uint64_t page,
+                            uint64_t n)
+{
+    if (c->cpu && c->ram && n) {
+        rv_cpu_ram_written(c->cpu, c->ram->base + page * 4096, n * 4096);
+    }
 }
 
 /* ---- the state hash ---- */

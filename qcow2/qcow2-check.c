@@ -1752,6 +1752,13 @@ int qcow2_check(struct qcow2_image *img, unsigned repair,
             return ret;
         }
     }
+    /* Count the refcounts the image means, with no free pending. */
+    if (!img->read_only && img->sticky_err == 0) {
+        ret = qcow2_frees_settle(img, err);
+        if (ret < 0) {
+            return ret;
+        }
+    }
     ret = chk_pass(img, repair, report, opaque, res, &rebuilt, err);
     if (ret < 0) {
         res->rebuilt = rebuilt;

@@ -1622,6 +1622,29 @@ static int bs_layer(struct qcow2_image *img, uint64_t off, uint64_t bytes,
     return 0;
 }
 
+int qcow2_guest_map(struct qcow2_image *img, uint64_t off, uint64_t max_len,
+                    uint64_t *host, uint64_t *len, struct err *err)
+{
+    enum bs_type t;
+    uint64_t pnum = 0, h = 0;
+    int ret;
+
+    *host = 0;
+    *len = 0;
+    if (img->format != QCOW2_FORMAT_QCOW2 || img->extended_l2 || !max_len) {
+        return 0;
+    }
+    ret = bs_host_range(img, off, max_len, &t, &pnum, &h, err);
+    if (ret < 0) {
+        return ret;
+    }
+    if (t == BS_NORMAL && h) {
+        *host = h;
+        *len = pnum < max_len ? pnum : max_len;
+    }
+    return 0;
+}
+
 int qcow2_block_status(struct qcow2_image *img, uint64_t off, uint64_t max_len,
                        bool follow_backing, struct qcow2_extent *out,
                        struct err *err)

@@ -155,6 +155,21 @@ struct qcow2_image {
     bool locked;                /* OFD lock bytes applied */
     bool autoclear_done;        /* unknown autoclear bits cleared on disk */
     uint64_t header_ext_bytes;  /* serialised header + extensions size */
+    /* Frees held back while defer_frees > 0 (VM-state writes), as
+     * {offset, length} pairs: qcow2_frees_settle() applies them once the
+     * L2 tables that dropped the clusters are on disk, so a batch of
+     * copy-on-write updates costs one ordered flush, not two per write. A
+     * crash before that leaks the clusters (refcount invariant 4). */
+    uint64_t *deferred_free;
+    size_t nb_deferred_free, deferred_free_cap; /* pairs */
+    unsigned defer_frees;
+    /* Large aligned data writes of VM state bypass the page cache through
+     * this second, O_DIRECT handle on the same file (a savevm's RAM would
+     * otherwise be copied once more, then written back by the fsync):
+     * -1 not opened yet, -2 the file system refuses O_DIRECT. Ordering and
+     * durability are unchanged: qcow2_sync() flushes the file, whichever
+     * handle wrote. */
+    int bulk_fd;
     uint64_t freed_min;         /* lowest cluster freed since the last L2
                                    write-back; UINT64_MAX if none */
     uint8_t *hdr_extra;         /* owned; header bytes [112, header_length) */
@@ -287,6 +302,9 @@ int64_t qcow2_cluster_alloc(struct qcow2_image *img, uint64_t nb_clusters,
 int64_t qcow2_bytes_alloc(struct qcow2_image *img, uint64_t size,
                           struct err *err);
 /* Decrement the refcount of clusters in the range (freeing at 0). */
+/* Write back the L2 tables, then apply the deferred frees (see
+ * deferred_free). Returns 0 or -errno. */
+int qcow2_frees_settle(struct qcow2_image *img, struct err *err);
 int qcow2_cluster_free(struct qcow2_image *img, uint64_t offset,
                        uint64_t length, struct err *err);
 /*
@@ -387,6 +405,9 @@ void qcow2_compressed_desc(const struct qcow2_image *img, uint64_t entry,
  * and the VM-state area past it); unlike qcow2_read/write there is no check
  * against img->size. Writes grow the L1 as needed. Returns 0 or -errno.
  */
+/* The plain data run at guest offset @off (qcow2_vmstate_map()). */
+int qcow2_guest_map(struct qcow2_image *img, uint64_t off, uint64_t max_len,
+                    uint64_t *host, uint64_t *len, struct err *err);
 int qcow2_guest_read(struct qcow2_image *img, uint64_t off, void *dst,
                      size_t len, struct err *err);
 int qcow2_guest_write(struct qcow2_image *img, uint64_t off, const void *src,

@@ -16,7 +16,11 @@
  *     on disk (the L2 cache depends on the refcount cache), and its
  *     refcount decrease reaches the disk only after the last reference is
  *     gone (the refcount cache depends on the L2 cache): a crash leaks
- *     clusters but never frees a used one.
+ *     clusters but never frees a used one. Frees made inside VM-state
+ *     writes wait in img->deferred_free until qcow2_frees_settle() has
+ *     written the L2 tables back (every metadata flush and snapshot
+ *     operation settles first), so a batch of copy-on-write updates is
+ *     one ordered flush.
  *
  * States of one host cluster:
  *
@@ -840,9 +844,52 @@ int64_t qcow2_bytes_alloc(struct qcow2_image *img, uint64_t size,
     return (int64_t)offset;
 }
 
+/* Hold a free back for qcow2_frees_settle(); false if out of memory. */
+static bool free_defer(struct qcow2_image *img, uint64_t offset,
+                       uint64_t length)
+{
+    if (img->nb_deferred_free == img->deferred_free_cap) {
+        size_t cap = img->deferred_free_cap ? img->deferred_free_cap * 2 : 64;
+        uint64_t *p = mem_realloc(img->deferred_free, cap * 16);
+
+        if (!p) {
+            return false;
+        }
+        img->deferred_free = p;
+        img->deferred_free_cap = cap;
+    }
+    img->deferred_free[2 * img->nb_deferred_free] = offset;
+    img->deferred_free[2 * img->nb_deferred_free + 1] = length;
+    img->nb_deferred_free++;
+    return true;
+}
+
+int qcow2_frees_settle(struct qcow2_image *img, struct err *err)
+{
+    int ret = 0;
+
+    if (!img->nb_deferred_free) {
+        return 0;
+    }
+    /* Invariant 4: the tables that dropped the clusters go first. */
+    ret = qcow2_cache_flush(img->l2_cache, err);
+    while (ret == 0 && img->nb_deferred_free) {
+        size_t i = --img->nb_deferred_free;
+
+        ret = qcow2_refcount_update(img, img->deferred_free[2 * i],
+                                    img->deferred_free[2 * i + 1], -1, err);
+    }
+    img->nb_deferred_free = 0; /* after a failure: leaked */
+    return ret;
+}
+
 int qcow2_cluster_free(struct qcow2_image *img, uint64_t offset,
                        uint64_t length, struct err *err)
 {
+    if (img->defer_frees && !img->lazy_dirty && length &&
+        free_defer(img, offset, length)) {
+        return 0;
+    }
     return qcow2_refcount_update(img, offset, length, -1, err);
 }
 

@@ -640,6 +640,8 @@ static void snap_new_id(const struct qcow2_image *img, char *dst,
 /* Common preconditions of the snapshot operations that write. */
 static int snap_writable(struct qcow2_image *img, struct err *err)
 {
+    int ret;
+
     if (img->format != QCOW2_FORMAT_QCOW2) {
         return err_set(err, -ENOTSUP, "raw images have no snapshots");
     }
@@ -648,7 +650,13 @@ static int snap_writable(struct qcow2_image *img, struct err *err)
                        "internal snapshots are not possible with an "
                        "external data file");
     }
-    return qcow2_check_writable(img, err);
+    ret = qcow2_check_writable(img, err);
+    if (ret == 0) {
+        /* Snapshot operations recount every reference: no free may be
+         * pending then. */
+        ret = qcow2_frees_settle(img, err);
+    }
+    return ret;
 }
 
 /* A snapshot's L1 must be usable before anything trusts it. */
@@ -1474,5 +1482,26 @@ int qcow2_vmstate_write(struct qcow2_image *img, uint64_t off, const void *src,
     if (ret < 0) {
         return ret;
     }
-    return qcow2_guest_write(img, goff, src, len, err);
+    /* The copy-on-write of shared VM-state clusters frees the old ones in
+     * a batch at the next flush (deferred_free). */
+    img->defer_frees++;
+    ret = qcow2_guest_write(img, goff, src, len, err);
+    img->defer_frees--;
+    return ret;
+}
+
+int qcow2_vmstate_map(struct qcow2_image *img, uint64_t off, uint64_t max_len,
+                      uint64_t *host, uint64_t *len, struct err *err)
+{
+    uint64_t goff = 0;
+    int ret;
+
+    CHECK_ARG(img && host && len);
+    *host = 0;
+    *len = 0;
+    ret = snap_vmstate_range(img, off, (size_t)max_len, &goff, err);
+    if (ret < 0) {
+        return ret;
+    }
+    return qcow2_guest_map(img, goff, max_len, host, len, err);
 }

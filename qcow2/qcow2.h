@@ -305,6 +305,18 @@ int qcow2_vmstate_read(struct qcow2_image *img, uint64_t off, void *dst,
                        size_t len, struct err *err);
 int qcow2_vmstate_write(struct qcow2_image *img, uint64_t off, const void *src,
                         size_t len, struct err *err);
+/*
+ * Where VM-state bytes [@off, @off + @max_len) live: *@host is the file
+ * offset of @off and *@len (<= @max_len) the length of the run from there
+ * held by plain data clusters at consecutive file offsets; *@host = 0 when
+ * @off is not in such a cluster (zero, unallocated, compressed, or an image
+ * with extended L2 entries). Data clusters are never rewritten in place
+ * while shared, so two handles on one file (the active image and one
+ * reading a snapshot through qcow2_snapshot_load_tmp()) that report the
+ * same offset read the same bytes there. Returns 0 or a negative errno.
+ */
+int qcow2_vmstate_map(struct qcow2_image *img, uint64_t off, uint64_t max_len,
+                      uint64_t *host, uint64_t *len, struct err *err);
 
 /* Outcome of qcow2_check(), the fields of qemu-img's ImageCheck. */
 struct qcow2_check_result {

@@ -230,6 +230,35 @@ def test_loadvm_restores_the_saved_hash_and_the_run_continues(rrvm, tmp_path):
 
 
 @needs_fw
+def test_loads_in_any_order_restore_exact_hashes(rrvm, tmp_path):
+    """loadvm copies only the pages it cannot prove equal (unwritten since
+    the last save or load, same table entry, same cluster): in any order of
+    saves, loads and runs, each load gives the saved hash and the run then
+    continues as it did."""
+    disk = qcow2(tmp_path, "d.qcow2")
+    p, q = start(rrvm, uboot_args("-drive", f"file={disk},if=virtio"),
+                 str(tmp_path / "s"))
+    marks = {}
+    for n, tag in ((3_000_000, "a"), (6_000_000, "b"), (9_000_000, "c")):
+        run_to(q, n)
+        marks[tag] = (n, statehash(q))
+        assert q.hmp(f"savevm {tag}") == ""
+    run_to(q, 12_000_000)
+    marks["end"] = (12_000_000, statehash(q))
+    after = {"a": "b", "b": "c", "c": "end"}
+    for tag, go in (("a", True), ("a", False), ("a", False), ("c", False),
+                     ("b", True), ("b", True), ("a", False), ("c", True),
+                     ("b", False)):
+        assert q.hmp(f"loadvm {tag}") == ""
+        assert statehash(q) == marks[tag][1], tag
+        if go:
+            run_to(q, marks[after[tag]][0])
+            assert statehash(q) == marks[after[tag]][1], tag
+    finish(p, q)
+    assert "No errors were found" in run(["qemu-img", "check", disk]).stdout
+
+
+@needs_fw
 def test_saving_does_not_change_the_run(rrvm, tmp_path):
     """A run that saves every million instructions (and loads the last
     save once) ends in the same state as one that never saves."""

@@ -68,6 +68,38 @@ static void test_crc32c_known_value(void **state)
     assert_int_equal(hash_crc32c(c, "56789", 5), 0xe3069283u);
 }
 
+/* Bit-at-a-time CRC32C, the definition the fast paths must match. */
+static uint32_t crc32c_ref(const uint8_t *p, size_t len)
+{
+    uint32_t crc = ~0u;
+
+    while (len--) {
+        crc ^= *p++;
+        for (int k = 0; k < 8; k++) {
+            crc = (crc >> 1) ^ (0x82f63b78u & (0u - (crc & 1)));
+        }
+    }
+    return ~crc;
+}
+
+static void test_crc32c_long_unaligned(void **state)
+{
+    static uint8_t buf[9000];
+
+    for (size_t i = 0; i < sizeof(buf); i++) {
+        buf[i] = (uint8_t)(i * 131 + (i >> 7));
+    }
+    for (size_t off = 0; off < 9; off++) {
+        size_t len = sizeof(buf) - 16 + off;
+
+        assert_int_equal(hash_crc32c(0, buf + off, len),
+                         crc32c_ref(buf + off, len));
+        assert_int_equal(hash_crc32c(hash_crc32c(0, buf + off, 4099),
+                                     buf + off + 4099, len - 4099),
+                         crc32c_ref(buf + off, len));
+    }
+}
+
 static void test_sha256_known_value(void **state)
 {
     uint8_t d[HASH_SHA256_LEN];
@@ -94,6 +126,7 @@ int main(void)
         cmocka_unit_test(test_bytes_roundtrip),
         cmocka_unit_test(test_alloc_failure_injection),
         cmocka_unit_test(test_crc32c_known_value),
+        cmocka_unit_test(test_crc32c_long_unaligned),
         cmocka_unit_test(test_sha256_known_value),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

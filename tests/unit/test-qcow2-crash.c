@@ -130,7 +130,25 @@ static void copy_file(const char *src, const char *dst)
  * everything first, so the trace position where one returns is a point up
  * to which every earlier guest op is durable.
  */
-static void snapshot_op(struct qcow2_image *img, unsigned *made, unsigned max)
+/* Bytes of VM state the vmstate workload writes and snapshots keep. */
+#define VMSTATE_BYTES (2u << 20)
+
+/* Rewrite a random range of the VM-state area: the copy-on-write of
+ * clusters a snapshot shares, whose frees wait for the next flush. */
+static void vmstate_op(struct qcow2_image *img, uint8_t *buf)
+{
+    struct err err = {0};
+    size_t len = SECTOR * (1 + rnd() % (MAX_OP_BYTES / SECTOR));
+    uint64_t off = (rnd() % ((VMSTATE_BYTES - len) / SECTOR)) * SECTOR;
+
+    memset(buf, (int)(1 + rnd() % 250), len);
+    if (qcow2_vmstate_write(img, off, buf, len, &err) != 0) {
+        fail_msg("vmstate write: %s", err.msg);
+    }
+}
+
+static void snapshot_op(struct qcow2_image *img, unsigned *made, unsigned max,
+                        bool vmstate)
 {
     struct qcow2_snapshot_info info[8];
     struct qcow2_snapshot_params p;
@@ -148,13 +166,17 @@ static void snapshot_op(struct qcow2_image *img, unsigned *made, unsigned max)
     memset(&p, 0, sizeof(p));
     p.name = name;
     p.icount = UINT64_MAX;
+    if (vmstate) {
+        p.vm_state_size = VMSTATE_BYTES;
+        p.keep_vmstate = true;
+    }
     if (qcow2_snapshot_create(img, &p, &err) != 0) {
         fail_msg("snapshot create: %s", err.msg);
     }
 }
 
 static void run_workload(struct fixture *f, uint32_t cluster_size, bool lazy,
-                         bool snapshots)
+                         bool snapshots, bool vmstate)
 {
     struct qcow2_create_opts o;
     struct qcow2_image *img = NULL;
@@ -199,9 +221,12 @@ static void run_workload(struct fixture *f, uint32_t cluster_size, bool lazy,
             continue;
         } else if (snapshots && r < 12) {
             f->snap_begin[f->nb_snaps] = f->tr.nb;
-            snapshot_op(img, &made, 3);
+            snapshot_op(img, &made, 3, vmstate);
             f->snap_end[f->nb_snaps++] = f->tr.nb;
             f->flushed_at[f->nb_flushed++] = f->tr.nb;
+            continue;
+        } else if (vmstate && r < 30) {
+            vmstate_op(img, buf);
             continue;
         } else if (r < 80) {
             op->kind = 0;
@@ -419,7 +444,7 @@ static void test_crash_64k_clusters(void **state)
     struct fixture *f = calloc(1, sizeof(*f));
 
     rng_state = 0x1234567;
-    run_workload(f, 65536, false, false);
+    run_workload(f, 65536, false, false, false);
     crash_cuts(f, NB_CUTS);
     fixture_free(f);
 }
@@ -429,7 +454,7 @@ static void test_crash_4k_clusters(void **state)
     struct fixture *f = calloc(1, sizeof(*f));
 
     rng_state = 0x7654321;
-    run_workload(f, 4096, false, false);
+    run_workload(f, 4096, false, false, false);
     crash_cuts(f, NB_CUTS / 2);
     fixture_free(f);
 }
@@ -441,7 +466,20 @@ static void test_crash_with_snapshots(void **state)
     struct fixture *f = calloc(1, sizeof(*f));
 
     rng_state = 0x5eed5eed;
-    run_workload(f, 4096, false, true);
+    run_workload(f, 4096, false, true, false);
+    crash_cuts(f, NB_CUTS / 2);
+    fixture_free(f);
+}
+
+/* Snapshots that keep their VM state mapped (as savevm's), and VM-state
+ * rewrites between them whose copy-on-write frees are batched until the
+ * next flush: crashes anywhere leak at most. */
+static void test_crash_with_vmstate(void **state)
+{
+    struct fixture *f = calloc(1, sizeof(*f));
+
+    rng_state = 0x0dd5eed5;
+    run_workload(f, 4096, false, true, true);
     crash_cuts(f, NB_CUTS / 2);
     fixture_free(f);
 }
@@ -452,6 +490,7 @@ int main(void)
         cmocka_unit_test(test_crash_64k_clusters),
         cmocka_unit_test(test_crash_4k_clusters),
         cmocka_unit_test(test_crash_with_snapshots),
+        cmocka_unit_test(test_crash_with_vmstate),
     };
 
     /* CRASH_ONLY=<glob> runs only the matching tests (while debugging). */
