@@ -163,13 +163,6 @@ struct qcow2_image {
     uint64_t *deferred_free;
     size_t nb_deferred_free, deferred_free_cap; /* pairs */
     unsigned defer_frees;
-    /* Large aligned data writes of VM state bypass the page cache through
-     * this second, O_DIRECT handle on the same file (a savevm's RAM would
-     * otherwise be copied once more, then written back by the fsync):
-     * -1 not opened yet, -2 the file system refuses O_DIRECT. Ordering and
-     * durability are unchanged: qcow2_sync() flushes the file, whichever
-     * handle wrote. */
-    int bulk_fd;
     uint64_t freed_min;         /* lowest cluster freed since the last L2
                                    write-back; UINT64_MAX if none */
     uint8_t *hdr_extra;         /* owned; header bytes [112, header_length) */

@@ -268,39 +268,9 @@ out:
     return r;
 }
 
-/* Smallest write worth the O_DIRECT handle (bulk_fd): below it the copy
- * into the page cache costs less than a direct request. */
-#define BULK_MIN_BYTES (1u << 20)
-
-/* The O_DIRECT handle for bulk VM-state data, or -1 if there is none. */
-static int bulk_fd_get(struct qcow2_image *img)
-{
-    char path[64];
-
-    if (img->bulk_fd == -1) {
-        snprintf(path, sizeof(path), "/proc/self/fd/%d", img->fd);
-        img->bulk_fd = open(path, O_WRONLY | O_DIRECT | O_CLOEXEC);
-        if (img->bulk_fd < 0) {
-            img->bulk_fd = -2;
-        }
-    }
-    return img->bulk_fd >= 0 ? img->bulk_fd : -1;
-}
-
 ssize_t qcow2_io_pwrite_some(struct qcow2_image *img, const void *src,
                              size_t len, uint64_t off)
 {
-    if (img->defer_frees && img->dio_align == 0 && len >= BULK_MIN_BYTES &&
-        (uintptr_t)src % DIO_MEM_ALIGN == 0 && len % DIO_MEM_ALIGN == 0 &&
-        off % DIO_MEM_ALIGN == 0 && bulk_fd_get(img) >= 0) {
-        ssize_t r = fd_pwrite(img->bulk_fd, src, len, off);
-
-        if (r >= 0 || errno != EINVAL) {
-            return r < 0 ? -errno : r;
-        }
-        close(img->bulk_fd); /* refused after all: buffered from now on */
-        img->bulk_fd = -2;
-    }
     if (img->dio_align == 0 || dio_aligned(img, src, len, off)) {
         ssize_t r = fd_pwrite(img->fd, src, len, off);
         return r < 0 ? -errno : r;
@@ -1443,9 +1413,6 @@ static void image_free(struct qcow2_image *img)
     }
     qcow2_snapshots_free(img);
     mem_free(img->deferred_free);
-    if (img->bulk_fd >= 0) {
-        close(img->bulk_fd);
-    }
     qcow2_cache_free(img->l2_cache);
     qcow2_cache_free(img->refcount_cache);
     qcow2_cluster_fini(img);
@@ -1697,7 +1664,6 @@ static int open_depth(const char *path, enum qcow2_format fmt, unsigned flags,
         return err_set(err, -ENOMEM, "image handle");
     }
     img->fd = -1;
-    img->bulk_fd = -1;
     img->format = fmt;
     img->flags = flags;
     img->read_only = flags & QCOW2_OPEN_RDONLY;
