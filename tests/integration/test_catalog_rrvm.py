@@ -13,7 +13,7 @@ import pytest
 import test_snapshots as ts
 from conftest import needs_fw, run
 from test_snapshots import FW, qcow2
-from vmproc import finish, run_to, start, statehash
+from vmproc import finish, run_to, start, statehash, typed
 
 WARNING = "rrvm: warning: snapshot catalog"
 
@@ -242,13 +242,13 @@ def two_snapshots(rrvm, tmp_path, catalog):
     and is saved as 'after'. Returns (disk, icounts by tag)."""
     disk = qcow2(tmp_path, "d.qcow2")
     g, q = ts.uboot_console(rrvm, disk, str(tmp_path / "s"))
-    ts.typed(g, "virtio scan")
+    typed(g, "virtio scan")
     q.cmd("stop")
     before = statehash(q)["icount"]
     assert q.hmp("savevm before") == ""
     q.cmd("cont")
-    ts.typed(g, "mw.l 0x82345000 0xdeadbeef 1")
-    out = ts.typed(g, "virtio write 0x82345000 0x180 1")
+    typed(g, "mw.l 0x82345000 0xdeadbeef 1")
+    out = typed(g, "virtio write 0x82345000 0x180 1")
     assert "1 blocks written: OK" in out
     q.cmd("stop")
     after = statehash(q)["icount"]

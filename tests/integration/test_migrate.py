@@ -13,9 +13,8 @@ import pexpect
 import pytest
 
 import vmproc
-from qmpclient import Qmp
 from conftest import needs_fw, needs_qemu
-from vmproc import finish, free_port, run_to, statehash, status
+from vmproc import finish, free_port, run_to, statehash, status, typed
 
 FW = "/usr/lib/riscv64-linux-gnu/opensbi/generic/fw_jump.bin"
 UBOOT_S = "/usr/lib/u-boot/qemu-riscv64_smode/u-boot.bin"
@@ -228,20 +227,9 @@ def test_disks_are_shared_as_qemu_does(rrvm, tmp_path):
 # ---- U-Boot's console ----
 
 def uboot_console(rrvm, sock, *extra):
-    g = pexpect.spawn(rrvm, ["-M", "virt", "-m", "64M", "-bios", FW,
-                             "-kernel", UBOOT_S, "-nographic", "-icount",
-                             "shift=3,sleep=off", *extra, "-qmp",
-                             f"unix:{sock},server=on,wait=off"],
-                      timeout=TIMEOUT, encoding="latin1")
-    q = Qmp(sock, timeout=60)
-    q.cmd("qmp_capabilities")
-    return g, q
-
-
-def typed(g, line):
-    g.sendline(line)
-    g.expect_exact("\n=> ")
-    return g.before.replace("\r", "")
+    return vmproc.console(rrvm, ["-m", "64M", "-bios", FW, "-kernel", UBOOT_S,
+                                 "-nographic", "-icount", "shift=3,sleep=off",
+                                 *extra], sock, TIMEOUT)
 
 
 @needs_fw

@@ -5,6 +5,8 @@ import os
 import socket
 import subprocess
 
+import pexpect
+
 from qmpclient import Qmp
 
 PROCS = []
@@ -40,6 +42,25 @@ def start(binary, args, sock, qmp_timeout=60, **kw):
     q = Qmp(sock, timeout=qmp_timeout)
     q.cmd("qmp_capabilities")
     return p, q
+
+
+def console(binary, args, sock, timeout):
+    """Spawn `binary -M virt args` under pexpect (latin1, @timeout) with a
+    QMP server on unix socket @sock; return it and a Qmp client past
+    capabilities negotiation. pexpect closes it with the test."""
+    g = pexpect.spawn(binary, ["-M", "virt", *args, "-qmp",
+                               f"unix:{sock},server=on,wait=off"],
+                      timeout=timeout, encoding="latin1")
+    q = Qmp(sock, timeout=60)
+    q.cmd("qmp_capabilities")
+    return g, q
+
+
+def typed(g, line):
+    """Type @line at U-Boot's prompt; return its output up to the next."""
+    g.sendline(line)
+    g.expect_exact("\n=> ")
+    return g.before.replace("\r", "")
 
 
 def finish(p, q, timeout=30):
