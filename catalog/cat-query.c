@@ -12,13 +12,27 @@
 #include "catalog/cat-int.h"
 #include "common/alloc.h"
 
+/* Step @st, then finalize it: the first column of its row, 0 if it
+ * returns none, or -errno. */
+static int64_t cat_row_id(struct cat *cat, sqlite3_stmt *st, struct err *err)
+{
+    int rc = sqlite3_step(st);
+    int64_t row = 0;
+
+    if (rc == SQLITE_ROW) {
+        row = sqlite3_column_int64(st, 0);
+    } else if (rc != SQLITE_DONE) {
+        row = cat_db_error(cat, rc, NULL, err);
+    }
+    sqlite3_finalize(st);
+    return row;
+}
+
 int64_t cat_snapshot_row(struct cat *cat, int64_t image_row,
                          const char *snapshot, struct err *err)
 {
     sqlite3_stmt *st = NULL;
-    int64_t row = 0;
     int ret;
-    int rc;
 
     ret =
         cat_db_prepare(cat,
@@ -32,14 +46,7 @@ int64_t cat_snapshot_row(struct cat *cat, int64_t image_row,
     }
     sqlite3_bind_int64(st, 1, image_row);
     sqlite3_bind_text(st, 2, snapshot, -1, SQLITE_STATIC);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        row = sqlite3_column_int64(st, 0);
-    } else if (rc != SQLITE_DONE) {
-        row = cat_db_error(cat, rc, NULL, err);
-    }
-    sqlite3_finalize(st);
-    return row;
+    return cat_row_id(cat, st, err);
 }
 
 /* The row of the image at @path (made absolute), 0 if unknown. */
@@ -47,8 +54,7 @@ static int64_t cat_image_row(struct cat *cat, const char *path, struct err *err)
 {
     sqlite3_stmt *st = NULL;
     char *abs = cat_abs_path(path);
-    int64_t row = 0;
-    int rc;
+    int64_t row;
 
     if (!abs) {
         return err_set(err, -ENOMEM, "catalog: out of memory");
@@ -56,14 +62,8 @@ static int64_t cat_image_row(struct cat *cat, const char *path, struct err *err)
     row = cat_db_prepare(cat, "SELECT id FROM image WHERE path = ?1", &st, err);
     if (row == 0) {
         sqlite3_bind_text(st, 1, abs, -1, SQLITE_STATIC);
-        rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW) {
-            row = sqlite3_column_int64(st, 0);
-        } else if (rc != SQLITE_DONE) {
-            row = cat_db_error(cat, rc, NULL, err);
-        }
+        row = cat_row_id(cat, st, err);
     }
-    sqlite3_finalize(st);
     mem_free(abs);
     return row;
 }
