@@ -65,6 +65,27 @@ int cat_db_exec(struct cat *cat, const char *sql, struct err *err)
     return 0;
 }
 
+int cat_db_prepare(struct cat *cat, const char *sql, sqlite3_stmt **st,
+                   struct err *err)
+{
+    int rc = sqlite3_prepare_v2(cat->db, sql, -1, st, NULL);
+
+    if (rc != SQLITE_OK) {
+        return cat_db_error(cat, rc, NULL, err);
+    }
+    return 0;
+}
+
+int cat_db_step_done(struct cat *cat, sqlite3_stmt *st, struct err *err)
+{
+    int rc = sqlite3_step(st);
+
+    if (rc != SQLITE_DONE) {
+        return cat_db_error(cat, rc, NULL, err);
+    }
+    return 0;
+}
+
 int cat_db_begin(struct cat *cat, struct err *err)
 {
     return cat_db_exec(cat, "BEGIN IMMEDIATE", err);

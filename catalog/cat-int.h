@@ -13,6 +13,7 @@
 #include "catalog/catalog.h"
 
 struct sqlite3;
+struct sqlite3_stmt;
 
 struct cat {
     struct sqlite3 *db;
@@ -27,6 +28,12 @@ struct cat {
 int cat_db_error(struct cat *cat, int rc, const char *what, struct err *err);
 /* Run @sql (no parameters, no rows). Returns 0 or -errno. */
 int cat_db_exec(struct cat *cat, const char *sql, struct err *err);
+/* Compile @sql into *@st (sqlite3_finalize() it; NULL for empty @sql).
+ * Returns 0 or -errno. */
+int cat_db_prepare(struct cat *cat, const char *sql, struct sqlite3_stmt **st,
+                   struct err *err);
+/* Step @st, which must finish without a row. Returns 0 or -errno. */
+int cat_db_step_done(struct cat *cat, struct sqlite3_stmt *st, struct err *err);
 /* BEGIN IMMEDIATE (waits up to the busy timeout), COMMIT, ROLLBACK. */
 int cat_db_begin(struct cat *cat, struct err *err);
 int cat_db_commit(struct cat *cat, struct err *err);

@@ -12,47 +12,13 @@
 #include "catalog/cat-int.h"
 #include "common/alloc.h"
 
-static int cat_prepare(struct cat *cat, const char *sql, sqlite3_stmt **st,
-                       struct err *err)
-{
-    int rc = sqlite3_prepare_v2(cat->db, sql, -1, st, NULL);
-
-    if (rc != SQLITE_OK) {
-        return cat_db_error(cat, rc, NULL, err);
-    }
-    return 0;
-}
-
-static int cat_step_done(struct cat *cat, sqlite3_stmt *st, struct err *err)
+/* Step @st, then finalize it: the first column of its row, 0 if it
+ * returns none, or -errno. */
+static int64_t cat_row_id(struct cat *cat, sqlite3_stmt *st, struct err *err)
 {
     int rc = sqlite3_step(st);
-
-    if (rc != SQLITE_DONE) {
-        return cat_db_error(cat, rc, NULL, err);
-    }
-    return 0;
-}
-
-int64_t cat_snapshot_row(struct cat *cat, int64_t image_row,
-                         const char *snapshot, struct err *err)
-{
-    sqlite3_stmt *st = NULL;
     int64_t row = 0;
-    int ret;
-    int rc;
 
-    ret = cat_prepare(cat,
-                      "SELECT id FROM snapshot WHERE image_id = ?1 AND "
-                      "(qcow2_id = ?2 OR tag = ?2) "
-                      "ORDER BY qcow2_id <> ?2, CAST(qcow2_id AS INTEGER), id "
-                      "LIMIT 1",
-                      &st, err);
-    if (ret < 0) {
-        return ret;
-    }
-    sqlite3_bind_int64(st, 1, image_row);
-    sqlite3_bind_text(st, 2, snapshot, -1, SQLITE_STATIC);
-    rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
         row = sqlite3_column_int64(st, 0);
     } else if (rc != SQLITE_DONE) {
@@ -62,28 +28,42 @@ int64_t cat_snapshot_row(struct cat *cat, int64_t image_row,
     return row;
 }
 
+int64_t cat_snapshot_row(struct cat *cat, int64_t image_row,
+                         const char *snapshot, struct err *err)
+{
+    sqlite3_stmt *st = NULL;
+    int ret;
+
+    ret =
+        cat_db_prepare(cat,
+                       "SELECT id FROM snapshot WHERE image_id = ?1 AND "
+                       "(qcow2_id = ?2 OR tag = ?2) "
+                       "ORDER BY qcow2_id <> ?2, CAST(qcow2_id AS INTEGER), id "
+                       "LIMIT 1",
+                       &st, err);
+    if (ret < 0) {
+        return ret;
+    }
+    sqlite3_bind_int64(st, 1, image_row);
+    sqlite3_bind_text(st, 2, snapshot, -1, SQLITE_STATIC);
+    return cat_row_id(cat, st, err);
+}
+
 /* The row of the image at @path (made absolute), 0 if unknown. */
 static int64_t cat_image_row(struct cat *cat, const char *path, struct err *err)
 {
     sqlite3_stmt *st = NULL;
     char *abs = cat_abs_path(path);
-    int64_t row = 0;
-    int rc;
+    int64_t row;
 
     if (!abs) {
         return err_set(err, -ENOMEM, "catalog: out of memory");
     }
-    row = cat_prepare(cat, "SELECT id FROM image WHERE path = ?1", &st, err);
+    row = cat_db_prepare(cat, "SELECT id FROM image WHERE path = ?1", &st, err);
     if (row == 0) {
         sqlite3_bind_text(st, 1, abs, -1, SQLITE_STATIC);
-        rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW) {
-            row = sqlite3_column_int64(st, 0);
-        } else if (rc != SQLITE_DONE) {
-            row = cat_db_error(cat, rc, NULL, err);
-        }
+        row = cat_row_id(cat, st, err);
     }
-    sqlite3_finalize(st);
     mem_free(abs);
     return row;
 }
@@ -146,18 +126,18 @@ int cat_record_snapshot(struct cat *cat, const char *path,
     if (row < 0) {
         return (int)row;
     }
-    ret = cat_prepare(cat,
-                      "UPDATE snapshot SET state_hash = ?2, config_fp = ?3, "
-                      "recording = ?4, parent_id = (SELECT id FROM snapshot "
-                      "WHERE id = ?5 AND id <> ?1) WHERE id = ?1",
-                      &st, err);
+    ret = cat_db_prepare(cat,
+                         "UPDATE snapshot SET state_hash = ?2, config_fp = ?3, "
+                         "recording = ?4, parent_id = (SELECT id FROM snapshot "
+                         "WHERE id = ?5 AND id <> ?1) WHERE id = ?1",
+                         &st, err);
     if (ret == 0) {
         sqlite3_bind_int64(st, 1, row);
         sqlite3_bind_text(st, 2, extra->state_hash, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 3, extra->config_fp, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 4, extra->recording, -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 5, cat->head_row);
-        ret = cat_step_done(cat, st, err);
+        ret = cat_db_step_done(cat, st, err);
     }
     sqlite3_finalize(st);
     if (ret == 0) {
@@ -280,7 +260,7 @@ int cat_query(struct cat *cat, const struct cat_filter *f,
             return err_set(err, -ENOMEM, "catalog: out of memory");
         }
     }
-    ret = cat_prepare(cat, cat_select, &st, err);
+    ret = cat_db_prepare(cat, cat_select, &st, err);
     if (ret < 0) {
         mem_free(abs);
         return ret;
@@ -371,7 +351,7 @@ int cat_image_paths(struct cat *cat, char ***out, size_t *n, struct err *err)
     int rc;
 
     CHECK_ARG(cat && out && n);
-    ret = cat_prepare(cat, "SELECT path FROM image ORDER BY path", &st, err);
+    ret = cat_db_prepare(cat, "SELECT path FROM image ORDER BY path", &st, err);
     if (ret < 0) {
         return ret;
     }
@@ -416,15 +396,29 @@ static int cat_row_exec(struct cat *cat, const char *sql, int64_t row,
                         const char *text, struct err *err)
 {
     sqlite3_stmt *st = NULL;
-    int ret = cat_prepare(cat, sql, &st, err);
+    int ret = cat_db_prepare(cat, sql, &st, err);
 
     if (ret == 0) {
         sqlite3_bind_int64(st, 1, row);
         sqlite3_bind_text(st, 2, text, -1, SQLITE_STATIC);
-        ret = cat_step_done(cat, st, err);
+        ret = cat_db_step_done(cat, st, err);
     }
     sqlite3_finalize(st);
     return ret;
+}
+
+/* cat_row_exec() on the row of snapshot @snapshot of @image, which must be
+ * in the catalog (else -ENOENT, as cat_find()). */
+static int cat_snapshot_exec(struct cat *cat, const char *image,
+                             const char *snapshot, const char *sql,
+                             const char *text, struct err *err)
+{
+    int64_t row = cat_find(cat, image, snapshot, err);
+
+    if (row < 0) {
+        return (int)row;
+    }
+    return cat_row_exec(cat, sql, row, text, err);
 }
 
 int cat_image_missing(struct cat *cat, const char *path, struct err *err)
@@ -452,8 +446,6 @@ static int cat_text_check(const char *what, const char *s, struct err *err)
 int cat_label_add(struct cat *cat, const char *image, const char *snapshot,
                   const char *label, struct err *err)
 {
-    int64_t row;
-
     CHECK_ARG(cat && image && snapshot && label);
     if (!label[0] || strchr(label, ',')) {
         return err_set(err, -EINVAL, "a label is not empty and has no ','");
@@ -461,67 +453,47 @@ int cat_label_add(struct cat *cat, const char *image, const char *snapshot,
     if (cat_text_check("label", label, err) < 0) {
         return -ERANGE;
     }
-    row = cat_find(cat, image, snapshot, err);
-    if (row < 0) {
-        return (int)row;
-    }
-    return cat_row_exec(cat,
-                        "INSERT OR IGNORE INTO label (snapshot_id, label) "
-                        "VALUES (?1, ?2)",
-                        row, label, err);
+    return cat_snapshot_exec(cat, image, snapshot,
+                             "INSERT OR IGNORE INTO label (snapshot_id, label) "
+                             "VALUES (?1, ?2)",
+                             label, err);
 }
 
 int cat_label_remove(struct cat *cat, const char *image, const char *snapshot,
                      const char *label, struct err *err)
 {
-    int64_t row;
-
     CHECK_ARG(cat && image && snapshot && label);
-    row = cat_find(cat, image, snapshot, err);
-    if (row < 0) {
-        return (int)row;
-    }
-    return cat_row_exec(cat,
-                        "DELETE FROM label WHERE snapshot_id = ?1 AND "
-                        "label = ?2",
-                        row, label, err);
+    return cat_snapshot_exec(cat, image, snapshot,
+                             "DELETE FROM label WHERE snapshot_id = ?1 AND "
+                             "label = ?2",
+                             label, err);
 }
 
 int cat_mark_set(struct cat *cat, const char *image, const char *snapshot,
                  enum cat_mark mark, struct err *err)
 {
     char num[16];
-    int64_t row;
 
     CHECK_ARG(cat && image && snapshot);
     CHECK_ARG(mark == CAT_MARK_NONE || mark == CAT_MARK_GOOD ||
               mark == CAT_MARK_BAD);
-    row = cat_find(cat, image, snapshot, err);
-    if (row < 0) {
-        return (int)row;
-    }
     snprintf(num, sizeof(num), "%d", (int)mark);
-    return cat_row_exec(cat,
-                        "UPDATE snapshot SET mark = CAST(?2 AS INTEGER) "
-                        "WHERE id = ?1",
-                        row, num, err);
+    return cat_snapshot_exec(cat, image, snapshot,
+                             "UPDATE snapshot SET mark = CAST(?2 AS INTEGER) "
+                             "WHERE id = ?1",
+                             num, err);
 }
 
 int cat_annotate(struct cat *cat, const char *image, const char *snapshot,
                  const char *note, struct err *err)
 {
-    int64_t row;
-
     CHECK_ARG(cat && image && snapshot);
     if (cat_text_check("note", note, err) < 0) {
         return -ERANGE;
     }
-    row = cat_find(cat, image, snapshot, err);
-    if (row < 0) {
-        return (int)row;
-    }
-    return cat_row_exec(cat, "UPDATE snapshot SET note = ?2 WHERE id = ?1", row,
-                        note && note[0] ? note : NULL, err);
+    return cat_snapshot_exec(cat, image, snapshot,
+                             "UPDATE snapshot SET note = ?2 WHERE id = ?1",
+                             note && note[0] ? note : NULL, err);
 }
 
 int cat_forget_image(struct cat *cat, const char *path, struct err *err)
@@ -544,7 +516,7 @@ static int cat_check_zero(struct cat *cat, const char *sql, const char *what,
                           struct err *err)
 {
     sqlite3_stmt *st = NULL;
-    int ret = cat_prepare(cat, sql, &st, err);
+    int ret = cat_db_prepare(cat, sql, &st, err);
     int rc;
 
     if (ret < 0) {
@@ -569,7 +541,7 @@ int cat_check(struct cat *cat, struct err *err)
     int rc;
 
     CHECK_ARG(cat);
-    ret = cat_prepare(cat, "PRAGMA integrity_check(1)", &st, err);
+    ret = cat_db_prepare(cat, "PRAGMA integrity_check(1)", &st, err);
     if (ret < 0) {
         return ret;
     }

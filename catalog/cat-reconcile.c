@@ -120,28 +120,6 @@ int cat_image_fingerprint(struct qcow2_image *img, char *dst, size_t dst_cap,
     return 0;
 }
 
-static int cat_prepare(struct cat *cat, const char *sql, sqlite3_stmt **st,
-                       struct err *err)
-{
-    int rc = sqlite3_prepare_v2(cat->db, sql, -1, st, NULL);
-
-    if (rc != SQLITE_OK) {
-        return cat_db_error(cat, rc, NULL, err);
-    }
-    return 0;
-}
-
-/* Step a statement that returns no row. */
-static int cat_step_done(struct cat *cat, sqlite3_stmt *st, struct err *err)
-{
-    int rc = sqlite3_step(st);
-
-    if (rc != SQLITE_DONE) {
-        return cat_db_error(cat, rc, NULL, err);
-    }
-    return 0;
-}
-
 /* Does the file at @path hold the image with fingerprint @fp (or the file
  * @dev/@ino)? */
 static bool cat_path_holds(const char *path, const char *fp, int64_t dev,
@@ -184,10 +162,10 @@ static int cat_identify(struct cat *cat, const char *abs, const char *fp,
     *copied_from = 0;
     /* 1. A row for this path: the same image unless the file was replaced
      * by a different one (other inode and other fingerprint). */
-    ret = cat_prepare(cat,
-                      "SELECT id, dev, ino, fingerprint FROM image "
-                      "WHERE path = ?1",
-                      &st, err);
+    ret = cat_db_prepare(cat,
+                         "SELECT id, dev, ino, fingerprint FROM image "
+                         "WHERE path = ?1",
+                         &st, err);
     if (ret < 0) {
         return ret;
     }
@@ -205,10 +183,11 @@ static int cat_identify(struct cat *cat, const char *abs, const char *fp,
         if (!same_file && !(old_fp && !strcmp(old_fp, fp))) {
             sqlite3_finalize(st);
             st = NULL;
-            ret = cat_prepare(cat, "DELETE FROM image WHERE id = ?1", &st, err);
+            ret = cat_db_prepare(cat, "DELETE FROM image WHERE id = ?1", &st,
+                                 err);
             if (ret == 0) {
                 sqlite3_bind_int64(st, 1, row);
-                ret = cat_step_done(cat, st, err);
+                ret = cat_db_step_done(cat, st, err);
             }
             row = 0;
         }
@@ -224,11 +203,11 @@ static int cat_identify(struct cat *cat, const char *abs, const char *fp,
     /* 2. A row of the same inode, or of the same fingerprint, whose path
      * no longer holds it: the image moved. Of the same fingerprint whose
      * path still holds it: this is a copy. */
-    ret = cat_prepare(cat,
-                      "SELECT id, path, dev = ?1 AND ino = ?2 FROM image "
-                      "WHERE (dev = ?1 AND ino = ?2) OR fingerprint = ?3 "
-                      "ORDER BY 3 DESC, id",
-                      &st, err);
+    ret = cat_db_prepare(cat,
+                         "SELECT id, path, dev = ?1 AND ino = ?2 FROM image "
+                         "WHERE (dev = ?1 AND ino = ?2) OR fingerprint = ?3 "
+                         "ORDER BY 3 DESC, id",
+                         &st, err);
     if (ret < 0) {
         return ret;
     }
@@ -265,23 +244,23 @@ static int cat_identify(struct cat *cat, const char *abs, const char *fp,
     }
     if (moved) {
         *copied_from = 0;
-        ret = cat_prepare(cat, "UPDATE image SET path = ?2 WHERE id = ?1", &st,
-                          err);
+        ret = cat_db_prepare(cat, "UPDATE image SET path = ?2 WHERE id = ?1",
+                             &st, err);
         if (ret == 0) {
             sqlite3_bind_int64(st, 1, moved);
             sqlite3_bind_text(st, 2, abs, -1, SQLITE_STATIC);
-            ret = cat_step_done(cat, st, err);
+            ret = cat_db_step_done(cat, st, err);
         }
         sqlite3_finalize(st);
         *image_row = moved;
         return ret;
     }
     /* 3. A new image (perhaps a copy). */
-    ret = cat_prepare(cat,
-                      "INSERT INTO image (path, fingerprint, first_seen, "
-                      "last_seen, dev, ino, copied_from) "
-                      "VALUES (?1, ?2, ?3, ?3, ?4, ?5, ?6)",
-                      &st, err);
+    ret = cat_db_prepare(cat,
+                         "INSERT INTO image (path, fingerprint, first_seen, "
+                         "last_seen, dev, ino, copied_from) "
+                         "VALUES (?1, ?2, ?3, ?3, ?4, ?5, ?6)",
+                         &st, err);
     if (ret < 0) {
         return ret;
     }
@@ -295,7 +274,7 @@ static int cat_identify(struct cat *cat, const char *abs, const char *fp,
     } else {
         sqlite3_bind_null(st, 6);
     }
-    ret = cat_step_done(cat, st, err);
+    ret = cat_db_step_done(cat, st, err);
     sqlite3_finalize(st);
     if (ret == 0) {
         *image_row = sqlite3_last_insert_rowid(cat->db);
@@ -351,10 +330,10 @@ static int cat_drop_gone(struct cat *cat, int64_t image_row,
         by_id[i].idx = i;
     }
     qsort(by_id, n, sizeof(*by_id), cat_by_id_cmp);
-    ret = cat_prepare(cat,
-                      "SELECT id, qcow2_id, tag, date_sec, date_nsec, "
-                      "vm_clock_nsec FROM snapshot WHERE image_id = ?1",
-                      &sel, err);
+    ret = cat_db_prepare(cat,
+                         "SELECT id, qcow2_id, tag, date_sec, date_nsec, "
+                         "vm_clock_nsec FROM snapshot WHERE image_id = ?1",
+                         &sel, err);
     if (ret < 0) {
         goto out;
     }
@@ -386,11 +365,11 @@ static int cat_drop_gone(struct cat *cat, int64_t image_row,
         ret = cat_db_error(cat, rc, NULL, err);
         goto out;
     }
-    ret = cat_prepare(cat, "DELETE FROM snapshot WHERE id = ?1", &del, err);
+    ret = cat_db_prepare(cat, "DELETE FROM snapshot WHERE id = ?1", &del, err);
     for (i = 0; ret == 0 && i < ngone; i++) {
         sqlite3_reset(del);
         sqlite3_bind_int64(del, 1, gone[i]);
-        ret = cat_step_done(cat, del, err);
+        ret = cat_db_step_done(cat, del, err);
     }
 out:
     sqlite3_finalize(sel);
@@ -410,13 +389,14 @@ static int cat_add_new(struct cat *cat, int64_t image_row, int64_t src_row,
     size_t i;
     int ret;
 
-    ret = cat_prepare(cat,
-                      "INSERT INTO snapshot (image_id, qcow2_id, tag, "
-                      "vm_size, date_sec, date_nsec, vm_clock_nsec, icount, "
-                      "disk_size) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                      &ins, err);
+    ret =
+        cat_db_prepare(cat,
+                       "INSERT INTO snapshot (image_id, qcow2_id, tag, "
+                       "vm_size, date_sec, date_nsec, vm_clock_nsec, icount, "
+                       "disk_size) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                       &ins, err);
     if (ret == 0 && src_row) {
-        ret = cat_prepare(
+        ret = cat_db_prepare(
             cat,
             "UPDATE snapshot SET state_hash = s.state_hash, "
             "config_fp = s.config_fp, recording = s.recording, "
@@ -446,12 +426,12 @@ static int cat_add_new(struct cat *cat, int64_t image_row, int64_t src_row,
             sqlite3_bind_int64(ins, 8, (int64_t)sn[i].icount);
         }
         sqlite3_bind_int64(ins, 9, (int64_t)sn[i].disk_size);
-        ret = cat_step_done(cat, ins, err);
+        ret = cat_db_step_done(cat, ins, err);
         if (ret == 0 && inherit) {
             sqlite3_reset(inherit);
             sqlite3_bind_int64(inherit, 1, sqlite3_last_insert_rowid(cat->db));
             sqlite3_bind_int64(inherit, 2, src_row);
-            ret = cat_step_done(cat, inherit, err);
+            ret = cat_db_step_done(cat, inherit, err);
         }
     }
     sqlite3_finalize(ins);
@@ -460,7 +440,7 @@ static int cat_add_new(struct cat *cat, int64_t image_row, int64_t src_row,
         return ret;
     }
     /* Parents inside the source image become the copy's own rows. */
-    ret = cat_prepare(
+    ret = cat_db_prepare(
         cat,
         "UPDATE snapshot SET parent_id = coalesce(("
         "  SELECT c.id FROM snapshot AS p JOIN snapshot AS c"
@@ -473,7 +453,7 @@ static int cat_add_new(struct cat *cat, int64_t image_row, int64_t src_row,
     if (ret == 0) {
         sqlite3_bind_int64(ins, 1, image_row);
         sqlite3_bind_int64(ins, 2, src_row);
-        ret = cat_step_done(cat, ins, err);
+        ret = cat_db_step_done(cat, ins, err);
     }
     sqlite3_finalize(ins);
     return ret;
@@ -527,10 +507,11 @@ int cat_reconcile_row(struct cat *cat, const char *path,
         ret = cat_add_new(cat, row, src_row, sn, n, present, err);
     }
     if (ret == 0) {
-        ret = cat_prepare(cat,
-                          "UPDATE image SET fingerprint = ?2, last_seen = ?3,"
-                          " dev = ?4, ino = ?5, missing = 0 WHERE id = ?1",
-                          &st, err);
+        ret =
+            cat_db_prepare(cat,
+                           "UPDATE image SET fingerprint = ?2, last_seen = ?3,"
+                           " dev = ?4, ino = ?5, missing = 0 WHERE id = ?1",
+                           &st, err);
     }
     if (ret == 0) {
         sqlite3_bind_int64(st, 1, row);
@@ -538,7 +519,7 @@ int cat_reconcile_row(struct cat *cat, const char *path,
         sqlite3_bind_int64(st, 3, (int64_t)time(NULL));
         sqlite3_bind_int64(st, 4, (int64_t)sb.st_dev);
         sqlite3_bind_int64(st, 5, (int64_t)sb.st_ino);
-        ret = cat_step_done(cat, st, err);
+        ret = cat_db_step_done(cat, st, err);
     }
     sqlite3_finalize(st);
     if (ret < 0) {

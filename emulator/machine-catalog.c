@@ -24,6 +24,7 @@
 #include "common/bytes.h"
 #include "common/hash.h"
 #include "emulator/rv-int.h"
+#include "emulator/machine-mon-int.h"
 #include "monitor/mon.h"
 #include "qcow2/qcow2.h"
 
@@ -752,15 +753,6 @@ static const struct mon_cmd catalog_cmds[] = {
 
 int vm_catalog_register(struct vm_catalog *c, struct mon *mon, struct err *err)
 {
-    size_t n = sizeof(catalog_cmds) / sizeof(catalog_cmds[0]);
-
-    c->cmds = mem_alloc(sizeof(catalog_cmds));
-    if (!c->cmds) {
-        return err_set(err, -ENOMEM, "out of memory");
-    }
-    memcpy(c->cmds, catalog_cmds, sizeof(catalog_cmds));
-    for (size_t i = 0; i < n; i++) {
-        c->cmds[i].opaque = c;
-    }
-    return mon_cmd_register(mon, c->cmds, n, err);
+    return vm_mon_cmds_register(mon, catalog_cmds, ARRAY_LEN(catalog_cmds), c,
+                                &c->cmds, err);
 }

@@ -20,14 +20,15 @@
  */
 #include <errno.h>
 #include <inttypes.h>
-#include <math.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "common/alloc.h"
+#include "common/fmt.h"
 #include "common/log.h"
 #include "emulator/machine-mon.h"
+#include "emulator/machine-mon-int.h"
 #include "monitor/mon.h"
 #include "qcow2/qcow2.h"
 
@@ -280,9 +281,10 @@ static void walk_image(struct walk *w, struct qcow2_image *img,
     }
 }
 
-/* Open drive @d's image as `qemu-img info -U` does. */
-static int drive_open(const struct vm_mon_drive *d, struct qcow2_image **out,
-                      struct err *err)
+/* Open drive @d's image on its own with qcow2_open() @flags, probing the
+ * format unless the drive names one. */
+static int drive_open(const struct vm_mon_drive *d, unsigned flags,
+                      struct qcow2_image **out, struct err *err)
 {
     enum qcow2_format fmt;
     int ret;
@@ -296,8 +298,7 @@ static int drive_open(const struct vm_mon_drive *d, struct qcow2_image **out,
         fmt = strcmp(d->cfg.format, "raw") ? QCOW2_FORMAT_QCOW2
                                            : QCOW2_FORMAT_RAW;
     }
-    return qcow2_open(d->cfg.file, fmt,
-                      QCOW2_OPEN_RDONLY | QCOW2_OPEN_FORCE_SHARE, out, err);
+    return qcow2_open(d->cfg.file, fmt, flags, out, err);
 }
 
 /*
@@ -318,7 +319,8 @@ static int walk_all(const struct vm_mon_block *b, struct mon_json **nodes,
         const struct vm_mon_drive *d = &b->drives[i];
         struct qcow2_image *img = NULL;
 
-        ret = drive_open(d, &img, err);
+        ret = drive_open(d, QCOW2_OPEN_RDONLY | QCOW2_OPEN_FORCE_SHARE, &img,
+                         err); /* as `qemu-img info -U` */
         if (ret < 0) {
             break;
         }
@@ -525,20 +527,6 @@ static bool jbool(const struct mon_json *o, const char *key)
     return v;
 }
 
-/* QEMU's size_to_str(). */
-static void size_str(uint64_t val, char *dst, size_t dst_cap)
-{
-    static const char *const suffixes[] = {"",   "Ki", "Mi", "Gi",
-                                           "Ti", "Pi", "Ei"};
-    int e = 0, i;
-
-    frexp((double)val / (1000.0 / 1024.0), &e);
-    i = (e - 1) / 10;
-    i = i < 0 ? 0 : i > 6 ? 6 : i;
-    snprintf(dst, dst_cap, "%0.3g %sB",
-             (double)val / (double)(1ull << (i * 10)), suffixes[i]);
-}
-
 /* QEMU's bdrv_image_info_dump(). */
 static void image_dump(struct mon_req *req, const struct mon_json *im)
 {
@@ -547,8 +535,8 @@ static void image_dump(struct mon_req *req, const struct mon_json *im)
     const char *fbf = jstr(im, "full-backing-filename");
     char vs[32], ds[32];
 
-    size_str((uint64_t)jint(im, "virtual-size"), vs, sizeof(vs));
-    size_str((uint64_t)jint(im, "actual-size"), ds, sizeof(ds));
+    fmt_size(vs, sizeof(vs), (uint64_t)jint(im, "virtual-size"));
+    fmt_size(ds, sizeof(ds), (uint64_t)jint(im, "actual-size"));
     mon_req_printf(req,
                    "image: %s\nfile format: %s\nvirtual size: %s (%" PRId64
                    " bytes)\ndisk size: %s\n",
@@ -757,25 +745,6 @@ static const struct vm_mon_drive *lookup_bs(const struct vm_mon_block *b,
     return NULL;
 }
 
-/* Open drive @d's image read-write on its own (a drive no device uses). */
-static int drive_open_rw(const struct vm_mon_drive *d, unsigned flags,
-                         struct qcow2_image **out, struct err *err)
-{
-    enum qcow2_format fmt;
-    int ret;
-
-    if (!d->cfg.format) {
-        ret = qcow2_probe(d->cfg.file, &fmt, err);
-        if (ret < 0) {
-            return ret;
-        }
-    } else {
-        fmt = strcmp(d->cfg.format, "raw") ? QCOW2_FORMAT_QCOW2
-                                           : QCOW2_FORMAT_RAW;
-    }
-    return qcow2_open(d->cfg.file, fmt, flags, out, err);
-}
-
 /*
  * QMP block_resize {device | node-name, size}, HMP `block_resize device
  * size`: resize the image under the running guest (the top of the chain;
@@ -813,7 +782,7 @@ static int cmd_block_resize(struct mon_req *req, struct err *err)
         img = rv_machine_blk_image(m, d->cfg.file);
     }
     if (!img) {
-        ret = drive_open_rw(d, 0, &own, err);
+        ret = drive_open(d, 0, &own, err); /* read-write */
         if (ret < 0) {
             return ret;
         }
@@ -947,7 +916,8 @@ static int commit_drive(const struct vm_mon_block *b, struct mon_req *req,
     int ret;
 
     if (!img) {
-        ret = drive_open(d, &own, err);
+        ret = drive_open(d, QCOW2_OPEN_RDONLY | QCOW2_OPEN_FORCE_SHARE, &own,
+                         err);
         if (ret < 0) {
             return ret;
         }
@@ -1106,18 +1076,13 @@ int vm_mon_block_register(struct mon *mon, struct rv_machine *const *m,
     struct vm_mon_block *b = mem_calloc(1, sizeof(*b));
     int ret;
 
-    if (!b || !(b->cmds = mem_alloc(sizeof(block_cmds)))) {
-        mem_free(b);
+    if (!b) {
         return err_set(err, -ENOMEM, "out of memory");
     }
     b->m = m;
     b->drives = drives;
     b->nb_drives = nb_drives;
-    memcpy(b->cmds, block_cmds, sizeof(block_cmds));
-    for (size_t i = 0; i < n; i++) {
-        b->cmds[i].opaque = b;
-    }
-    ret = mon_cmd_register(mon, b->cmds, n, err);
+    ret = vm_mon_cmds_register(mon, block_cmds, n, b, &b->cmds, err);
     *out = b; /* freed by the caller after mon_free() even on failure */
     return ret;
 }

@@ -589,13 +589,6 @@ static const struct mon_cmd chr_cmds[] = {
 int vm_mon_chr_register(struct mon *mon, struct vm_mon_info *info,
                         struct err *err)
 {
-    info->chr_cmds = mem_alloc(sizeof(chr_cmds));
-    if (!info->chr_cmds) {
-        return err_set(err, -ENOMEM, "out of memory");
-    }
-    memcpy(info->chr_cmds, chr_cmds, sizeof(chr_cmds));
-    for (size_t i = 0; i < ARRAY_LEN(chr_cmds); i++) {
-        info->chr_cmds[i].opaque = info;
-    }
-    return mon_cmd_register(mon, info->chr_cmds, ARRAY_LEN(chr_cmds), err);
+    return vm_mon_cmds_register(mon, chr_cmds, ARRAY_LEN(chr_cmds), info,
+                                &info->chr_cmds, err);
 }

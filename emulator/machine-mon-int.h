@@ -15,6 +15,17 @@
 #include "emulator/rv.h"
 #include "monitor/mon.h"
 
+/* ---- machine-mon.c ---- */
+
+/*
+ * Register with @mon a heap copy of the @n entries of @table, each with
+ * opaque @opaque. *@copy receives the copy once it is made, also when
+ * registering fails; mem_free() it after mon_free(). Returns 0, -ENOMEM, or
+ * mon_cmd_register()'s error.
+ */
+int vm_mon_cmds_register(struct mon *mon, const struct mon_cmd *table, size_t n,
+                         void *opaque, struct mon_cmd **copy, struct err *err);
+
 /* ---- machine-mon-info.c: inspection and the remaining issue-10 commands */
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))

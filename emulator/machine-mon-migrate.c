@@ -15,6 +15,7 @@
 #include "common/alloc.h"
 #include "common/log.h"
 #include "emulator/machine-migrate.h"
+#include "emulator/machine-mon-int.h"
 #include "emulator/rv-int.h"
 #include "monitor/mon.h"
 
@@ -532,16 +533,7 @@ int vm_mon_migrate_register(struct mon *mon, struct rv_machine *const *m,
     mm->m = m;
     mm->mon = mon;
     mm->autostart = true;
-    mm->cmds = mem_alloc(sizeof(mig_cmds));
-    if (!mm->cmds) {
-        mem_free(mm);
-        return err_set(err, -ENOMEM, "out of memory");
-    }
-    memcpy(mm->cmds, mig_cmds, sizeof(mig_cmds));
-    for (size_t i = 0; i < n; i++) {
-        mm->cmds[i].opaque = mm;
-    }
-    ret = mon_cmd_register(mon, mm->cmds, n, err);
+    ret = vm_mon_cmds_register(mon, mig_cmds, n, mm, &mm->cmds, err);
     if (ret < 0) {
         vm_mon_migrate_free(mm);
         return ret;

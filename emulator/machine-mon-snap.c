@@ -418,16 +418,7 @@ int vm_mon_snap_register(struct mon *mon, struct rv_machine *const *m,
         ms->drives[i].file = drives[i].cfg.file;
         ms->nb_drives++;
     }
-    ms->cmds = mem_alloc(sizeof(snap_cmds));
-    if (!ms->cmds) {
-        mem_free(ms);
-        return err_set(err, -ENOMEM, "out of memory");
-    }
-    memcpy(ms->cmds, snap_cmds, sizeof(snap_cmds));
-    for (size_t i = 0; i < n; i++) {
-        ms->cmds[i].opaque = ms;
-    }
-    ret = mon_cmd_register(mon, ms->cmds, n, err);
+    ret = vm_mon_cmds_register(mon, snap_cmds, n, ms, &ms->cmds, err);
     if (ret < 0) {
         vm_mon_snap_free(ms);
         return ret;

@@ -786,6 +786,22 @@ struct mon *vm_mon_monitor(struct vm_mon *vm)
     return vm->mon;
 }
 
+int vm_mon_cmds_register(struct mon *mon, const struct mon_cmd *table, size_t n,
+                         void *opaque, struct mon_cmd **copy, struct err *err)
+{
+    struct mon_cmd *c = mem_alloc(n * sizeof(*c));
+
+    if (!c) {
+        return err_set(err, -ENOMEM, "out of memory");
+    }
+    memcpy(c, table, n * sizeof(*c));
+    for (size_t i = 0; i < n; i++) {
+        c[i].opaque = opaque;
+    }
+    *copy = c;
+    return mon_cmd_register(mon, c, n, err);
+}
+
 int vm_mon_new(const struct vm_mon_config *cfg, struct vm_mon **out,
                struct err *err)
 {
@@ -809,18 +825,9 @@ int vm_mon_new(const struct vm_mon_config *cfg, struct vm_mon **out,
         }
     }
     ret = vm_mon_info_new(&mc, &vm->m, vm->chrs, &vm->mon, &vm->info, err);
-    vm->cmds = mem_alloc(sizeof(machine_cmds));
-    if (ret == 0 && !vm->cmds) {
-        ret = err_set(err, -ENOMEM, "out of memory");
-    }
     if (ret == 0) {
-        size_t n = sizeof(machine_cmds) / sizeof(machine_cmds[0]);
-
-        memcpy(vm->cmds, machine_cmds, sizeof(machine_cmds));
-        for (size_t i = 0; i < n; i++) {
-            vm->cmds[i].opaque = vm;
-        }
-        ret = mon_cmd_register(vm->mon, vm->cmds, n, err);
+        ret = vm_mon_cmds_register(vm->mon, machine_cmds,
+                                   ARRAY_LEN(machine_cmds), vm, &vm->cmds, err);
     }
     if (ret == 0) {
         ret = vm_mon_block_register(vm->mon, &vm->m, cfg->drives,

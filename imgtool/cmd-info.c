@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "common/alloc.h"
+#include "common/fmt.h"
 #include "imgtool/img.h"
 
 void img_snapshot_line_print(const struct qcow2_snapshot_info *sn)
@@ -34,7 +35,7 @@ void img_snapshot_line_print(const struct qcow2_snapshot_info *sn)
     snprintf(clock_buf, sizeof(clock_buf), "%02d:%02d:%02d.%03d",
              (int)(secs / 3600), (int)((secs / 60) % 60), (int)(secs % 60),
              (int)((sn->vm_clock_nsec / 1000000) % 1000));
-    img_size_str(sn->vm_state_size, size_buf, sizeof(size_buf));
+    fmt_size(size_buf, sizeof(size_buf), sn->vm_state_size);
     if (sn->icount != UINT64_MAX) {
         snprintf(icount_buf, sizeof(icount_buf), "%" PRId64,
                  (int64_t)sn->icount);
@@ -178,8 +179,8 @@ static void img_info_human(struct qcow2_image *img, const char *filename)
     char ds[32];
 
     qcow2_get_info(img, &info);
-    img_size_str(info.virtual_size, vs, sizeof(vs));
-    img_size_str(info.actual_size, ds, sizeof(ds));
+    fmt_size(vs, sizeof(vs), info.virtual_size);
+    fmt_size(ds, sizeof(ds), info.actual_size);
     printf("image: %s\n"
            "file format: %s\n"
            "virtual size: %s (%" PRIu64 " bytes)\n"

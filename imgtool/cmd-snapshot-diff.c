@@ -14,6 +14,7 @@
 
 #include "catalog/catalog.h"
 #include "common/alloc.h"
+#include "common/fmt.h"
 #include "imgtool/img.h"
 #include "qcow2/qcow2.h"
 
@@ -84,13 +85,13 @@ static void print_human(const char *path, const struct cat_diff *d)
         printf("%s%s", i ? ", " : " ", d->devices[i]);
     }
     printf("%s\n", d->nb_devices ? "" : " none");
-    img_size_str(d->page_size, size, sizeof(size));
+    fmt_size(size, sizeof(size), d->page_size);
     printf("RAM pages (%s):", size);
     for (size_t i = 0; i < d->nb_pages; i++) {
         printf(" 0x%" PRIx64, d->pages[i]);
     }
     printf("%s\n", d->nb_pages ? "" : " none");
-    img_size_str(d->cluster_size, size, sizeof(size));
+    fmt_size(size, sizeof(size), d->cluster_size);
     printf("Disk clusters (%s):", size);
     for (size_t i = 0; i < d->nb_clusters; i++) {
         printf(" 0x%" PRIx64, d->clusters[i]);

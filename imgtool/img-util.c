@@ -168,25 +168,6 @@ int img_strtoul(const char *s, unsigned long *out)
     return 0;
 }
 
-void img_size_str(uint64_t val, char *dst, size_t dst_cap)
-{
-    static const char *const suffixes[] = {"",   "Ki", "Mi", "Gi",
-                                           "Ti", "Pi", "Ei"};
-    int e = 0;
-    int i;
-
-    frexp((double)val / (1000.0 / 1024.0), &e);
-    i = (e - 1) / 10;
-    if (i < 0) {
-        i = 0;
-    }
-    if (i > 6) {
-        i = 6;
-    }
-    snprintf(dst, dst_cap, "%0.3g %sB",
-             (double)val / (double)(1ull << (i * 10)), suffixes[i]);
-}
-
 void *img_alloc_aligned(size_t len, void **base)
 {
     const uintptr_t align = 4096;

@@ -94,8 +94,6 @@ int img_cvtnum(const char *name, const char *s, int64_t min, int64_t max,
                int64_t *out);
 /* qemu_strtoul(s, NULL, 0, ...) with the whole string consumed. */
 int img_strtoul(const char *s, unsigned long *out);
-/* "1 MiB", "204 KiB", "0 B": QEMU's size_to_str(). */
-void img_size_str(uint64_t val, char *dst, size_t dst_cap);
 /* @len bytes aligned for O_DIRECT (4 KiB); *@base is what to mem_free().
  * NULL on allocation failure. */
 void *img_alloc_aligned(size_t len, void **base);

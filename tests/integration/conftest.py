@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+import vmproc
+
 TOP = Path(__file__).resolve().parents[2]
 BUILD = Path(os.environ.get("RRVM_BUILD", TOP / "build" / "gcc")).resolve()
 
@@ -43,6 +45,33 @@ def run(cmd, check=True, **kw):
 
 def have(tool):
     return shutil.which(tool) is not None
+
+
+# A bare-metal guest at the virt board's RAM base: .text.start first.
+BAREMETAL_LDS = """
+ENTRY(_start)
+SECTIONS {
+  . = 0x80000000;
+  .text : { *(.text.start) *(.text*) }
+  .rodata : { *(.rodata*) *(.srodata*) }
+  .data : { *(.data*) *(.sdata*) }
+  .bss : { *(.sbss*) *(.bss*) *(COMMON) }
+}
+"""
+
+
+def baremetal_elf(d, crt, prog):
+    """Build the bare-metal guest from startup assembly @crt and C @prog in
+    directory @d with riscv64-unknown-elf-gcc; return the ELF's path."""
+    (d / "crt.S").write_text(crt)
+    (d / "prog.c").write_text(prog)
+    (d / "link.ld").write_text(BAREMETAL_LDS)
+    elf = d / "prog.elf"
+    run(["riscv64-unknown-elf-gcc", "-O1", "-nostdlib", "-ffreestanding",
+         "-march=rv64gc", "-mabi=lp64d", "-mcmodel=medany", "-T",
+         str(d / "link.ld"), "-o", str(elf), str(d / "crt.S"),
+         str(d / "prog.c")])
+    return elf
 
 
 # Tests that exercise only QEMU (a check of the oracle or of the guest
@@ -83,6 +112,13 @@ def _require_qemu():
     if not have("qemu-system-riscv64"):
         pytest.fail("qemu-system-riscv64 missing (qemu-system-misc, "
                     "scripts/packages.txt)")
+
+
+@pytest.fixture(autouse=True)
+def _reap_vmproc():
+    """Kill the emulators a failing test left running."""
+    yield
+    vmproc.reap()
 
 
 needs_fw = pytest.mark.usefixtures("_require_fw")

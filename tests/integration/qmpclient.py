@@ -56,6 +56,7 @@ class Qmp:
 
     def hmp(self, line):
         r = self.cmd("human-monitor-command", **{"command-line": line})
+        assert "return" in r, r
         return r["return"]
 
     def wait_event(self, name, timeout=30):

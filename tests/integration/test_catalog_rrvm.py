@@ -11,25 +11,11 @@ import sqlite3
 import pytest
 
 import test_snapshots as ts
-from conftest import binary, needs_fw, run
-from test_snapshots import FW, finish, qcow2, run_to, start, statehash
+from conftest import needs_fw, run
+from test_snapshots import FW, qcow2
+from vmproc import finish, run_to, start, statehash, typed
 
 WARNING = "rrvm: warning: snapshot catalog"
-
-
-@pytest.fixture(autouse=True)
-def _reap():
-    yield
-    while ts._PROCS:
-        p = ts._PROCS.pop()
-        if p.poll() is None:
-            p.kill()
-            p.wait(10)
-
-
-@pytest.fixture
-def rrvm_img():
-    return binary("imgtool/rrvm-img")
 
 
 @pytest.fixture
@@ -44,12 +30,6 @@ def uboot(disk, *extra):
     return ["-m", "64M", "-bios", FW, "-kernel", ts.UBOOT_S, "-nodefaults",
             "-serial", "null", "-S", "-icount", "shift=3,sleep=off",
             "-drive", f"file={disk},if=virtio", *extra]
-
-
-def hmp(q, line):
-    r = q.cmd("human-monitor-command", **{"command-line": line})
-    assert "return" in r, r
-    return r["return"]
 
 
 def listing(rrvm_img):
@@ -74,14 +54,14 @@ def test_savevm_delvm_loadvm_are_recorded(rrvm, rrvm_img, tmp_path, catalog):
     p, q = start(rrvm, uboot(disk), str(tmp_path / "q.sock"))
     run_to(q, 1_000_000)
     h_a = statehash(q)
-    assert hmp(q, "savevm a") == ""
+    assert q.hmp("savevm a") == ""
     run_to(q, 2_000_000)
-    assert hmp(q, "savevm b") == ""
-    assert hmp(q, "loadvm a") == ""
+    assert q.hmp("savevm b") == ""
+    assert q.hmp("loadvm a") == ""
     run_to(q, 3_000_000)
     h_c = statehash(q)
-    assert hmp(q, "savevm c") == ""
-    assert hmp(q, "delvm b") == ""
+    assert q.hmp("savevm c") == ""
+    assert q.hmp("delvm b") == ""
     err = quit_and_stderr(p, q)
     assert WARNING not in err
 
@@ -106,8 +86,8 @@ def test_images_are_reconciled_when_rrvm_opens_them(rrvm, tmp_path, catalog):
     sock = str(tmp_path / "q.sock")
     p, q = start(rrvm, uboot(disk), sock)
     run_to(q, 500_000)
-    hmp(q, "savevm kept")
-    hmp(q, "savevm dropped")
+    q.hmp("savevm kept")
+    q.hmp("savevm dropped")
     finish(p, q)
     # Between runs qemu-img makes one snapshot and deletes another.
     run(["qemu-img", "snapshot", "-c", "by-qemu-img", disk])
@@ -135,14 +115,14 @@ def test_broken_catalog_warns_once_and_savevm_succeeds(rrvm, tmp_path,
     disk = qcow2(tmp_path, "d.qcow2")
     p, q = start(rrvm, uboot(disk), str(tmp_path / "q.sock"))
     run_to(q, 500_000)
-    assert hmp(q, "savevm one") == ""
+    assert q.hmp("savevm one") == ""
     r = q.cmd("snapshot-save", **{"job-id": "j", "tag": "two",
                                   "vmstate": "virtio0",
                                   "devices": ["virtio0"]})
     assert r == {"return": {}}
     q.wait_event("JOB_STATUS_CHANGE")
-    assert hmp(q, "delvm one") == ""
-    assert hmp(q, "loadvm two") == ""
+    assert q.hmp("delvm one") == ""
+    assert q.hmp("loadvm two") == ""
     err = quit_and_stderr(p, q)
     assert err.count(WARNING) == 1, err
     assert len(err.strip().split("\n")) == 1, err
@@ -163,7 +143,7 @@ def test_two_rrvm_processes_share_one_catalog(rrvm, rrvm_img, tmp_path,
         run_to(q, 300_000)
     for n in range(5):
         for i, (_, q) in enumerate(vms):
-            assert hmp(q, f"savevm s{i}-{n}") == ""
+            assert q.hmp(f"savevm s{i}-{n}") == ""
     for p, q in vms:
         assert WARNING not in quit_and_stderr(p, q)
     rows = listing(rrvm_img)
@@ -185,17 +165,17 @@ def test_catalog_commands(rrvm, rrvm_img, tmp_path, catalog):
     disk = qcow2(tmp_path, "d.qcow2")
     p, q = start(rrvm, uboot(disk), str(tmp_path / "q.sock"))
     run_to(q, 400_000)
-    hmp(q, "savevm early")
+    q.hmp("savevm early")
     run_to(q, 900_000)
-    hmp(q, "savevm late")
+    q.hmp("savevm late")
     names = {c["name"] for c in q.cmd("query-commands")["return"]}
     for c in ("__org.rrvm_query-catalog", "__org.rrvm_catalog-mark",
               "__org.rrvm_catalog-label", "__org.rrvm_catalog-annotate"):
         assert c in names
     schema = json.dumps(q.cmd("query-qmp-schema")["return"])
     assert "__org.rrvm_catalog-label" in schema
-    help_text = hmp(q, "help")
-    assert "info catalog" in hmp(q, "help info")
+    help_text = q.hmp("help")
+    assert "info catalog" in q.hmp("help info")
     assert "catalog_mark" in help_text and "catalog_label" in help_text
 
     assert q.cmd("__org.rrvm_catalog-mark", snapshot="early",
@@ -210,8 +190,8 @@ def test_catalog_commands(rrvm, rrvm_img, tmp_path, catalog):
                  remove=True) == {"return": {}}
     assert q.cmd("__org.rrvm_catalog-annotate", snapshot="early",
                  note="before the bug") == {"return": {}}
-    assert hmp(q, "catalog_label early boot") == ""
-    assert hmp(q, "catalog_annotate late oops at 0x80200000") == ""
+    assert q.hmp("catalog_label early boot") == ""
+    assert q.hmp("catalog_annotate late oops at 0x80200000") == ""
 
     def query(**f):
         return [r["name"] for r in
@@ -232,7 +212,7 @@ def test_catalog_commands(rrvm, rrvm_img, tmp_path, catalog):
     r = q.cmd("__org.rrvm_catalog-mark", snapshot="early", mark="meh")
     assert "good, bad or none" in r["error"]["desc"]
 
-    text = hmp(q, "info catalog")
+    text = q.hmp("info catalog")
     assert f"Image: {disk}" in text
     lines = text.split("\r\n") if "\r\n" in text else text.split("\n")
     early = next(line for line in lines if " early " in line)
@@ -262,13 +242,13 @@ def two_snapshots(rrvm, tmp_path, catalog):
     and is saved as 'after'. Returns (disk, icounts by tag)."""
     disk = qcow2(tmp_path, "d.qcow2")
     g, q = ts.uboot_console(rrvm, disk, str(tmp_path / "s"))
-    ts.typed(g, "virtio scan")
+    typed(g, "virtio scan")
     q.cmd("stop")
     before = statehash(q)["icount"]
     assert q.hmp("savevm before") == ""
     q.cmd("cont")
-    ts.typed(g, "mw.l 0x82345000 0xdeadbeef 1")
-    out = ts.typed(g, "virtio write 0x82345000 0x180 1")
+    typed(g, "mw.l 0x82345000 0xdeadbeef 1")
+    out = typed(g, "virtio write 0x82345000 0x180 1")
     assert "1 blocks written: OK" in out
     q.cmd("stop")
     after = statehash(q)["icount"]
@@ -376,7 +356,7 @@ def test_qmp_snapshot_diff_equals_rrvm_img(rrvm, rrvm_img, tmp_path,
     human = run([rrvm_img, "snapshot-diff", "-U", disk, "before",
                  "after"]).stdout
     # HMP prints rrvm-img's human form without its title line.
-    assert hmp(q, "snapshot_diff before after").replace("\r\n", "\n") == \
+    assert q.hmp("snapshot_diff before after").replace("\r\n", "\n") == \
         human.split("\n", 1)[1].replace("RAM pages (4 KiB):", "RAM pages:") \
         .replace("Disk clusters (64 KiB):", "Disk clusters:")
     assert WARNING not in quit_and_stderr(p, q)
@@ -395,7 +375,7 @@ def test_snapshot_missed_by_the_catalog_appears_at_the_next_start(
     sock = str(tmp_path / "q.sock")
     p, q = start(rrvm, uboot(disk), sock)
     run_to(q, 200_000)
-    assert hmp(q, "savevm missed") == ""
+    assert q.hmp("savevm missed") == ""
     assert quit_and_stderr(p, q).count(WARNING) == 1
     cat.rmdir()
     p, q = start(rrvm, uboot(disk), sock)
@@ -415,12 +395,12 @@ def test_locked_catalog_costs_one_warning_then_recovers(rrvm, rrvm_img,
     # Another process holds the write lock past the busy timeout (5 s).
     db = sqlite3.connect(str(catalog), timeout=0, isolation_level=None)
     db.execute("BEGIN EXCLUSIVE")
-    assert hmp(q, "savevm while-locked") == ""
+    assert q.hmp("savevm while-locked") == ""
     db.execute("ROLLBACK")
     db.close()
     run_to(q, 600_000)
     h = statehash(q)
-    assert hmp(q, "savevm after-unlock") == ""
+    assert q.hmp("savevm after-unlock") == ""
     err = quit_and_stderr(p, q)
     assert err.count(WARNING) == 1, err
     assert "locked" in err or "busy" in err, err

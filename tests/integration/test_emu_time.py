@@ -9,7 +9,7 @@ import time
 import pexpect
 import pytest
 
-from conftest import BUILD, have, run
+from conftest import BUILD, baremetal_elf, have, run
 
 
 @pytest.fixture
@@ -100,30 +100,9 @@ int main(void)
 }
 """
 
-LDS = """
-ENTRY(_start)
-SECTIONS {
-  . = 0x80000000;
-  .text : { *(.text.start) *(.text*) }
-  .rodata : { *(.rodata*) *(.srodata*) }
-  .data : { *(.data*) *(.sdata*) }
-  .bss : { *(.sbss*) *(.bss*) *(COMMON) }
-}
-"""
-
-
 @pytest.fixture(scope="module")
 def timeprog(tmp_path_factory):
-    d = tmp_path_factory.mktemp("timeprog")
-    (d / "crt.S").write_text(CRT)
-    (d / "prog.c").write_text(PROG)
-    (d / "link.ld").write_text(LDS)
-    elf = d / "prog.elf"
-    run(["riscv64-unknown-elf-gcc", "-O1", "-nostdlib", "-ffreestanding",
-         "-march=rv64gc", "-mabi=lp64d", "-mcmodel=medany", "-T",
-         str(d / "link.ld"), "-o", str(elf), str(d / "crt.S"),
-         str(d / "prog.c")])
-    return elf
+    return baremetal_elf(tmp_path_factory.mktemp("timeprog"), CRT, PROG)
 
 
 def values(out):

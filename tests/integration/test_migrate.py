@@ -6,15 +6,15 @@ another configuration, a truncated and a corrupted stream refused with one
 line; migrate_cancel; events, replies and messages against
 qemu-system-riscv64 7.2."""
 import os
-import socket
 import subprocess
 import time
 
 import pexpect
 import pytest
 
-from qmpclient import Qmp
+import vmproc
 from conftest import needs_fw, needs_qemu
+from vmproc import finish, free_port, run_to, statehash, status, typed
 
 FW = "/usr/lib/riscv64-linux-gnu/opensbi/generic/fw_jump.bin"
 UBOOT_S = "/usr/lib/u-boot/qemu-riscv64_smode/u-boot.bin"
@@ -23,18 +23,6 @@ QEMU_CPU = ("rv64,h=false,sstc=false,zba=false,zbb=false,zbc=false,"
             "zbs=false,priv_spec=v1.11.0,pmu-num=0,Zihintpause=false")
 TIMEOUT = 120
 ICOUNT = 40_000_000
-
-_PROCS = []
-
-
-@pytest.fixture(autouse=True)
-def _reap():
-    yield
-    while _PROCS:
-        p = _PROCS.pop()
-        if p.poll() is None:
-            p.kill()
-            p.wait(10)
 
 
 def uboot_args(*extra, mem="64M"):
@@ -45,43 +33,9 @@ def uboot_args(*extra, mem="64M"):
 
 
 def start(binary, args, sock):
-    if os.path.exists(sock):
-        os.unlink(sock)
-    cmd = [binary, "-M", "virt", *args, "-qmp",
-           f"unix:{sock},server=on,wait=off"]
     if binary == QEMU:
-        cmd[3:3] = ["-cpu", QEMU_CPU, "-display", "none"]
-    p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    _PROCS.append(p)
-    q = Qmp(sock, timeout=60)
-    q.cmd("qmp_capabilities")
-    return p, q
-
-
-def finish(p, q):
-    q.send("quit")
-    try:
-        while "return" not in q._recv():
-            pass
-    except (EOFError, OSError):
-        pass
-    q.close()
-    p.wait(30)
-
-
-def statehash(q):
-    return q.cmd("__org.rrvm_query-statehash")["return"]
-
-
-def status(q):
-    return q.cmd("query-status")["return"]["status"]
-
-
-def run_to(q, icount):
-    assert "error" not in q.cmd("__org.rrvm_stop-at", icount=icount)
-    q.cmd("cont")
-    q.wait_event("STOP")
+        args = ["-cpu", QEMU_CPU, "-display", "none", *args]
+    return vmproc.start(binary, args, sock)
 
 
 def events_on(q):
@@ -99,12 +53,6 @@ def wait_migration(q, timeout=TIMEOUT):
             return r
         time.sleep(0.05)
     raise AssertionError("migration did not end")
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def source_at(rrvm, tmp_path):
@@ -279,20 +227,9 @@ def test_disks_are_shared_as_qemu_does(rrvm, tmp_path):
 # ---- U-Boot's console ----
 
 def uboot_console(rrvm, sock, *extra):
-    g = pexpect.spawn(rrvm, ["-M", "virt", "-m", "64M", "-bios", FW,
-                             "-kernel", UBOOT_S, "-nographic", "-icount",
-                             "shift=3,sleep=off", *extra, "-qmp",
-                             f"unix:{sock},server=on,wait=off"],
-                      timeout=TIMEOUT, encoding="latin1")
-    q = Qmp(sock, timeout=60)
-    q.cmd("qmp_capabilities")
-    return g, q
-
-
-def typed(g, line):
-    g.sendline(line)
-    g.expect_exact("\n=> ")
-    return g.before.replace("\r", "")
+    return vmproc.console(rrvm, ["-m", "64M", "-bios", FW, "-kernel", UBOOT_S,
+                                 "-nographic", "-icount", "shift=3,sleep=off",
+                                 *extra], sock, TIMEOUT)
 
 
 @needs_fw

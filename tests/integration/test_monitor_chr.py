@@ -10,7 +10,7 @@ import time
 import pexpect
 import pytest
 
-from conftest import BUILD, have, run
+from conftest import BUILD, baremetal_elf, have
 from qmpclient import Qmp
 
 QEMU = "qemu-system-riscv64"
@@ -96,30 +96,9 @@ int main(void)
 }
 """
 
-LDS = """
-ENTRY(_start)
-SECTIONS {
-  . = 0x80000000;
-  .text : { *(.text.start) *(.text*) }
-  .rodata : { *(.rodata*) *(.srodata*) }
-  .data : { *(.data*) *(.sdata*) }
-  .bss : { *(.sbss*) *(.bss*) *(COMMON) }
-}
-"""
-
-
 @pytest.fixture(scope="module")
 def uartprog(tmp_path_factory):
-    d = tmp_path_factory.mktemp("uartprog")
-    (d / "crt.S").write_text(CRT)
-    (d / "prog.c").write_text(PROG)
-    (d / "link.ld").write_text(LDS)
-    elf = d / "prog.elf"
-    run(["riscv64-unknown-elf-gcc", "-O1", "-nostdlib", "-ffreestanding",
-         "-march=rv64gc", "-mabi=lp64d", "-mcmodel=medany", "-T",
-         str(d / "link.ld"), "-o", str(elf), str(d / "crt.S"),
-         str(d / "prog.c")])
-    return elf
+    return baremetal_elf(tmp_path_factory.mktemp("uartprog"), CRT, PROG)
 
 
 def prog(target):

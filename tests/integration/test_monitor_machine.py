@@ -14,6 +14,7 @@ import pytest
 
 from qmpclient import Qmp
 from conftest import needs_fw, needs_qemu, have
+from vmproc import finish, free_port, popen, start
 
 FW = "/usr/lib/riscv64-linux-gnu/opensbi/generic/fw_jump.bin"
 QEMU = "qemu-system-riscv64"
@@ -22,59 +23,6 @@ QEMU_CPU = ("rv64,h=false,sstc=false,zba=false,zbb=false,zbc=false,"
             "zbs=false,priv_spec=v1.11.0,pmu-num=0,Zihintpause=false")
 # lui t0,0x10000; li t1,'A'; 1: sb t1,0(t0); j 1b -- prints forever.
 SPAM = bytes.fromhex("b7020010" "13031004" "23806200" "6ff0dfff")
-
-
-
-_PROCS = []
-
-
-@pytest.fixture(autouse=True)
-def _reap():
-    """Kill what a failing test left running."""
-    yield
-    while _PROCS:
-        p = _PROCS.pop()
-        if p.poll() is None:
-            p.kill()
-            p.wait(10)
-
-
-def popen(*args, **kw):
-    p = subprocess.Popen(*args, **kw)
-    _PROCS.append(p)
-    return p
-
-
-def start(binary, args, sock, **kw):
-    if os.path.exists(sock):
-        os.unlink(sock)
-    kw.setdefault("stdin", subprocess.DEVNULL)
-    kw.setdefault("stdout", subprocess.PIPE)
-    kw.setdefault("stderr", subprocess.PIPE)
-    p = popen([binary, "-M", "virt", *args, "-qmp",
-                          f"unix:{sock},server=on,wait=off"], **kw)
-    q = Qmp(sock)
-    q.cmd("qmp_capabilities")
-    return p, q
-
-
-def finish(p, q):
-    q.send("quit")
-    try:
-        while "return" not in q._recv():
-            pass
-    except (EOFError, OSError):
-        pass
-    q.close()
-    p.wait(20)
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def events_of(q):

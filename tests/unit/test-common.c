@@ -11,6 +11,7 @@
 #include "common/alloc.h"
 #include "common/bytes.h"
 #include "common/err.h"
+#include "common/fmt.h"
 #include "common/hash.h"
 
 static void test_err_set_prefix(void **state)
@@ -119,6 +120,34 @@ static void test_sha256_known_value(void **state)
                              "b00361a396177a9cb410ff61f20015ad");
 }
 
+static void test_fmt_size_as_qemu(void **state)
+{
+    static const struct {
+        uint64_t val;
+        const char *want;
+    } cases[] = {
+        {0, "0 B"},
+        {999, "999 B"},
+        {1000, "0.977 KiB"},
+        {1024, "1 KiB"},
+        {200704, "196 KiB"},
+        {1023990, "1e+03 KiB"}, /* QEMU's rounding, kept */
+        {1048576, "1 MiB"},
+        {32ull << 20, "32 MiB"},
+        {UINT64_MAX, "16 EiB"},
+    };
+    char buf[FMT_SIZE_LEN];
+    char small[4];
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        fmt_size(buf, sizeof(buf), cases[i].val);
+        assert_string_equal(buf, cases[i].want);
+    }
+    fmt_size(small, sizeof(small), 1048576);
+    assert_string_equal(small, "1 M");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -128,6 +157,7 @@ int main(void)
         cmocka_unit_test(test_crc32c_known_value),
         cmocka_unit_test(test_crc32c_long_unaligned),
         cmocka_unit_test(test_sha256_known_value),
+        cmocka_unit_test(test_fmt_size_as_qemu),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
