@@ -51,6 +51,7 @@
 
 #include "common/alloc.h"
 #include "common/bytes.h"
+#include "common/fmt.h"
 #include "common/hash.h"
 #include "qcow2/qcow2.h"
 
@@ -1293,20 +1294,6 @@ static void sb_printf(struct sbuf *b, const char *fmt, ...)
     }
 }
 
-/* QEMU's size_to_str(). */
-static void size_str(uint64_t val, char *dst, size_t cap)
-{
-    static const char *const suffixes[] = {"",   "Ki", "Mi", "Gi",
-                                           "Ti", "Pi", "Ei"};
-    int i = 0;
-
-    while (i < 6 && (double)val / (double)(1ull << (i * 10)) >= 1000.0) {
-        i++;
-    }
-    snprintf(dst, cap, "%0.3g %sB", (double)val / (double)(1ull << (i * 10)),
-             suffixes[i]);
-}
-
 /* QEMU's bdrv_snapshot_dump(); NULL: the header. @id overrides the id. */
 static void dump(struct sbuf *b, const struct qcow2_snapshot_info *sn,
                  const char *id)
@@ -1329,7 +1316,7 @@ static void dump(struct sbuf *b, const struct qcow2_snapshot_info *sn,
     snprintf(clock_buf, sizeof(clock_buf), "%02d:%02d:%02d.%03d",
              (int)(secs / 3600), (int)((secs / 60) % 60), (int)(secs % 60),
              (int)((sn->vm_clock_nsec / 1000000) % 1000));
-    size_str(sn->vm_state_size, size_buf, sizeof(size_buf));
+    fmt_size(size_buf, sizeof(size_buf), sn->vm_state_size);
     if (sn->icount != UINT64_MAX) {
         snprintf(icount_buf, sizeof(icount_buf), "%" PRId64,
                  (int64_t)sn->icount);

@@ -18,8 +18,8 @@ import random
 import subprocess
 import time
 
-
-from qmpclient import Qmp
+import vmproc
+from vmproc import statehash
 from conftest import needs_fw, run
 
 FW = "/usr/lib/riscv64-linux-gnu/opensbi/generic/fw_jump.bin"
@@ -28,27 +28,11 @@ TRIALS = int(os.environ.get("RRVM_KILL_TRIALS", "200"))
 
 
 def start(rrvm, disk, sock):
-    if os.path.exists(sock):
-        os.unlink(sock)
-    p = subprocess.Popen(
-        [rrvm, "-M", "virt", "-m", "64M", "-bios", FW, "-kernel", UBOOT_S,
-         "-nodefaults", "-serial", "null", "-S", "-icount",
-         "shift=3,sleep=off", "-drive", f"file={disk},if=virtio", "-qmp",
-         f"unix:{sock},server=on,wait=off"],
-        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE)
-    try:
-        q = Qmp(sock, timeout=60)
-        q.cmd("qmp_capabilities")
-    except BaseException:
-        p.kill()
-        p.wait()
-        raise
-    return p, q
-
-
-def statehash(q):
-    return q.cmd("__org.rrvm_query-statehash")["return"]
+    return vmproc.start(
+        rrvm, ["-m", "64M", "-bios", FW, "-kernel", UBOOT_S, "-nodefaults",
+               "-serial", "null", "-S", "-icount", "shift=3,sleep=off",
+               "-drive", f"file={disk},if=virtio"],
+        sock, stdout=subprocess.DEVNULL)
 
 
 def listed(disk):

@@ -9,13 +9,13 @@ test_snapshot_kill.py."""
 import os
 import random
 import re
-import subprocess
 import time
 
 import pexpect
 import pytest
 
 from qmpclient import Qmp
+from vmproc import finish, run_to, start, statehash, status
 from conftest import needs_fw, needs_qemu, run
 
 FW = "/usr/lib/riscv64-linux-gnu/opensbi/generic/fw_jump.bin"
@@ -25,53 +25,10 @@ QEMU_CPU = ("rv64,h=false,sstc=false,zba=false,zbb=false,zbc=false,"
             "zbs=false,priv_spec=v1.11.0,pmu-num=0,Zihintpause=false")
 TIMEOUT = 180
 
-_PROCS = []
-
-
-@pytest.fixture(autouse=True)
-def _reap():
-    yield
-    while _PROCS:
-        p = _PROCS.pop()
-        if p.poll() is None:
-            p.kill()
-            p.wait(10)
-
-
-@pytest.fixture
-def rrvm_img():
-    from conftest import binary
-    return binary("imgtool/rrvm-img")
-
-
 def qcow2(tmp_path, name, size="32M"):
     path = tmp_path / name
     run(["qemu-img", "create", "-f", "qcow2", str(path), size])
     return str(path)
-
-
-def start(binary, args, sock):
-    if os.path.exists(sock):
-        os.unlink(sock)
-    p = subprocess.Popen([binary, "-M", "virt", *args, "-qmp",
-                          f"unix:{sock},server=on,wait=off"],
-                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE)
-    _PROCS.append(p)
-    q = Qmp(sock, timeout=60)
-    q.cmd("qmp_capabilities")
-    return p, q
-
-
-def finish(p, q):
-    q.send("quit")
-    try:
-        while "return" not in q._recv():
-            pass
-    except (EOFError, OSError):
-        pass
-    q.close()
-    p.wait(30)
 
 
 def uboot_args(*extra, mem="64M"):
@@ -79,20 +36,6 @@ def uboot_args(*extra, mem="64M"):
     runs the same instructions in every run."""
     return ["-m", mem, "-bios", FW, "-kernel", UBOOT_S, "-nodefaults",
             "-serial", "null", "-S", "-icount", "shift=3,sleep=off", *extra]
-
-
-def run_to(q, icount):
-    assert "error" not in q.cmd("__org.rrvm_stop-at", icount=icount)
-    q.cmd("cont")
-    q.wait_event("STOP")
-
-
-def statehash(q):
-    return q.cmd("__org.rrvm_query-statehash")["return"]
-
-
-def status(q):
-    return q.cmd("query-status")["return"]["status"]
 
 
 # ---- messages and tables against QEMU 7.2 ----
