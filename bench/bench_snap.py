@@ -23,10 +23,8 @@ Usage: bench/bench_snap.py [--rrvm PATH] [--runs 3] [--mem 256,1024]
                            [--snaps 1000] [--engines rrvm,qemu]
 """
 import argparse
-import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -36,49 +34,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_emu  # noqa: E402  (QEMU, QEMU_CPU, OPENSBI, UBOOT_S)
+import bench_mon  # noqa: E402  (Qmp)
 
 TOP = Path(__file__).resolve().parents[1]
 RAM_BASE = 0x80000000
 WRITE_AT = 0x81000000  # above OpenSBI and U-Boot's load address
 
 
-class Qmp:
-    """A minimal QMP client that skips events."""
-
-    def __init__(self, path, timeout=60):
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                self.s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-                self.s.connect(str(path))
-                break
-            except OSError:
-                self.s.close()
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-        self.buf = b""
-        self.read()
-        self.cmd("qmp_capabilities")
-
-    def read(self):
-        while b"\n" not in self.buf:
-            chunk = self.s.recv(65536)
-            if not chunk:
-                raise EOFError("QMP connection closed")
-            self.buf += chunk
-        line, self.buf = self.buf.split(b"\n", 1)
-        return json.loads(line)
-
-    def cmd(self, name, **args):
-        msg = {"execute": name}
-        if args:
-            msg["arguments"] = args
-        self.s.sendall(json.dumps(msg).encode())
-        while True:
-            r = self.read()
-            if "event" not in r:
-                return r
+class Qmp(bench_mon.Qmp):
+    """bench_mon's QMP client, with HMP command timing."""
 
     def hmp(self, line):
         """(seconds, output) of one HMP command."""
