@@ -418,9 +418,14 @@ def test_migrate_cancel_resumes_the_source(rrvm, tmp_path):
 @needs_fw
 def test_failed_channel_reports_failed(rrvm, tmp_path):
     p, q = start(rrvm, uboot_args("-S"), str(tmp_path / "src"))
+    # As QEMU's asynchronous connect: the command succeeds, the
+    # migration fails.
     r = q.cmd("migrate", uri=f"unix:{tmp_path / 'nobody'}")
-    assert "error" in r
-    assert q.cmd("query-migrate")["return"]["status"] == "failed"
+    assert r == {"return": {}}
+    r = wait_migration(q)
+    assert r["status"] == "failed"
+    assert r["error-desc"] == (f"Failed to connect to '{tmp_path / 'nobody'}'"
+                               ": No such file or directory")
     assert status(q) == "prelaunch"
     q.cmd("migrate", uri="exec:exit 3")
     r = wait_migration(q)
@@ -504,6 +509,11 @@ def held_prompt(binary, tmp_path, name):
     out.append(q.cmd("query-migrate")["return"]["status"])
     c.close()
     ls.close()
+    # A failed connect: the prompt comes back once the migration failed.
+    h.sendall(f"migrate unix:{tmp_path / 'nobody'}\r".encode())
+    out.append(hmp_read(h, "(qemu) ").rsplit("\r\n", 1)[-1])
+    r = q.cmd("query-migrate")["return"]
+    out.append((r["status"], r["error-desc"]))
     h.close()
     finish(p, q)
     return out
@@ -532,6 +542,9 @@ def test_hmp_migrate_failure_releases_the_prompt_with_the_error(
     h.sendall(b'migrate "exec:exit 3"\r')
     assert hmp_read(h, "(qemu) ").endswith("\r\n(qemu) ")
     assert q.cmd("query-migrate")["return"]["status"] == "failed"
+    h.sendall(f"migrate unix:{tmp_path / 'nobody'}\r".encode())
+    assert hmp_read(h, "(qemu) ").endswith("\r\n(qemu) ")
+    assert q.cmd("query-migrate")["return"]["status"] == "failed"
     assert q.hmp(f"migrate exec:cat>{tmp_path / 'f'}") == \
         "terminal does not allow synchronous migration, continuing detached\r\n"
     assert wait_migration(q)["status"] == "completed"
@@ -540,6 +553,8 @@ def test_hmp_migrate_failure_releases_the_prompt_with_the_error(
     err = p.stderr.read().decode()
     assert err.count("rrvm: Unable to write to socket: Broken pipe\n") == 1 \
         or err.count("rrvm: the migration command failed\n") == 1, err
+    assert err.count(f"rrvm: Failed to connect to '{tmp_path / 'nobody'}': "
+                     "No such file or directory\n") == 1, err
 
 
 # ---- against QEMU 7.2 ----
