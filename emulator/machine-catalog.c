@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * emulator/machine-catalog.c - rrvm keeps the snapshot catalog current:
- * every qcow2 drive is reconciled when rrvm opens it, and every savevm,
+ * every qcow2 drive is reconciled when rrvm opens it (at start-up, and
+ * again when a commit or a migration reopens it), and every savevm,
  * loadvm and delvm (machine-snap.c's completion hook) is recorded; plus the
  * catalog's monitor commands (__org.rrvm_query-catalog, ...).
  *
@@ -198,6 +199,38 @@ static void catalog_snap_done(void *opaque, const struct rv_snap_record *r)
     }
 }
 
+/* Reconcile the image of a qcow2 drive (not a -snapshot overlay) with the
+ * catalog; a failure costs the one warning. Returns false if the catalog
+ * cannot be used. */
+static bool catalog_reconcile(struct vm_catalog *c, struct qcow2_image *img,
+                              const struct rv_drive_config *dc)
+{
+    struct err e = {0, ""};
+    struct cat *cat;
+
+    if (dc->snapshot || qcow2_format_of(img) != QCOW2_FORMAT_QCOW2) {
+        return true;
+    }
+    cat = catalog_get(c, &e);
+    if (!cat) {
+        catalog_warn(c, "not updated", &e);
+        return false;
+    }
+    if (cat_reconcile_image(cat, qcow2_filename(img), img, &e) < 0) {
+        catalog_failed(c, &e);
+        return false;
+    }
+    return true;
+}
+
+/* rv_machine's disk hook: a drive opened again (after a commit, or taken
+ * back after a migration) may have changed meanwhile. */
+static void catalog_disk_opened(void *opaque, struct qcow2_image *img,
+                                const struct rv_drive_config *dc)
+{
+    catalog_reconcile(opaque, img, dc);
+}
+
 int vm_catalog_attach(struct vm_catalog *c, struct rv_machine *m,
                       const struct rv_snap_drive *drives, size_t nb_drives,
                       struct err *err)
@@ -205,8 +238,6 @@ int vm_catalog_attach(struct vm_catalog *c, struct rv_machine *m,
     const struct rv_drive_config *dc;
     struct qcow2_image *img;
     struct rv_snap *s;
-    struct err e = {0, ""};
-    struct cat *cat;
     int ret;
 
     c->m = m;
@@ -215,19 +246,11 @@ int vm_catalog_attach(struct vm_catalog *c, struct rv_machine *m,
         return ret;
     }
     rv_snap_set_done_hook(s, catalog_snap_done, c);
+    rv_machine_set_disk_hook(m, catalog_disk_opened, c);
     /* Reconcile every qcow2 drive rrvm opened (not -snapshot overlays). */
     for (unsigned i = 0; (img = rv_machine_disk(m, i, &dc)) != NULL; i++) {
-        if (dc->snapshot || qcow2_format_of(img) != QCOW2_FORMAT_QCOW2) {
-            continue;
-        }
-        cat = catalog_get(c, &e);
-        if (!cat) {
-            catalog_warn(c, "not updated", &e);
-            return 0;
-        }
-        if (cat_reconcile_image(cat, qcow2_filename(img), img, &e) < 0) {
-            catalog_failed(c, &e);
-            return 0;
+        if (!catalog_reconcile(c, img, dc)) {
+            break;
         }
     }
     return 0;

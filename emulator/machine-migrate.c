@@ -105,7 +105,8 @@ struct rv_mig {
     size_t buf_len, buf_off;
     uint64_t next_page;
     bool end_queued;
-    bool failed; /* out_fill() could not inactivate the disks */
+    bool failed;         /* out_fill() could not inactivate the disks */
+    bool connect_failed; /* the connect failed at once; error set */
     uint8_t hash[RV_STATE_HASH_LEN];
     /* incoming */
     enum rd_stage stage;
@@ -303,9 +304,13 @@ static int chan_socket(struct rv_mig *g, enum chan_kind kind, const char *addr,
     set_nonblock(fd);
     if (outgoing) {
         if (connect(fd, sa, salen) < 0 && errno != EINPROGRESS) {
-            ret = err_set(err, -errno, "Failed to connect to '%s': %s", addr,
-                          strerror(errno));
+            /* QEMU connects asynchronously: the migration fails, not the
+             * command (rv_mig_start()). */
+            snprintf(g->error, sizeof(g->error),
+                     "Failed to connect to '%s': %s", addr, strerror(errno));
+            g->connect_failed = true;
             close(fd);
+            ret = 0;
             goto out;
         }
         g->fd = fd;
@@ -694,6 +699,18 @@ static void reset_stats(struct rv_mig *g, bool incoming)
     g->t_active = g->t_stop = g->t_end = 0;
     g->transferred = g->duplicate = g->normal = g->passes = 0;
     g->error[0] = 0;
+    g->connect_failed = false;
+}
+
+/* The connect failed at once: fail from the loop, as QEMU's asynchronous
+ * connect does. */
+static void out_connect_failed(void *opaque)
+{
+    struct rv_mig *g = opaque;
+
+    g->timer = 0;
+    g->connect_failed = false;
+    out_finish(g, RV_MIG_FAILED);
 }
 
 int rv_mig_start(struct rv_mig *g, const char *uri, struct err *err)
@@ -722,6 +739,14 @@ int rv_mig_start(struct rv_mig *g, const char *uri, struct err *err)
         g->t_end = loop_now_ns();
         set_status(g, RV_MIG_FAILED);
         return ret;
+    }
+    if (g->connect_failed) {
+        g->timer =
+            loop_timer_add(g->loop, loop_now_ns(), out_connect_failed, g);
+        if (g->timer <= 0) {
+            out_connect_failed(g);
+        }
+        return 0;
     }
     ret = loop_fd_set(g->loop, g->fd, LOOP_WRITE, out_connected, g, err);
     if (ret < 0) {

@@ -67,7 +67,9 @@ void rv_mig_free(struct rv_mig *g);
  * Start sending the machine to @uri. Returns 0 once the stream is set up
  * (status setup; the transfer continues in the loop), or -EINVAL with
  * QEMU's message (unknown scheme, a migration in progress, an incoming
- * machine), -errno if the channel cannot be opened (status failed).
+ * machine), -errno if the channel cannot be opened (status failed). A
+ * socket whose connect fails ends in status failed from the loop, as
+ * QEMU's asynchronous connect (the command succeeds).
  */
 int rv_mig_start(struct rv_mig *g, const char *uri, struct err *err);
 /*

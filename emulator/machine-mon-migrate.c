@@ -14,6 +14,7 @@
 
 #include "common/alloc.h"
 #include "common/log.h"
+#include "common/loop.h"
 #include "emulator/machine-migrate.h"
 #include "emulator/machine-mon-int.h"
 #include "emulator/rv-int.h"
@@ -58,7 +59,48 @@ struct vm_mon_migrate {
     bool autostart;        /* no -S */
     bool incoming_failed;  /* the process should exit non-zero */
     char listen_uri[256];  /* incoming tcp:/unix: URI; "" if none */
+    uint64_t hold;         /* HMP `migrate` waiting for the end; 0 if none */
+    uint64_t releasing;    /* hold ended, its release is due; 0 if none */
+    int64_t hold_timer;    /* the timer of @releasing; 0 if none */
 };
+
+/* Out of the handler that ended the migration (migrate_cancel), release
+ * the held session: its waiting input may run commands. */
+static void hold_release(void *opaque)
+{
+    struct vm_mon_migrate *mm = opaque;
+    uint64_t token = mm->releasing;
+
+    mm->hold_timer = 0;
+    mm->releasing = 0;
+    mon_hold_release(mm->mon, token);
+}
+
+/* The migration ended: QEMU's hmp_migrate_status_cb() reports the error
+ * (on stderr, where error_report() goes outside a command) and resumes
+ * the monitor. */
+static void hold_end(struct vm_mon_migrate *mm, const struct rv_mig_info *info)
+{
+    struct loop *l = rv_machine_loop(*mm->m);
+
+    if (!mm->hold) {
+        return;
+    }
+    if (mm->hold_timer) {
+        loop_timer_del(l, mm->hold_timer);
+        hold_release(mm);
+    }
+    if (info->error[0]) {
+        log_error("%s", info->error);
+    }
+    mm->releasing = mm->hold;
+    mm->hold = 0;
+    mm->hold_timer = loop_timer_add(l, loop_now_ns(), hold_release, mm);
+    if (mm->hold_timer <= 0) {
+        mm->hold_timer = 0;
+        hold_release(mm);
+    }
+}
 
 static void notify(void *opaque, enum rv_mig_status status, unsigned pass)
 {
@@ -77,10 +119,16 @@ static void notify(void *opaque, enum rv_mig_status status, unsigned pass)
         }
     }
     mon_json_free(data);
-    if (pass || status != RV_MIG_FAILED || !mm->g) {
+    if (pass || !mm->g ||
+        (status != RV_MIG_COMPLETED && status != RV_MIG_FAILED &&
+         status != RV_MIG_CANCELLED)) {
         return;
     }
     rv_mig_info(mm->g, &info);
+    hold_end(mm, &info);
+    if (status != RV_MIG_FAILED) {
+        return;
+    }
     if (info.incoming) {
         /* QEMU 7.2 exits when an incoming migration fails. */
         log_error("load of migration failed: %s", info.error);
@@ -108,8 +156,10 @@ static struct rv_mig *mig_of(struct mon_req *req, struct err *err)
 
 static int cmd_migrate(struct mon_req *req, struct err *err)
 {
+    struct vm_mon_migrate *mm = mon_req_opaque(req);
     struct rv_mig *g = mig_of(req, err);
     bool flag;
+    int ret;
 
     if (!g) {
         return -EAGAIN;
@@ -123,7 +173,18 @@ static int cmd_migrate(struct mon_req *req, struct err *err)
         return err_set(err, -EINVAL,
                        "Cannot resume if there is no paused migration");
     }
-    return rv_mig_start(g, mon_req_arg_str(req, "uri"), err);
+    ret = rv_mig_start(g, mon_req_arg_str(req, "uri"), err);
+    if (ret < 0 || !mon_req_is_hmp(req) ||
+        (mon_req_arg_bool(req, "detach", &flag) && flag)) {
+        return ret;
+    }
+    /* QEMU's hmp_migrate(): the prompt comes back when it ends. */
+    mm->hold = mon_req_hold(req);
+    if (!mm->hold) {
+        mon_req_printf(req, "terminal does not allow synchronous migration, "
+                            "continuing detached\n");
+    }
+    return 0;
 }
 
 static int cmd_migrate_cancel(struct mon_req *req, struct err *err)
@@ -546,6 +607,9 @@ void vm_mon_migrate_free(struct vm_mon_migrate *mm)
 {
     if (!mm) {
         return;
+    }
+    if (mm->hold_timer && *mm->m) {
+        loop_timer_del(rv_machine_loop(*mm->m), mm->hold_timer);
     }
     rv_mig_free(mm->g);
     mem_free(mm->cmds);

@@ -110,6 +110,8 @@ struct disk {
 
 struct rv_machine {
     struct rv_machine_config cfg;
+    rv_disk_opened_fn *disk_hook; /* NULL if none */
+    void *disk_hook_opaque;
     struct rv_cpu *cpu;
     struct rv_ram ram;
     uint8_t *rom;
@@ -1397,6 +1399,22 @@ int rv_machine_blk_close(struct rv_machine *m, const char *file,
     return 0;
 }
 
+void rv_machine_set_disk_hook(struct rv_machine *m, rv_disk_opened_fn *fn,
+                              void *opaque)
+{
+    m->disk_hook = fn;
+    m->disk_hook_opaque = opaque;
+}
+
+/* @d was opened again: tell the hook, if the image is in use (another
+ * process may have changed it while it was closed or inactive). */
+static void disk_opened(struct rv_machine *m, struct disk *d)
+{
+    if (m->disk_hook && d->img && !d->inactive) {
+        m->disk_hook(m->disk_hook_opaque, d->img, d->cfg);
+    }
+}
+
 int rv_machine_blk_reopen(struct rv_machine *m, const char *file,
                           struct err *err)
 {
@@ -1415,6 +1433,7 @@ int rv_machine_blk_reopen(struct rv_machine *m, const char *file,
     if (d->be.size != old_size) {
         rv_dev_virtio_config_changed(&m->virtio[d->slot]);
     }
+    disk_opened(m, d);
     return 0;
 }
 
@@ -1440,6 +1459,7 @@ int rv_machine_blk_set_inactive(struct rv_machine *m, bool inactive,
         if (ret < 0) {
             return ret;
         }
+        disk_opened(m, d);
     }
     return 0;
 }

@@ -379,6 +379,17 @@ int rv_machine_blk_close(struct rv_machine *m, const char *file,
 int rv_machine_blk_reopen(struct rv_machine *m, const char *file,
                           struct err *err);
 /*
+ * Called after a disk's image was opened again in use (by
+ * rv_machine_blk_reopen(), or rv_machine_blk_set_inactive(m, false)),
+ * not for the opens of rv_machine_new() nor for an inactive image. @img
+ * and @dc are borrowed for the call.
+ */
+typedef void rv_disk_opened_fn(void *opaque, struct qcow2_image *img,
+                               const struct rv_drive_config *dc);
+/* Set (or clear, @fn NULL) the hook of disk reopens; one per machine. */
+void rv_machine_set_disk_hook(struct rv_machine *m, rv_disk_opened_fn *fn,
+                              void *opaque);
+/*
  * Migration: reopen every writable disk (not snapshot=on) read-only
  * without a lock (@inactive, after a flush), so that another process may
  * take it, or again as configured. Disks already so are left alone.

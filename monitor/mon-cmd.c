@@ -252,6 +252,31 @@ void mon_req_suspend(struct mon_req *req)
     }
 }
 
+uint64_t mon_req_hold(struct mon_req *req)
+{
+    struct mon_session *s = req->session;
+
+    if (!s || s->mode != MON_MODE_HMP || s->suspended) {
+        return 0;
+    }
+    if (!s->hold) {
+        s->hold = ++s->mon->last_hold;
+    }
+    return s->hold;
+}
+
+void mon_hold_release(struct mon *mon, uint64_t token)
+{
+    struct mon_session *s;
+
+    for (s = mon ? mon->sessions : NULL; s && token; s = s->next) {
+        if (s->hold == token) {
+            mon_hmp_session_release(s);
+            return;
+        }
+    }
+}
+
 struct mon_session *mon_req_session(const struct mon_req *req)
 {
     return req->session;

@@ -940,7 +940,7 @@ static void hmp_on_line(void *opaque, const char *line)
         return;
     }
     mon_hmp_run_line(s->mon, s, line, &s->hmp_out);
-    if (!s->suspended) {
+    if (!s->suspended && !s->hold) {
         mon_rl_show_prompt(&s->rl);
     }
 }
@@ -985,8 +985,30 @@ void mon_hmp_session_input(struct mon_session *s, const unsigned char *src,
 
     s->rl.line_fn = hmp_on_line;
     s->rl.complete_fn = hmp_on_complete;
-    for (i = 0; i < src_len && !s->suspended; i++) {
+    for (i = 0; i < src_len && !s->suspended && !s->hold; i++) {
         mon_rl_feed(&s->rl, src[i]);
     }
+    if (s->hold && i < src_len && !s->suspended) {
+        size_t room = MON_HOLD_INPUT_MAX - s->held_in.len;
+
+        mon_buf_put(&s->held_in, (const char *)src + i,
+                    src_len - i < room ? src_len - i : room);
+    }
     hmp_flush(s);
+}
+
+void mon_hmp_session_release(struct mon_session *s)
+{
+    struct mon_buf in = s->held_in;
+
+    s->hold = 0;
+    memset(&s->held_in, 0, sizeof(s->held_in));
+    if (s->open && !s->suspended) {
+        mon_rl_show_prompt(&s->rl);
+        hmp_flush(s);
+        if (in.len && !in.oom) {
+            mon_hmp_session_input(s, (const unsigned char *)in.p, in.len);
+        }
+    }
+    mon_buf_fini(&in);
 }

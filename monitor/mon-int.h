@@ -177,6 +177,7 @@ struct mon {
     int last_size;         /* 4 */
     int64_t hmc_cpu_index; /* cpu-index of the running
                               human-monitor-command, or -1 */
+    uint64_t last_hold;    /* last token of mon_req_hold() */
 };
 
 const struct mon_cmd_ent *mon_cmd_find_qmp(const struct mon *mon,
@@ -259,7 +260,9 @@ struct mon_session {
     bool pretty;
     bool negotiated; /* QMP: command mode */
     bool open;
-    bool suspended; /* HMP: no prompt, input dropped (after quit) */
+    bool suspended;         /* HMP: no prompt, input dropped (after quit) */
+    uint64_t hold;          /* HMP: token of the held prompt; 0 if none */
+    struct mon_buf held_in; /* HMP: input waiting for the release */
     mon_out_fn *out_fn;
     void *opaque;
     struct mon_json_stream js; /* QMP */
@@ -272,6 +275,11 @@ void mon_session_emit(struct mon_session *s, const char *buf, size_t len);
 void mon_hmp_session_input(struct mon_session *s, const unsigned char *src,
                            size_t src_len);
 void mon_hmp_session_open(struct mon_session *s);
+/* End the hold of @s: prompt, then the input that waited. */
+void mon_hmp_session_release(struct mon_session *s);
+/* Input kept while a session is held: beyond it, input is dropped (QEMU
+ * stops reading; a client that keeps typing loses the excess). */
+#define MON_HOLD_INPUT_MAX (64u << 10)
 
 #ifdef CONFIG_TESTING
 /* Lower the JSON parser limits of @s (QMP) for tests. */

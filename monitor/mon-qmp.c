@@ -17,6 +17,8 @@
  *  6. A request is answered exactly once: one reply per emitted message
  *     (value or error), in input order; events raised by the handler go
  *     out before its reply.
+ *  7. Only an HMP session is held (hold != 0), and only a held one keeps
+ *     waiting input (held_in), at most MON_HOLD_INPUT_MAX bytes.
  *
  * States of a QMP session:
  *
@@ -30,7 +32,9 @@
  *   NEGOT. -> COMMAND    qmp_dispatch() on a successful qmp_capabilities
  *   * -> CLOSED          mon_session_close()
  *   CLOSED -> freed      mon_session_free()
- * HMP sessions have just CLOSED and OPEN (banner and prompt on open).
+ * HMP sessions have just CLOSED and OPEN (banner and prompt on open); an
+ * OPEN one is HELD from mon_req_hold() to mon_hold_release() (no prompt,
+ * input kept for the release), across a close and reopen as in QEMU.
  */
 #include "monitor/mon-int.h"
 
@@ -56,6 +60,10 @@ static bool mon_session_invariants_ok(const struct mon_session *s)
         return false;
     }
     if (!s->open && (s->js.len || s->js.ntok || s->rl.cmd_len)) {
+        return false;
+    }
+    if ((s->hold && s->mode != MON_MODE_HMP) || (!s->hold && s->held_in.len) ||
+        s->held_in.len > MON_HOLD_INPUT_MAX) {
         return false;
     }
     return true;
@@ -326,6 +334,7 @@ void mon_session_close(struct mon_session *s)
     s->open = false;
     s->negotiated = false;
     s->suspended = false;
+    mon_buf_fini(&s->held_in); /* the hold itself stays, as in QEMU */
     mon_json_stream_reset(&s->js);
     mon_rl_reset(&s->rl);
     mon_buf_fini(&s->hmp_out);
@@ -348,6 +357,7 @@ void mon_session_free(struct mon_session *s)
     mon_json_stream_fini(&s->js);
     mon_rl_fini(&s->rl);
     mon_buf_fini(&s->hmp_out);
+    mon_buf_fini(&s->held_in);
     mem_free(s);
 }
 

@@ -210,6 +210,22 @@ int64_t mon_req_cpu_index(const struct mon_req *req);
  * `quit`). No effect in QMP context.
  */
 void mon_req_suspend(struct mon_req *req);
+/*
+ * HMP: hold the session's prompt after this command until
+ * mon_hold_release() (QEMU's monitor_suspend() in `migrate` without -d).
+ * Input that arrives meanwhile waits unread (no echo) and runs after the
+ * release; other sessions are not affected. Returns a nonzero token, or 0
+ * if the request has no interactive session (QMP, human-monitor-command),
+ * where nothing is held.
+ */
+uint64_t mon_req_hold(struct mon_req *req);
+/*
+ * Release the hold @token: the session shows its prompt and runs the input
+ * that waited. Call it from the event loop, not from inside a command
+ * handler (the waiting input runs commands). A stale token (released, or
+ * its session freed) is ignored.
+ */
+void mon_hold_release(struct mon *mon, uint64_t token);
 /* Set the result (takes ownership; replaces an earlier one). */
 void mon_req_return_take(struct mon_req *req, struct mon_json *val);
 /* Error class of a failing handler (default GenericError). */

@@ -101,6 +101,48 @@ def test_images_are_reconciled_when_rrvm_opens_them(rrvm, tmp_path, catalog):
 
 
 @needs_fw
+def test_image_taken_back_after_a_migration_is_reconciled(
+        rrvm, tmp_path, monkeypatch):
+    """A destination opens its disk inactive at start-up; the source saves
+    a snapshot to it before migrating; when the destination takes the disk
+    at the end of the stream, its catalog learns the snapshot (as it would
+    at a start), and so does the source's after `cont` takes it back."""
+    disk = qcow2(tmp_path, "d.qcow2")
+    src_cat, dst_cat = tmp_path / "src.sqlite", tmp_path / "dst.sqlite"
+    mig = tmp_path / "mig.sock"
+    monkeypatch.setenv("RRVM_CATALOG", str(dst_cat))
+    pd, qd = start(rrvm, uboot(disk, "-incoming", f"unix:{mig}"),
+                   str(tmp_path / "d.sock"))
+    assert qd.cmd("__org.rrvm_query-catalog")["return"] == []
+    monkeypatch.setenv("RRVM_CATALOG", str(src_cat))
+    ps, qs = start(rrvm, uboot(disk), str(tmp_path / "s.sock"))
+    run_to(qs, 300_000)
+    assert hmp(qs, "savevm before") == ""
+    qs.cmd("migrate", uri=f"unix:{mig}")
+    for q in (qs, qd):
+        for _ in range(600):
+            st = q.cmd("query-migrate")["return"].get("status")
+            if st in ("completed", "failed"):
+                break
+            ts.time.sleep(0.05)
+        assert st == "completed"
+    rows = qd.cmd("__org.rrvm_query-catalog")["return"]
+    assert [(r["name"], r["vm-state-size"] > 0) for r in rows] == \
+        [("before", True)]
+    # The destination saves and deletes; the source takes the disk back.
+    assert hmp(qd, "savevm after") == ""
+    assert hmp(qd, "delvm before") == ""
+    finish(pd, qd)
+    assert [r["name"] for r in
+            qs.cmd("__org.rrvm_query-catalog")["return"]] == ["before"]
+    assert "error" not in qs.cmd("cont")
+    assert [r["name"] for r in
+            qs.cmd("__org.rrvm_query-catalog")["return"]] == ["after"]
+    assert WARNING not in quit_and_stderr(ps, qs)
+    assert WARNING not in pd.stderr.read().decode()
+
+
+@needs_fw
 @pytest.mark.parametrize("kind", ["corrupt", "unopenable"])
 def test_broken_catalog_warns_once_and_savevm_succeeds(rrvm, tmp_path,
                                                        monkeypatch, kind):

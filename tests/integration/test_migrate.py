@@ -355,15 +355,143 @@ def test_migrate_cancel_resumes_the_source(rrvm, tmp_path):
 @needs_fw
 def test_failed_channel_reports_failed(rrvm, tmp_path):
     p, q = start(rrvm, uboot_args("-S"), str(tmp_path / "src"))
+    # As QEMU's asynchronous connect: the command succeeds, the
+    # migration fails.
     r = q.cmd("migrate", uri=f"unix:{tmp_path / 'nobody'}")
-    assert "error" in r
-    assert q.cmd("query-migrate")["return"]["status"] == "failed"
+    assert r == {"return": {}}
+    r = wait_migration(q)
+    assert r["status"] == "failed"
+    assert r["error-desc"] == (f"Failed to connect to '{tmp_path / 'nobody'}'"
+                               ": No such file or directory")
     assert status(q) == "prelaunch"
     q.cmd("migrate", uri="exec:exit 3")
     r = wait_migration(q)
     assert r["status"] == "failed"
     assert status(q) == "prelaunch"
     finish(p, q)
+
+
+# ---- HMP migrate without -d holds the prompt ----
+
+def start_hmp(binary, tmp_path, name):
+    """U-Boot (its relocated copy outgrows a socket buffer) with an HMP
+    socket session and a QMP one."""
+    hs = str(tmp_path / f"{name}.hmp")
+    p, q = start(binary, ["-m", "64M", "-bios", FW, "-kernel", UBOOT_S,
+                          "-nodefaults", "-serial", "null",
+                          "-monitor", f"unix:{hs},server=on,wait=off"],
+                 str(tmp_path / name))
+    h = socket.socket(socket.AF_UNIX)
+    h.connect(hs)
+    h.settimeout(0.2)
+    assert hmp_read(h, "(qemu) ").endswith("(qemu) ")
+    return p, q, h
+
+
+def hmp_read(h, until, timeout=30):
+    """Bytes of @h, escapes dropped, until they end with @until."""
+    out, end = b"", time.time() + timeout
+    while time.time() < end:
+        text = out.decode().replace("\x1b[K", "").replace("\x1b[D", "")
+        if until and text.endswith(until):
+            return text
+        try:
+            b = h.recv(65536)
+        except socket.timeout:
+            continue
+        if not b:
+            break
+        out += b
+    return out.decode().replace("\x1b[K", "").replace("\x1b[D", "")
+
+
+def hmp_quiet(h, secs):
+    """What @h sends within @secs (nothing, for a held prompt)."""
+    return hmp_read(h, None, secs)
+
+
+def held_prompt(binary, tmp_path, name):
+    """The session's transcript of `migrate` to a completing command, and
+    of one to a destination that never reads, released by QMP's
+    migrate_cancel while the session's typed line waits."""
+    p, q, h = start_hmp(binary, tmp_path, name)
+    out = []
+    f = tmp_path / f"{name}.stream"
+    h.sendall(f"migrate exec:cat>{f}\r".encode())
+    text = hmp_read(h, "(qemu) ")
+    out.append(text.rsplit("\r\n", 1)[-1])
+    assert q.cmd("query-migrate")["return"]["status"] == "completed"
+    assert status(q) == "postmigrate"
+    q.cmd("cont")
+
+    us = str(tmp_path / f"{name}.dst")
+    ls = socket.socket(socket.AF_UNIX)
+    ls.bind(us)
+    ls.listen(1)
+    h.sendall(f"migrate unix:{us}\r".encode())
+    c, _ = ls.accept()
+    end = time.time() + 30
+    while q.cmd("query-migrate")["return"]["status"] != "active":
+        assert time.time() < end
+        time.sleep(0.05)
+    # Held: no prompt, and a typed line waits unread (no echo) while
+    # the other monitor answers.
+    out.append(hmp_quiet(h, 1.0).rsplit("\r\n", 1)[-1])
+    h.sendall(b"info status\r")
+    out.append(hmp_quiet(h, 1.0))
+    # (rrvm is in finish-migrate here, QEMU still running: docs/monitor.md)
+    out.append(sorted(q.cmd("query-status")["return"]))
+    out.append(q.cmd("migrate_cancel"))
+    out.append(hmp_read(h, "VM status: running\r\n(qemu) "))
+    out.append(q.cmd("query-migrate")["return"]["status"])
+    c.close()
+    ls.close()
+    # A failed connect: the prompt comes back once the migration failed.
+    h.sendall(f"migrate unix:{tmp_path / 'nobody'}\r".encode())
+    out.append(hmp_read(h, "(qemu) ").rsplit("\r\n", 1)[-1])
+    r = q.cmd("query-migrate")["return"]
+    out.append((r["status"], r["error-desc"]))
+    h.close()
+    finish(p, q)
+    return out
+
+
+@needs_fw
+@needs_qemu
+def test_hmp_migrate_holds_the_prompt_as_qemu(rrvm, tmp_path):
+    mine = held_prompt(rrvm, tmp_path, "rrvm")
+    theirs = held_prompt(QEMU, tmp_path, "qemu")
+    assert mine == theirs
+    assert mine[0] == "(qemu) "
+    assert mine[1] == "" and mine[2] == ""
+    assert mine[4] == {"return": {}}
+    # The prompt, then the line that waited (echoed as typed) runs.
+    assert mine[5].startswith("(qemu) i")
+    assert mine[5].endswith("info status\r\nVM status: running\r\n(qemu) ")
+
+
+@needs_fw
+def test_hmp_migrate_failure_releases_the_prompt_with_the_error(
+        rrvm, tmp_path):
+    """As QEMU's hmp_migrate_status_cb(): the error on stderr, then the
+    prompt; human-monitor-command cannot wait and says so."""
+    p, q, h = start_hmp(rrvm, tmp_path, "fail")
+    h.sendall(b'migrate "exec:exit 3"\r')
+    assert hmp_read(h, "(qemu) ").endswith("\r\n(qemu) ")
+    assert q.cmd("query-migrate")["return"]["status"] == "failed"
+    h.sendall(f"migrate unix:{tmp_path / 'nobody'}\r".encode())
+    assert hmp_read(h, "(qemu) ").endswith("\r\n(qemu) ")
+    assert q.cmd("query-migrate")["return"]["status"] == "failed"
+    assert q.hmp(f"migrate exec:cat>{tmp_path / 'f'}") == \
+        "terminal does not allow synchronous migration, continuing detached\r\n"
+    assert wait_migration(q)["status"] == "completed"
+    h.close()
+    finish(p, q)
+    err = p.stderr.read().decode()
+    assert err.count("rrvm: Unable to write to socket: Broken pipe\n") == 1 \
+        or err.count("rrvm: the migration command failed\n") == 1, err
+    assert err.count(f"rrvm: Failed to connect to '{tmp_path / 'nobody'}': "
+                     "No such file or directory\n") == 1, err
 
 
 # ---- against QEMU 7.2 ----

@@ -61,6 +61,18 @@ static int cmd_nop(struct mon_req *req, struct err *err)
     return 0;
 }
 
+/* Token of the last `wait` (as `migrate` without -d holds the prompt). */
+static uint64_t last_hold;
+
+static int cmd_wait(struct mon_req *req, struct err *err)
+{
+    last_hold = mon_req_hold(req);
+    if (!last_hold) {
+        mon_req_printf(req, "cannot wait\n");
+    }
+    return 0;
+}
+
 /* `help dlog` runs it without arguments (MON_CMD_HELP_RUNS), as QEMU's
  * `help log` lists the log items. */
 static int cmd_log(struct mon_req *req, struct err *err)
@@ -115,6 +127,10 @@ static const struct mon_cmd cmds[] = {
      .hmp_params = "[-a|vcpu]",
      .help = "show the cpu registers",
      .fn = cmd_args,
+     .flags = MON_CMD_HMP_ONLY},
+    {.hmp_name = "wait",
+     .help = "hold the prompt",
+     .fn = cmd_wait,
      .flags = MON_CMD_HMP_ONLY},
     {.hmp_name = "loadvm",
      .hmp_args = "name:s",
@@ -513,6 +529,70 @@ static void test_session_misc(void **state)
     }
 }
 
+/* A held prompt: input waits unread until the release, then runs; other
+ * sessions answer; a stale token and a scratch run hold nothing. */
+static void test_hold(void **state)
+{
+    struct fx *f = *state;
+    struct mon_session *s2;
+    struct cap c2 = {0};
+    uint64_t t1;
+
+    cap_reset(&f->c);
+    send_str(f->s, "wait\rp 7\r");
+    t1 = last_hold;
+    assert_true(t1 != 0);
+    assert_string_equal(f->c.p, "w\x1b[K\x1b[Dwa\x1b[K\x1b[D\x1b[Dwai\x1b[K"
+                                "\x1b[D\x1b[D\x1b[Dwait\x1b[K\r\n");
+    cap_reset(&f->c);
+    send_str(f->s, "p 8\r");
+    assert_null(f->c.p);
+    s2 = test_session(f->mon, MON_MODE_HMP, false, &c2);
+    mon_session_open(s2);
+    send_str(s2, "p 9\r");
+    assert_non_null(strstr(c2.p, "\r\n9\r\n(qemu) "));
+    mon_hold_release(f->mon, t1 + 100); /* not ours: ignored */
+    assert_null(f->c.p);
+    mon_hold_release(f->mon, t1);
+    assert_non_null(f->c.p);
+    assert_true(!strncmp(f->c.p, "(qemu) p", 8));
+    assert_non_null(strstr(f->c.p, "\r\n7\r\n(qemu) p"));
+    assert_true(strlen(f->c.p) > 12 &&
+                !strcmp(f->c.p + strlen(f->c.p) - 12, "\r\n8\r\n(qemu) "));
+    mon_hold_release(f->mon, t1); /* released already: nothing */
+    cap_reset(&f->c);
+    send_str(f->s, "p 1\r");
+    assert_non_null(strstr(f->c.p, "\r\n1\r\n(qemu) "));
+    /* a waiting line held twice: the second hold keeps the rest */
+    cap_reset(&f->c);
+    send_str(f->s, "wait\r");
+    t1 = last_hold;
+    send_str(f->s, "wait\rp 2\r");
+    cap_reset(&f->c);
+    mon_hold_release(f->mon, t1);
+    assert_true(last_hold != t1 && last_hold != 0);
+    assert_null(strstr(f->c.p, "\r\n2\r\n"));
+    cap_reset(&f->c);
+    mon_hold_release(f->mon, last_hold);
+    assert_non_null(strstr(f->c.p, "\r\n2\r\n(qemu) "));
+    /* close drops the waiting input, the hold stays until released */
+    send_str(f->s, "wait\r");
+    t1 = last_hold;
+    send_str(f->s, "p 3\r");
+    mon_session_close(f->s);
+    mon_session_open(f->s);
+    cap_reset(&f->c);
+    send_str(f->s, "p 4\r");
+    assert_null(f->c.p);
+    mon_hold_release(f->mon, t1);
+    assert_null(strstr(f->c.p, "\r\n3\r\n"));
+    assert_non_null(strstr(f->c.p, "\r\n4\r\n(qemu) "));
+    /* human-monitor-command cannot wait */
+    assert_string_equal(run(f, "wait"), "cannot wait\n");
+    mon_session_free(s2);
+    cap_reset(&c2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -526,6 +606,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_args, setup, teardown),
         cmocka_unit_test_setup_teardown(test_help, setup, teardown),
         cmocka_unit_test_setup_teardown(test_session_misc, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hold, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
