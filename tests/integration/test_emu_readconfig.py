@@ -138,9 +138,18 @@ FULL = """\
 
 
 def qmp(path, cmds):
-    s = socket.socket(socket.AF_UNIX)
-    s.settimeout(TIMEOUT)
-    s.connect(path)
+    # The file appears at bind(), before listen(): retry a refusal.
+    deadline = time.monotonic() + TIMEOUT
+    while True:
+        s = socket.socket(socket.AF_UNIX)
+        s.settimeout(TIMEOUT)
+        try:
+            s.connect(path)
+            break
+        except ConnectionRefusedError:
+            s.close()
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
     f = s.makefile("rw")
     out = [json.loads(f.readline())]
     for c in cmds:

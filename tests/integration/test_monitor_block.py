@@ -68,9 +68,18 @@ def session(target, cwd, drive_args, requests):
             assert p.poll() is None, p.communicate()
             assert time.monotonic() < deadline
             time.sleep(0.02)
-        s = socket.socket(socket.AF_UNIX)
-        s.settimeout(TIMEOUT)
-        s.connect(str(sock))
+        # The file appears at bind(), before listen(): retry a refusal.
+        while True:
+            s = socket.socket(socket.AF_UNIX)
+            s.settimeout(TIMEOUT)
+            try:
+                s.connect(str(sock))
+                break
+            except ConnectionRefusedError:
+                s.close()
+                assert p.poll() is None, p.communicate()
+                assert time.monotonic() < deadline
+                time.sleep(0.02)
         f = s.makefile("rw")
         f.readline()
 
