@@ -117,7 +117,7 @@ def test_image_taken_back_after_a_migration_is_reconciled(
     monkeypatch.setenv("RRVM_CATALOG", str(src_cat))
     ps, qs = start(rrvm, uboot(disk), str(tmp_path / "s.sock"))
     run_to(qs, 300_000)
-    assert hmp(qs, "savevm before") == ""
+    assert qs.hmp("savevm before") == ""
     qs.cmd("migrate", uri=f"unix:{mig}")
     for q in (qs, qd):
         for _ in range(600):
@@ -130,8 +130,8 @@ def test_image_taken_back_after_a_migration_is_reconciled(
     assert [(r["name"], r["vm-state-size"] > 0) for r in rows] == \
         [("before", True)]
     # The destination saves and deletes; the source takes the disk back.
-    assert hmp(qd, "savevm after") == ""
-    assert hmp(qd, "delvm before") == ""
+    assert qd.hmp("savevm after") == ""
+    assert qd.hmp("delvm before") == ""
     finish(pd, qd)
     assert [r["name"] for r in
             qs.cmd("__org.rrvm_query-catalog")["return"]] == ["before"]

@@ -6,6 +6,7 @@ another configuration, a truncated and a corrupted stream refused with one
 line; migrate_cancel; events, replies and messages against
 qemu-system-riscv64 7.2."""
 import os
+import socket
 import subprocess
 import time
 
