@@ -1298,31 +1298,14 @@ static void sb_printf(struct sbuf *b, const char *fmt, ...)
 static void dump(struct sbuf *b, const struct qcow2_snapshot_info *sn,
                  const char *id)
 {
-    char clock_buf[64], date_buf[32] = "", size_buf[32], icount_buf[32] = "";
-    uint64_t secs;
-    time_t t;
-    struct tm tm;
+    char *row = qcow2_snapshot_row(sn, id);
 
-    if (!sn) {
-        sb_printf(b, "%-10s%-17s%8s%20s%13s%11s\n", "ID", "TAG", "VM SIZE",
-                  "DATE", "VM CLOCK", "ICOUNT");
+    if (!row) {
+        b->err = -ENOMEM;
         return;
     }
-    t = (time_t)sn->date_sec;
-    if (localtime_r(&t, &tm)) {
-        strftime(date_buf, sizeof(date_buf), "%Y-%m-%d %H:%M:%S", &tm);
-    }
-    secs = sn->vm_clock_nsec / 1000000000ull;
-    snprintf(clock_buf, sizeof(clock_buf), "%02d:%02d:%02d.%03d",
-             (int)(secs / 3600), (int)((secs / 60) % 60), (int)(secs % 60),
-             (int)((sn->vm_clock_nsec / 1000000) % 1000));
-    fmt_size(size_buf, sizeof(size_buf), sn->vm_state_size);
-    if (sn->icount != UINT64_MAX) {
-        snprintf(icount_buf, sizeof(icount_buf), "%" PRId64,
-                 (int64_t)sn->icount);
-    }
-    sb_printf(b, "%-9s %-16s %8s%20s%13s%11s\n", id ? id : sn->id, sn->name,
-              size_buf, date_buf, clock_buf, icount_buf);
+    sb_printf(b, "%s\n", row);
+    mem_free(row);
 }
 
 static bool has_tag(const struct qcow2_snapshot_info *all, int n,

@@ -14,34 +14,13 @@
 
 void img_snapshot_line_print(const struct qcow2_snapshot_info *sn)
 {
-    char clock_buf[64];
-    char icount_buf[32] = "";
-    char date_buf[32] = "";
-    char size_buf[32];
-    uint64_t secs;
-    time_t t;
-    struct tm tm;
+    char *row = qcow2_snapshot_row(sn, NULL);
 
-    if (!sn) {
-        printf("%-10s%-17s%8s%20s%13s%11s", "ID", "TAG", "VM SIZE", "DATE",
-               "VM CLOCK", "ICOUNT");
-        return;
+    if (!row) {
+        img_oom();
     }
-    t = (time_t)sn->date_sec;
-    if (localtime_r(&t, &tm)) {
-        strftime(date_buf, sizeof(date_buf), "%Y-%m-%d %H:%M:%S", &tm);
-    }
-    secs = sn->vm_clock_nsec / 1000000000ull;
-    snprintf(clock_buf, sizeof(clock_buf), "%02d:%02d:%02d.%03d",
-             (int)(secs / 3600), (int)((secs / 60) % 60), (int)(secs % 60),
-             (int)((sn->vm_clock_nsec / 1000000) % 1000));
-    fmt_size(size_buf, sizeof(size_buf), sn->vm_state_size);
-    if (sn->icount != UINT64_MAX) {
-        snprintf(icount_buf, sizeof(icount_buf), "%" PRId64,
-                 (int64_t)sn->icount);
-    }
-    printf("%-9s %-16s %8s%20s%13s%11s", sn->id, sn->name, size_buf, date_buf,
-           clock_buf, icount_buf);
+    fputs(row, stdout);
+    mem_free(row);
 }
 
 /* Returns a new array of every snapshot (mem_free), *n set; NULL if none. */

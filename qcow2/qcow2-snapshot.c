@@ -9,9 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "common/alloc.h"
 #include "common/bytes.h"
+#include "common/fmt.h"
 #include "common/err.h"
 #include "common/log.h"
 #include "qcow2/qcow2-int.h"
@@ -1504,4 +1506,47 @@ int qcow2_vmstate_map(struct qcow2_image *img, uint64_t off, uint64_t max_len,
         return ret;
     }
     return qcow2_guest_map(img, goff, max_len, host, len, err);
+}
+
+char *qcow2_snapshot_row(const struct qcow2_snapshot_info *sn, const char *id)
+{
+    char clock_buf[64], date_buf[32] = "", size_buf[32], icount_buf[32] = "";
+    uint64_t secs;
+    time_t t;
+    struct tm tm;
+    char *row;
+    int n;
+
+    if (!sn) {
+        row = mem_alloc(80);
+        if (row) {
+            snprintf(row, 80, "%-10s%-17s%8s%20s%13s%11s", "ID", "TAG",
+                     "VM SIZE", "DATE", "VM CLOCK", "ICOUNT");
+        }
+        return row;
+    }
+    t = (time_t)sn->date_sec;
+    if (localtime_r(&t, &tm)) {
+        strftime(date_buf, sizeof(date_buf), "%Y-%m-%d %H:%M:%S", &tm);
+    }
+    secs = sn->vm_clock_nsec / 1000000000ull;
+    snprintf(clock_buf, sizeof(clock_buf), "%02d:%02d:%02d.%03d",
+             (int)(secs / 3600), (int)((secs / 60) % 60), (int)(secs % 60),
+             (int)((sn->vm_clock_nsec / 1000000) % 1000));
+    fmt_size(size_buf, sizeof(size_buf), sn->vm_state_size);
+    if (sn->icount != UINT64_MAX) {
+        snprintf(icount_buf, sizeof(icount_buf), "%" PRId64,
+                 (int64_t)sn->icount);
+    }
+    if (!id) {
+        id = sn->id;
+    }
+    n = snprintf(NULL, 0, "%-9s %-16s %8s%20s%13s%11s", id, sn->name, size_buf,
+                 date_buf, clock_buf, icount_buf);
+    row = mem_alloc((size_t)n + 1);
+    if (row) {
+        snprintf(row, (size_t)n + 1, "%-9s %-16s %8s%20s%13s%11s", id, sn->name,
+                 size_buf, date_buf, clock_buf, icount_buf);
+    }
+    return row;
 }

@@ -260,6 +260,13 @@ struct qcow2_snapshot_info {
  * strings stay valid until the next snapshot change or close. */
 size_t qcow2_snapshot_list(struct qcow2_image *img,
                            struct qcow2_snapshot_info *out, size_t cap);
+/*
+ * One row of QEMU 7.2's snapshot table (bdrv_snapshot_dump(): ID, TAG, VM
+ * SIZE, DATE in local time, VM CLOCK, ICOUNT), without a newline, in a new
+ * string (mem_free); @sn NULL: the header row; @id non-NULL replaces the
+ * snapshot's id (info snapshots prints "--"). NULL when out of memory.
+ */
+char *qcow2_snapshot_row(const struct qcow2_snapshot_info *sn, const char *id);
 
 struct qcow2_snapshot_params {
     const char *name; /* tag; must not be empty */
