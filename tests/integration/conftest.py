@@ -121,8 +121,16 @@ def _reap_vmproc():
     vmproc.reap()
 
 
+@pytest.fixture
+def _require_cross():
+    if not have("riscv64-unknown-elf-gcc"):
+        pytest.fail("riscv64-unknown-elf-gcc missing "
+                    "(gcc-riscv64-unknown-elf, scripts/packages.txt)")
+
+
 needs_fw = pytest.mark.usefixtures("_require_fw")
 needs_qemu = pytest.mark.usefixtures("_require_qemu")
+needs_cross = pytest.mark.usefixtures("_require_cross")
 
 
 # The snapshot catalog: `rrvm-img snapshot -c/-a/-d` (and later savevm)

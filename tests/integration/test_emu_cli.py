@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from conftest import BUILD, have, run
+from conftest import BUILD, have, needs_cross, run
 
 
 @pytest.fixture
@@ -46,9 +46,6 @@ _start:
 4:  j 4b
 msg: .asciz "hello from rrvm\n"
 """
-
-needs_cross = pytest.mark.skipif(not have("riscv64-unknown-elf-gcc"),
-                                 reason="riscv64-unknown-elf-gcc missing")
 
 
 def build_hello(tmp_path, code, raw=False):

@@ -9,7 +9,7 @@ import time
 import pexpect
 import pytest
 
-from conftest import BUILD, baremetal_elf, have, run
+from conftest import BUILD, baremetal_elf, needs_cross, run
 
 
 @pytest.fixture
@@ -24,8 +24,7 @@ def rrvm():
     return str(p)
 
 
-pytestmark = pytest.mark.skipif(not have("riscv64-unknown-elf-gcc"),
-                                reason="riscv64-unknown-elf-gcc missing")
+pytestmark = needs_cross
 
 CRT = r"""
 .section .text.start

@@ -10,14 +10,13 @@ import time
 import pexpect
 import pytest
 
-from conftest import BUILD, baremetal_elf, have
+from conftest import BUILD, baremetal_elf, have, needs_cross
 from qmpclient import Qmp
 
 QEMU = "qemu-system-riscv64"
 TIMEOUT = 30 * float(os.environ.get("TIMEOUT_MULT", "1"))
 
-pytestmark = pytest.mark.skipif(not have("riscv64-unknown-elf-gcc"),
-                                reason="riscv64-unknown-elf-gcc missing")
+pytestmark = needs_cross
 
 CRT = r"""
 .section .text.start
