@@ -437,18 +437,6 @@ void rv_mig_free(struct rv_mig *g)
 
 /* ---- outgoing ---- */
 
-static bool page_zero(const uint8_t *p)
-{
-    static const uint8_t zero[256];
-
-    for (unsigned i = 0; i < PAGE; i += sizeof(zero)) {
-        if (memcmp(p + i, zero, sizeof(zero))) {
-            return false;
-        }
-    }
-    return true;
-}
-
 /* End an outgoing migration with @s; the machine runs again unless it
  * completed. */
 static void out_finish(struct rv_mig *g, enum rv_mig_status s)
@@ -497,14 +485,14 @@ static bool out_fill(struct rv_mig *g)
     struct err e = {0, ""};
 
     while (g->next_page < npages &&
-           page_zero(ram->host + g->next_page * PAGE)) {
+           rv_page_is_zero(ram->host + g->next_page * PAGE)) {
         g->next_page++;
         g->duplicate++;
     }
     if (g->next_page < npages) {
         first = g->next_page;
         while (n < MIG_RUN_PAGES && first + n < npages &&
-               !page_zero(ram->host + (first + n) * PAGE)) {
+               !rv_page_is_zero(ram->host + (first + n) * PAGE)) {
             memcpy(p + REC_HDR_LEN + n * PAGE, ram->host + (first + n) * PAGE,
                    PAGE);
             n++;
@@ -863,7 +851,7 @@ static int in_blob(struct rv_mig *g)
         return -1;
     }
     for (uint64_t p = 0; p < ram->size / PAGE; p++) {
-        if (!page_zero(ram->host + p * PAGE)) {
+        if (!rv_page_is_zero(ram->host + p * PAGE)) {
             memset(ram->host + p * PAGE, 0, PAGE);
         }
     }

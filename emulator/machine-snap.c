@@ -122,22 +122,6 @@ static void tab_set(uint8_t *tab, const struct layout *l, uint64_t p,
     wr_le32(tab + l->bitmap_len + p * 4, nonzero ? crc : 0);
 }
 
-static bool page_zero(const uint8_t *p)
-{
-    uint64_t acc = 0;
-
-    for (unsigned i = 0; i < PAGE; i += 64) {
-        uint64_t w[8];
-
-        memcpy(w, p + i, sizeof(w));
-        acc |= w[0] | w[1] | w[2] | w[3] | w[4] | w[5] | w[6] | w[7];
-        if (acc) {
-            return false;
-        }
-    }
-    return true;
-}
-
 /* The one place where an operation completes (DESIGN NOTES 6). */
 static void snap_done(struct rv_snap *s, const struct rv_snap_record *r)
 {
@@ -424,7 +408,7 @@ static int area_write(struct rv_snap *s, struct qcow2_image *img,
                 nonzero |= tab_nonzero(tab, p);
                 continue;
             }
-            if (page_zero(pg)) {
+            if (rv_page_is_zero(pg)) {
                 tab_set(tab, &l, p, false, 0);
             } else {
                 tab_set(tab, &l, p, true, hash_crc32c(0, pg, PAGE));
@@ -936,7 +920,7 @@ static int area_apply(struct rv_snap *s, struct loaded *ld, struct err *err)
         }
         if (tab_nonzero(ld->tab, p)) {
             memcpy(dst, ld->ram + p * PAGE, PAGE);
-        } else if (!page_zero(dst)) {
+        } else if (!rv_page_is_zero(dst)) {
             memset(dst, 0, PAGE);
         } else {
             continue;

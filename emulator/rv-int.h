@@ -590,6 +590,9 @@ int rv_vmstate_ram_root(const struct rv_vmstate_ctx *c, uint8_t *dst,
                         struct err *err);
 /* Accepts NULL. */
 void rv_vmstate_cache_free(struct rv_vmstate_cache *vc);
+/* Whether the 4 KiB page at @p is all zero (savevm, migration and the
+ * state hash skip such pages). */
+bool rv_page_is_zero(const uint8_t *p);
 
 /* machine-virt.c: the serialiser's view of a machine (pointers into it). */
 void rv_machine_vmstate_ctx(struct rv_machine *m, struct rv_vmstate_ctx *c);

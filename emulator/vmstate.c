@@ -195,7 +195,7 @@ static int cache_get(const struct rv_vmstate_ctx *c,
     return 0;
 }
 
-static bool page_is_zero(const uint8_t *p)
+bool rv_page_is_zero(const uint8_t *p)
 {
     uint64_t acc = 0;
 
@@ -295,7 +295,7 @@ static int ram_root(const struct rv_vmstate_ctx *c, uint8_t *dst,
         }
         vc->stale[p / 64] &= ~(1ULL << (p % 64));
         page = c->ram->host + (p << 12);
-        if (page_is_zero(page)) {
+        if (rv_page_is_zero(page)) {
             memcpy(vc->leaf[p], vc->zero, 32);
         } else {
             hash_sha256(page, 4096, vc->leaf[p]);
